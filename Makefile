@@ -1,0 +1,62 @@
+# The one task runner: workflows, CI and people call these targets (or `python -m pipelines`).
+# `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.9
+# A uv already on PATH is used as is; otherwise a pinned one is installed into .tools/ with pip.
+UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+# Compile .pyc at install time: some machines (CI runners included) set PYTHONDONTWRITEBYTECODE,
+# and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
+export UV_COMPILE_BYTECODE := 1
+
+.PHONY: help install data repro run metrics test lint typecheck bench-pipeline clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev
+	@touch $@
+
+install: $(VENV)/.synced ## create .venv and install the locked dependencies (uv.lock)
+
+data: install ## make the raw data present: `dvc pull` with a remote, else the embedded default
+	python -m pipelines bootstrap
+
+repro: data ## run the DVC pipeline (only the stages whose inputs changed)
+	dvc repro
+
+run: repro ## the main job: install, data, the whole pipeline, then the metrics table
+	@dvc metrics show
+
+metrics: ## compare metrics and params of the workspace with HEAD
+	dvc metrics diff --all
+	dvc params diff
+
+test: install ## run the whole test suite (unit, data, model, integration, workflows)
+	pytest
+
+lint: install ## ruff lint and format check
+	ruff check .
+	ruff format --check .
+
+typecheck: install ## mypy on the package
+	mypy pipelines
+
+bench-pipeline: install ## benchmark: time and memory of the pipeline at 10k-1M rows
+	python benchmarks/pipeline.py
+
+clean: ## remove the environment and uncommitted outputs (keeps data/, the DVC cache, metrics and plots)
+	rm -rf $(VENV) .tools mlflow.db mlruns build/*.parquet reports/validation.json reports/figures models/model

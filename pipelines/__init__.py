@@ -1,0 +1,1 @@
+"""GitOps ML template: the pipeline package."""

@@ -1,0 +1,172 @@
+"""`python -m pipelines <command>`: the one entry point for DVC stages, make targets and workflows.
+
+Each command parses its arguments, reads its slice of params.yaml, calls a pure function from
+the package and writes outputs atomically. Heavy libraries are imported inside the commands so
+that `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def _say(command: str, message: str) -> None:
+    print(f"[{command}] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from pipelines.data import bootstrap
+
+    _say("bootstrap", bootstrap(args.dvc_file))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pipelines import files
+    from pipelines.data import read_raw
+    from pipelines.schema import DataValidationError, validate
+
+    frame, sources = read_raw(args.data)
+    _say("validate", f"read {len(frame)} rows from {len(sources)} file(s) under {args.data}")
+    source_list = [{"path": s.path, "first_row": s.first_row, "rows": s.rows} for s in sources]
+    try:
+        validated, report = validate(frame)
+    except DataValidationError as exc:
+        files.write_json(args.report, {**exc.report.to_dict(), "sources": source_list})
+        print(exc.report.summary(), file=sys.stderr)
+        _say("validate", f"full report: {args.report}; nothing downstream was changed")
+        return 1
+    files.write_json(args.report, {**report.to_dict(), "sources": source_list})
+    files.write_frame(args.out, validated)
+    _say("validate", report.summary())
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from pipelines import files
+    from pipelines.config import load_params
+    from pipelines.data import split
+    from pipelines.schema import validate
+
+    params = load_params(args.params).split
+    frame, _ = validate(files.read_frame(args.input))
+    train, test = split(frame, params.test_size, params.seed, params.stratify)
+    files.write_frame(args.train, train)
+    files.write_frame(args.test, test)
+    _say("split", f"{len(train)} train rows, {len(test)} test rows (seed {params.seed})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipelines import files, modelio
+    from pipelines.config import load_params
+    from pipelines.schema import FEATURES, validate
+    from pipelines.train import fit
+
+    params = load_params(args.params).train
+    train, _ = validate(files.read_frame(args.train))
+    _say("train", f"fitting {params.estimator} on {len(train)} rows")
+    started = time.perf_counter()
+    model, notes = fit(train, params)
+    for note in notes:
+        _say("train", f"warning: {note}")
+    digest = modelio.save(model, args.model, input_example=train[FEATURES].head(5))
+    _say("train", f"fitted in {time.perf_counter() - started:.1f}s; saved {args.model} (sha256 {digest[:12]})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipelines import files, modelio, plots, tracking
+    from pipelines.config import load_params
+    from pipelines.data import tracked_path
+    from pipelines.evaluate import evaluate
+    from pipelines.schema import validate
+
+    params = load_params(args.params)
+    test, _ = validate(files.read_frame(args.test))
+    model = modelio.load(args.model)
+    _say("evaluate", f"scoring {args.model} on {len(test)} holdout rows")
+    result = evaluate(model, test, params.evaluate)
+    plots.write_data(result, args.plots)
+    figures = plots.write_figures(result, args.figures)
+    files.write_json(args.metrics, result.metrics)
+    _say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
+    if args.track:
+        _, data_hash = tracked_path(args.data_dvc) if Path(args.data_dvc).exists() else (None, "unknown")
+        run_id = tracking.log_run(
+            experiment=params.mlflow.experiment,
+            params=params.model_dump(exclude={"mlflow"}),
+            metrics=result.metrics,
+            tags={
+                "git_commit": tracking.git_commit(),
+                "data_hash": data_hash,
+                "model_hash": modelio.content_hash(args.model),
+                "estimator": params.train.estimator,
+            },
+            artifacts={"model": args.model, "figures": args.figures},
+        )
+        _say("evaluate", f"logged MLflow run {run_id} ({len(figures)} figures)")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str, params: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        if params:
+            p.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
+        return p
+
+    p = add("bootstrap", cmd_bootstrap, "make the tracked data present: dvc pull, or the embedded default", params=False)
+    p.add_argument("--dvc-file", default="data.dvc", help="the .dvc file that tracks the raw data")
+
+    p = add("validate", cmd_validate, "check the raw data against the schema (stage 1)")
+    p.add_argument("--data", required=True, help="raw data directory or file")
+    p.add_argument("--out", required=True, help="validated, typed data (Parquet)")
+    p.add_argument("--report", required=True, help="validation report (JSON), written pass or fail")
+
+    p = add("split", cmd_split, "stratified, seeded train/test split (stage 2)")
+    p.add_argument("--input", required=True)
+    p.add_argument("--train", required=True)
+    p.add_argument("--test", required=True)
+
+    p = add("train", cmd_train, "fit the model and save it in MLflow format (stage 3)")
+    p.add_argument("--train", required=True)
+    p.add_argument("--model", required=True, help="output model directory")
+
+    p = add("evaluate", cmd_evaluate, "metrics, plots and figures on the holdout set; log to MLflow (stage 4)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--metrics", required=True, help="metrics JSON")
+    p.add_argument("--plots", required=True, help="directory for plot data (dvc plots)")
+    p.add_argument("--figures", required=True, help="directory for PNG figures")
+    p.add_argument("--data-dvc", default="data.dvc", help="the .dvc file whose hash tags the MLflow run")
+    p.add_argument("--no-track", dest="track", action="store_false", help="skip MLflow logging")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; known failures print one clear message and exit 1, never a traceback."""
+    # Telemetry off for anything these commands start, unless the user opted in explicitly.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    args = _parser().parse_args(argv)
+    from pipelines.config import ParamsError
+    from pipelines.data import DataError
+    from pipelines.modelio import UntrustedModelError
+    from pipelines.schema import DataValidationError
+
+    try:
+        return int(args.func(args))
+    except (ParamsError, DataError, DataValidationError, UntrustedModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

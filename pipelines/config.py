@@ -1,0 +1,119 @@
+"""params.yaml, validated: the one place for knobs and thresholds.
+
+Every section is a pydantic model that forbids unknown keys, so a typo such as `lerning_rate`
+fails at load time with the key named, instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable, or breaks its schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class SplitParams(_Section):
+    test_size: Fraction = 0.2
+    seed: int = 42
+    stratify: bool = True
+
+
+class LogisticRegressionParams(_Section):
+    C: Annotated[float, Field(gt=0.0)] = 1.0
+    max_iter: PositiveInt = 1000
+    class_weight: Literal["balanced"] | None = None
+
+
+class RandomForestParams(_Section):
+    n_estimators: PositiveInt = 200
+    max_depth: PositiveInt | None = None
+    min_samples_leaf: PositiveInt = 1
+    class_weight: Literal["balanced", "balanced_subsample"] | None = None
+
+
+class HistGradientBoostingParams(_Section):
+    learning_rate: Annotated[float, Field(gt=0.0)] = 0.1
+    max_iter: PositiveInt = 200
+    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
+    l2_regularization: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class TrainParams(_Section):
+    estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+    seed: int = 42
+    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
+    random_forest: RandomForestParams = RandomForestParams()
+    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
+
+    def estimator_params(self) -> BaseModel:
+        """The hyper-parameters of the chosen estimator."""
+        section: BaseModel = getattr(self, self.estimator)
+        return section
+
+
+class EvaluateParams(_Section):
+    threshold: Fraction = 0.5
+    permutation_repeats: PositiveInt = 5
+    permutation_max_samples: PositiveInt = 5000
+    calibration_bins: Annotated[int, Field(ge=2)] = 10
+    curve_points: Annotated[int, Field(ge=10)] = 200
+    seed: int = 42
+
+
+class MlflowParams(_Section):
+    experiment: str = Field(min_length=1)
+
+
+class Params(_Section):
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+
+
+def parse_params(data: Any, source: str = "params.yaml") -> Params:
+    """Validate a parsed params mapping; raise ParamsError naming every bad key."""
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())  # type: ignore[arg-type]
+        raise ParamsError(f"{source} is invalid:\n{lines}") from None
+
+
+def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> Params:
+    """Read and validate params.yaml."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{p}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{p}: not valid YAML: {exc}") from None
+    return parse_params(data, str(p))

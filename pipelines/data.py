@@ -1,0 +1,137 @@
+"""Raw data: the embedded default dataset, reading data/, bootstrapping, splitting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from pipelines import files
+from pipelines.schema import TARGET
+
+DEFAULT_FILE = "breast_cancer.csv"
+DATA_SUFFIXES = (".csv", ".parquet")
+
+
+class DataError(RuntimeError):
+    """The data cannot be found, read or materialised."""
+
+
+def default_dataset() -> pd.DataFrame:
+    """scikit-learn's bundled breast-cancer data, with snake_case columns and 1 = malignant."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame = frame.rename(columns=lambda c: str(c).replace(" ", "_"))
+    # scikit-learn encodes benign as 1; the positive class here is the one a screening test looks for
+    frame[TARGET] = 1 - frame.pop("target")
+    return frame
+
+
+def write_default_dataset(directory: Path) -> Path:
+    """Write the default dataset into `directory` as CSV with stable bytes."""
+    path = directory / DEFAULT_FILE
+    default_dataset().to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data file and where its rows sit in the concatenated frame."""
+
+    path: str
+    first_row: int
+    rows: int
+
+
+def data_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The data files under `directory`, in a stable order."""
+    root = Path(directory)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise DataError(f"{root}: no such file or directory (run `make data` or `dvc pull`)")
+    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES)
+    if not found:
+        raise DataError(f"{root}: no {' or '.join(DATA_SUFFIXES)} files")
+    return found
+
+
+def read_raw(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[Source]]:
+    """Read and concatenate every data file; row numbers in the result are global."""
+    frames, sources, start = [], [], 0
+    for path in data_files(directory):
+        try:
+            frame = files.read_frame(path)
+        except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
+            raise DataError(f"{path}: cannot be read: {exc}") from None
+        frames.append(frame)
+        sources.append(Source(str(path), start, len(frame)))
+        start += len(frame)
+    return pd.concat(frames, ignore_index=True), sources
+
+
+def split(
+    frame: pd.DataFrame, test_size: float, seed: int, stratify: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded train/test split, stratified on the target when asked."""
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=frame[TARGET] if stratify else None
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def tracked_path(dvc_file: str | os.PathLike[str]) -> tuple[Path, str]:
+    """The path a .dvc file tracks and its recorded hash."""
+    p = Path(dvc_file)
+    try:
+        out = yaml.safe_load(p.read_text())["outs"][0]
+    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
+        raise DataError(f"{p}: not a readable .dvc file ({exc})") from None
+    return p.parent / out["path"], str(out.get("md5") or out.get("hash") or "")
+
+
+def _dvc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], text=True, capture_output=True, check=False)
+
+
+def _has_remote() -> bool:
+    result = _dvc("remote", "list")
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+def _clean(dvc_file: str) -> bool:
+    result = _dvc("status", dvc_file, "--json")
+    return result.returncode == 0 and result.stdout.strip() in ("{}", "")
+
+
+def bootstrap(dvc_file: str = "data.dvc") -> str:
+    """Make the tracked data present: `dvc pull` with a remote, else the embedded default.
+
+    Returns a one-line account of what happened. Never overwrites data that is already there.
+    """
+    target, _ = tracked_path(dvc_file)
+    if _has_remote():
+        result = _dvc("pull", "--allow-missing")
+        if result.returncode != 0:
+            raise DataError(f"dvc pull failed:\n{result.stderr.strip()}")
+        return "pulled data and cached outputs from the DVC remote"
+    if target.exists() and any(target.iterdir() if target.is_dir() else [target]):
+        if _clean(dvc_file):
+            return f"{target} is present and matches {dvc_file}"
+        return f"{target} is present but differs from {dvc_file}; after reviewing it, `dvc add {target}` records it"
+    with files.atomic_dir(target) as tmp:
+        write_default_dataset(tmp)
+    if not _clean(dvc_file):
+        raise DataError(
+            f"{dvc_file} does not describe the embedded default dataset, and no DVC remote is "
+            f"configured to pull it from: add one with `dvc remote add -d <name> <url>` and `dvc pull`"
+        )
+    return f"materialised the default dataset into {target} (matches {dvc_file})"

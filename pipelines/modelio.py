@@ -1,0 +1,160 @@
+"""The packaged model: MLflow model format, serialised with skops, loaded through our allow-list.
+
+Two things MLflow does not give us are added here:
+- byte-stable output: the same fitted model always produces the same directory (skops names its
+  array files after object ids and stamps zip entries with the time; MLflow writes a random uuid
+  and a timestamp), so `dvc.lock` reproduces and an unchanged retrain is recognised as a no-op;
+- a loader that trusts only this project's allow-list, not the types listed in the model's own
+  MLmodel file (which whoever wrote the directory controls).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines import files
+
+# Types beyond skops' defaults that our estimators need. Review any addition: loading a type
+# runs its constructor.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+MODEL_FILE = "model.skops"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class UntrustedModelError(RuntimeError):
+    """A model is not skops, or contains types outside the project's allow-list."""
+
+
+def _renumber(node: Any, ids: dict[int, int]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "__id__" and isinstance(value, int):
+                value = ids.setdefault(value, len(ids))
+            elif key == "file" and isinstance(value, str) and value.endswith(".npy"):
+                old = int(value[: -len(".npy")])
+                value = f"{ids.setdefault(old, len(ids))}.npy"
+            out[key] = _renumber(value, ids)
+        return out
+    if isinstance(node, list):
+        return [_renumber(v, ids) for v in node]
+    return node
+
+
+def canonical_skops(raw: bytes) -> bytes:
+    """Rewrite a skops archive so that equal models give equal bytes.
+
+    Object ids become sequence numbers in order of first appearance (ids are only memo keys, so
+    the mapping keeps shared references shared) and zip entries get a fixed timestamp.
+    """
+    source = zipfile.ZipFile(io.BytesIO(raw))
+    ids: dict[int, int] = {}
+    schema = _renumber(json.loads(source.read("schema.json")), ids)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        entries = {"schema.json": json.dumps(schema, indent=2).encode()}
+        for info in source.infolist():
+            if info.filename.endswith(".npy"):
+                entries[f"{ids[int(info.filename[:-4])]}.npy"] = source.read(info)
+        for name in sorted(entries):
+            target.writestr(zipfile.ZipInfo(name, date_time=_ZIP_EPOCH), entries[name], zipfile.ZIP_STORED)
+    return out.getvalue()
+
+
+def _untrusted(model_file: Path | None = None, data: bytes | None = None) -> list[str]:
+    import skops.io as sio
+
+    found = sio.get_untrusted_types(file=model_file) if model_file else sio.get_untrusted_types(data=data)
+    return sorted(set(found) - set(TRUSTED_TYPES))
+
+
+def content_hash(directory: str | os.PathLike[str]) -> str:
+    """sha256 over every file's relative path and bytes: the model's identity."""
+    root = Path(directory)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def save(model: Any, directory: str | os.PathLike[str], input_example: pd.DataFrame) -> str:
+    """Save a fitted scikit-learn model in MLflow format, atomically; return its content hash."""
+    import mlflow.sklearn
+    import skops.io as sio
+    from mlflow.models import Model, infer_signature
+
+    raw = canonical_skops(sio.dumps(model))
+    extra = _untrusted(data=raw)
+    if extra:
+        raise UntrustedModelError(
+            f"the model needs types outside pipelines.modelio.TRUSTED_TYPES: {', '.join(extra)}; "
+            "review them and add them to the allow-list if they are safe"
+        )
+    import skops
+
+    needed = sorted(set(sio.get_untrusted_types(data=raw)))
+    prediction = model.predict(input_example)
+    uuid = hashlib.sha256(raw).hexdigest()[:32]
+    requirements = [
+        f"mlflow=={mlflow.__version__}",
+        f"scikit-learn=={__import__('sklearn').__version__}",
+        f"skops=={skops.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={__import__('numpy').__version__}",
+    ]
+    with files.atomic_dir(directory) as tmp:
+        mlflow.sklearn.save_model(
+            model,
+            str(tmp),
+            serialization_format="skops",
+            skops_trusted_types=needed,
+            signature=infer_signature(input_example, prediction),
+            input_example=input_example,
+            pip_requirements=requirements,
+            # fixed identity fields: same model, same bytes
+            mlflow_model=Model(utc_time_created="1970-01-01 00:00:00", model_uuid=uuid),
+        )
+        (tmp / MODEL_FILE).write_bytes(raw)
+        meta = Model.load(str(tmp))
+        meta.model_size_bytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file() and p.name != "MLmodel")
+        meta.save(str(tmp / "MLmodel"))
+        digest = content_hash(tmp)
+    return digest
+
+
+def load(directory: str | os.PathLike[str]) -> Any:
+    """Load a model saved by `save`, trusting only skops and the project's allow-list."""
+    import skops.io as sio
+    import yaml
+
+    root = Path(directory)
+    try:
+        meta = yaml.safe_load((root / "MLmodel").read_text())
+        flavor = meta["flavors"]["sklearn"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise UntrustedModelError(f"{root}: not an MLflow scikit-learn model ({exc})") from None
+    if flavor.get("serialization_format") != "skops" or flavor.get("pickled_model") != MODEL_FILE:
+        raise UntrustedModelError(
+            f"{root}: serialised as {flavor.get('serialization_format')!r}; only skops models are loaded"
+        )
+    model_file = root / MODEL_FILE
+    try:
+        extra = _untrusted(model_file=model_file)
+    except Exception as exc:  # skops raises several types for a corrupt archive
+        raise UntrustedModelError(f"{model_file}: not a readable skops file ({exc})") from None
+    if extra:
+        raise UntrustedModelError(f"{model_file}: contains types outside the allow-list: {', '.join(extra)}")
+    return sio.load(model_file, trusted=list(TRUSTED_TYPES))
