@@ -5,12 +5,15 @@ SHELL := /bin/bash
 .DELETE_ON_ERROR:
 
 PYTHON ?= python3
-VENV := .venv
+# VENV may point at an existing environment (the template's self-test reuses the suite's one).
+VENV ?= .venv
 UV_VERSION := 0.13.9
 # A uv already on PATH is used as is; otherwise a pinned one is installed into .tools/ with pip.
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+VENV_ABS := $(abspath $(VENV))
+export UV_PROJECT_ENVIRONMENT := $(VENV_ABS)
+export PATH := $(VENV_ABS)/bin:$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 # Compile .pyc at install time: some machines (CI runners included) set PYTHONDONTWRITEBYTECODE,

@@ -1,0 +1,110 @@
+"""Shared fixtures: real git repositories with a bare `origin`, real dvc, real MLflow (sqlite).
+
+Expensive state is built once per session: `trained_repo` is a clone of this repository in which
+`make run` (the README's main command) has run. Tests that change things work on a copy of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(sys.executable).resolve().parent.parent if (Path(sys.prefix) / "pyvenv.cfg").exists() else None
+
+
+def tool_env(tmp: Path) -> dict[str, str]:
+    """Environment for subprocesses: this venv first, no telemetry, caches inside `tmp`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "PANDERA_", "GIT_"))}
+    env.update(
+        PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DVC_NO_ANALYTICS="1",
+        DVC_SITE_CACHE_DIR=str(tmp / "dvc-site-cache"),
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(tmp / "home"),
+    )
+    (tmp / "home").mkdir(exist_ok=True)
+    return env
+
+
+class Repo:
+    """A working copy of the template with a bare `origin`, and helpers to run commands in it."""
+
+    def __init__(self, path: Path, env: dict[str, str]):
+        self.path = path
+        self.env = env
+
+    def run(self, *cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            list(cmd), cwd=self.path, env=self.env, text=True, capture_output=True, timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            )
+        return result
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("git", *args, check=check)
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("dvc", *args, check=check)
+
+    def pipelines(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "pipelines", *args, check=check)
+
+    def copy(self, dest: Path) -> Repo:
+        """An independent copy (work tree, git history, DVC cache) sharing the same bare origin."""
+        shutil.copytree(self.path, dest, symlinks=True)
+        return Repo(dest, self.env)
+
+
+def clone_template(tmp: Path) -> Repo:
+    """Copy the template (tracked and new, non-ignored files) into `tmp/work`, commit it on `main`
+    and push to a bare `tmp/origin.git`: what a fork looks like, including uncommitted edits."""
+    env = tool_env(tmp)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    work = tmp / "work"
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, work / name)
+    repo = Repo(work, env)
+    repo.git("init", "-q", "-b", "main")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "template")
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp / "origin.git")], check=True, env=env)
+    repo.git("remote", "add", "origin", str(tmp / "origin.git"))
+    repo.git("push", "-q", "-u", "origin", "main")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    """A fresh copy of the template after `make run`, as a new user would get it."""
+    repo = clone_template(tmp_path_factory.mktemp("trained"))
+    make = ["make", "run"] + ([f"VENV={VENV}"] if VENV else [])
+    result = repo.run(*make, timeout=600)
+    repo.make_run_output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    return repo
+
+
+@pytest.fixture
+def repo_copy(trained_repo: Repo, tmp_path: Path) -> Iterator[Repo]:
+    """A private copy of the trained repository for a test that changes things."""
+    yield trained_repo.copy(tmp_path / "repo")

@@ -1,0 +1,183 @@
+"""End to end: the README's main command in a fresh copy, then real dvc/git/MLflow behaviour."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines import modelio
+from pipelines.evaluate import METRICS
+from tests.conftest import Repo
+
+pytestmark = pytest.mark.slow
+
+
+def _set_param(repo: Repo, dotted: str, value: object) -> None:
+    path = repo.path / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    *parents, leaf = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _stages_run(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def test_make_run_prints_metrics_and_reproduces_the_committed_lock(trained_repo: Repo) -> None:
+    """`make run` on a fresh copy prints the metrics table and leaves git and dvc clean."""
+    output = trained_repo.make_run_output  # type: ignore[attr-defined]
+    for name in METRICS:
+        assert name in output
+    # every output is byte-identical to what is committed: dvc.lock, metrics.json and plots/
+    assert trained_repo.git("status", "--porcelain").stdout == ""
+    assert "up to date" in trained_repo.dvc("status").stdout
+
+
+def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo) -> None:
+    """The packaged model loads with mlflow.pyfunc and with our allow-list loader, and they agree."""
+    import mlflow.pyfunc
+
+    model_dir = trained_repo.path / "models" / "model"
+    meta = yaml.safe_load((model_dir / "MLmodel").read_text())
+    assert meta["flavors"]["sklearn"]["serialization_format"] == "skops"
+    assert meta["signature"]["inputs"]
+    example = pd.read_json(model_dir / "input_example.json", orient="split")
+    pyfunc_pred = mlflow.pyfunc.load_model(str(model_dir)).predict(example)
+    ours = modelio.load(model_dir)
+    assert list(pyfunc_pred) == list(ours.predict(example))
+    assert set(ours.predict_proba(example).ravel()) <= set(ours.predict_proba(example).clip(0, 1).ravel())
+
+
+def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> None:
+    """metrics.json has every metric; each file in dvc.yaml's plots: exists and `dvc plots show` renders it."""
+    metrics = json.loads((trained_repo.path / "metrics.json").read_text())
+    assert set(metrics) == set(METRICS)
+    assert 0.9 < metrics["roc_auc"] <= 1.0
+    declared = yaml.safe_load((trained_repo.path / "dvc.yaml").read_text())["plots"]
+    files = {f for plot in declared for props in plot.values() for f in props["y"]}
+    for name in files:
+        assert (trained_repo.path / name).stat().st_size > 0, name
+    shown = json.loads(trained_repo.dvc("plots", "show", "--json").stdout)
+    assert not shown.get("errors"), shown.get("errors")
+    assert len(shown["data"]) == len(declared)
+    figures = sorted(p.name for p in (trained_repo.path / "reports" / "figures").glob("*.png"))
+    assert figures == ["calibration.png", "confusion.png", "importance.png", "precision_recall.png", "roc.png"]
+
+
+def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -> None:
+    """The evaluate stage logs params, metrics, the model and provenance tags to the local sqlite store."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{trained_repo.path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("breast-cancer")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    head = trained_repo.git("rev-parse", "HEAD").stdout.strip()
+    data_md5 = yaml.safe_load((trained_repo.path / "data.dvc").read_text())["outs"][0]["md5"]
+    assert run.data.tags["git_commit"] == head
+    assert run.data.tags["data_hash"] == data_md5
+    assert run.data.tags["model_hash"] == modelio.content_hash(trained_repo.path / "models" / "model")
+    assert run.data.metrics == json.loads((trained_repo.path / "metrics.json").read_text())
+    assert run.data.params["train.estimator"] == "logistic_regression"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert "model/MLmodel" in logged and "model/model.skops" in logged
+
+
+def test_corrupt_data_stops_the_pipeline_lists_every_failure_and_keeps_the_model(repo_copy: Repo) -> None:
+    """A data file that breaks the schema fails `dvc repro` with each failing check listed; model and metrics stay."""
+    model_dir = repo_copy.path / "models" / "model"
+    model_hash = modelio.content_hash(model_dir)
+    metrics_before = (repo_copy.path / "metrics.json").read_text()
+    csv = repo_copy.path / "data" / "breast_cancer.csv"
+    frame = pd.read_csv(csv, dtype=str)
+    frame.loc[3, "mean_radius"] = "-1.5"
+    frame.loc[10, "worst_area"] = "abc"
+    frame.loc[20, "texture_error"] = None
+    frame.loc[30, "malignant"] = "2"
+    frame.to_csv(csv, index=False)
+
+    result = repo_copy.dvc("repro", check=False)
+
+    assert result.returncode != 0
+    for column in ("mean_radius", "worst_area", "texture_error", "malignant"):
+        assert column in result.stderr + result.stdout
+    report = json.loads((repo_copy.path / "reports" / "validation.json").read_text())
+    assert report["valid"] is False
+    found = {(c["column"], c["row"]) for c in report["failure_cases"]}
+    assert {("mean_radius", 3), ("worst_area", 10), ("texture_error", 20), ("malignant", 30)} <= found
+    assert modelio.content_hash(model_dir) == model_hash
+    assert (repo_copy.path / "metrics.json").read_text() == metrics_before
+    modelio.load(model_dir)  # the previous model is still loadable
+
+
+def test_a_training_param_change_reruns_only_train_and_evaluate(repo_copy: Repo) -> None:
+    """Changing one training hyper-parameter re-runs train and evaluate, not validate or split."""
+    _set_param(repo_copy, "train.logistic_regression.C", 0.3)
+    result = repo_copy.dvc("repro")
+    assert _stages_run(result.stdout) == ["train", "evaluate"]
+    assert repo_copy.git("status", "--porcelain").stdout.split() == ["M", "dvc.lock", "M", "metrics.json", "M",
+                                                                     "params.yaml"] or "plots/" in result.stdout
+
+
+def test_bad_params_fail_the_stage_by_key_name_and_keep_the_model(repo_copy: Repo) -> None:
+    """A mistyped value and an unknown key are named; the failed train stage leaves the model loadable."""
+    model_dir = repo_copy.path / "models" / "model"
+    model_hash = modelio.content_hash(model_dir)
+    _set_param(repo_copy, "train.logistic_regression.C", -1)
+    _set_param(repo_copy, "train.lerning_rate", 0.1)
+
+    result = repo_copy.dvc("repro", check=False)
+
+    assert result.returncode != 0
+    assert "train.logistic_regression.C" in result.stderr
+    assert "train.lerning_rate: unknown key" in result.stderr
+    assert modelio.content_hash(model_dir) == model_hash
+    modelio.load(model_dir)
+
+
+def test_dvc_exp_run_with_a_param_and_exp_show_lists_its_metrics(repo_copy: Repo) -> None:
+    """`dvc exp run -S` runs an experiment; `dvc exp show` lists its metrics next to the baseline."""
+    repo_copy.dvc("exp", "run", "-S", "train.logistic_regression.C=0.05", "-n", "low-c")
+    shown = repo_copy.dvc("exp", "show", "--csv").stdout
+    rows = list(__import__("csv").DictReader(shown.splitlines()))
+    by_name = {r["Experiment"]: r for r in rows}
+    assert "low-c" in by_name
+    assert by_name["low-c"]["train.logistic_regression.C"] == "0.05"
+    assert float(by_name["low-c"]["roc_auc"]) > 0.5
+    workspace = next(r for r in rows if r["Experiment"] in ("", "workspace") or r.get("rev") == "workspace")
+    assert by_name["low-c"]["roc_auc"] != "" and workspace["roc_auc"] != ""
+
+
+def test_bootstrap_without_remote_refuses_data_dvc_that_is_not_the_default(repo_copy: Repo) -> None:
+    """With no remote, a data.dvc that does not describe the embedded data fails with what to do."""
+    shutil.rmtree(repo_copy.path / "data")
+    pointer = repo_copy.path / "data.dvc"
+    pointer.write_text(pointer.read_text().replace("b1e3", "0000"))
+    result = repo_copy.pipelines("bootstrap", check=False)
+    assert result.returncode == 1
+    assert "dvc remote add" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bootstrap_pulls_from_a_configured_remote_instead_of_materialising(repo_copy: Repo, tmp_path: Path) -> None:
+    """With a DVC remote, bootstrap runs `dvc pull`: data and cached outputs come back."""
+    repo_copy.dvc("remote", "add", "-d", "storage", str(tmp_path / "remote"))
+    repo_copy.dvc("push")
+    shutil.rmtree(repo_copy.path / "data")
+    shutil.rmtree(repo_copy.path / "models" / "model")
+    shutil.rmtree(repo_copy.path / ".dvc" / "cache")
+
+    result = repo_copy.pipelines("bootstrap")
+
+    assert "pulled" in result.stderr
+    assert (repo_copy.path / "models" / "model" / "MLmodel").exists()
+    assert "up to date" in repo_copy.dvc("status").stdout
