@@ -30,6 +30,8 @@ help: ## list the targets
 	.tools/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	@test ! -e $(VENV_ABS) || test -f $(VENV_ABS)/pyvenv.cfg || \
+	  { echo "VENV=$(VENV) exists and is not a virtual environment; refusing to install into it" >&2; exit 1; }
 	$(UV) sync --frozen --extra dev
 	@touch $@
 

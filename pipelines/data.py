@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -107,15 +108,27 @@ def _has_remote() -> bool:
     return result.returncode == 0 and bool(result.stdout.strip())
 
 
-def _clean(dvc_file: str) -> bool:
-    result = _dvc("status", dvc_file, "--json")
-    return result.returncode == 0 and result.stdout.strip() in ("{}", "")
+def _matches_and_cache(dvc_file: str) -> bool:
+    """True if the workspace data hashes to what `dvc_file` records; if so, put it in the DVC cache.
+
+    `dvc status` cannot answer this in a fresh clone (it reports "not in cache"), so the hash is
+    compared directly; caching it makes `dvc status` clean and lets `dvc exp` restore it.
+    """
+    from dvc.repo import Repo
+
+    with Repo(str(Path(dvc_file).resolve().parent)) as repo:
+        out = repo.stage.load_one(dvc_file).outs[0]
+        if not out.exists or out.get_hash() != out.hash_info:
+            return False
+        repo.commit(dvc_file, force=True)
+    return True
 
 
 def bootstrap(dvc_file: str = "data.dvc") -> str:
     """Make the tracked data present: `dvc pull` with a remote, else the embedded default.
 
-    Returns a one-line account of what happened. Never overwrites data that is already there.
+    Returns a one-line account of what happened. Never overwrites data that is already there,
+    and leaves nothing behind when the embedded data is not what `dvc_file` describes.
     """
     target, _ = tracked_path(dvc_file)
     if _has_remote():
@@ -123,15 +136,16 @@ def bootstrap(dvc_file: str = "data.dvc") -> str:
         if result.returncode != 0:
             raise DataError(f"dvc pull failed:\n{result.stderr.strip()}")
         return "pulled data and cached outputs from the DVC remote"
-    if target.exists() and any(target.iterdir() if target.is_dir() else [target]):
-        if _clean(dvc_file):
+    if target.exists() and (target.is_file() or any(target.iterdir())):
+        if _matches_and_cache(dvc_file):
             return f"{target} is present and matches {dvc_file}"
         return f"{target} is present but differs from {dvc_file}; after reviewing it, `dvc add {target}` records it"
     with files.atomic_dir(target) as tmp:
         write_default_dataset(tmp)
-    if not _clean(dvc_file):
+    if not _matches_and_cache(dvc_file):
+        shutil.rmtree(target)
         raise DataError(
             f"{dvc_file} does not describe the embedded default dataset, and no DVC remote is "
-            f"configured to pull it from: add one with `dvc remote add -d <name> <url>` and `dvc pull`"
+            "configured to pull it from: add one with `dvc remote add -d <name> <url>`, then `dvc pull`"
         )
     return f"materialised the default dataset into {target} (matches {dvc_file})"

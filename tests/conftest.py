@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV = Path(sys.executable).resolve().parent.parent if (Path(sys.prefix) / "pyvenv.cfg").exists() else None
+# The suite's own virtual environment (sys.prefix, never resolved: the venv's python is a symlink to the
+# base interpreter), reused by `make` in copies so that a test does not install a second one.
+VENV = Path(sys.prefix) if sys.prefix != sys.base_prefix else None
 
 
 def tool_env(tmp: Path) -> dict[str, str]:
@@ -99,6 +101,9 @@ def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     """A fresh copy of the template after `make run`, as a new user would get it."""
     repo = clone_template(tmp_path_factory.mktemp("trained"))
     make = ["make", "run"] + ([f"VENV={VENV}"] if VENV else [])
+    uv = shutil.which("uv") or (ROOT / ".tools" / "bin" / "uv")
+    if Path(uv).exists():  # don't install another uv into every copy
+        make.append(f"UV={uv}")
     result = repo.run(*make, timeout=600)
     repo.make_run_output = result.stdout + result.stderr  # type: ignore[attr-defined]
     return repo
