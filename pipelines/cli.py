@@ -118,14 +118,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str, params: bool = True) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help: str, params: bool = True
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         if params:
             p.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
         return p
 
-    p = add("bootstrap", cmd_bootstrap, "make the tracked data present: dvc pull, or the embedded default", params=False)
+    p = add(
+        "bootstrap", cmd_bootstrap, "make the tracked data present: dvc pull, or the embedded default", params=False
+    )
     p.add_argument("--dvc-file", default="data.dvc", help="the .dvc file that tracks the raw data")
 
     p = add("validate", cmd_validate, "check the raw data against the schema (stage 1)")

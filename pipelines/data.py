@@ -77,9 +77,7 @@ def read_raw(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[Sour
     return pd.concat(frames, ignore_index=True), sources
 
 
-def split(
-    frame: pd.DataFrame, test_size: float, seed: int, stratify: bool
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split(frame: pd.DataFrame, test_size: float, seed: int, stratify: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded train/test split, stratified on the target when asked."""
     from sklearn.model_selection import train_test_split
 

@@ -10,9 +10,11 @@ Two things MLflow does not give us are added here:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import zipfile
 from pathlib import Path
@@ -115,7 +117,14 @@ def save(model: Any, directory: str | os.PathLike[str], input_example: pd.DataFr
         f"pandas=={pd.__version__}",
         f"numpy=={__import__('numpy').__version__}",
     ]
-    with files.atomic_dir(directory) as tmp:
+    # MLflow warns that it cannot find pip (uv venvs have none) while writing conda.yaml; we pin
+    # the requirements explicitly, so the warning is noise in every stage's output.
+    env_logger = logging.getLogger("mlflow.utils.environment")
+    level = env_logger.level
+    env_logger.setLevel(logging.ERROR)
+    with contextlib.ExitStack() as stack:
+        stack.callback(env_logger.setLevel, level)
+        tmp = stack.enter_context(files.atomic_dir(directory))
         mlflow.sklearn.save_model(
             model,
             str(tmp),

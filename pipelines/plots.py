@@ -35,7 +35,7 @@ def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def save(fig: "plt.Figure", tmp: Path, name: str) -> None:
+    def save(fig: plt.Figure, tmp: Path, name: str) -> None:
         fig.tight_layout()
         # no timestamp in the metadata, so identical plots give identical bytes
         fig.savefig(tmp / name, dpi=100, metadata={"Software": None})
@@ -51,8 +51,11 @@ def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> 
         save(fig, tmp, "roc.png")
 
         fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.plot(ev.precision_recall["recall"], ev.precision_recall["precision"],
-                label=f"AP {ev.metrics['average_precision']:.3f}")
+        ax.plot(
+            ev.precision_recall["recall"],
+            ev.precision_recall["precision"],
+            label=f"AP {ev.metrics['average_precision']:.3f}",
+        )
         ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
         ax.legend(loc="lower left")
         save(fig, tmp, "precision_recall.png")
@@ -67,11 +70,23 @@ def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> 
         fig, ax = plt.subplots(figsize=(4, 3.6))
         ax.imshow(counts.to_numpy(), cmap="Blues")
         for (i, j), value in __import__("numpy").ndenumerate(counts.to_numpy()):
-            ax.text(j, i, str(value), ha="center", va="center",
-                    color="white" if value > counts.to_numpy().max() / 2 else "black")
-        ax.set(xticks=range(len(counts.columns)), xticklabels=counts.columns,
-               yticks=range(len(counts.index)), yticklabels=counts.index,
-               xlabel="predicted", ylabel="actual", title="Confusion matrix")
+            ax.text(
+                j,
+                i,
+                str(value),
+                ha="center",
+                va="center",
+                color="white" if value > counts.to_numpy().max() / 2 else "black",
+            )
+        ax.set(
+            xticks=range(len(counts.columns)),
+            xticklabels=counts.columns,
+            yticks=range(len(counts.index)),
+            yticklabels=counts.index,
+            xlabel="predicted",
+            ylabel="actual",
+            title="Confusion matrix",
+        )
         save(fig, tmp, "confusion.png")
 
         top = ev.importance.head(15).iloc[::-1]

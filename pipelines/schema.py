@@ -113,7 +113,9 @@ class ValidationReport:
         for c in self.checks[:limit]:
             rows = ", ".join(str(r) for r in c["rows"][:5]) or "-"
             values = ", ".join(repr(v) for v in c["values"][:5])
-            lines.append(f"  - column {c['column']!s}: {c['check']} failed {c['count']}x (rows {rows}; values {values})")
+            lines.append(
+                f"  - column {c['column']!s}: {c['check']} failed {c['count']}x (rows {rows}; values {values})"
+            )
         if len(self.checks) > limit:
             lines.append(f"  ... and {len(self.checks) - limit} more (see the report file)")
         return "\n".join(lines)

@@ -76,10 +76,16 @@ def clone_template(tmp: Path) -> Repo:
     """Copy the template (tracked and new, non-ignored files) into `tmp/work`, commit it on `main`
     and push to a bare `tmp/origin.git`: what a fork looks like, including uncommitted edits."""
     env = tool_env(tmp)
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     work = tmp / "work"
     for name in filter(None, listed):
         source = ROOT / name

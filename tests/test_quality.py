@@ -1,0 +1,24 @@
+"""Code quality gates that CI enforces: ruff (lint and format) and mypy on the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *cmd], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ruff_lint_and_format_are_clean() -> None:
+    lint = _run("ruff", "check", ".")
+    assert lint.returncode == 0, lint.stdout
+    fmt = _run("ruff", "format", "--check", ".")
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_mypy_is_clean_on_the_package() -> None:
+    result = _run("mypy", "pipelines")
+    assert result.returncode == 0, result.stdout

@@ -1,0 +1,64 @@
+"""params.yaml is validated on load, and errors name the offending key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.config import ParamsError, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_committed_params_file_is_valid() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params.train.estimator in ("logistic_regression", "random_forest", "hist_gradient_boosting")
+
+
+def test_an_unknown_key_is_named() -> None:
+    data = _params()
+    data["train"]["logistic_regression"]["penalty_typo"] = "l2"
+    with pytest.raises(ParamsError, match=r"train\.logistic_regression\.penalty_typo: unknown key"):
+        parse_params(data)
+
+
+def test_a_mistyped_value_is_named_with_what_was_given() -> None:
+    data = _params()
+    data["split"]["test_size"] = "a fifth"
+    with pytest.raises(ParamsError, match=r"split\.test_size: .*'a fifth'"):
+        parse_params(data)
+
+
+def test_an_out_of_range_value_is_refused() -> None:
+    data = _params()
+    data["split"]["test_size"] = 1.5
+    with pytest.raises(ParamsError, match=r"split\.test_size"):
+        parse_params(data)
+
+
+def test_a_missing_section_and_an_unknown_estimator_are_both_reported() -> None:
+    data = _params()
+    del data["evaluate"]
+    data["train"]["estimator"] = "svm"
+    with pytest.raises(ParamsError) as info:
+        parse_params(data)
+    assert "evaluate: required key is missing" in str(info.value)
+    assert "train.estimator" in str(info.value)
+
+
+def test_a_missing_or_unparsable_file_is_a_params_error(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+    bad.write_text("- a list")
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(bad)
