@@ -1,0 +1,140 @@
+"""Benchmark the pipeline: wall time and peak memory of `dvc repro`, a no-op repro, and each stage.
+
+Runs in a throwaway copy of the repository, on the default data and on synthetic data of the
+same shape (the default rows resampled with a little noise, so every row is schema-valid).
+
+    make bench-pipeline                      # default data, then 10k, 100k and 1M rows
+    python benchmarks/pipeline.py --rows 10000 100000
+
+Targets on a 2-core machine: no-op repro under 3 s; 1M rows end to end under 120 s with peak
+memory under 3 GiB; time growing no worse than linearly in rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines.data import DEFAULT_FILE, default_dataset  # noqa: E402
+from pipelines.schema import FEATURES, Features  # noqa: E402
+
+STAGES = ("validate", "split", "train", "evaluate")
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DVC_NO_ANALYTICS="1",
+        DVC_SITE_CACHE_DIR=str(tmp / "dvc-site"),
+    )
+    return env
+
+
+def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run `cmd`; return (seconds, peak RSS in MiB of the process tree's largest member)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
+    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+
+
+def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
+    """`rows` rows resampled from the default data, features jittered by 1% of their spread."""
+    base = default_dataset()
+    rng = np.random.default_rng(seed)
+    frame = base.iloc[rng.integers(0, len(base), rows)].reset_index(drop=True)
+    bounds = {name: col.checks[-1].statistics["max_value"] for name, col in Features.to_schema().columns.items()}
+    for name in FEATURES:
+        noise = rng.normal(0.0, 0.01 * base[name].std(), rows)
+        frame[name] = np.clip(frame[name].to_numpy() + noise, 0.0, bounds[name])
+    return frame
+
+
+def workspace(tmp: Path, env: dict[str, str]) -> Path:
+    """A committed copy of the repository's tracked files."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    work = tmp / "work"
+    for name in filter(None, listed.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, work / name)
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "bench"]):
+        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
+    return work
+
+
+def bench(rows: int | None, tmp: Path) -> dict[str, float | int]:
+    env = _env(tmp)
+    env.setdefault("GIT_AUTHOR_NAME", "bench")
+    env.setdefault("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+    env.setdefault("GIT_COMMITTER_NAME", "bench")
+    env.setdefault("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+    work = workspace(tmp, env)
+    py = sys.executable
+    subprocess.run([py, "-m", "pipelines", "bootstrap"], cwd=work, env=env, check=True, capture_output=True)
+    if rows is not None:
+        (work / "data" / DEFAULT_FILE).unlink()
+        synthetic(rows).to_csv(work / "data" / "synthetic.csv", index=False)
+        subprocess.run([py, "-m", "dvc", "add", "-q", "data"], cwd=work, env=env, check=True)
+    n = rows if rows is not None else len(default_dataset())
+    result: dict[str, float | int] = {"rows": n}
+    result["full_s"], result["full_mib"] = measure([py, "-m", "dvc", "repro"], work, env)
+    result["noop_s"], _ = measure([py, "-m", "dvc", "repro"], work, env)
+    for stage in STAGES:
+        result[f"{stage}_s"], result[f"{stage}_mib"] = measure(
+            [py, "-m", "dvc", "repro", "--force", "--single-item", stage], work, env
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--skip-default", action="store_true", help="skip the default (569-row) data")
+    args = parser.parse_args()
+    sizes: list[int | None] = ([] if args.skip_default else [None]) + list(args.rows)
+    results = []
+    for size in sizes:
+        label = "default" if size is None else f"{size:,} rows"
+        print(f"benchmarking {label} ...", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+            results.append(bench(size, Path(tmp)))
+        print(f"  done: full repro {results[-1]['full_s']:.1f}s", file=sys.stderr, flush=True)
+
+    head = ["rows", "full repro", "peak", "no-op", *STAGES, "full s / 100k rows"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in results:
+        cells = [
+            f"{int(r['rows']):,}",
+            f"{r['full_s']:.1f} s",
+            f"{r['full_mib']:.0f} MiB",
+            f"{r['noop_s']:.2f} s",
+            *(f"{r[f'{s}_s']:.1f} s / {r[f'{s}_mib']:.0f} MiB" for s in STAGES),
+            f"{r['full_s'] / r['rows'] * 100_000:.2f}",
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
