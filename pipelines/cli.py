@@ -28,7 +28,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines import files
-    from pipelines.data import read_raw
+    from pipelines.data import profile, read_raw
     from pipelines.schema import DataValidationError, validate
 
     frame, sources = read_raw(args.data)
@@ -41,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(exc.report.summary(), file=sys.stderr)
         _say("validate", f"full report: {args.report}; nothing downstream was changed")
         return 1
-    files.write_json(args.report, {**report.to_dict(), "sources": source_list})
+    files.write_json(args.report, {**report.to_dict(), "sources": source_list, "profile": profile(validated)})
     files.write_frame(args.out, validated)
     _say("validate", report.summary())
     return 0
@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pipelines import files, modelio, plots, tracking
+    from pipelines import files, gitutil, modelio, plots, tracking
     from pipelines.config import load_params
     from pipelines.data import tracked_path
     from pipelines.evaluate import evaluate
@@ -100,10 +100,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _, data_hash = tracked_path(args.data_dvc) if Path(args.data_dvc).exists() else (None, "unknown")
         run_id = tracking.log_run(
             experiment=params.mlflow.experiment,
-            params=params.model_dump(exclude={"mlflow"}),
+            params=params.model_dump(include={"split", "train", "evaluate"}),
             metrics=result.metrics,
             tags={
-                "git_commit": tracking.git_commit(),
+                "git_commit": gitutil.commit(),
                 "data_hash": data_hash,
                 "model_hash": modelio.content_hash(args.model),
                 "estimator": params.train.estimator,
@@ -111,6 +111,110 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             artifacts={"model": args.model, "figures": args.figures},
         )
         _say("evaluate", f"logged MLflow run {run_id} ({len(figures)} figures)")
+    return 0
+
+
+def _gate_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Params, paths, this branch's metrics, the base's metrics (None if absent) and the verdict."""
+    import json
+
+    from pipelines import baseline, gitutil
+    from pipelines.config import load_params, load_paths
+    from pipelines.gate import check
+
+    params, paths = load_params(args.params), load_paths(args.dvc_yaml)
+    metrics = json.loads(Path(paths["metrics"]).read_text())
+    if args.base and gitutil.resolve(args.base) is None:
+        raise gitutil.GitError(f"base revision {args.base!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
+    base = baseline.metrics(args.base, paths["metrics"]) if args.base else None
+    return params, paths, metrics, base, check(metrics, base, params.gate)
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from pipelines.gate import markdown_table
+
+    _, _, _, base, verdict = _gate_inputs(args)
+    table = markdown_table(verdict)
+    print(table)
+    if base is None:
+        _say("gate", "no baseline metrics on the base revision: checking the absolute floors only")
+    for rule in verdict.failures:
+        _say("gate", f"FAIL: {rule.reason}")
+    if args.summary:
+        heading = "### ✅ Model gate passed" if verdict.passed else "### ❌ Model gate failed"
+        reasons = "".join(f"- {r.reason}\n" for r in verdict.failures)
+        with open(args.summary, "a", encoding="utf-8") as summary:
+            summary.write(f"{heading}\n\n{reasons}\n{table}\n")
+    _say("gate", "passed" if verdict.passed else f"failed: {len(verdict.failures)} rule(s)")
+    return 0 if verdict.passed else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+
+    from pipelines import baseline, files, gitutil
+    from pipelines.report import ReportInputs, build
+    from pipelines.tracking import flatten
+
+    params, paths, metrics, base_metrics, verdict = _gate_inputs(args)
+    base = gitutil.resolve(args.base) if args.base else None
+    run_url = args.run_url
+    if run_url is None and os.environ.get("GITHUB_RUN_ID"):
+        run_url = "{}/{}/actions/runs/{}".format(
+            os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
+            os.environ.get("GITHUB_REPOSITORY", ""),
+            os.environ["GITHUB_RUN_ID"],
+        )
+    figures = sorted(str(p) for p in Path(paths["figures"]).glob("*.png"))
+    inputs = ReportInputs(
+        metrics=metrics,
+        base_metrics=base_metrics,
+        params=flatten(params.model_dump(include={"split", "train", "evaluate"})),
+        base_params=baseline.params(base, args.params) if base else None,
+        verdict=verdict,
+        plots=baseline.read_plots(paths["plots"]),
+        base_plots=baseline.plots(base, paths["plots"]) if base else {},
+        data=baseline.data_change(base, args.data_dvc, paths["validation_report"], paths["data"]) if base else None,
+        head=gitutil.commit(),
+        base=base,
+        figures_url=run_url,
+        figures=figures,
+        images=args.images,
+    )
+    if inputs.base_params is not None:  # compare the same slice of params on both sides
+        inputs = ReportInputs(
+            **{
+                **inputs.__dict__,
+                "base_params": {
+                    k: v for k, v in inputs.base_params.items() if k.split(".")[0] in ("split", "train", "evaluate")
+                },
+            }
+        )
+    files.write_text(args.out, build(inputs))
+    if args.pr_number is not None:
+        files.write_json(Path(args.out).with_name("pr.json"), {"number": args.pr_number, "head_sha": args.head_sha})
+    _say("report", f"wrote {args.out} (gate {'passed' if verdict.passed else 'failed'})")
+    return 0
+
+
+def cmd_changed(args: argparse.Namespace) -> int:
+    from pipelines import gitutil
+    from pipelines.changes import pipeline_relevant
+    from pipelines.config import load_params
+
+    patterns = load_params(args.params).ci.pipeline_paths
+    changed = gitutil.changed_files(args.base)
+    relevant = pipeline_relevant(changed, patterns)
+    run = bool(relevant)
+    for path in relevant:
+        print(path)
+    _say(
+        "changed",
+        f"{len(changed)} file(s) changed, {len(relevant)} affect the pipeline: "
+        + ("run it" if run else "no training needed"),
+    )
+    if args.github_output:
+        with open(args.github_output, "a", encoding="utf-8") as out:
+            out.write(f"pipeline={'true' if run else 'false'}\n")
     return 0
 
 
@@ -155,6 +259,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dvc", default="data.dvc", help="the .dvc file whose hash tags the MLflow run")
     p.add_argument("--no-track", dest="track", action="store_false", help="skip MLflow logging")
 
+    def comparison(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--base", help="git revision to compare with (its committed metrics.json is the baseline)")
+        p.add_argument("--dvc-yaml", default="dvc.yaml", help="where the pipeline's paths are defined")
+
+    p = add("gate", cmd_gate, "check metrics against the floors and the base; exit 1 naming each failed rule")
+    comparison(p)
+    p.add_argument("--summary", help="append the verdict as markdown to this file (e.g. $GITHUB_STEP_SUMMARY)")
+
+    p = add("report", cmd_report, "write the markdown report for a pull request")
+    comparison(p)
+    p.add_argument("--out", default="reports/report.md")
+    p.add_argument("--data-dvc", default="data.dvc")
+    p.add_argument("--run-url", help="link for the figures artifact (default: this GitHub Actions run)")
+    p.add_argument(
+        "--images",
+        choices=["mermaid", "publish"],
+        default="mermaid",
+        help="mermaid: charts drawn in the comment (default); publish: link PNGs for cml --publish",
+    )
+    p.add_argument("--pr-number", type=int, help="also write pr.json (number, head sha) beside the report")
+    p.add_argument("--head-sha", help="the pull request's head commit, recorded in pr.json")
+
+    p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
+    p.add_argument("--base", required=True, help="git revision to diff against")
+    p.add_argument("--github-output", help="append pipeline=true|false to this file ($GITHUB_OUTPUT)")
     return parser
 
 
@@ -166,11 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from pipelines.config import ParamsError
     from pipelines.data import DataError
+    from pipelines.gitutil import GitError
     from pipelines.modelio import UntrustedModelError
     from pipelines.schema import DataValidationError
 
     try:
         return int(args.func(args))
-    except (ParamsError, DataError, DataValidationError, UntrustedModelError) as exc:
+    except (ParamsError, DataError, DataValidationError, UntrustedModelError, GitError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,6 +23,11 @@ class ParamsError(ValueError):
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+Metric = Literal["roc_auc", "average_precision", "f1", "precision", "recall", "accuracy", "log_loss"]
+"""Every metric `evaluate` reports, and so every metric a gate rule can name."""
+METRICS: tuple[str, ...] = get_args(Metric)
+LOWER_IS_BETTER = frozenset({"log_loss"})
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -80,11 +85,26 @@ class MlflowParams(_Section):
     experiment: str = Field(min_length=1)
 
 
+class GateParams(_Section):
+    """Merge rules: absolute floors (ceilings for lower-is-better metrics) and allowed regression."""
+
+    floors: dict[Metric, float] = Field(default_factory=dict)
+    max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+
+
+class CiParams(_Section):
+    """Which changed files make a pull request re-run the pipeline (fnmatch globs)."""
+
+    pipeline_paths: list[str] = Field(min_length=1)
+
+
 class Params(_Section):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
     mlflow: MlflowParams
+    gate: GateParams
+    ci: CiParams
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -117,3 +137,15 @@ def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> Params:
     except yaml.YAMLError as exc:
         raise ParamsError(f"{p}: not valid YAML: {exc}") from None
     return parse_params(data, str(p))
+
+
+def load_paths(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> dict[str, str]:
+    """The pipeline's paths, from the `vars: - paths:` block of dvc.yaml (where they are defined once)."""
+    p = Path(dvc_yaml)
+    try:
+        for entry in yaml.safe_load(p.read_text(encoding="utf-8")).get("vars", []):
+            if isinstance(entry, dict) and isinstance(entry.get("paths"), dict):
+                return {str(k): str(v) for k, v in entry["paths"].items()}
+    except (OSError, AttributeError, yaml.YAMLError) as exc:
+        raise ParamsError(f"{p}: cannot read the paths block ({exc})") from None
+    raise ParamsError(f"{p}: no `vars: - paths:` block")

@@ -87,6 +87,38 @@ def split(frame: pd.DataFrame, test_size: float, seed: int, stratify: bool) -> t
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
+def profile(frame: pd.DataFrame) -> dict[str, dict[str, float | int | str | None]]:
+    """Per-column summary for reports and drift checks: mean, spread, quantiles, missing rate.
+
+    Numeric columns get moments and quantiles; other columns their most frequent values.
+    Numbers are rounded to 6 significant digits so the committed file diffs cleanly.
+    """
+
+    def r(x: object) -> float | None:
+        return None if pd.isna(x) else float(f"{float(x):.6g}")  # type: ignore[arg-type]
+
+    out: dict[str, dict[str, float | int | str | None]] = {}
+    for name in frame.columns:
+        col = frame[name]
+        entry: dict[str, float | int | str | None] = {"missing_rate": r(col.isna().mean())}
+        if pd.api.types.is_numeric_dtype(col):
+            q = col.quantile([0.05, 0.5, 0.95])
+            entry.update(
+                mean=r(col.mean()),
+                std=r(col.std()),
+                min=r(col.min()),
+                p05=r(q[0.05]),
+                p50=r(q[0.5]),
+                p95=r(q[0.95]),
+                max=r(col.max()),
+            )
+        else:
+            top = col.value_counts(normalize=True).head(5)
+            entry.update(unique=int(col.nunique()), top=", ".join(f"{k}: {v:.3f}" for k, v in top.items()))
+        out[str(name)] = entry
+    return out
+
+
 def tracked_path(dvc_file: str | os.PathLike[str]) -> tuple[Path, str]:
     """The path a .dvc file tracks and its recorded hash."""
     p = Path(dvc_file)

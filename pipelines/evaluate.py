@@ -8,12 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import EvaluateParams
+from pipelines.config import METRICS, EvaluateParams
 from pipelines.schema import FEATURES, TARGET
-
-METRICS = ("roc_auc", "average_precision", "f1", "precision", "recall", "accuracy", "log_loss")
-"""Every metric `evaluate` reports; log_loss is the only one where lower is better."""
-LOWER_IS_BETTER = frozenset({"log_loss"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +50,7 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams) -> Evaluati
         "accuracy": m.accuracy_score(y, predicted),
         "log_loss": m.log_loss(y, proba, labels=[0, 1]),
     }
+    assert tuple(scores) == METRICS, "evaluate must report exactly config.METRICS"
     fpr, tpr, roc_thresholds = m.roc_curve(y, proba)
     precision, recall, pr_thresholds = m.precision_recall_curve(y, proba)
     fraction, mean_predicted = calibration_curve(y, proba, n_bins=params.calibration_bins)

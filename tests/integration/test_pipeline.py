@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipelines import modelio
-from pipelines.evaluate import METRICS
+from pipelines.config import METRICS
 from tests.conftest import Repo
 
 pytestmark = pytest.mark.slow
