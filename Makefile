@@ -8,6 +8,8 @@ PYTHON ?= python3
 # VENV may point at an existing environment (the template's self-test reuses the suite's one).
 VENV ?= .venv
 UV_VERSION := 0.13.9
+CML_VERSION := 0.20.6
+ACTIONLINT_VERSION := v1.7.7
 # A uv already on PATH is used as is; otherwise a pinned one is installed into .tools/ with pip.
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 
@@ -20,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test lint typecheck bench-pipeline clean
+.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect bench-pipeline clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +61,21 @@ lint: install ## ruff lint and format check
 
 typecheck: install ## mypy on the package
 	mypy pipelines
+
+lint-workflows: install ## zizmor, the workflow JSON schema, and actionlint when it is installed
+	zizmor --offline .github/
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	@if command -v actionlint >/dev/null || test -x .tools/bin/actionlint; then \
+	  PATH="$(CURDIR)/.tools/bin:$$PATH" actionlint; else echo "actionlint not installed (make actionlint): skipped"; fi
+
+actionlint: ## install actionlint into .tools/bin (needs Go; the workflow-lint workflow does this on GitHub)
+	GOBIN=$(CURDIR)/.tools/bin go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+cml: ## install CML (npm), used by the comment workflow
+	npm install --global --no-audit --no-fund @dvcorg/cml@$(CML_VERSION)
+
+protect: install ## apply .github/protection.yml to REPO=owner/name through the GitHub API (DRY_RUN=1 to print)
+	python -m pipelines protect --repo "$(REPO)" $(if $(DRY_RUN),--dry-run)
 
 bench-pipeline: install ## benchmark: time and memory of the pipeline at 10k-1M rows
 	python benchmarks/pipeline.py

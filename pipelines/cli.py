@@ -218,6 +218,42 @@ def cmd_changed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_comment(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from pipelines.github import CmlCommenter, GhCli, post_report
+
+    with tempfile.TemporaryDirectory() as work:
+        number = post_report(
+            Path(args.artifact),
+            repo=args.repo,
+            head_sha=args.head_sha,
+            github=GhCli(),
+            commenter=CmlCommenter(),
+            workdir=Path(work),
+        )
+    _say("comment", f"posted the report on pull request #{number}")
+    return 0
+
+
+def cmd_protect(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from pipelines.github import GhCli, protection_calls
+
+    calls = protection_calls(yaml.safe_load(Path(args.settings).read_text()), args.repo)
+    github = GhCli()
+    for path, payload in calls:
+        if args.dry_run:
+            print(f"gh api --method PUT {path} --input - <<'JSON'\n{json.dumps(payload, indent=2)}\nJSON")
+        else:
+            github.put(path, payload)
+            _say("protect", f"applied {path}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -281,6 +317,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pr-number", type=int, help="also write pr.json (number, head sha) beside the report")
     p.add_argument("--head-sha", help="the pull request's head commit, recorded in pr.json")
 
+    p = add("comment", cmd_comment, "post a report artifact on its pull request (workflow_run side)", params=False)
+    p.add_argument("--artifact", required=True, help="directory holding report.md and pr.json")
+    p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), help="owner/name")
+    p.add_argument("--head-sha", required=True, help="head commit of the run that made the artifact (trusted)")
+
+    p = add(
+        "protect", cmd_protect, "apply branch protection from the settings file through the GitHub API", params=False
+    )
+    p.add_argument(
+        "--repo", default=os.environ.get("GITHUB_REPOSITORY"), required=not os.environ.get("GITHUB_REPOSITORY")
+    )
+    p.add_argument("--settings", default=".github/protection.yml")
+    p.add_argument("--dry-run", action="store_true", help="print the API calls instead of making them")
+
     p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
     p.add_argument("--base", required=True, help="git revision to diff against")
     p.add_argument("--github-output", help="append pipeline=true|false to this file ($GITHUB_OUTPUT)")
@@ -293,14 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     args = _parser().parse_args(argv)
-    from pipelines.config import ParamsError
-    from pipelines.data import DataError
-    from pipelines.gitutil import GitError
-    from pipelines.modelio import UntrustedModelError
-    from pipelines.schema import DataValidationError
+    from pipelines.errors import PipelineError
 
     try:
         return int(args.func(args))
-    except (ParamsError, DataError, DataValidationError, UntrustedModelError, GitError, FileNotFoundError) as exc:
+    except (PipelineError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

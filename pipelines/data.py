@@ -13,13 +13,14 @@ import pandas as pd
 import yaml
 
 from pipelines import files
+from pipelines.errors import PipelineError
 from pipelines.schema import TARGET
 
 DEFAULT_FILE = "breast_cancer.csv"
 DATA_SUFFIXES = (".csv", ".parquet")
 
 
-class DataError(RuntimeError):
+class DataError(PipelineError, RuntimeError):
     """The data cannot be found, read or materialised."""
 
 

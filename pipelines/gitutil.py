@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
+from pipelines.errors import PipelineError
 
-class GitError(RuntimeError):
+
+class GitError(PipelineError, RuntimeError):
     """A git command failed in a way the caller cannot work around."""
 
 

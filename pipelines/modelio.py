@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines import files
+from pipelines.errors import PipelineError
 
 # Types beyond skops' defaults that our estimators need. Review any addition: loading a type
 # runs its constructor.
@@ -35,7 +36,7 @@ MODEL_FILE = "model.skops"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class UntrustedModelError(RuntimeError):
+class UntrustedModelError(PipelineError, RuntimeError):
     """A model is not skops, or contains types outside the project's allow-list."""
 
 

@@ -56,7 +56,7 @@ class ReportInputs:
 
 def _fmt(value: Any) -> str:
     if value is None:
-        return "–"
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.4f}"
     return f"`{value}`"
@@ -73,7 +73,7 @@ def _metrics_table(metrics: Mapping[str, float], base: Mapping[str, float] | Non
             continue
         now, before = metrics[m], base.get(m)
         if before is None:
-            lines.append(f"| `{m}` | – | {now:.4f} | new |")
+            lines.append(f"| `{m}` | n/a | {now:.4f} | new |")
             continue
         delta = now - before
         better = delta < 0 if m in LOWER_IS_BETTER else delta > 0

@@ -15,6 +15,8 @@ import pandera.errors
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from pipelines.errors import PipelineError
+
 TARGET = "malignant"
 """Label column: 1 = malignant tumour (the positive class), 0 = benign."""
 
@@ -121,7 +123,7 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-class DataValidationError(ValueError):
+class DataValidationError(PipelineError, ValueError):
     """Raised when data breaks the schema; carries the full report."""
 
     def __init__(self, report: ValidationReport):

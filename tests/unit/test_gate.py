@@ -1,0 +1,62 @@
+"""The gate: floors (ceilings for log_loss), allowed regression against the base, clear reasons."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+from hypothesis import given
+
+from pipelines.config import METRICS, GateParams
+from pipelines.gate import check
+
+GATE = GateParams(
+    floors={"roc_auc": 0.95, "recall": 0.85, "log_loss": 0.25},
+    max_regression={"roc_auc": 0.01, "recall": 0.05, "log_loss": 0.05},
+)
+GOOD = {"roc_auc": 0.99, "recall": 0.93, "log_loss": 0.08, "f1": 0.95}
+
+
+def test_good_metrics_with_no_baseline_pass_on_floors_alone() -> None:
+    verdict = check(GOOD, None, GATE)
+    assert verdict.passed and not verdict.has_baseline
+    assert {r.kind for r in verdict.rules} == {"floor"}
+
+
+def test_a_metric_below_its_floor_fails_with_metric_threshold_and_value_named() -> None:
+    verdict = check({**GOOD, "recall": 0.6667}, None, GATE)
+    assert not verdict.passed
+    (failure,) = verdict.failures
+    assert failure.reason == "recall = 0.6667 is below the floor 0.8500"
+
+
+def test_log_loss_is_a_ceiling_not_a_floor() -> None:
+    (failure,) = check({**GOOD, "log_loss": 0.3}, None, GATE).failures
+    assert failure.reason == "log_loss = 0.3000 is above the ceiling 0.2500"
+
+
+def test_a_regression_beyond_the_tolerance_fails_even_above_the_floor() -> None:
+    base = {**GOOD, "roc_auc": 0.999}
+    (failure,) = check({**GOOD, "roc_auc": 0.985}, base, GATE).failures
+    assert failure.kind == "regression"
+    assert "roc_auc regressed by 0.0140" in failure.reason and "at most 0.0100" in failure.reason
+
+
+def test_a_value_exactly_at_the_regression_bound_passes() -> None:
+    base = {**GOOD, "recall": 0.93}
+    assert check({**GOOD, "recall": 0.88}, base, GATE).passed
+
+
+def test_a_missing_metric_fails_its_rules() -> None:
+    metrics = {k: v for k, v in GOOD.items() if k != "recall"}
+    reasons = [r.reason for r in check(metrics, GOOD, GATE).failures]
+    assert reasons == ["recall is missing from the metrics", "recall is missing from the metrics"]
+
+
+scores = st.floats(0.0, 1.0, allow_nan=False)
+
+
+@given(base=st.fixed_dictionaries({m: scores for m in METRICS}), better=st.sampled_from(METRICS), step=scores)
+def test_improving_one_metric_never_turns_a_pass_into_a_fail(base: dict, better: str, step: float) -> None:
+    params = GateParams(floors={m: 0.0 for m in METRICS if m != "log_loss"}, max_regression={m: 0.0 for m in METRICS})
+    assert check(base, base, params).passed
+    moved = base[better] - step if better == "log_loss" else base[better] + step
+    assert check({**base, better: moved}, base, params).passed

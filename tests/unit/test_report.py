@@ -1,0 +1,83 @@
+"""The report: deltas, gate table, params diff, data section, charts, and the no-baseline notice."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.config import GateParams
+from pipelines.gate import check
+from pipelines.report import DataChange, ReportInputs, build
+
+GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01})
+PLOTS = {
+    "roc": pd.DataFrame({"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.9, 1.0]}),
+    "precision_recall": pd.DataFrame({"recall": [1.0, 0.5, 0.0], "precision": [0.5, 0.9, 1.0]}),
+    "importance": pd.DataFrame({"feature": ["worst_area", "mean_radius"], "importance": [0.02, 0.01]}),
+    "confusion": pd.DataFrame({"actual": [0, 0, 1, 1], "predicted": [0, 1, 0, 1], "count": [70, 2, 3, 39]}),
+}
+
+
+def _inputs(**overrides) -> ReportInputs:  # type: ignore[no-untyped-def]
+    metrics, base = {"roc_auc": 0.998, "log_loss": 0.07}, {"roc_auc": 0.996, "log_loss": 0.08}
+    values = dict(
+        metrics=metrics, base_metrics=base, params={"train.C": 0.3, "train.seed": 42},
+        base_params={"train.C": 1.0, "train.seed": 42}, verdict=check(metrics, base, GATE), plots=PLOTS,
+        head="a" * 40, base="b" * 40,
+    )  # fmt: skip
+    values.update(overrides)
+    return ReportInputs(**values)  # type: ignore[arg-type]
+
+
+def test_improvements_are_green_with_signed_deltas_for_both_directions() -> None:
+    text = build(_inputs())
+    assert "## ✅ Model gate passed" in text
+    assert "| `roc_auc` | 0.9960 | 0.9980 | 🟢 +0.0020 |" in text
+    assert "| `log_loss` | 0.0800 | 0.0700 | 🟢 -0.0100 |" in text  # lower log loss is better
+
+
+def test_only_changed_params_are_listed() -> None:
+    text = build(_inputs())
+    assert "| `train.C` | 1.0000 | 0.3000 |" in text
+    assert "train.seed" not in text
+
+
+def test_a_failing_gate_lists_its_reasons_first() -> None:
+    metrics = {"roc_auc": 0.90}
+    text = build(_inputs(metrics=metrics, verdict=check(metrics, {"roc_auc": 0.996}, GATE)))
+    head = text.split("### Metrics")[0]
+    assert "❌ Model gate failed" in head and "roc_auc = 0.9000 is below the floor 0.9500" in head
+
+
+def test_without_a_baseline_the_report_says_so() -> None:
+    metrics = {"roc_auc": 0.99}
+    text = build(_inputs(metrics=metrics, base_metrics=None, base_params=None, verdict=check(metrics, None, GATE)))
+    assert "**No baseline:**" in text and "absolute floors only" in text
+    assert "| metric | this branch |" in text
+
+
+def test_charts_are_mermaid_with_both_lines_when_the_base_has_plots() -> None:
+    text = build(_inputs(base_plots=PLOTS))
+    assert text.count("xychart-beta") == 3  # ROC, precision-recall, importance
+    roc = text.split('title "ROC curve"')[1].split("```")[0]
+    assert roc.count("line [") == 2
+    assert "| **1** | 3 | 39 |" in text  # confusion matrix row
+
+
+def test_the_data_section_shows_files_rows_schema_and_the_largest_shift() -> None:
+    before = {"a": {"mean": 1.0, "std": 1.0, "missing_rate": 0.0}, "b": {"mean": 5.0, "std": 2.0, "missing_rate": 0.0}}
+    after = {"a": {"mean": 1.1, "std": 1.0, "missing_rate": 0.0}, "b": {"mean": 9.0, "std": 2.5, "missing_rate": 0.1}}
+    change = DataChange(added=["data/new.csv"], rows_before=569, rows_after=629, valid=True,
+                        profile_before=before, profile_after=after)  # fmt: skip
+    text = build(_inputs(data=change))
+    section = text.split("### Data")[1]
+    assert "added: `data/new.csv`" in section and "rows: 569 -> 629 (+60)" in section and "✅ valid" in section
+    assert section.index("`b`") < section.index("`a`")  # sorted by the size of the shift
+    assert "| `b` | 5 -> 9 | +2.00 |" in section
+
+
+def test_publish_mode_links_local_figures_and_default_mode_links_the_artifact() -> None:
+    assert "![roc.png](reports/figures/roc.png)" in build(
+        _inputs(images="publish", figures=["reports/figures/roc.png"])
+    )
+    text = build(_inputs(figures_url="https://github.com/o/r/actions/runs/1"))
+    assert "[report artifact](https://github.com/o/r/actions/runs/1)" in text and "![" not in text

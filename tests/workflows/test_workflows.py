@@ -1,0 +1,166 @@
+"""The workflows: thin, pinned, least-privilege, and wired to commands that exist."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipelines.cli import _parser
+from pipelines.config import load_params
+from tests.conftest import ROOT
+
+GITHUB = ROOT / ".github"
+WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
+ACTIONS = sorted((GITHUB / "actions").glob("*/action.yml"))
+PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+COMMANDS = set(_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    # PyYAML reads the key `on` as True; put it back
+    data = yaml.safe_load(path.read_text())
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def _steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    steps = [s for job in doc.get("jobs", {}).values() for s in job.get("steps", [])]
+    return steps + doc.get("runs", {}).get("steps", [])
+
+
+def _make_targets() -> set[str]:
+    return set(re.findall(r"^([a-zA-Z][\w-]*):", (ROOT / "Makefile").read_text(), re.MULTILINE))
+
+
+def test_there_are_workflows_to_check() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"pull-request.yml", "pull-request-comment.yml"}
+    assert ACTIONS
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.name)
+def test_every_run_step_is_one_make_target_or_one_pipelines_command(path: Path) -> None:
+    for step in _steps(_load(path)):
+        run = step.get("run")
+        if run is None:
+            continue
+        assert "\n" not in run.strip(), f"{step.get('name')}: one line per run step"
+        assert "${{" not in run, f"{step.get('name')}: pass values through env:, not ${{{{ }}}} in run:"
+        words = run.split()
+        if words[0] == "make":
+            assert words[1] in _make_targets(), f"make {words[1]} does not exist"
+        else:
+            assert words[:3] in (["python", "-m", "pipelines"], ["python3", "-m", "pipelines"]), run
+            assert words[3] in COMMANDS, f"python -m pipelines {words[3]} does not exist"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_full_sha_with_its_version(path: Path) -> None:
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines):
+        match = re.match(r"^\s*-?\s*uses:\s*(\S+)(.*)$", line)
+        if not match:
+            continue
+        ref, rest = match.groups()
+        if ref.startswith("./"):
+            continue
+        assert PIN.match(ref), f"{path.name}:{number + 1}: {ref} is not pinned to a commit SHA"
+        assert re.search(r"#\s*v\d+\.\d+\.\d+", rest), f"{path.name}:{number + 1}: add the version as a comment"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_least_privilege_timeouts_concurrency_and_no_persisted_credentials(path: Path) -> None:
+    doc = _load(path)
+    assert doc.get("permissions") == {}, "top-level permissions: {} (grant per job)"
+    assert "concurrency" in doc
+    for name, job in doc["jobs"].items():
+        assert "permissions" in job, f"job {name} must declare its permissions"
+        assert "timeout-minutes" in job, f"job {name} needs timeout-minutes"
+        assert "write" not in str(job["permissions"]) or path.name == "pull-request-comment.yml", name
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step.get("with", {}).get("persist-credentials") is False
+
+
+def test_the_pull_request_workflow_always_reports_its_required_check() -> None:
+    """No path filter at the trigger (a filtered-out required check would hang as 'expected')."""
+    doc = _load(GITHUB / "workflows" / "pull-request.yml")
+    trigger = doc["on"]["pull_request"]
+    assert trigger["branches"] == ["main"] and "paths" not in trigger and "paths-ignore" not in trigger
+    assert doc["concurrency"]["cancel-in-progress"] is True
+    required = yaml.safe_load((GITHUB / "protection.yml").read_text())["branches"]["main"]["required_checks"]
+    job_names = {job.get("name", key) for key, job in doc["jobs"].items()}
+    assert set(required) <= job_names
+    upload = next(s for s in _steps(doc) if "upload-artifact" in str(s.get("uses")))
+    assert upload["if"].startswith("always()"), "a failing gate must still upload its report"
+
+
+def test_pipeline_paths_cover_code_params_dvc_files_data_pointers_and_dependencies() -> None:
+    patterns = load_params(ROOT / "params.yaml").ci.pipeline_paths
+    for path in ("pipelines/train.py", "params.yaml", "dvc.yaml", "dvc.lock", "data.dvc", "pyproject.toml",
+                 "uv.lock", ".github/workflows/pull-request.yml"):  # fmt: skip
+        assert any(fnmatchcase(path, p) for p in patterns), path
+    for path in ("README.md", "docs/ARCHITECTURE.md"):
+        assert not any(fnmatchcase(path, p) for p in patterns), path
+
+
+def test_the_comment_workflow_never_checks_out_or_runs_pull_request_code() -> None:
+    doc = _load(GITHUB / "workflows" / "pull-request-comment.yml")
+    assert list(doc["on"]) == ["workflow_run"]
+    steps = _steps(doc)
+    for step in steps:
+        assert "ref" not in step.get("with", {}), "checkout must stay on the default branch"
+        assert "./.github/actions" not in str(step.get("uses", "")), "no project install in the trusted job"
+    runs = [s["run"] for s in steps if "run" in s]
+    assert runs == ["make cml", 'python3 -m pipelines comment --artifact "$ARTIFACT_DIR" --head-sha "$HEAD_SHA"']
+
+
+def test_the_comment_command_needs_only_the_standard_library() -> None:
+    """It runs on the runner's bare Python in the trusted job: no third-party imports on its path."""
+    code = "import pipelines.cli, pipelines.github, pipelines.errors, sys; " \
+           "bad = [m for m in sys.modules if m.split('.')[0] in {'yaml','pandas','pydantic','numpy'}]; " \
+           "assert not bad, bad"  # fmt: skip
+    result = subprocess.run([sys.executable, "-S", "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_zizmor_offline_is_clean_and_every_ignore_has_a_reason() -> None:
+    zizmor = str(Path(sys.executable).parent / "zizmor")
+    result = subprocess.run([zizmor, "--offline", str(GITHUB)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in WORKFLOWS + ACTIONS:
+        for line in path.read_text().splitlines():
+            if "zizmor: ignore" in line:
+                assert re.search(r"zizmor: ignore\[[\w-]+\] -- \S", line), f"{path.name}: ignore without a reason"
+
+
+def test_workflows_and_actions_match_their_json_schemas() -> None:
+    bin_dir = Path(sys.executable).parent
+    for schema, files in (("vendor.github-workflows", WORKFLOWS), ("vendor.github-actions", ACTIONS)):
+        result = subprocess.run([str(bin_dir / "check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+                                capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_is_clean_where_it_is_installed() -> None:
+    actionlint = shutil.which("actionlint") or shutil.which("actionlint", path=str(ROOT / ".tools" / "bin"))
+    if actionlint is None:
+        pytest.skip("actionlint is not installable from this machine's registries; workflow-lint runs it on GitHub")
+    result = subprocess.run([actionlint], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_protect_dry_run_prints_the_exact_api_call() -> None:
+    result = subprocess.run([sys.executable, "-m", "pipelines", "protect", "--repo", "acme/churn", "--dry-run"],
+                            cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("gh api --method PUT repos/acme/churn/branches/main/protection --input -")
+    assert '"contexts": [\n      "ml-gate"\n    ]' in result.stdout
