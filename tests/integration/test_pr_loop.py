@@ -1,0 +1,142 @@
+"""The pull-request loop, driven through the same commands the workflow runs, on real branches.
+
+Each test branches off `main` of a trained copy (bare `origin`, real dvc), changes something,
+runs `dvc repro`, commits, then runs `report` and `gate` against main as the workflow does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.data import default_dataset
+from pipelines.schema import FEATURES
+from tests.conftest import Repo
+
+pytestmark = pytest.mark.slow
+
+
+def _set(repo: Repo, dotted: str, value: object) -> None:
+    path = repo.path / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    *parents, leaf = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _branch_and_repro(repo: Repo, name: str) -> None:
+    repo.git("checkout", "-q", "-b", name)
+
+
+def _commit(repo: Repo, message: str) -> None:
+    repo.dvc("repro")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", message)
+
+
+def _report(repo: Repo, base: str = "main") -> str:
+    repo.pipelines("report", "--base", base, "--out", "reports/report.md", "--pr-number", "3", "--head-sha", "a" * 40)
+    return (repo.path / "reports" / "report.md").read_text()
+
+
+def test_a_branch_that_improves_the_model_shows_positive_deltas_and_passes(repo_copy: Repo) -> None:
+    _branch_and_repro(repo_copy, "improve")
+    _set(repo_copy, "train.logistic_regression.C", 0.3)
+    _commit(repo_copy, "tune C")
+
+    report = _report(repo_copy)
+    gate = repo_copy.pipelines("gate", "--base", "main", check=False)
+
+    assert gate.returncode == 0, gate.stderr
+    assert "## ✅ Model gate passed" in report
+    assert "| `f1` | 0.9512 | 0.9756 | 🟢 +0.0244 |" in report
+    assert "| `recall` | 0.9286 | 0.9524 | 🟢 +0.0238 |" in report
+    assert "| `train.logistic_regression.C` | 1.0000 | 0.3000 |" in report
+    assert json.loads((repo_copy.path / "reports" / "pr.json").read_text()) == {"number": 3, "head_sha": "a" * 40}
+
+
+def test_a_branch_that_degrades_the_model_fails_the_gate_naming_the_rule(repo_copy: Repo, tmp_path: Path) -> None:
+    _branch_and_repro(repo_copy, "cripple")
+    _set(repo_copy, "train.logistic_regression.C", 0.001)
+    _commit(repo_copy, "over-regularise")
+
+    summary = tmp_path / "summary.md"
+    gate = repo_copy.pipelines("gate", "--base", "main", "--summary", str(summary), check=False)
+    report = _report(repo_copy)
+
+    assert gate.returncode == 1
+    assert "FAIL: recall = 0.6667 is below the floor 0.8500" in gate.stderr
+    assert "FAIL: recall regressed by 0.2619 against the base (0.9286 -> 0.6667); at most 0.0500 is allowed" in (
+        gate.stderr
+    )
+    assert "### ❌ Model gate failed" in summary.read_text()
+    assert "## ❌ Model gate failed" in report and "🔴" in report
+
+
+def test_a_branch_that_adds_rows_gets_a_data_section(repo_copy: Repo) -> None:
+    _branch_and_repro(repo_copy, "more-data")
+    rng = np.random.default_rng(7)
+    extra = default_dataset().sample(60, random_state=7).reset_index(drop=True)
+    extra[FEATURES] = extra[FEATURES] * rng.uniform(0.99, 1.01, size=(60, len(FEATURES)))
+    extra.to_csv(repo_copy.path / "data" / "batch-2.csv", index=False)
+    repo_copy.dvc("add", "data")
+    _commit(repo_copy, "new batch")
+
+    report = _report(repo_copy)
+
+    section = report.split("### Data")[1].split("### Plots")[0]
+    assert "added: `data/batch-2.csv`" in section
+    assert "rows: 569 -> 629 (+60)" in section
+    assert "schema: ✅ valid" in section
+    assert "Largest distribution shifts" in section
+
+
+def test_without_metrics_on_main_the_gate_uses_floors_only_and_the_report_says_so(repo_copy: Repo) -> None:
+    repo_copy.git("rm", "-q", "metrics.json")
+    repo_copy.git("commit", "-q", "-m", "a main branch before its first model")
+    repo_copy.git("push", "-q", "origin", "main")
+    _branch_and_repro(repo_copy, "first-model")
+    _commit(repo_copy, "first model")
+
+    gate = repo_copy.pipelines("gate", "--base", "origin/main", check=False)
+    report = _report(repo_copy, base="origin/main")
+
+    assert gate.returncode == 0, gate.stderr
+    assert "no baseline metrics on the base revision: checking the absolute floors only" in gate.stderr
+    assert "regression" not in gate.stdout
+    assert "**No baseline:**" in report
+
+
+def test_a_docs_only_change_needs_no_training_and_a_params_change_does(repo_copy: Repo, tmp_path: Path) -> None:
+    _branch_and_repro(repo_copy, "docs")
+    (repo_copy.path / "README.md").write_text("# changed docs\n")
+    (repo_copy.path / "docs" / "NOTES.md").write_text("notes\n")
+    repo_copy.git("add", "-A")
+    repo_copy.git("commit", "-q", "-m", "docs only")
+    output = tmp_path / "github_output"
+
+    docs = repo_copy.pipelines("changed", "--base", "main", "--github-output", str(output))
+
+    assert docs.stdout == ""
+    assert "no training needed" in docs.stderr
+    assert output.read_text() == "pipeline=false\n"
+
+    _set(repo_copy, "evaluate.threshold", 0.4)
+    repo_copy.git("commit", "-q", "-am", "threshold")
+    params = repo_copy.pipelines("changed", "--base", "main", "--github-output", str(output))
+    assert params.stdout.split() == ["params.yaml"]
+    assert output.read_text().splitlines()[-1] == "pipeline=true"
+
+
+def test_report_and_gate_name_a_missing_base_revision_clearly(trained_repo: Repo) -> None:
+    result = trained_repo.pipelines("gate", "--base", "no-such-branch", check=False)
+    assert result.returncode == 1
+    assert "base revision 'no-such-branch' not found" in result.stderr and "Traceback" not in result.stderr
