@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect bench-pipeline clean
+.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect bench-pipeline bench-ci clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,9 @@ protect: install ## apply .github/protection.yml to REPO=owner/name through the 
 
 bench-pipeline: install ## benchmark: time and memory of the pipeline at 10k-1M rows
 	python benchmarks/pipeline.py
+
+bench-ci: install ## benchmark: the pull-request job's critical path (warm install, repro, report, gate)
+	python benchmarks/ci_path.py
 
 clean: ## remove the environment and uncommitted outputs (keeps data/, the DVC cache, metrics and plots)
 	rm -rf $(VENV) .tools mlflow.db mlruns build/*.parquet reports/validation.json reports/figures models/model

@@ -13,49 +13,22 @@ memory under 3 GiB; time growing no worse than linearly in rows.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, env, measure, workspace
+
 sys.path.insert(0, str(ROOT))
 
 from pipelines.data import DEFAULT_FILE, default_dataset  # noqa: E402
 from pipelines.schema import FEATURES, Features  # noqa: E402
 
 STAGES = ("validate", "split", "train", "evaluate")
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DVC_NO_ANALYTICS="1",
-        DVC_SITE_CACHE_DIR=str(tmp / "dvc-site"),
-    )
-    return env
-
-
-def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Run `cmd`; return (seconds, peak RSS in MiB of the process tree's largest member)."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
 def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -70,39 +43,22 @@ def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def workspace(tmp: Path, env: dict[str, str]) -> Path:
-    """A committed copy of the repository's tracked files."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    work = tmp / "work"
-    for name in filter(None, listed.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, work / name)
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "bench"]):
-        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
-    return work
-
-
 def bench(rows: int | None, tmp: Path) -> dict[str, float | int]:
-    env = _env(tmp)
-    env.setdefault("GIT_AUTHOR_NAME", "bench")
-    env.setdefault("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-    env.setdefault("GIT_COMMITTER_NAME", "bench")
-    env.setdefault("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-    work = workspace(tmp, env)
+    environ = env(tmp)
+    work = workspace(tmp, environ)
     py = sys.executable
-    subprocess.run([py, "-m", "pipelines", "bootstrap"], cwd=work, env=env, check=True, capture_output=True)
+    subprocess.run([py, "-m", "pipelines", "bootstrap"], cwd=work, env=environ, check=True, capture_output=True)
     if rows is not None:
         (work / "data" / DEFAULT_FILE).unlink()
         synthetic(rows).to_csv(work / "data" / "synthetic.csv", index=False)
-        subprocess.run([py, "-m", "dvc", "add", "-q", "data"], cwd=work, env=env, check=True)
+        subprocess.run([py, "-m", "dvc", "add", "-q", "data"], cwd=work, env=environ, check=True)
     n = rows if rows is not None else len(default_dataset())
     result: dict[str, float | int] = {"rows": n}
-    result["full_s"], result["full_mib"] = measure([py, "-m", "dvc", "repro"], work, env)
-    result["noop_s"], _ = measure([py, "-m", "dvc", "repro"], work, env)
+    result["full_s"], result["full_mib"] = measure([py, "-m", "dvc", "repro"], work, environ)
+    result["noop_s"], _ = measure([py, "-m", "dvc", "repro"], work, environ)
     for stage in STAGES:
         result[f"{stage}_s"], result[f"{stage}_mib"] = measure(
-            [py, "-m", "dvc", "repro", "--force", "--single-item", stage], work, env
+            [py, "-m", "dvc", "repro", "--force", "--single-item", stage], work, environ
         )
     return result
 
