@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import ROOT, env, measure, workspace
 
 sys.path.insert(0, str(ROOT))
 
-from pipelines.data import DEFAULT_FILE, default_dataset  # noqa: E402
-from pipelines.schema import FEATURES, Features  # noqa: E402
+from pipelines.data import DEFAULT_FILE, default_dataset
+from pipelines.schema import FEATURES, Features
 
 STAGES = ("validate", "split", "train", "evaluate")
 
