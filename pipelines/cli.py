@@ -76,6 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for note in notes:
         _say("train", f"warning: {note}")
     digest = modelio.save(model, args.model, input_example=train[FEATURES].head(5))
+    files.write_json(args.manifest, modelio.manifest(args.model))
     _say("train", f"fitted in {time.perf_counter() - started:.1f}s; saved {args.model} (sha256 {digest[:12]})")
     return 0
 
@@ -254,6 +255,71 @@ def cmd_protect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release(path: str | None, digest: str) -> dict[str, str]:
+    """What /version reports: from a release file (written at image build time), else from git."""
+    import json
+
+    from pipelines import gitutil
+
+    if path:
+        recorded = json.loads(Path(path).read_text())
+        return {k: str(recorded.get(k, "unknown")) for k in ("model_version", "git_commit", "data_hash")} | {
+            "model_hash": digest
+        }
+    data_hash = "unknown"
+    if Path("data.dvc").exists():
+        from pipelines.data import tracked_path
+
+        data_hash = tracked_path("data.dvc")[1]
+    return {"model_version": f"sha-{digest[:12]}", "model_hash": digest, "git_commit": gitutil.commit(),
+            "data_hash": data_hash}  # fmt: skip
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import json
+
+    import uvicorn
+
+    from deploy.app import ServiceSettings, create_app
+    from deploy.predictions import LogSettings, PredictionLog
+    from deploy.scoring import InputSpec, load_bundle
+    from pipelines import modelio
+    from pipelines.config import load_params, load_paths
+    from pipelines.schema import Features
+
+    params = load_params(args.params).serve
+    paths = load_paths(args.dvc_yaml) if not (args.model and args.manifest) else {}
+    model_dir = Path(args.model or paths["model"])
+    manifest = json.loads(Path(args.manifest or paths["manifest"]).read_text())
+    digest = modelio.verify(model_dir, manifest)  # a tampered model never gets as far as a socket
+    release = _release(args.release, digest)
+    spec = InputSpec.from_schema(Features)
+    log = None
+    if params.log.sample_rate > 0:
+        log = PredictionLog(LogSettings(directory=Path(args.log_dir or params.log.directory),
+                                        **params.log.model_dump(exclude={"directory"})))  # fmt: skip
+    app = create_app(
+        spec,
+        lambda: load_bundle(model_dir, manifest, release, spec),
+        ServiceSettings(params.max_body_bytes, params.request_timeout_seconds, params.inline_max_rows),
+        log,
+    )
+    _say("serve", f"model {release['model_version']} verified; listening on {args.host or params.host}:"
+         f"{args.port if args.port is not None else params.port}")  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        host=args.host or params.host,
+        port=args.port if args.port is not None else params.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(params.graceful_shutdown_seconds),
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -285,6 +351,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "fit the model and save it in MLflow format (stage 3)")
     p.add_argument("--train", required=True)
     p.add_argument("--model", required=True, help="output model directory")
+    p.add_argument("--manifest", required=True, help="output JSON with the model's content hash and file hashes")
 
     p = add("evaluate", cmd_evaluate, "metrics, plots and figures on the holdout set; log to MLflow (stage 4)")
     p.add_argument("--model", required=True)
@@ -330,6 +397,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--settings", default=".github/protection.yml")
     p.add_argument("--dry-run", action="store_true", help="print the API calls instead of making them")
+
+    p = add("serve", cmd_serve, "serve the model over HTTP (MLflow-compatible /invocations, health, metrics)")
+    p.add_argument("--model", help="model directory (default: from dvc.yaml)")
+    p.add_argument("--manifest", help="model manifest with the hashes to verify (default: from dvc.yaml)")
+    p.add_argument("--release", help="JSON with model_version, git_commit, data_hash (default: from git)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--log-dir", help="prediction log directory (default: serve.log.directory)")
+    p.add_argument("--dvc-yaml", default="dvc.yaml")
 
     p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
     p.add_argument("--base", required=True, help="git revision to diff against")

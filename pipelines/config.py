@@ -100,6 +100,25 @@ class CiParams(_Section):
     pipeline_paths: list[str] = Field(min_length=1)
 
 
+class ServeLogParams(_Section):
+    directory: str = "logs/predictions"
+    sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    max_rows_per_request: PositiveInt = 100
+    max_file_bytes: PositiveInt = 10 * 2**20
+    max_total_bytes: PositiveInt = 100 * 2**20
+    queue_size: PositiveInt = 10_000
+
+
+class ServeParams(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    max_body_bytes: PositiveInt = 2**20
+    request_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    inline_max_rows: PositiveInt = 256
+    graceful_shutdown_seconds: Annotated[float, Field(ge=0)] = 20.0
+    log: ServeLogParams = ServeLogParams()
+
+
 class Params(_Section):
     split: SplitParams
     train: TrainParams
@@ -107,6 +126,7 @@ class Params(_Section):
     mlflow: MlflowParams
     gate: GateParams
     ci: CiParams
+    serve: ServeParams
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -83,14 +83,50 @@ def _untrusted(model_file: Path | None = None, data: bytes | None = None) -> lis
     return sorted(set(found) - set(TRUSTED_TYPES))
 
 
-def content_hash(directory: str | os.PathLike[str]) -> str:
-    """sha256 over every file's relative path and bytes: the model's identity."""
+def file_hashes(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """sha256 of every file under `directory`, by relative path."""
     root = Path(directory)
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(p for p in root.rglob("*") if p.is_file())
+    }
+
+
+def content_hash(directory: str | os.PathLike[str]) -> str:
+    """sha256 over every file's relative path and hash: the model's identity."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for name, file_digest in file_hashes(directory).items():
+        digest.update(name.encode() + b"\0" + bytes.fromhex(file_digest))
     return digest.hexdigest()
+
+
+def manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """What git records about a model directory: its content hash and each file's hash.
+
+    Deterministic (no times, no paths outside the directory), so it is committed next to
+    dvc.lock and changes exactly when the model does.
+    """
+    return {"content_hash": content_hash(directory), "files": file_hashes(directory)}
+
+
+def verify(directory: str | os.PathLike[str], recorded: dict[str, Any]) -> str:
+    """Check a model directory against its manifest before anything is loaded; return the hash.
+
+    Raises UntrustedModelError naming every added, missing or changed file.
+    """
+    expected = recorded.get("files") if isinstance(recorded, dict) else None
+    if not isinstance(expected, dict) or not expected:
+        raise UntrustedModelError("the model manifest has no file list")
+    actual = file_hashes(directory)
+    problems = [f"changed: {n}" for n in sorted(expected) if n in actual and actual[n] != expected[n]]
+    problems += [f"missing: {n}" for n in sorted(set(expected) - set(actual))]
+    problems += [f"unexpected: {n}" for n in sorted(set(actual) - set(expected))]
+    if problems:
+        raise UntrustedModelError(f"{directory} does not match its manifest ({'; '.join(problems)})")
+    digest = content_hash(directory)
+    if digest != recorded.get("content_hash"):
+        raise UntrustedModelError(f"{directory}: content hash {digest[:12]} differs from the manifest's")
+    return digest
 
 
 def save(model: Any, directory: str | os.PathLike[str], input_example: pd.DataFrame) -> str:

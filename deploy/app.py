@@ -1,0 +1,253 @@
+"""The prediction service: MLflow-compatible `/invocations`, health, version and Prometheus metrics.
+
+Built for the single-row case that dominates online traffic: the body is parsed with orjson,
+checked against the schema in plain Python and NumPy, and scored by a fast path that feeds a
+NumPy array through the fitted transformers, skipping the DataFrame round trip. Bad input gets a
+4xx that names the field (never the value); only a bug in this file can produce a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import warnings
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from deploy.predictions import PredictionLog
+from deploy.scoring import Bundle, InputSpec, RequestError, parse_payload
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+ROUTES = frozenset({"/invocations", "/health/live", "/health/ready", "/version", "/metrics"})
+# The fitted inner pipelines remember DataFrame column names; the fast path feeds them arrays.
+warnings.filterwarnings("ignore", message="X does not have valid feature names")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    max_body_bytes: int = 1_048_576
+    request_timeout_seconds: float = 5.0
+    inline_max_rows: int = 256  # larger batches are scored on a worker thread, under the timeout
+
+
+@dataclass
+class State:
+    """What the app knows at a given moment; `bundle` is None until the model is loaded."""
+
+    settings: ServiceSettings
+    spec: InputSpec
+    bundle: Bundle | None = None
+    load_error: str | None = None
+    log: PredictionLog | None = None
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "score"))
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        labels = ["route", "status", "model_version"]
+        self.requests = Counter("prediction_requests", "HTTP requests by route and status", labels, registry=r)
+        self.latency = Histogram(
+            "prediction_request_duration_seconds",
+            "request latency by route and status",
+            labels,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.predictions = Counter("predictions", "predicted rows by class", ["class", "model_version"], registry=r)
+        self.ready = Gauge("model_ready", "1 once the model is loaded and verified", registry=r)
+        self.info = Gauge("model_info", "the loaded model", ["model_version", "model_hash", "git_commit",
+                                                               "data_hash"], registry=r)  # fmt: skip
+        self.log_dropped = Gauge("prediction_log_dropped", "prediction log records dropped (queue full or capped)",
+                                 registry=r)  # fmt: skip
+        self.log_dropped.set_function(lambda: float(self.log.dropped) if self.log else 0.0)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.release["model_version"] if self.bundle else "none"
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route and status (a plain ASGI wrapper: no per-request objects)."""
+
+    def __init__(self, app: ASGIApp, state: State):
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope["path"] if scope["path"] in ROUTES else "other"
+            labels = (route, str(status), self.state.version)
+            self.state.requests.labels(*labels).inc()
+            self.state.latency.labels(*labels).observe(time.perf_counter() - start)
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+
+
+def _error(error: RequestError) -> Response:
+    return _json({"error_code": error.code, "message": error.message}, error.status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise RequestError(413, "BODY_TOO_LARGE", f"request body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(413, "BODY_TOO_LARGE", f"request body is larger than {limit} bytes")
+    return bytes(body)
+
+
+INVOCATIONS_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "One of MLflow's scoring formats.",
+                    "properties": {
+                        "dataframe_split": {"type": "object", "properties": {
+                            "columns": {"type": "array", "items": {"type": "string"}},
+                            "data": {"type": "array", "items": {"type": "array"}}}},
+                        "dataframe_records": {"type": "array", "items": {"type": "object"}},
+                        "instances": {"type": "array"},
+                        "inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]},
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "200": {"description": "predictions (and class probabilities for classifiers)"},
+        "400": {"description": "malformed request"},
+        "413": {"description": "body too large"},
+        "415": {"description": "not JSON"},
+        "422": {"description": "valid JSON that breaks the input schema"},
+        "503": {"description": "model not loaded yet"},
+        "504": {"description": "scoring took longer than the request timeout"},
+    },
+}  # fmt: skip
+
+
+def create_app(
+    spec: InputSpec,
+    load: Callable[[], Bundle],
+    settings: ServiceSettings | None = None,
+    log: PredictionLog | None = None,
+) -> FastAPI:
+    """The ASGI app. `load` runs on a background thread at start-up; until it returns the service
+    is live but not ready, and `/invocations` answers 503."""
+    state = State(settings=settings or ServiceSettings(), spec=spec, log=log)
+
+    def load_in_background() -> None:
+        try:
+            bundle = load()
+        except Exception as exc:  # reported by /health/ready; the CLI verifies before starting
+            state.load_error = f"{type(exc).__name__}: {exc}"
+            return
+        state.bundle = bundle
+        state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit",
+                                                          "data_hash"))).set(1)  # fmt: skip
+        state.ready.set(1)
+
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        threading.Thread(target=load_in_background, name="load-model", daemon=True).start()
+        if state.log:
+            state.log.start()
+        yield
+        if state.log:
+            state.log.close()
+        state.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="Prediction service", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.service = state
+
+    @app.get("/health/live")
+    async def live() -> Response:
+        return _json({"status": "alive"})
+
+    @app.get("/health/ready", responses={503: {"description": "model not loaded (yet)"}})
+    async def ready() -> Response:
+        if state.bundle is None:
+            return _json({"status": "loading" if state.load_error is None else "failed",
+                          "error": state.load_error}, 503)  # fmt: skip
+        return _json({"status": "ready", "model_version": state.version})
+
+    @app.get("/version", responses={503: {"description": "model not loaded (yet)"}})
+    async def version() -> Response:
+        if state.bundle is None:
+            return _json({"error_code": "NOT_READY", "message": "the model is not loaded yet"}, 503)
+        return _json(state.bundle.release)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/invocations", openapi_extra=INVOCATIONS_SCHEMA)
+    async def invocations(request: Request) -> Response:
+        bundle = state.bundle
+        if bundle is None:
+            return _json({"error_code": "NOT_READY", "message": "the model is not loaded yet"}, 503)
+        try:
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media != "application/json":
+                raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+            body = await _read_body(request, state.settings.max_body_bytes)
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise RequestError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+            rows = parse_payload(payload, spec)
+            matrix = spec.to_matrix(rows)
+            if len(rows) <= state.settings.inline_max_rows:
+                proba = bundle.predict_proba(matrix)
+            else:
+                future = asyncio.get_running_loop().run_in_executor(state.executor, bundle.predict_proba, matrix)
+                try:
+                    proba = await asyncio.wait_for(future, state.settings.request_timeout_seconds)
+                except TimeoutError:
+                    raise RequestError(504, "TIMEOUT", "scoring took longer than the request timeout") from None
+        except RequestError as error:
+            return _error(error)
+        except (ValueError, TypeError) as exc:  # the model refused input that passed the schema
+            return _error(
+                RequestError(422, "UNSCORABLE", f"the model could not score this input ({type(exc).__name__})")
+            )
+        labels = bundle.classes[proba.argmax(axis=1)]
+        for value, count in zip(*np.unique(labels, return_counts=True), strict=True):
+            state.predictions.labels(str(value), state.version).inc(int(count))
+        if state.log:
+            state.log.offer(spec.names, rows, labels, proba, state.version)
+        return _json({"predictions": labels, "probabilities": proba})
+
+    app.add_middleware(MetricsMiddleware, state=state)
+    return app

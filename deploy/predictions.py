@@ -1,0 +1,102 @@
+"""Prediction logging for monitoring: sampled, size-capped, and never in the request's way.
+
+Requests hand records to a bounded queue (`offer` never blocks: when the queue is full the record
+is dropped and counted); one background thread writes them as JSON lines into rotating files and
+deletes the oldest files when the directory would exceed its cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    directory: Path
+    sample_rate: float = 1.0
+    max_rows_per_request: int = 100
+    max_file_bytes: int = 10 * 2**20
+    max_total_bytes: int = 100 * 2**20
+    queue_size: int = 10_000
+
+
+class PredictionLog:
+    def __init__(self, settings: LogSettings, seed: int | None = None):
+        self.settings = settings
+        self.dropped = 0
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(settings.queue_size)
+        self._random = random.Random(seed)
+        self._thread: threading.Thread | None = None
+        self._file: Any = None
+        self._written = 0
+        self._sequence = 0
+
+    def start(self) -> None:
+        self.settings.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def offer(
+        self, columns: Sequence[str], rows: list[list[Any]], labels: np.ndarray, proba: np.ndarray, version: str
+    ) -> None:
+        """Queue one request's rows for writing, if sampled; returns at once."""
+        if self.settings.sample_rate < 1.0 and self._random.random() >= self.settings.sample_rate:
+            return
+        n = self.settings.max_rows_per_request
+        record = {"ts": time.time(), "model_version": version, "columns": list(columns), "rows": rows[:n],
+                  "predictions": labels[:n], "probabilities": proba[:n], "truncated": len(rows) > n}  # fmt: skip
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop."""
+        if self._thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while (record := self._queue.get()) is not None:
+            try:
+                self._write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+            except OSError:
+                self.dropped += 1
+        if self._file:
+            self._file.close()
+            self._file = None
+
+    def _write(self, line: bytes) -> None:
+        if self._file is None or self._written + len(line) > self.settings.max_file_bytes:
+            if self._file:
+                self._file.close()
+            self._enforce_cap(len(line))
+            self._sequence += 1
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            path = self.settings.directory / f"predictions-{stamp}-{self._sequence:06d}.jsonl"
+            self._file = path.open("ab", buffering=0)
+            self._written = 0
+        self._file.write(line)
+        self._written += len(line)
+
+    def _enforce_cap(self, incoming: int) -> None:
+        files = sorted(self.settings.directory.glob("predictions-*.jsonl"))
+        total = sum(f.stat().st_size for f in files)
+        while files and total + incoming > self.settings.max_total_bytes:
+            oldest = files.pop(0)
+            total -= oldest.stat().st_size
+            oldest.unlink()
