@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect bench-pipeline bench-ci clean
+.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect serve image-context requirements bench-pipeline bench-ci bench-serve clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,11 +77,23 @@ cml: ## install CML (npm), used by the comment workflow
 protect: install ## apply .github/protection.yml to REPO=owner/name through the GitHub API (DRY_RUN=1 to print)
 	python -m pipelines protect --repo "$(REPO)" $(if $(DRY_RUN),--dry-run)
 
+serve: install ## serve models/model on 127.0.0.1:8080 (see serve: in params.yaml)
+	python -m pipelines serve
+
+image-context: install ## lay out the serving image's build context in build/image (model verified)
+	python -m pipelines image-context --out build/image
+
+requirements: install ## re-export deploy/requirements.txt (the image's packages) from uv.lock
+	$(UV) export --frozen --only-group serve --no-emit-project --no-header --output-file deploy/requirements.txt --quiet
+
 bench-pipeline: install ## benchmark: time and memory of the pipeline at 10k-1M rows
 	python benchmarks/pipeline.py
 
 bench-ci: install ## benchmark: the pull-request job's critical path (warm install, repro, report, gate)
 	python benchmarks/ci_path.py
+
+bench-serve: install ## benchmark: this service against `mlflow models serve` (needs wrk, or uses a Python client)
+	python benchmarks/serve.py
 
 clean: ## remove the environment and uncommitted outputs (keeps data/, the DVC cache, metrics and plots)
 	rm -rf $(VENV) .tools mlflow.db mlruns build/*.parquet reports/validation.json reports/figures models/model

@@ -320,6 +320,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image_context(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+
+    from pipelines import files, modelio
+    from pipelines.config import load_paths
+
+    paths = load_paths(args.dvc_yaml)
+    model_dir, manifest_path = Path(paths["model"]), Path(paths["manifest"])
+    manifest = json.loads(manifest_path.read_text())
+    digest = modelio.verify(model_dir, manifest)
+    release = _release(None, digest)
+    if args.model_version:
+        release["model_version"] = args.model_version
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    with files.atomic_dir(args.out) as tmp:
+        shutil.copy2("deploy/Dockerfile", tmp / "Dockerfile")
+        shutil.copy2("deploy/requirements.txt", tmp / "requirements.txt")
+        shutil.copytree("pipelines", tmp / "pipelines", ignore=ignore)
+        deploy_ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile", "requirements.txt", "*.json")
+        shutil.copytree("deploy", tmp / "deploy", ignore=deploy_ignore)
+        shutil.copy2(args.params, tmp / "params.yaml")
+        shutil.copytree(model_dir, tmp / "model")
+        shutil.copy2(manifest_path, tmp / "manifest.json")
+        files.write_json(tmp / "release.json", release)
+        modelio.verify(tmp / "model", manifest)  # what goes into the image is what git recorded
+    _say("image-context", f"wrote {args.out} for model {release['model_version']} ({digest[:12]})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -405,6 +435,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--log-dir", help="prediction log directory (default: serve.log.directory)")
+    p.add_argument("--dvc-yaml", default="dvc.yaml")
+
+    p = add("image-context", cmd_image_context, "lay out the serving image's build context (model verified)")
+    p.add_argument("--out", default="build/image")
+    p.add_argument("--model-version", help="version label for /version (default: sha-<model hash>)")
     p.add_argument("--dvc-yaml", default="dvc.yaml")
 
     p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")

@@ -1,0 +1,134 @@
+"""Fixtures for the prediction service: a bundle trained in-process, an in-process app, and a
+real `python -m pipelines serve` on 127.0.0.1 that stops by itself and is killed by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from deploy.app import ServiceSettings, create_app
+from deploy.scoring import Bundle, InputSpec, build_bundle
+from pipelines.config import load_params
+from pipelines.data import default_dataset, split
+from pipelines.schema import FEATURES, Features
+from pipelines.train import fit
+from tests.conftest import ROOT, Repo
+
+SPEC = InputSpec.from_schema(Features)
+PARAMS = load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def holdout() -> list[list[float]]:
+    _, test = split(default_dataset(), PARAMS.split.test_size, PARAMS.split.seed, PARAMS.split.stratify)
+    return test[FEATURES].to_numpy().tolist()
+
+
+@pytest.fixture(scope="session")
+def bundle(holdout: list[list[float]]) -> Bundle:
+    train, _ = split(default_dataset(), PARAMS.split.test_size, PARAMS.split.seed, PARAMS.split.stratify)
+    model, _ = fit(train, PARAMS.train)
+    release = {"model_version": "test", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
+    return build_bundle(model, SPEC, release, holdout[:5])
+
+
+@pytest.fixture
+def client(bundle: Bundle) -> Iterator[TestClient]:
+    app = create_app(SPEC, lambda: bundle, ServiceSettings(max_body_bytes=200_000))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        for _ in range(200):
+            if test_client.get("/health/ready").status_code == 200:
+                break
+            time.sleep(0.01)
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the test process exits, however it exits."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Server:
+    """`python -m pipelines serve` in a repository, on 127.0.0.1. It stops with the test process
+    (parent-death signal) or when `stop` kills it by PID."""
+
+    def __init__(self, repo: Repo, *args: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "pipelines", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
+        self.process = subprocess.Popen(cmd, cwd=repo.path, env=repo.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited {self.process.returncode}: {self.process.stderr.read()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not become ready")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def post(url: str, payload: object, content_type: str = "application/json") -> tuple[int, dict]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="session")
+def server(trained_repo: Repo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    logs = tmp_path_factory.mktemp("prediction-logs")
+    running = Server(trained_repo, "--log-dir", str(logs))
+    running.log_dir = logs  # type: ignore[attr-defined]
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def background(fn) -> threading.Thread:  # type: ignore[no-untyped-def]
+    thread = threading.Thread(target=fn, daemon=True)
+    thread.start()
+    return thread
+
+
+__all__ = ["ROOT", "SPEC", "Path", "Server", "background", "post"]
