@@ -22,3 +22,19 @@ def test_ruff_lint_and_format_are_clean() -> None:
 def test_mypy_is_clean_on_the_package() -> None:
     result = _run("mypy", "pipelines")
     assert result.returncode == 0, result.stdout
+
+
+def test_the_image_requirements_are_exported_from_the_current_lock() -> None:
+    """deploy/requirements.txt must be what `make requirements` would write from uv.lock today."""
+    import shutil
+
+    import pytest
+
+    uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+    if not (shutil.which("uv") or (ROOT / ".tools" / "bin" / "uv").exists()):
+        pytest.skip("uv is not installed here")
+    exported = subprocess.run(
+        [uv, "export", "--frozen", "--only-group", "serve", "--no-emit-project", "--no-header", "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert exported == (ROOT / "deploy" / "requirements.txt").read_text(), "run `make requirements`"
