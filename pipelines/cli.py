@@ -320,33 +320,289 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_image_context(args: argparse.Namespace) -> int:
+def _image_context(out: str, params_file: str, dvc_yaml: str, model_version: str | None) -> dict[str, str]:
+    """Verify the model and lay out the image build context in `out`; return the release info."""
     import json
     import shutil
 
     from pipelines import files, modelio
     from pipelines.config import load_paths
 
-    paths = load_paths(args.dvc_yaml)
+    paths = load_paths(dvc_yaml)
     model_dir, manifest_path = Path(paths["model"]), Path(paths["manifest"])
     manifest = json.loads(manifest_path.read_text())
     digest = modelio.verify(model_dir, manifest)
     release = _release(None, digest)
-    if args.model_version:
-        release["model_version"] = args.model_version
+    if model_version:
+        release["model_version"] = model_version
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    with files.atomic_dir(args.out) as tmp:
+    with files.atomic_dir(out) as tmp:
         shutil.copy2("deploy/Dockerfile", tmp / "Dockerfile")
         shutil.copy2("deploy/requirements.txt", tmp / "requirements.txt")
         shutil.copytree("pipelines", tmp / "pipelines", ignore=ignore)
         deploy_ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile", "requirements.txt", "*.json")
         shutil.copytree("deploy", tmp / "deploy", ignore=deploy_ignore)
-        shutil.copy2(args.params, tmp / "params.yaml")
+        shutil.copy2(params_file, tmp / "params.yaml")
         shutil.copytree(model_dir, tmp / "model")
         shutil.copy2(manifest_path, tmp / "manifest.json")
         files.write_json(tmp / "release.json", release)
         modelio.verify(tmp / "model", manifest)  # what goes into the image is what git recorded
-    _say("image-context", f"wrote {args.out} for model {release['model_version']} ({digest[:12]})")
+    return release
+
+
+def cmd_image_context(args: argparse.Namespace) -> int:
+    release = _image_context(args.out, args.params, args.dvc_yaml, args.model_version)
+    _say("image-context", f"wrote {args.out} for model {release['model_version']} ({release['model_hash'][:12]})")
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines import registry
+    from pipelines.config import load_params
+
+    envs = load_params(args.params).environments
+    branches = [("main", "main")] + [(e.name, e.name) for e in envs.stages]
+    if args.history:
+        rows = [r.to_dict() for r in registry.history(args.history)]
+        print(json.dumps(rows, indent=2) if args.json else "\n".join(
+            f"v{r['version']}  {r['model_hash'][:12]}  {r['commit'][:10]}  {r['promoted_at']}  {r['subject']}"
+            for r in rows))  # fmt: skip
+        return 0
+    table = {}
+    for label, branch in branches:
+        try:
+            table[label] = registry.current(branch)
+        except registry.RegistryError:
+            table[label] = None
+    if args.json:
+        print(json.dumps({k: (v.to_dict() if v else None) for k, v in table.items()}, indent=2))
+        return 0
+    print("| environment | version | model hash | commit | data hash | roc_auc | f1 | recall | promoted at |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, r in table.items():
+        if r is None:
+            print(f"| {label} | - | - | - | - | - | - | - | - |")
+            continue
+        m = r.metrics
+        print(f"| {label} | v{r.version} | {r.model_hash[:12]} | {r.commit[:10]} | {r.data_hash[:12]} | "
+              f"{m.get('roc_auc', float('nan')):.4f} | {m.get('f1', float('nan')):.4f} | "
+              f"{m.get('recall', float('nan')):.4f} | {r.promoted_at} |")  # fmt: skip
+    return 0
+
+
+def cmd_verify_lock(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from pipelines import gitutil, registry
+
+    committed = gitutil.show("HEAD", "dvc.lock")
+    if committed is None:
+        raise gitutil.GitError("HEAD has no committed dvc.lock to reproduce")
+    _say("verify-lock", "re-running the pipeline of record (dvc repro)")
+    if subprocess.run([sys.executable, "-m", "dvc", "repro"], check=False).returncode != 0:
+        _say("verify-lock", "dvc repro failed")
+        return 1
+    problems = registry.lock_mismatches(committed, Path("dvc.lock").read_text())
+    for problem in problems:
+        _say("verify-lock", f"MISMATCH {problem}")
+    if problems:
+        _say("verify-lock", "the committed dvc.lock is not what this commit's code, params and data produce")
+        return 1
+    _say("verify-lock", "every stage output reproduces the committed dvc.lock")
+    return 0
+
+
+def _model_metadata() -> tuple[Path, str, dict[str, str], dict[str, float]]:
+    """The workspace model: directory, verified hash, provenance tags, metrics."""
+    import json
+
+    from pipelines import gitutil, modelio
+    from pipelines.config import load_paths
+    from pipelines.data import tracked_path
+
+    paths = load_paths()
+    model_dir = Path(paths["model"])
+    digest = modelio.verify(model_dir, json.loads(Path(paths["manifest"]).read_text()))
+    tags = {"git_commit": gitutil.commit(), "data_hash": tracked_path("data.dvc")[1]}
+    return model_dir, digest, tags, json.loads(Path(paths["metrics"]).read_text())
+
+
+def cmd_candidate(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from pipelines import mlflow_registry
+    from pipelines.config import load_params
+    from pipelines.data import _has_remote
+
+    params = load_params(args.params)
+    model_dir, digest, tags, metrics = _model_metadata()
+    if _has_remote():
+        if subprocess.run([sys.executable, "-m", "dvc", "push"], check=False).returncode != 0:
+            _say("candidate", "dvc push failed")
+            return 1
+        _say("candidate", "pushed data and outputs to the DVC remote")
+    else:
+        _say("candidate", "no DVC remote configured: nothing pushed")
+    if mlflow_registry.configured():
+        name = params.environments.model_name
+        version = mlflow_registry.register(name, model_dir, digest, tags, metrics, params.mlflow.experiment)
+        mlflow_registry.set_alias(name, "candidate", version)
+        _say("candidate", f"registered {name} version {version} (alias candidate) for model {digest[:12]}")
+    else:
+        _say("candidate", "MLFLOW_TRACKING_URI not set: registry sync skipped")
+    return 0
+
+
+def cmd_promotion_gate(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from pipelines import baseline, files, gitutil, modelio, registry
+    from pipelines.config import load_params, load_paths
+    from pipelines.gate import markdown_table
+    from pipelines.promotion import compare
+    from pipelines.report import ReportInputs, build
+    from pipelines.schema import validate
+    from pipelines.tracking import flatten
+
+    params, paths = load_params(args.params), load_paths()
+    env = params.environments.get(args.env)
+    model_dir, digest, _, _ = _model_metadata()
+    candidate = modelio.load(model_dir)
+    holdout, _ = validate(files.read_frame(paths["test"]))
+    base = args.base or args.env
+    champion, note = None, ""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            registry.fetch_model(base, Path(tmp) / "model")
+            champion = modelio.load(Path(tmp) / "model")
+        except registry.RegistryError as exc:
+            note = str(exc)
+        result = compare(candidate, champion, holdout, params.evaluate, params.gate, env,
+                         baseline.metrics(base, paths["metrics"]))  # fmt: skip
+    current = registry.current(base) if gitutil.resolve(base) else None
+    title = f"Promotion to {env.name}: model {digest[:12]}" + (f" replaces v{current.version} ({current.model_hash[:12]})"
+                                                              if current else " (first model)")  # fmt: skip
+    report = build(ReportInputs(
+        metrics=result.candidate, base_metrics=result.champion, params=flatten(params.model_dump(
+            include={"split", "train", "evaluate"})), base_params=None, verdict=result.verdict, plots={},
+        head=gitutil.commit(), base=gitutil.resolve(base)))  # fmt: skip
+    header = f"# {title}\n\nChampion ({env.name} now): {result.champion_source}." + (f" {note}" if note else "")
+    text = f"{header}\n\n{report}"
+    if args.report:
+        files.write_text(args.report, text)
+    print(markdown_table(result.verdict))
+    for rule in result.verdict.failures:
+        _say("promotion-gate", f"FAIL: {rule.reason}")
+    _say("promotion-gate", ("passed" if result.verdict.passed else "failed") + f" (champion: {result.champion_source})")
+    if args.summary:
+        with open(args.summary, "a", encoding="utf-8") as out:
+            out.write(text)
+    _ = json
+    return 0 if result.verdict.passed or args.report_only else 1
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from pipelines.config import load_params
+    from pipelines.github import GhCli
+    from pipelines.promotion import upsert_pull_request
+
+    env = load_params(args.params).environments.get(args.env)
+    body = Path(args.body).read_text() if args.body else f"Promote `{env.promote_from}` to `{env.name}`."
+    title = body.splitlines()[0].lstrip("# ").strip() if body.startswith("# ") else f"Promote to {env.name}"
+    if args.dry_run:
+        print(f"would open or update the pull request {env.promote_from} -> {env.name} in {args.repo}: {title}")
+        return 0
+    number, created = upsert_pull_request(GhCli(), args.repo, env.promote_from, env.name, title, body)
+    _say("promote", f"{'opened' if created else 'updated'} pull request #{number} ({env.promote_from} -> {env.name})")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from pipelines import mlflow_registry, registry
+    from pipelines.config import load_params
+
+    params = load_params(args.params)
+    env = params.environments.get(args.env)
+    model_dir, digest, tags, metrics = _model_metadata()
+    now = registry.current("HEAD")
+    version_label = f"{env.name}-v{now.version}" if now and now.model_hash == digest else f"sha-{digest[:12]}"
+    release = _image_context(args.out, args.params, "dvc.yaml", version_label)
+    _say("deploy", f"{env.name}: model {digest[:12]} verified; image context in {args.out} ({version_label})")
+    if mlflow_registry.configured():
+        name = params.environments.model_name
+        version = mlflow_registry.register(name, model_dir, digest, tags, metrics, params.mlflow.experiment)
+        mlflow_registry.set_alias(name, env.name, version)
+        _say("deploy", f"MLflow: models:/{name}@{env.name} -> version {version}")
+    if args.github_output:
+        with open(args.github_output, "a", encoding="utf-8") as out:
+            out.write(f"model_hash={release['model_hash']}\nmodel_version={version_label}\n")
+    return 0
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines import smoke
+
+    example = json.loads((Path(args.context) / "model" / "serving_input_example.json").read_text())
+    model_hash = json.loads((Path(args.context) / "release.json").read_text())["model_hash"]
+    if args.url:
+        version = smoke.check(args.url, example, model_hash)
+    else:
+        engine = smoke.Docker()
+        handle = engine.run(args.image, args.port)
+        try:
+            version = smoke.check(f"http://127.0.0.1:{args.port}", example, model_hash)
+        finally:
+            engine.stop(handle)
+    _say("smoke", f"ok: {version['model_version']} ({version['model_hash'][:12]}) answers its input example")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    import subprocess
+    import tempfile
+
+    from pipelines import registry
+    from pipelines.config import load_params
+    from pipelines.github import GhCli
+    from pipelines.promotion import upsert_pull_request
+
+    env = load_params(args.params).environments.get(args.env)
+    has_origin = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True).returncode == 0
+    if has_origin:
+        subprocess.run(["git", "fetch", "--quiet", "origin", env.name], check=True)
+    ref = f"origin/{env.name}" if has_origin else env.name
+    now = registry.current(ref)
+    target = registry.rollback_target(ref, args.to)
+    assert now is not None
+    message = (f"Roll back {env.name} to v{target.version} ({target.model_hash[:12]}) from v{now.version} "
+               f"({now.model_hash[:12]})")  # fmt: skip
+    policy = args.policy or env.rollback
+    with tempfile.TemporaryDirectory(prefix="rollback-") as tmp:
+        work = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--quiet", "--detach", str(work), ref], check=True)
+        try:
+            registry.restore_tree(target.commit, message, cwd=work)
+            if not has_origin:
+                subprocess.run(["git", "update-ref", f"refs/heads/{env.name}", "HEAD"], cwd=work, check=True)
+            elif policy == "commit":
+                subprocess.run(
+                    ["git", "push", "--quiet", "origin", f"HEAD:refs/heads/{env.name}"], cwd=work, check=True
+                )
+            else:
+                branch = f"rollback/{env.name}-v{target.version}"
+                subprocess.run(["git", "push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}"], cwd=work,
+                               check=True)  # fmt: skip
+                if args.repo:
+                    number, _ = upsert_pull_request(GhCli(), args.repo, branch, env.name, message, message)
+                    _say("rollback", f"opened pull request #{number}")
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(work)], check=False)
+    _say("rollback", message + (f" ({policy})" if has_origin else " (local branch)"))
     return 0
 
 
@@ -441,6 +697,53 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="build/image")
     p.add_argument("--model-version", help="version label for /version (default: sha-<model hash>)")
     p.add_argument("--dvc-yaml", default="dvc.yaml")
+
+    p = add("registry", cmd_registry, "what each environment runs, from git alone (version, hashes, metrics)")
+    p.add_argument("--history", metavar="BRANCH", help="list every release of one environment branch")
+    p.add_argument("--json", action="store_true")
+
+    p = add("verify-lock", cmd_verify_lock, "re-run the pipeline and check it reproduces the committed dvc.lock")
+
+    p = add(
+        "candidate",
+        cmd_candidate,
+        "after a merge to main: dvc push (with a remote), register in MLflow (with a server)",
+    )
+
+    p = add("promotion-gate", cmd_promotion_gate, "candidate vs the environment's model on the same holdout")
+    p.add_argument("--env", required=True)
+    p.add_argument("--base", help="revision holding the champion (default: the environment's branch)")
+    p.add_argument("--report", help="write the champion/challenger report (markdown) here")
+    p.add_argument("--summary", help="append the report to this file ($GITHUB_STEP_SUMMARY)")
+    p.add_argument("--report-only", action="store_true", help="exit 0 even when the gate fails")
+
+    p = add("promote", cmd_promote, "open or update the one promotion pull request into an environment")
+    p.add_argument("--env", required=True)
+    p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"))
+    p.add_argument("--body", help="markdown file for the pull request body (e.g. the promotion-gate report)")
+    p.add_argument("--dry-run", action="store_true")
+
+    p = add(
+        "deploy", cmd_deploy, "on an environment branch: verify the model, lay out the image, move the MLflow alias"
+    )
+    p.add_argument("--env", required=True)
+    p.add_argument("--out", default="build/image")
+    p.add_argument("--github-output", help="append model_hash and model_version to this file ($GITHUB_OUTPUT)")
+
+    p = add(
+        "smoke", cmd_smoke, "smoke-test a running service (--url) or a built image (--image, via docker)", params=False
+    )
+    p.add_argument("--context", default="build/image", help="the image context (for the example and the hash)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url")
+    target.add_argument("--image")
+    p.add_argument("--port", type=int, default=18080)
+
+    p = add("rollback", cmd_rollback, "revert an environment branch to an earlier model (commit or PR per policy)")
+    p.add_argument("env")
+    p.add_argument("--to", type=int, help="version to return to (default: the one before the current)")
+    p.add_argument("--policy", choices=["commit", "pull_request"], help="override the environment's policy")
+    p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), help="owner/name, to open the rollback PR")
 
     p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
     p.add_argument("--base", required=True, help="git revision to diff against")

@@ -119,6 +119,30 @@ class ServeParams(_Section):
     log: ServeLogParams = ServeLogParams()
 
 
+class EnvironmentParams(_Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    promote_from: str = Field(min_length=1)
+    rollback: Literal["commit", "pull_request"] = "commit"
+    max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]] | None = None
+
+
+class EnvironmentsParams(_Section):
+    model_name: str = Field(min_length=1)
+    stages: list[EnvironmentParams] = Field(min_length=1)
+
+    def get(self, name: str) -> EnvironmentParams:
+        for env in self.stages:
+            if env.name == name:
+                return env
+        raise ParamsError(
+            f"unknown environment {name!r}; params.yaml defines: {', '.join(e.name for e in self.stages)}"
+        )
+
+    def next_after(self, name: str) -> EnvironmentParams | None:
+        """The environment promoted from `name` (staging after main, production after staging)."""
+        return next((env for env in self.stages if env.promote_from == name), None)
+
+
 class Params(_Section):
     split: SplitParams
     train: TrainParams
@@ -127,6 +151,7 @@ class Params(_Section):
     gate: GateParams
     ci: CiParams
     serve: ServeParams
+    environments: EnvironmentsParams
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -42,6 +42,10 @@ class GitHub(Protocol):
 
     def put(self, path: str, payload: Mapping[str, Any]) -> Any: ...
 
+    def post(self, path: str, payload: Mapping[str, Any]) -> Any: ...
+
+    def patch(self, path: str, payload: Mapping[str, Any]) -> Any: ...
+
 
 class Commenter(Protocol):
     def update(self, pr_number: int, markdown_file: Path) -> None: ...
@@ -68,6 +72,12 @@ class GhCli:
 
     def put(self, path: str, payload: Mapping[str, Any]) -> Any:
         return self._call(["--method", "PUT", path], payload)
+
+    def post(self, path: str, payload: Mapping[str, Any]) -> Any:
+        return self._call(["--method", "POST", path], payload)
+
+    def patch(self, path: str, payload: Mapping[str, Any]) -> Any:
+        return self._call(["--method", "PATCH", path], payload)
 
 
 @dataclass(frozen=True)

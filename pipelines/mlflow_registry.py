@@ -1,0 +1,71 @@
+"""The MLflow model registry kept in step with git, when a tracking server is configured.
+
+Git decides what runs where; MLflow mirrors it: each model (by content hash) is registered once
+as a version tagged with its hash, commit, data hash and metrics, and the alias `<env>` points at
+the version an environment runs, so `models:/<name>@<env>` resolves to the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def configured() -> bool:
+    """Registry sync runs only when MLFLOW_TRACKING_URI points somewhere (a server, typically)."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def _client() -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def find_version(name: str, model_hash: str) -> str | None:
+    client = _client()
+    try:
+        found = client.search_model_versions(f"name = '{name}' and tags.model_hash = '{model_hash}'")
+    except Exception:  # the registered model does not exist yet
+        return None
+    return str(found[0].version) if found else None
+
+
+def register(
+    name: str, model_dir: Path, model_hash: str, tags: Mapping[str, str], metrics: Mapping[str, float], experiment: str
+) -> str:
+    """The registry version of this model, registering it (once) if needed."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    existing = find_version(name, model_hash)
+    if existing:
+        return existing
+    client = _client()
+    with contextlib.suppress(MlflowException):  # it already exists
+        client.create_registered_model(name)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"candidate-{model_hash[:12]}") as run:
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        mlflow.log_metrics(dict(metrics))
+        mlflow.set_tags({**tags, "model_hash": model_hash})
+        source = f"{run.info.artifact_uri}/model"
+    all_tags = {**tags, "model_hash": model_hash, **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}}
+    version = client.create_model_version(name, source=source, run_id=run.info.run_id, tags=all_tags)
+    return str(version.version)
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    _client().set_registered_model_alias(name, alias, version)
+
+
+def alias_version(name: str, alias: str) -> tuple[str, str] | None:
+    """(version, model_hash) that `models:/<name>@<alias>` resolves to, or None."""
+    try:
+        version = _client().get_model_version_by_alias(name, alias)
+    except Exception:
+        return None
+    return str(version.version), str(version.tags.get("model_hash", ""))

@@ -1,0 +1,164 @@
+"""What runs where, from git alone, and the exact model of an environment.
+
+Each environment is a branch. The model it runs is the one its `models/manifest.json` names
+(content hash and file hashes) and its `dvc.lock` points to; promotion merges those pointers,
+never retrains. An environment's history is the first-parent chain of its branch: every commit
+that changed the manifest is a release, and a model's version number is the order in which the
+branch first saw it (so a rollback to version 1 shows as version 1 again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines import gitutil, modelio
+from pipelines.errors import PipelineError
+
+MANIFEST = "models/manifest.json"
+MODEL_DIR = "models/model"
+METRICS = "metrics.json"
+DATA_POINTER = "data.dvc"
+
+
+class RegistryError(PipelineError):
+    """An environment, version or model cannot be resolved."""
+
+
+@dataclass(frozen=True)
+class Release:
+    version: int
+    model_hash: str
+    commit: str
+    data_hash: str
+    metrics: dict[str, float]
+    promoted_at: str
+    subject: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _git(*args: str, cwd: str | Path | None = None) -> str:
+    result = subprocess.run(["git", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    if result.returncode != 0:
+        raise RegistryError(f"git {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _json_at(rev: str, path: str) -> Any:
+    text = gitutil.show(rev, path)
+    return json.loads(text) if text else None
+
+
+def history(branch: str, manifest: str = MANIFEST) -> list[Release]:
+    """Every release of `branch`, oldest first (empty if the branch never had a model)."""
+    if gitutil.resolve(branch) is None:
+        raise RegistryError(f"branch {branch!r} does not exist (fetch it, or promote to it first)")
+    lines = _git("log", "--first-parent", "--reverse", "--format=%H %cI %s", branch, "--", manifest).splitlines()
+    releases: list[Release] = []
+    versions: dict[str, int] = {}
+    for line in lines:
+        commit, when, subject = [*line.split(" ", 2), ""][:3]
+        recorded = _json_at(commit, manifest)
+        if not recorded:
+            continue  # the manifest was deleted in this commit
+        digest = recorded["content_hash"]
+        if releases and releases[-1].model_hash == digest:
+            continue  # the file changed but not the model it names
+        version = versions.setdefault(digest, len(versions) + 1)
+        pointer = yaml.safe_load(gitutil.show(commit, DATA_POINTER) or "{}") or {}
+        data_hash = str((pointer.get("outs") or [{}])[0].get("md5", "unknown"))
+        metrics = _json_at(commit, METRICS) or {}
+        releases.append(Release(version, digest, commit, data_hash, metrics, when, subject))
+    return releases
+
+
+def current(branch: str) -> Release | None:
+    releases = history(branch)
+    return releases[-1] if releases else None
+
+
+def fetch_model(rev: str, dest: Path, model_dir: str = MODEL_DIR, manifest: str = MANIFEST) -> str:
+    """Copy the model recorded at `rev` into `dest` (DVC cache or remote) and verify it; return its hash."""
+    from dvc.api import DVCFileSystem
+
+    recorded = _json_at(rev, manifest)
+    if not recorded:
+        raise RegistryError(f"{rev} has no {manifest}: no model was ever trained or promoted there")
+    try:
+        fs = DVCFileSystem(os.getcwd(), rev=rev)
+        fs.get(model_dir, str(dest), recursive=True)
+    except Exception as exc:  # dvc raises many types for a missing cache entry or remote
+        raise RegistryError(
+            f"cannot fetch {model_dir} at {rev} ({type(exc).__name__}: {exc}); with a DVC remote run "
+            f"`dvc pull`, without one the model must be in the local DVC cache"
+        ) from None
+    return modelio.verify(dest, recorded)
+
+
+def load_model(env: str) -> Any:
+    """The exact model deployed to `env`, fetched through dvc.api at the branch and verified.
+
+    The files must hash to the branch's manifest, and the model must be skops with only
+    allow-listed types; anything else raises before any object is built.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"model-{env}-") as tmp:
+        fetch_model(env, Path(tmp) / "model")
+        return modelio.load(Path(tmp) / "model")
+
+
+def lock_outputs(text: str) -> dict[tuple[str, str], str]:
+    """(stage, output path) -> hash, from the text of a dvc.lock."""
+    data = yaml.safe_load(text) or {}
+    return {
+        (stage, out["path"]): str(out.get("md5") or out.get("hash"))
+        for stage, body in (data.get("stages") or {}).items()
+        for out in body.get("outs", [])
+    }
+
+
+def lock_mismatches(committed: str, reproduced: str) -> list[str]:
+    """How a reproduced dvc.lock differs from the committed one, one line per stage and file."""
+    before, after = lock_outputs(committed), lock_outputs(reproduced)
+    problems = []
+    for (stage, path), digest in sorted(before.items()):
+        now = after.get((stage, path))
+        if now is None:
+            problems.append(f"stage {stage}: {path} is no longer produced")
+        elif now != digest:
+            problems.append(f"stage {stage}: {path} reproduced as {now[:12]}, committed {digest[:12]}")
+    problems += [f"stage {s}: {p} is new (not in the committed dvc.lock)" for s, p in sorted(set(after) - set(before))]
+    return problems
+
+
+def rollback_target(env: str, to_version: int | None) -> Release:
+    releases = history(env)
+    if not releases:
+        raise RegistryError(f"{env} has no releases to roll back")
+    now = releases[-1]
+    if to_version is None:
+        earlier = [r for r in releases if r.version != now.version]
+        if not earlier:
+            raise RegistryError(f"{env} has only ever run version {now.version}: nothing to roll back to")
+        return earlier[-1]
+    for release in reversed(releases):
+        if release.version == to_version:
+            if release.model_hash == now.model_hash:
+                raise RegistryError(f"{env} already runs version {to_version}")
+            return release
+    raise RegistryError(f"{env} never ran version {to_version}; it ran {sorted({r.version for r in releases})}")
+
+
+def restore_tree(target_commit: str, message: str, cwd: str | Path | None = None) -> str:
+    """Commit, on top of HEAD, the exact tree of `target_commit` (a revert of everything since)."""
+    _git("read-tree", "-u", "--reset", target_commit, cwd=cwd)
+    _git("commit", "--allow-empty", "-m", message, cwd=cwd)
+    return _git("rev-parse", "HEAD", cwd=cwd).strip()
