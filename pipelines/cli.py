@@ -456,7 +456,6 @@ def cmd_candidate(args: argparse.Namespace) -> int:
 
 
 def cmd_promotion_gate(args: argparse.Namespace) -> int:
-    import json
     import tempfile
 
     from pipelines import baseline, files, gitutil, modelio, registry
@@ -483,8 +482,8 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
         result = compare(candidate, champion, holdout, params.evaluate, params.gate, env,
                          baseline.metrics(base, paths["metrics"]))  # fmt: skip
     current = registry.current(base) if gitutil.resolve(base) else None
-    title = f"Promotion to {env.name}: model {digest[:12]}" + (f" replaces v{current.version} ({current.model_hash[:12]})"
-                                                              if current else " (first model)")  # fmt: skip
+    replaces = f" replaces v{current.version} ({current.model_hash[:12]})" if current else " (first model)"
+    title = f"Promotion to {env.name}: model {digest[:12]}{replaces}"
     report = build(ReportInputs(
         metrics=result.candidate, base_metrics=result.champion, params=flatten(params.model_dump(
             include={"split", "train", "evaluate"})), base_params=None, verdict=result.verdict, plots={},
@@ -500,7 +499,6 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     if args.summary:
         with open(args.summary, "a", encoding="utf-8") as out:
             out.write(text)
-    _ = json
     return 0 if result.verdict.passed or args.report_only else 1
 
 
