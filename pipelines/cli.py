@@ -471,7 +471,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     model_dir, digest, _, _ = _model_metadata()
     candidate = modelio.load(model_dir)
     holdout, _ = validate(files.read_frame(paths["test"]))
-    base = args.base or args.env
+    base = registry.branch_ref(args.base or args.env)
     champion, note = None, ""
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -503,12 +503,31 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    from pipelines import registry
     from pipelines.config import load_params
     from pipelines.github import GhCli
     from pipelines.promotion import upsert_pull_request
 
-    env = load_params(args.params).environments.get(args.env)
-    body = Path(args.body).read_text() if args.body else f"Promote `{env.promote_from}` to `{env.name}`."
+    envs = load_params(args.params).environments
+    if args.after:
+        following = envs.next_after(args.after)
+        if following is None:
+            _say("promote", f"{args.after} is the last environment: nothing to promote to")
+            return 0
+        env = following
+    else:
+        env = envs.get(args.env)
+    if args.body:
+        body = Path(args.body).read_text()
+    else:
+        release = registry.current(env.promote_from)
+        body = f"Promote `{env.promote_from}` to `{env.name}`." + (
+            f"\n\nModel v{release.version} `{release.model_hash[:12]}` from commit `{release.commit[:10]}`, "
+            f"data `{release.data_hash[:12]}`: roc_auc {release.metrics.get('roc_auc', float('nan')):.4f}, "
+            f"recall {release.metrics.get('recall', float('nan')):.4f}."
+            if release
+            else ""
+        )
     title = body.splitlines()[0].lstrip("# ").strip() if body.startswith("# ") else f"Promote to {env.name}"
     if args.dry_run:
         print(f"would open or update the pull request {env.promote_from} -> {env.name} in {args.repo}: {title}")
@@ -716,7 +735,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="exit 0 even when the gate fails")
 
     p = add("promote", cmd_promote, "open or update the one promotion pull request into an environment")
-    p.add_argument("--env", required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env", help="the environment to promote into")
+    which.add_argument("--after", help="promote into the environment that follows this one (if any)")
     p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"))
     p.add_argument("--body", help="markdown file for the pull request body (e.g. the promotion-gate report)")
     p.add_argument("--dry-run", action="store_true")
@@ -739,7 +760,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("rollback", cmd_rollback, "revert an environment branch to an earlier model (commit or PR per policy)")
     p.add_argument("env")
-    p.add_argument("--to", type=int, help="version to return to (default: the one before the current)")
+    p.add_argument("--to", type=lambda v: int(v) if v else None, help="version to return to (default: the previous)")
     p.add_argument("--policy", choices=["commit", "pull_request"], help="override the environment's policy")
     p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), help="owner/name, to open the rollback PR")
 

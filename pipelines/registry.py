@@ -58,8 +58,16 @@ def _json_at(rev: str, path: str) -> Any:
     return json.loads(text) if text else None
 
 
+def branch_ref(name: str) -> str:
+    """`name` if it is a local branch (or any revision), else `origin/<name>` (as in a CI checkout)."""
+    if gitutil.resolve(name) is None and gitutil.resolve(f"origin/{name}") is not None:
+        return f"origin/{name}"
+    return name
+
+
 def history(branch: str, manifest: str = MANIFEST) -> list[Release]:
     """Every release of `branch`, oldest first (empty if the branch never had a model)."""
+    branch = branch_ref(branch)
     if gitutil.resolve(branch) is None:
         raise RegistryError(f"branch {branch!r} does not exist (fetch it, or promote to it first)")
     lines = _git("log", "--first-parent", "--reverse", "--format=%H %cI %s", branch, "--", manifest).splitlines()
@@ -90,6 +98,7 @@ def fetch_model(rev: str, dest: Path, model_dir: str = MODEL_DIR, manifest: str 
     """Copy the model recorded at `rev` into `dest` (DVC cache or remote) and verify it; return its hash."""
     from dvc.api import DVCFileSystem
 
+    rev = branch_ref(rev)
     recorded = _json_at(rev, manifest)
     if not recorded:
         raise RegistryError(f"{rev} has no {manifest}: no model was ever trained or promoted there")

@@ -28,6 +28,7 @@ class ContainerEngine(Protocol):
 
 class Docker:
     def run(self, image: str, port: int) -> str:
+        image = image.lower()  # registries (GHCR) refuse upper-case repository names
         result = subprocess.run(["docker", "run", "--detach", "--rm", "--publish", f"127.0.0.1:{port}:8080", image],
                                 capture_output=True, text=True, check=False)  # fmt: skip
         if result.returncode != 0:

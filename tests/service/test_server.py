@@ -202,3 +202,19 @@ def test_the_grafana_dashboard_queries_metrics_the_service_exports(server: Serve
         m for e in exprs for m in re.findall(r"\b([a-z_]+)(?:\{|\[|\))", e) if m.startswith(("prediction", "model"))
     }
     assert used and used <= names, used - names
+
+
+def test_the_smoke_test_passes_on_the_right_model_and_fails_on_another(
+    server: Server, trained_repo: Repo, tmp_path: Path
+) -> None:
+    from pipelines import smoke
+
+    example = json.loads((trained_repo.path / "models" / "model" / "serving_input_example.json").read_text())
+    manifest = json.loads((trained_repo.path / "models" / "manifest.json").read_text())
+    assert smoke.check(server.url, example, manifest["content_hash"])["model_hash"] == manifest["content_hash"]
+    with pytest.raises(smoke.SmokeError, match="expected 000000000000"):
+        smoke.check(server.url, example, "0" * 64)
+    context = tmp_path / "context"
+    trained_repo.pipelines("image-context", "--out", str(context))
+    result = trained_repo.pipelines("smoke", "--context", str(context), "--url", server.url)
+    assert "answers its input example" in result.stderr
