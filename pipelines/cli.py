@@ -242,10 +242,13 @@ def cmd_protect(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from pipelines.github import GhCli, protection_calls
+    from pipelines.github import GhCli, environment_calls, protection_calls, reviewer_resolver
 
-    calls = protection_calls(yaml.safe_load(Path(args.settings).read_text()), args.repo)
+    settings = yaml.safe_load(Path(args.settings).read_text())
     github = GhCli()
+    # environments first: the branch rules do not depend on them, the deploy jobs do
+    resolve = None if args.dry_run else reviewer_resolver(github)
+    calls = environment_calls(settings, args.repo, resolve) + protection_calls(settings, args.repo)
     for path, payload in calls:
         if args.dry_run:
             print(f"gh api --method PUT {path} --input - <<'JSON'\n{json.dumps(payload, indent=2)}\nJSON")

@@ -168,3 +168,33 @@ def protection_calls(settings: Mapping[str, Any], repo: str) -> list[tuple[str, 
         raise GitHubError("the settings file has no `branches:` mapping")
     return [(f"repos/{repo}/branches/{branch}/protection", protection_payload(rules or {}))
             for branch, rules in branches.items()]  # fmt: skip
+
+
+def environment_calls(settings: Mapping[str, Any], repo: str, resolve: Any = None) -> list[tuple[str, dict[str, Any]]]:
+    """(API path, payload) for every GitHub Environment; `resolve(reviewer)` turns a login or
+    org/team into {"type": ..., "id": ...} (None leaves the name, for a dry run)."""
+    if not _REPO.match(repo):
+        raise GitHubError(f"invalid repository name {repo!r}")
+    calls = []
+    for name, rules in (settings.get("environments") or {}).items():
+        rules = rules or {}
+        reviewers = [resolve(r) if resolve else {"type": "Team" if "/" in r else "User", "name": r}
+                     for r in rules.get("reviewers", [])]  # fmt: skip
+        payload: dict[str, Any] = {
+            "reviewers": reviewers or None,
+            "prevent_self_review": bool(rules.get("prevent_self_review", False)),
+            # only protected branches (the environment branches) may deploy here
+            "deployment_branch_policy": {"protected_branches": True, "custom_branch_policies": False},
+        }
+        calls.append((f"repos/{repo}/environments/{name}", payload))
+    return calls
+
+
+def reviewer_resolver(github: GitHub) -> Any:
+    def resolve(reviewer: str) -> dict[str, Any]:
+        if "/" in reviewer:
+            org, team = reviewer.split("/", 1)
+            return {"type": "Team", "id": int(github.get(f"orgs/{org}/teams/{team}")["id"])}
+        return {"type": "User", "id": int(github.get(f"users/{reviewer}")["id"])}
+
+    return resolve

@@ -100,3 +100,17 @@ def test_protection_settings_become_one_put_per_branch(tmp_path: Path) -> None:
     assert payload["required_pull_request_reviews"]["required_approving_review_count"] == 1
     with pytest.raises(GitHubError, match="invalid repository"):
         protection_calls({"branches": {"main": {}}}, "not a repo")
+
+
+def test_environment_reviewers_are_resolved_to_ids_through_the_api() -> None:
+    from pipelines.github import environment_calls, reviewer_resolver
+
+    class Users(FakeGitHub):
+        def get(self, path: str) -> Any:
+            return {"users/alice": {"id": 11}, "orgs/acme/teams/ml-leads": {"id": 22}}[path]
+
+    settings = {"environments": {"production": {"reviewers": ["alice", "acme/ml-leads"], "prevent_self_review": True}}}
+    ((path, payload),) = environment_calls(settings, "acme/churn", reviewer_resolver(Users({})))
+    assert path == "repos/acme/churn/environments/production"
+    assert payload["reviewers"] == [{"type": "User", "id": 11}, {"type": "Team", "id": 22}]
+    assert payload["prevent_self_review"] is True

@@ -169,8 +169,16 @@ def test_protect_dry_run_prints_the_exact_api_call() -> None:
     result = subprocess.run([sys.executable, "-m", "pipelines", "protect", "--repo", "acme/churn", "--dry-run"],
                             cwd=ROOT, capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("gh api --method PUT repos/acme/churn/branches/main/protection --input -")
+    calls = re.findall(r"^gh api --method PUT (\S+) --input -", result.stdout, re.MULTILINE)
+    assert calls == [
+        "repos/acme/churn/environments/staging",
+        "repos/acme/churn/environments/production",
+        "repos/acme/churn/branches/main/protection",
+        "repos/acme/churn/branches/staging/protection",
+        "repos/acme/churn/branches/production/protection",
+    ]
     assert '"contexts": [\n      "ml-gate"\n    ]' in result.stdout
+    assert '"protected_branches": true' in result.stdout
 
 
 def test_every_required_check_is_a_job_that_runs_on_pull_requests_into_that_branch() -> None:
