@@ -67,8 +67,13 @@ class Repo:
         return self.run(sys.executable, "-m", "pipelines", *args, check=check)
 
     def copy(self, dest: Path) -> Repo:
-        """An independent copy (work tree, git history, DVC cache) sharing the same bare origin."""
+        """An independent copy: work tree, git history, DVC cache, and its own copy of the bare origin."""
         shutil.copytree(self.path, dest, symlinks=True)
+        origin = self.run("git", "remote", "get-url", "origin", check=False).stdout.strip()
+        if origin:
+            own_origin = dest.parent / f"{dest.name}-origin.git"
+            shutil.copytree(origin, own_origin, symlinks=True)
+            subprocess.run(["git", "remote", "set-url", "origin", str(own_origin)], cwd=dest, check=True)
         return Repo(dest, self.env)
 
 
