@@ -286,16 +286,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from deploy.app import ServiceSettings, create_app
     from deploy.predictions import LogSettings, PredictionLog
     from deploy.scoring import InputSpec, load_bundle
-    from pipelines import modelio
+    from pipelines import gitutil, modelio
     from pipelines.config import load_params, load_paths
     from pipelines.schema import Features
 
     params = load_params(args.params).serve
-    paths = load_paths(args.dvc_yaml) if not (args.model and args.manifest) else {}
-    model_dir = Path(args.model or paths["model"])
-    manifest = json.loads(Path(args.manifest or paths["manifest"]).read_text())
-    digest = modelio.verify(model_dir, manifest)  # a tampered model never gets as far as a socket
-    release = _release(args.release, digest)
+    if args.env:  # the exact model an environment runs, fetched at its branch and verified
+        import tempfile
+
+        from pipelines import registry
+
+        rev = registry.branch_ref(args.env)
+        now = registry.current(rev)
+        if now is None:
+            raise registry.RegistryError(f"{args.env} has no model yet")
+        model_dir = Path(tempfile.mkdtemp(prefix=f"serve-{args.env}-")) / "model"
+        digest = registry.fetch_model(rev, model_dir)
+        manifest = json.loads(gitutil.show(rev, registry.MANIFEST) or "{}")
+        release = {"model_version": f"{args.env}-v{now.version}", "model_hash": digest, "git_commit": now.commit,
+                   "data_hash": now.data_hash}  # fmt: skip
+    else:
+        paths = load_paths(args.dvc_yaml) if not (args.model and args.manifest) else {}
+        model_dir = Path(args.model or paths["model"])
+        manifest = json.loads(Path(args.manifest or paths["manifest"]).read_text())
+        digest = modelio.verify(model_dir, manifest)  # a tampered model never gets as far as a socket
+        release = _release(args.release, digest)
     spec = InputSpec.from_schema(Features)
     log = None
     if params.log.sample_rate > 0:
@@ -705,6 +720,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the API calls instead of making them")
 
     p = add("serve", cmd_serve, "serve the model over HTTP (MLflow-compatible /invocations, health, metrics)")
+    p.add_argument("--env", help="serve the model this environment runs (its branch's manifest, via dvc.api)")
     p.add_argument("--model", help="model directory (default: from dvc.yaml)")
     p.add_argument("--manifest", help="model manifest with the hashes to verify (default: from dvc.yaml)")
     p.add_argument("--release", help="JSON with model_version, git_commit, data_hash (default: from git)")

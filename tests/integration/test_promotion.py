@@ -192,6 +192,21 @@ def test_5_production_keeps_its_history_and_rolls_back_everywhere(project: Repo,
     _switch(project, "main")
 
 
+def test_5b_the_service_serves_an_environment_by_name(project: Repo) -> None:
+    """`serve --env production` fetches and verifies that branch's exact model and reports its release."""
+    from tests.service.conftest import Server
+
+    production = _registry(project)["production"]
+    server = Server(project, "--env", "production", "--log-dir", str(project.path.parent / "logs"))
+    try:
+        server.wait_ready()
+        version = json.loads(urllib.request.urlopen(f"{server.url}/version").read())
+    finally:
+        server.stop()
+    assert version == {"model_version": f"production-v{production['version']}", "model_hash": production["model_hash"],
+                       "git_commit": production["commit"], "data_hash": production["data_hash"]}  # fmt: skip
+
+
 def test_6_a_reproduction_mismatch_on_main_names_the_stage_and_file(project: Repo) -> None:
     lock = project.path / "dvc.lock"
     data = yaml.safe_load(lock.read_text())
