@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _say(command: str, message: str) -> None:
@@ -65,7 +66,8 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines import files, modelio
     from pipelines.config import load_params
-    from pipelines.schema import FEATURES, validate
+    from pipelines.monitor import reference_profile
+    from pipelines.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, validate
     from pipelines.train import fit
 
     params = load_params(args.params).train
@@ -77,6 +79,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say("train", f"warning: {note}")
     digest = modelio.save(model, args.model, input_example=train[FEATURES].head(5))
     files.write_json(args.manifest, modelio.manifest(args.model))
+    files.write_json(args.reference, reference_profile(train, NUMERIC_FEATURES, CATEGORICAL_FEATURES,
+                                                       params.reference_bins))  # fmt: skip
     _say("train", f"fitted in {time.perf_counter() - started:.1f}s; saved {args.model} (sha256 {digest[:12]})")
     return 0
 
@@ -365,6 +369,8 @@ def _image_context(out: str, params_file: str, dvc_yaml: str, model_version: str
         shutil.copy2(manifest_path, tmp / "manifest.json")
         files.write_json(tmp / "release.json", release)
         modelio.verify(tmp / "model", manifest)  # what goes into the image is what git recorded
+        for path in [tmp, *tmp.rglob("*")]:  # the image runs as a non-root user: everything readable
+            path.chmod(0o755 if path.is_dir() else 0o644)
     return release
 
 
@@ -641,6 +647,43 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    import json
+    import time as clock
+
+    from pipelines import files
+    from pipelines.config import load_params, load_paths
+    from pipelines.monitor import compare, list_logs, markdown, read_logs
+
+    params = load_params(args.params)
+    settings = params.monitor
+    location = args.logs or settings.logs or params.serve.log.directory
+    reference = json.loads(Path(args.reference or load_paths()["reference"]).read_text())
+    since = clock.time() - settings.window_hours * 3600
+    window = f"the last {settings.window_hours:g} hours, from {location}"
+    paths = list_logs(location)
+    _say("monitor", f"reading {len(paths)} log file(s) from {location}")
+    live = read_logs(paths, since, settings.max_rows)
+    verdict: dict[str, Any]
+    if len(live) < settings.min_rows:
+        verdict = {"rows": len(live), "drift": False, "drifted_features": [], "status": "not enough data",
+                   "min_rows": settings.min_rows}  # fmt: skip
+        text = f"## Not enough data\n\n{len(live)} logged rows ({window}); at least {settings.min_rows} are needed.\n"
+    else:
+        report = compare(live, reference, settings.psi_threshold, settings.ks_alpha, settings.ks_min_statistic,
+                         settings.missing_rate_change)  # fmt: skip
+        verdict = {**report.to_dict(), "status": "drift" if report.drifted else "ok"}
+        text = markdown(report, window)
+    files.write_text(args.out, text)
+    files.write_json(args.verdict, verdict)
+    drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
+    _say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}")
+    if args.github_output:
+        with open(args.github_output, "a", encoding="utf-8") as out:
+            out.write(f"drift={'true' if verdict['drift'] else 'false'}\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -673,6 +716,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True)
     p.add_argument("--model", required=True, help="output model directory")
     p.add_argument("--manifest", required=True, help="output JSON with the model's content hash and file hashes")
+    p.add_argument("--reference", required=True, help="output JSON profile of the training inputs (drift reference)")
 
     p = add("evaluate", cmd_evaluate, "metrics, plots and figures on the holdout set; log to MLflow (stage 4)")
     p.add_argument("--model", required=True)
@@ -782,6 +826,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--to", type=lambda v: int(v) if v else None, help="version to return to (default: the previous)")
     p.add_argument("--policy", choices=["commit", "pull_request"], help="override the environment's policy")
     p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), help="owner/name, to open the rollback PR")
+
+    p = add("monitor", cmd_monitor, "compare logged live inputs with the training reference (PSI, KS, missing rates)")
+    p.add_argument("--logs", help="prediction-log directory or fsspec URL (default: monitor.logs)")
+    p.add_argument("--reference", help="training-input profile (default: from dvc.yaml)")
+    p.add_argument("--out", default="reports/monitor.md")
+    p.add_argument("--verdict", default="reports/drift.json")
+    p.add_argument("--github-output", help="append drift=true|false to this file ($GITHUB_OUTPUT)")
 
     p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
     p.add_argument("--base", required=True, help="git revision to diff against")

@@ -64,6 +64,7 @@ class HistGradientBoostingParams(_Section):
 class TrainParams(_Section):
     estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
     seed: int = 42
+    reference_bins: Annotated[int, Field(ge=2, le=100)] = 10
     logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
     random_forest: RandomForestParams = RandomForestParams()
     hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
@@ -143,6 +144,17 @@ class EnvironmentsParams(_Section):
         return next((env for env in self.stages if env.promote_from == name), None)
 
 
+class MonitorParams(_Section):
+    logs: str | None = None
+    window_hours: Annotated[float, Field(gt=0)] = 168.0
+    max_rows: PositiveInt = 1_000_000
+    min_rows: PositiveInt = 200
+    psi_threshold: Annotated[float, Field(gt=0)] = 0.2
+    ks_alpha: Fraction = 0.01
+    ks_min_statistic: Fraction = 0.1
+    missing_rate_change: Fraction = 0.05
+
+
 class Params(_Section):
     split: SplitParams
     train: TrainParams
@@ -152,6 +164,7 @@ class Params(_Section):
     ci: CiParams
     serve: ServeParams
     environments: EnvironmentsParams
+    monitor: MonitorParams
 
 
 def _describe(error: dict[str, Any]) -> str:

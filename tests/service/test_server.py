@@ -141,6 +141,8 @@ def test_the_image_build_context_runs_with_only_the_image_requirements(trained_r
     for source in re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", dockerfile, re.MULTILINE):
         for item in source.split():
             assert (context / item.rstrip("/")).exists(), f"COPY {item}: not in the build context"
+    unreadable = [p for p in context.rglob("*") if not p.stat().st_mode & (0o005 if p.is_dir() else 0o004)]
+    assert unreadable == [], "the image's non-root user could not read these"
     user = re.search(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert user and user.group(1).split(":")[0] not in ("0", "root")
     assert "HEALTHCHECK" in dockerfile and "/health/ready" in dockerfile

@@ -37,3 +37,16 @@ def test_write_json_refuses_nan_rather_than_writing_invalid_json(tmp_path: Path)
     with pytest.raises(ValueError):
         files.write_json(tmp_path / "m.json", {"x": float("nan")})
     assert not (tmp_path / "m.json").exists()
+
+
+def test_atomic_outputs_get_ordinary_permissions_not_the_temp_files_private_ones(tmp_path: Path) -> None:
+    """A model written 0600/0700 would be unreadable by the container's non-root user."""
+    import os
+
+    files.write_text(tmp_path / "a.txt", "x")
+    with files.atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "f").write_text("y")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask

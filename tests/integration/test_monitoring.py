@@ -1,0 +1,55 @@
+"""Monitoring end to end: the service's prediction-log writer, then `python -m pipelines monitor`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploy.predictions import LogSettings, PredictionLog
+from pipelines.data import default_dataset
+from pipelines.schema import FEATURES
+from tests.conftest import Repo
+
+pytestmark = pytest.mark.slow
+
+
+def _log(directory: Path, rows: np.ndarray) -> None:
+    log = PredictionLog(LogSettings(directory=directory, max_file_bytes=200_000))
+    log.start()
+    for start in range(0, len(rows), 50):
+        chunk = rows[start : start + 50].tolist()
+        log.offer(FEATURES, chunk, np.zeros(len(chunk)), np.zeros((len(chunk), 2)), "v1")
+    log.close()
+
+
+def test_monitor_reads_the_service_logs_and_flags_only_the_shifted_feature(trained_repo: Repo, tmp_path: Path) -> None:
+    data = default_dataset()[FEATURES]
+    calm = data.sample(1500, replace=True, random_state=0).to_numpy()
+    _log(tmp_path / "calm", calm)
+    trained_repo.pipelines("monitor", "--logs", str(tmp_path / "calm"), "--out", str(tmp_path / "calm.md"),
+                           "--verdict", str(tmp_path / "calm.json"))  # fmt: skip
+    verdict = json.loads((tmp_path / "calm.json").read_text())
+    assert verdict["status"] == "ok" and verdict["rows"] == 1500 and verdict["drift"] is False
+    assert "## ✅ No drift" in (tmp_path / "calm.md").read_text()
+
+    shifted = data.sample(1500, replace=True, random_state=1)
+    shifted["worst_texture"] += 2 * data["worst_texture"].std()
+    _log(tmp_path / "shifted", shifted.to_numpy())
+    output = tmp_path / "github_output"
+    trained_repo.pipelines("monitor", "--logs", str(tmp_path / "shifted"), "--out", str(tmp_path / "shifted.md"),
+                           "--verdict", str(tmp_path / "shifted.json"), "--github-output", str(output))  # fmt: skip
+    verdict = json.loads((tmp_path / "shifted.json").read_text())
+    assert verdict["drifted_features"] == ["worst_texture"]
+    assert output.read_text() == "drift=true\n"
+    report = (tmp_path / "shifted.md").read_text()
+    assert "Drift in 1 feature(s)" in report and "xychart-beta" in report
+
+
+def test_too_little_traffic_gives_no_verdict(trained_repo: Repo, tmp_path: Path) -> None:
+    _log(tmp_path / "few", default_dataset()[FEATURES].head(20).to_numpy())
+    trained_repo.pipelines("monitor", "--logs", str(tmp_path / "few"), "--verdict", str(tmp_path / "v.json"),
+                           "--out", str(tmp_path / "m.md"))  # fmt: skip
+    assert json.loads((tmp_path / "v.json").read_text())["status"] == "not enough data"
