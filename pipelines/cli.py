@@ -684,6 +684,87 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(params: Any) -> Any:
+    from pipelines import ingest
+    from pipelines.data import tracked_path
+
+    settings = params.ingest
+    if settings.source:
+        batches = ingest.from_files(settings.source)
+    elif settings.sql_url_env and settings.sql_query:
+        batches = ingest.from_sql(settings.sql_url_env, settings.sql_query)
+    else:
+        raise ingest.IngestError("no source configured: set ingest.source, or ingest.sql_url_env and sql_query")
+    data_dir, _ = tracked_path("data.dvc")
+    outcome = ingest.ingest(batches, data_dir, Path(settings.quarantine))
+    _say("ingest", f"{len(batches)} batch(es): {len(outcome.added)} new ({outcome.rows} rows), "
+         f"{len(outcome.known)} already ingested, {len(outcome.quarantined)} quarantined")  # fmt: skip
+    for line in outcome.quarantined:
+        _say("ingest", f"quarantined {line}")
+    if outcome.added:
+        import subprocess
+
+        subprocess.run([sys.executable, "-m", "dvc", "add", "--quiet", str(data_dir)], check=True)
+        _say("ingest", f"updated data.dvc ({', '.join(outcome.added)})")
+    return outcome
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.config import load_params
+
+    _ingest(load_params(args.params))
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    import datetime
+    import subprocess
+
+    from pipelines import gitutil
+    from pipelines.config import load_params
+
+    params = load_params(args.params)
+    outcome = _ingest(params)
+    if subprocess.run([sys.executable, "-m", "dvc", "repro"], check=False).returncode != 0:
+        _say("retrain", "dvc repro failed")
+        return 1
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "data.dvc", "dvc.lock"], capture_output=True,
+                             text=True, check=True).stdout.strip()  # fmt: skip
+    summary = ""
+    if not changed:
+        summary = "Nothing to do: no new data, and the pipeline reproduces the committed model."
+        _say("retrain", summary)
+    else:
+        base = gitutil.commit().removesuffix("-dirty")
+        branch = f"retrain/{datetime.datetime.now(datetime.UTC):%Y-%m-%d-%H%M}"
+        subprocess.run(["git", "switch", "--quiet", "-c", branch], check=True)
+        subprocess.run(["git", "add", "--update"], check=True)
+        message = f"Retrain on new data: {len(outcome.added)} batch(es), {outcome.rows} rows"
+        subprocess.run(["git", "commit", "--quiet", "-m", message], check=True)
+        summary = f"{message}: branch `{branch}`."
+        _say("retrain", summary)
+        from pipelines.data import _has_remote
+
+        if _has_remote():
+            subprocess.run([sys.executable, "-m", "dvc", "push"], check=True)
+        if args.push:
+            subprocess.run(["git", "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], check=True)
+            _say("retrain", f"pushed {branch}")
+            if args.repo:
+                from pipelines.github import GhCli
+                from pipelines.promotion import upsert_pull_request
+
+                report = Path("reports/report.md")
+                subprocess.run([sys.executable, "-m", "pipelines", "report", "--base", base, "--out", str(report)],
+                               check=True)  # fmt: skip
+                number, _ = upsert_pull_request(GhCli(), args.repo, branch, "main", message, report.read_text())
+                _say("retrain", f"opened pull request #{number}")
+    if args.summary:
+        with open(args.summary, "a", encoding="utf-8") as out:
+            out.write(f"### Retraining\n\n{summary}\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -833,6 +914,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/monitor.md")
     p.add_argument("--verdict", default="reports/drift.json")
     p.add_argument("--github-output", help="append drift=true|false to this file ($GITHUB_OUTPUT)")
+
+    p = add("ingest", cmd_ingest, "fetch new batches from ingest: in params.yaml, validate, append, dvc add")
+
+    p = add("retrain", cmd_retrain, "ingest, dvc repro, and if data or model changed: a retrain/<date> branch")
+    p.add_argument("--push", action="store_true", help="push the branch to origin")
+    p.add_argument("--repo", help="owner/name: also open the pull request (needs GH_TOKEN)")
+    p.add_argument("--summary", help="append the outcome to this file ($GITHUB_STEP_SUMMARY)")
 
     p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
     p.add_argument("--base", required=True, help="git revision to diff against")

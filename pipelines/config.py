@@ -155,6 +155,13 @@ class MonitorParams(_Section):
     missing_rate_change: Fraction = 0.05
 
 
+class IngestParams(_Section):
+    source: str | None = None
+    sql_url_env: str | None = None
+    sql_query: str | None = None
+    quarantine: str = "quarantine"
+
+
 class Params(_Section):
     split: SplitParams
     train: TrainParams
@@ -165,6 +172,7 @@ class Params(_Section):
     serve: ServeParams
     environments: EnvironmentsParams
     monitor: MonitorParams
+    ingest: IngestParams
 
 
 def _describe(error: dict[str, Any]) -> str:

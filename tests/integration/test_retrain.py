@@ -1,0 +1,105 @@
+"""Fresh data and scheduled retraining, with real files, git (bare origin), dvc and sqlite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipelines.data import default_dataset
+from pipelines.schema import FEATURES
+from tests.conftest import Repo
+
+pytestmark = pytest.mark.slow
+
+
+def _configure(repo: Repo, **ingest: object) -> None:
+    path = repo.path / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["ingest"].update(ingest)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    repo.git("commit", "-q", "-am", "configure the ingest source")
+
+
+def _batch(seed: int, rows: int = 60):  # type: ignore[no-untyped-def]
+    frame = default_dataset().sample(rows, random_state=seed).reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    frame[FEATURES] = frame[FEATURES] * rng.uniform(0.99, 1.01, size=(rows, len(FEATURES)))
+    return frame
+
+
+def _branches(repo: Repo) -> list[str]:
+    return repo.git("ls-remote", "--heads", "origin").stdout.split()[1::2]
+
+
+def test_retraining_with_no_new_data_changes_nothing(repo_copy: Repo, tmp_path: Path) -> None:
+    (tmp_path / "source").mkdir()
+    _configure(repo_copy, source=f"{tmp_path}/source/*.csv")
+    result = repo_copy.pipelines("retrain", "--push")
+    assert "Nothing to do" in result.stderr
+    assert repo_copy.git("status", "--porcelain").stdout == ""
+    assert _branches(repo_copy) == ["refs/heads/main"]
+
+
+def test_a_new_batch_becomes_a_retrain_branch_with_a_new_data_pointer_and_twice_is_once(
+    repo_copy: Repo, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    _configure(repo_copy, source=f"{source}/*.csv")
+    _batch(1).to_csv(source / "2026-11-23.csv", index=False)
+    pointer_before = (repo_copy.path / "data.dvc").read_text()
+
+    result = repo_copy.pipelines("retrain", "--push")
+
+    assert "1 new (60 rows)" in result.stderr
+    (branch,) = [b for b in _branches(repo_copy) if b.startswith("refs/heads/retrain/")]
+    assert repo_copy.git("show", f"{branch.removeprefix('refs/heads/')}:data.dvc").stdout != pointer_before
+    changed = repo_copy.git("diff", "--name-only", "main", "HEAD").stdout.split()
+    assert {"data.dvc", "dvc.lock", "metrics.json", "models/manifest.json"} <= set(changed)
+    assert json.loads((repo_copy.path / "reports" / "validation.json").read_text())["rows"] == 629
+
+    again = repo_copy.pipelines("ingest")
+    assert "0 new (0 rows), 1 already ingested" in again.stderr
+    assert repo_copy.git("status", "--porcelain").stdout == ""
+
+
+def test_a_batch_that_breaks_the_schema_is_quarantined_and_nothing_else_changes(
+    repo_copy: Repo, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    _configure(repo_copy, source=f"{source}/*.csv")
+    bad = _batch(2)
+    bad.loc[5, "mean_radius"] = -3.0
+    bad.to_csv(source / "bad.csv", index=False)
+    data_before = sorted(p.name for p in (repo_copy.path / "data").iterdir())
+
+    result = repo_copy.pipelines("retrain", "--push")
+
+    assert "1 quarantined" in result.stderr and "Nothing to do" in result.stderr
+    (folder,) = (repo_copy.path / "quarantine").iterdir()
+    report = json.loads((folder / "report.json").read_text())
+    assert report["valid"] is False and report["source"].endswith("bad.csv")
+    assert ("mean_radius", 5) in {(c["column"], c["row"]) for c in report["failure_cases"]}
+    assert sorted(p.name for p in (repo_copy.path / "data").iterdir()) == data_before
+    assert repo_copy.git("status", "--porcelain").stdout == ""
+
+
+def test_a_sql_source_is_read_through_a_url_from_the_environment(repo_copy: Repo, tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.db"
+    with sqlite3.connect(database) as connection:
+        _batch(3, rows=25).to_sql("labelled_cases", connection, index=False)
+    _configure(repo_copy, sql_url_env="WAREHOUSE_URL", sql_query="SELECT * FROM labelled_cases")
+    repo_copy.env = {**repo_copy.env, "WAREHOUSE_URL": f"sqlite:///{database}"}
+
+    result = repo_copy.pipelines("ingest")
+
+    assert "1 new (25 rows)" in result.stderr
+    ledger = json.loads((repo_copy.path / "data" / "ingested.json").read_text())
+    assert [entry["source"] for entry in ledger.values()] == ["sql:WAREHOUSE_URL"]
+    assert "data.dvc" in repo_copy.git("status", "--porcelain").stdout
