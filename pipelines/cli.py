@@ -765,6 +765,27 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alert(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.github import GhCli, dispatch_workflow, upsert_drift_issue
+
+    verdict = json.loads(Path(args.verdict).read_text())
+    if not verdict.get("drift"):
+        _say("alert", "no drift: nothing to report")
+        return 0
+    features = ", ".join(verdict["drifted_features"])
+    title = f"Input drift: {features}"[:200]
+    body = Path(args.report).read_text() + "\n\n_Opened by the monitor workflow; a retraining run was dispatched._\n"
+    github = GhCli()
+    number, created = upsert_drift_issue(github, args.repo, title, body)
+    _say("alert", f"{'opened' if created else 'updated'} issue #{number}")
+    if args.retrain_workflow:
+        dispatch_workflow(github, args.repo, args.retrain_workflow, args.ref)
+        _say("alert", f"dispatched {args.retrain_workflow} on {args.ref}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -921,6 +942,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push the branch to origin")
     p.add_argument("--repo", help="owner/name: also open the pull request (needs GH_TOKEN)")
     p.add_argument("--summary", help="append the outcome to this file ($GITHUB_STEP_SUMMARY)")
+
+    p = add("alert", cmd_alert, "on drift: open or update the one drift issue and dispatch retraining", params=False)
+    p.add_argument("--verdict", default="reports/drift.json")
+    p.add_argument("--report", default="reports/monitor.md")
+    p.add_argument(
+        "--repo", default=os.environ.get("GITHUB_REPOSITORY"), required=not os.environ.get("GITHUB_REPOSITORY")
+    )
+    p.add_argument("--retrain-workflow", default="retrain.yml", help="workflow file to dispatch ('' for none)")
+    p.add_argument("--ref", default="main")
 
     p = add("changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
     p.add_argument("--base", required=True, help="git revision to diff against")

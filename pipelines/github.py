@@ -198,3 +198,23 @@ def reviewer_resolver(github: GitHub) -> Any:
         return {"type": "User", "id": int(github.get(f"users/{reviewer}")["id"])}
 
     return resolve
+
+
+DRIFT_LABEL = "drift"
+
+
+def upsert_drift_issue(github: GitHub, repo: str, title: str, body: str) -> tuple[int, bool]:
+    """Create the one open drift issue, or update it; (number, created)."""
+    if not _REPO.match(repo):
+        raise GitHubError(f"invalid repository name {repo!r}")
+    found = github.get(f"repos/{repo}/issues?state=open&labels={DRIFT_LABEL}&per_page=1")
+    if found:
+        number = int(found[0]["number"])
+        github.patch(f"repos/{repo}/issues/{number}", {"title": title, "body": body})
+        return number, False
+    created = github.post(f"repos/{repo}/issues", {"title": title, "body": body, "labels": [DRIFT_LABEL]})
+    return int(created["number"]), True
+
+
+def dispatch_workflow(github: GitHub, repo: str, workflow: str, ref: str) -> None:
+    github.post(f"repos/{repo}/actions/workflows/{workflow}/dispatches", {"ref": ref})

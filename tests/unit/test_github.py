@@ -114,3 +114,37 @@ def test_environment_reviewers_are_resolved_to_ids_through_the_api() -> None:
     assert path == "repos/acme/churn/environments/production"
     assert payload["reviewers"] == [{"type": "User", "id": 11}, {"type": "Team", "id": 22}]
     assert payload["prevent_self_review"] is True
+
+
+class Issues(FakeGitHub):
+    """Issues and workflow dispatches, in memory."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.issues: dict[int, dict] = {}
+        self.posts: list[tuple[str, Any]] = []
+
+    def get(self, path: str) -> Any:
+        return [{"number": n} for n, i in self.issues.items() if "drift" in i.get("labels", [])][:1]
+
+    def post(self, path: str, payload: Any) -> Any:
+        self.posts.append((path, payload))
+        if path.endswith("/issues"):
+            number = len(self.issues) + 1
+            self.issues[number] = dict(payload)
+            return {"number": number}
+        return None
+
+    def patch(self, path: str, payload: Any) -> Any:
+        self.issues[int(path.rsplit("/", 1)[1])].update(payload)
+
+
+def test_drift_keeps_one_issue_up_to_date_and_dispatches_retraining() -> None:
+    from pipelines.github import dispatch_workflow, upsert_drift_issue
+
+    github = Issues()
+    assert upsert_drift_issue(github, "acme/churn", "Input drift: a", "report 1") == (1, True)
+    assert upsert_drift_issue(github, "acme/churn", "Input drift: a, b", "report 2") == (1, False)
+    assert list(github.issues) == [1] and github.issues[1]["body"] == "report 2"
+    dispatch_workflow(github, "acme/churn", "retrain.yml", "main")
+    assert github.posts[-1] == ("repos/acme/churn/actions/workflows/retrain.yml/dispatches", {"ref": "main"})
