@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect serve image-context image-push requirements bench-pipeline bench-ci bench-serve clean
+.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect serve image-context image-push requirements bench-pipeline bench-ci bench-serve bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,9 @@ bench-pipeline: install ## benchmark: time and memory of the pipeline at 10k-1M 
 
 bench-ci: install ## benchmark: the pull-request job's critical path (warm install, repro, report, gate)
 	python benchmarks/ci_path.py
+
+bench-monitor: install ## benchmark: drift monitoring over 1M logged rows x 30 features
+	python benchmarks/monitor.py
 
 bench-serve: install ## benchmark: this service against `mlflow models serve` (needs wrk, or uses a Python client)
 	python benchmarks/serve.py

@@ -74,7 +74,9 @@ def ks_against_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> tupl
     def cdf(x: np.ndarray) -> np.ndarray:
         return np.interp(x, q, levels, left=0.0, right=1.0)
 
-    result = stats.kstest(values, cdf)
+    # the exact p-value costs ~0.3 s per feature at 300k rows; the asymptotic one is accurate there
+    method = "exact" if len(values) <= 10_000 else "asymp"
+    result = stats.kstest(values, cdf, method=method)
     return float(result.statistic), float(result.pvalue)
 
 
