@@ -684,9 +684,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest(params: Any) -> Any:
+def _ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
     from pipelines import ingest
-    from pipelines.data import tracked_path
+    from pipelines.data import DataError, _has_remote, tracked_path
 
     settings = params.ingest
     if settings.source:
@@ -696,6 +696,11 @@ def _ingest(params: Any) -> Any:
     else:
         raise ingest.IngestError("no source configured: set ingest.source, or ingest.sql_url_env and sql_query")
     data_dir, _ = tracked_path("data.dvc")
+    if need_remote_for_new_data and ingest.pending(batches, data_dir) and not _has_remote():
+        raise DataError(
+            "there is new data, but no DVC remote is configured, so a pushed branch would point at data that "
+            "exists only here: add one (`dvc remote add -d storage <url>`, commit .dvc/config) and run again"
+        )
     outcome = ingest.ingest(batches, data_dir, Path(settings.quarantine))
     _say("ingest", f"{len(batches)} batch(es): {len(outcome.added)} new ({outcome.rows} rows), "
          f"{len(outcome.known)} already ingested, {len(outcome.quarantined)} quarantined")  # fmt: skip
@@ -722,9 +727,10 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
     from pipelines import gitutil
     from pipelines.config import load_params
+    from pipelines.data import _has_remote
 
     params = load_params(args.params)
-    outcome = _ingest(params)
+    outcome = _ingest(params, need_remote_for_new_data=args.push)
     if subprocess.run([sys.executable, "-m", "dvc", "repro"], check=False).returncode != 0:
         _say("retrain", "dvc repro failed")
         return 1
@@ -743,8 +749,6 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         subprocess.run(["git", "commit", "--quiet", "-m", message], check=True)
         summary = f"{message}: branch `{branch}`."
         _say("retrain", summary)
-        from pipelines.data import _has_remote
-
         if _has_remote():
             subprocess.run([sys.executable, "-m", "dvc", "push"], check=True)
         if args.push:

@@ -80,10 +80,30 @@ def from_sql(url_env: str, query: str) -> list[Batch]:
     return [Batch(f"sql:{url_env}", frame)]
 
 
+def _ledger(data_dir: Path) -> dict:
+    path = data_dir / LEDGER
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def pending(batches: list[Batch], data_dir: Path) -> list[Batch]:
+    """The valid batches not ingested yet: what `ingest` would append (nothing is written)."""
+    ledger = _ledger(data_dir)
+    new = []
+    for batch in batches:
+        if batch.digest in ledger:
+            continue
+        try:
+            validate(batch.frame)
+        except DataValidationError:
+            continue  # it will be quarantined, not appended
+        new.append(batch)
+    return new
+
+
 def ingest(batches: list[Batch], data_dir: Path, quarantine: Path) -> Outcome:
     """Validate each batch and append the new valid ones to `data_dir`; quarantine the invalid."""
     ledger_path = data_dir / LEDGER
-    ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
+    ledger = _ledger(data_dir)
     outcome = Outcome()
     for batch in batches:
         digest = batch.digest

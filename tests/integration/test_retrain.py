@@ -50,13 +50,19 @@ def test_a_new_batch_becomes_a_retrain_branch_with_a_new_data_pointer_and_twice_
 ) -> None:
     source = tmp_path / "source"
     source.mkdir()
-    _configure(repo_copy, source=f"{source}/*.csv")
     _batch(1).to_csv(source / "2026-11-23.csv", index=False)
+    _configure(repo_copy, source=f"{source}/*.csv")
     pointer_before = (repo_copy.path / "data.dvc").read_text()
+    refused = repo_copy.pipelines("retrain", "--push", check=False)
+    assert refused.returncode == 1 and "no DVC remote is configured" in refused.stderr
+    assert repo_copy.git("status", "--porcelain").stdout == "", "a refused retrain must change nothing"
+    repo_copy.dvc("remote", "add", "-d", "storage", str(tmp_path / "dvc-remote"))
+    repo_copy.git("commit", "-q", "-am", "a DVC remote")
 
     result = repo_copy.pipelines("retrain", "--push")
 
     assert "1 new (60 rows)" in result.stderr
+    assert any((tmp_path / "dvc-remote").rglob("*")), "the new data was not pushed to the DVC remote"
     (branch,) = [b for b in _branches(repo_copy) if b.startswith("refs/heads/retrain/")]
     assert repo_copy.git("show", f"{branch.removeprefix('refs/heads/')}:data.dvc").stdout != pointer_before
     changed = repo_copy.git("diff", "--name-only", "main", "HEAD").stdout.split()
