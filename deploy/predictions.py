@@ -2,7 +2,9 @@
 
 Requests hand records to a bounded queue (`offer` never blocks: when the queue is full the record
 is dropped and counted); one background thread writes them as JSON lines into rotating files and
-deletes the oldest files when the directory would exceed its cap.
+deletes the oldest files when the directory would exceed its cap. The sink is a local directory,
+or any fsspec URL (s3://, gs://, memory://...): object stores cannot append, so there each file is
+buffered and written whole when it rotates or the log closes (expiry is the bucket's job there).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import orjson
 
 @dataclass(frozen=True)
 class LogSettings:
-    directory: Path
+    directory: Path | str  # a local directory or an fsspec URL
     sample_rate: float = 1.0
     max_rows_per_request: int = 100
     max_file_bytes: int = 10 * 2**20
@@ -42,8 +44,13 @@ class PredictionLog:
         self._written = 0
         self._sequence = 0
 
+    @property
+    def remote(self) -> bool:
+        return "://" in str(self.settings.directory)
+
     def start(self) -> None:
-        self.settings.directory.mkdir(parents=True, exist_ok=True)
+        if not self.remote:
+            Path(self.settings.directory).mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -76,25 +83,43 @@ class PredictionLog:
                 self._write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
             except OSError:
                 self.dropped += 1
-        if self._file:
+        self._finish_file()
+
+    def _name(self) -> str:
+        self._sequence += 1
+        return f"predictions-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{self._sequence:06d}.jsonl"
+
+    def _finish_file(self) -> None:
+        if self._file is None:
+            return
+        if self.remote:
+            import fsspec
+
+            url, buffer = self._file
+            if buffer:
+                with fsspec.open(url, "wb") as out:
+                    out.write(bytes(buffer))
+        else:
             self._file.close()
-            self._file = None
+        self._file = None
 
     def _write(self, line: bytes) -> None:
         if self._file is None or self._written + len(line) > self.settings.max_file_bytes:
-            if self._file:
-                self._file.close()
-            self._enforce_cap(len(line))
-            self._sequence += 1
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            path = self.settings.directory / f"predictions-{stamp}-{self._sequence:06d}.jsonl"
-            self._file = path.open("ab", buffering=0)
+            self._finish_file()
+            if self.remote:
+                self._file = (f"{str(self.settings.directory).rstrip('/')}/{self._name()}", bytearray())
+            else:
+                self._enforce_cap(len(line))
+                self._file = (Path(self.settings.directory) / self._name()).open("ab", buffering=0)
             self._written = 0
-        self._file.write(line)
+        if self.remote:
+            self._file[1].extend(line)
+        else:
+            self._file.write(line)
         self._written += len(line)
 
     def _enforce_cap(self, incoming: int) -> None:
-        files = sorted(self.settings.directory.glob("predictions-*.jsonl"))
+        files = sorted(Path(self.settings.directory).glob("predictions-*.jsonl"))
         total = sum(f.stat().st_size for f in files)
         while files and total + incoming > self.settings.max_total_bytes:
             oldest = files.pop(0)

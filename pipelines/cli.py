@@ -318,7 +318,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     spec = InputSpec.from_schema(Features)
     log = None
     if params.log.sample_rate > 0:
-        log = PredictionLog(LogSettings(directory=Path(args.log_dir or params.log.directory),
+        log = PredictionLog(LogSettings(directory=args.log_dir or params.log.directory,
                                         **params.log.model_dump(exclude={"directory"})))  # fmt: skip
     app = create_app(
         spec,
@@ -647,6 +647,30 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str]]:
+    """Metrics of the deployed model on labelled live rows, and the gate floors they break."""
+    import fsspec
+    import pandas as pd
+
+    from pipelines import modelio
+    from pipelines.evaluate import score
+    from pipelines.gate import check
+    from pipelines.schema import FEATURES, TARGET, validate
+
+    with fsspec.open(location, "rb") as handle:
+        frame = pd.read_parquet(handle) if location.endswith(".parquet") else pd.read_csv(handle)
+    labelled, _ = validate(frame)
+    model_dir, _, _, _ = _model_metadata()
+    proba = modelio.load(model_dir).predict_proba(labelled[FEATURES])[:, 1]
+    live = score(labelled[TARGET].to_numpy(), proba, params.evaluate.threshold)
+    verdict = check(live, None, params.gate)
+    _say(
+        "monitor",
+        f"live metrics on {len(labelled)} labelled rows: " + ", ".join(f"{k}={v:.4f}" for k, v in live.items()),
+    )
+    return live, [rule.reason for rule in verdict.failures]
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     import json
     import time as clock
@@ -674,13 +698,23 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                          settings.missing_rate_change)  # fmt: skip
         verdict = {**report.to_dict(), "status": "drift" if report.drifted else "ok"}
         text = markdown(report, window)
+    if args.labelled:
+        live_metrics, failures = _live_metrics(args.labelled, params)
+        verdict["live_metrics"], verdict["below_floors"] = live_metrics, failures
+        rows = "\n".join(f"| `{k}` | {v:.4f} | {params.gate.floors.get(k, float('nan')):.4f} |"  # type: ignore[call-overload]
+                         for k, v in live_metrics.items())  # fmt: skip
+        text += (f"\n### Live metrics on labelled traffic\n\n| metric | live | floor |\n|---|---|---|\n{rows}\n\n"
+                 + ("".join(f"- ⚠️ {f}\n" for f in failures) or "All gate floors hold.\n"))  # fmt: skip
+    verdict["alert"] = bool(verdict["drift"] or verdict.get("below_floors"))
     files.write_text(args.out, text)
     files.write_json(args.verdict, verdict)
     drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
     _say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}")
     if args.github_output:
         with open(args.github_output, "a", encoding="utf-8") as out:
-            out.write(f"drift={'true' if verdict['drift'] else 'false'}\n")
+            out.write(
+                f"drift={'true' if verdict['drift'] else 'false'}\nalert={'true' if verdict['alert'] else 'false'}\n"
+            )
     return 0
 
 
@@ -775,11 +809,15 @@ def cmd_alert(args: argparse.Namespace) -> int:
     from pipelines.github import GhCli, dispatch_workflow, upsert_drift_issue
 
     verdict = json.loads(Path(args.verdict).read_text())
-    if not verdict.get("drift"):
-        _say("alert", "no drift: nothing to report")
+    if not verdict.get("alert", verdict.get("drift")):
+        _say("alert", "no drift and no floor broken: nothing to report")
         return 0
-    features = ", ".join(verdict["drifted_features"])
-    title = f"Input drift: {features}"[:200]
+    parts = []
+    if verdict.get("drifted_features"):
+        parts.append("input drift: " + ", ".join(verdict["drifted_features"]))
+    if verdict.get("below_floors"):
+        parts.append("live metrics below the gate floors")
+    title = ("Monitoring: " + "; ".join(parts))[:200]
     body = Path(args.report).read_text() + "\n\n_Opened by the monitor workflow; a retraining run was dispatched._\n"
     github = GhCli()
     number, created = upsert_drift_issue(github, args.repo, title, body)
@@ -938,7 +976,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="training-input profile (default: from dvc.yaml)")
     p.add_argument("--out", default="reports/monitor.md")
     p.add_argument("--verdict", default="reports/drift.json")
-    p.add_argument("--github-output", help="append drift=true|false to this file ($GITHUB_OUTPUT)")
+    p.add_argument(
+        "--labelled",
+        help="labelled live rows (features + target; CSV/Parquet, path or fsspec URL): "
+        "adds live metrics against the gate floors",
+    )
+    p.add_argument("--github-output", help="append drift= and alert=true|false to this file ($GITHUB_OUTPUT)")
 
     p = add("ingest", cmd_ingest, "fetch new batches from ingest: in params.yaml, validate, append, dvc add")
 

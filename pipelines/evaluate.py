@@ -32,6 +32,24 @@ def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
     return frame.iloc[keep].reset_index(drop=True)
 
 
+def score(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every metric in config.METRICS from labels and positive-class probabilities."""
+    from sklearn import metrics as m
+
+    predicted = (proba >= threshold).astype(int)
+    scores = {
+        "roc_auc": m.roc_auc_score(y, proba) if len(set(y)) > 1 else float("nan"),
+        "average_precision": m.average_precision_score(y, proba),
+        "f1": m.f1_score(y, predicted, zero_division=0),
+        "precision": m.precision_score(y, predicted, zero_division=0),
+        "recall": m.recall_score(y, predicted, zero_division=0),
+        "accuracy": m.accuracy_score(y, predicted),
+        "log_loss": m.log_loss(y, proba, labels=[0, 1]),
+    }
+    assert tuple(scores) == METRICS, "score must report exactly config.METRICS"
+    return {k: round(float(v), 6) for k, v in scores.items()}
+
+
 def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams) -> Evaluation:
     """Score `model` on `test` (features and target) with the settings in `params`."""
     from sklearn import metrics as m
@@ -41,16 +59,7 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams) -> Evaluati
     x, y = test[FEATURES], test[TARGET].to_numpy()
     proba = model.predict_proba(x)[:, 1]
     predicted = (proba >= params.threshold).astype(int)
-    scores = {
-        "roc_auc": m.roc_auc_score(y, proba),
-        "average_precision": m.average_precision_score(y, proba),
-        "f1": m.f1_score(y, predicted, zero_division=0),
-        "precision": m.precision_score(y, predicted, zero_division=0),
-        "recall": m.recall_score(y, predicted, zero_division=0),
-        "accuracy": m.accuracy_score(y, predicted),
-        "log_loss": m.log_loss(y, proba, labels=[0, 1]),
-    }
-    assert tuple(scores) == METRICS, "evaluate must report exactly config.METRICS"
+    scores = score(y, proba, params.threshold)
     fpr, tpr, roc_thresholds = m.roc_curve(y, proba)
     precision, recall, pr_thresholds = m.precision_recall_curve(y, proba)
     fraction, mean_predicted = calibration_curve(y, proba, n_bins=params.calibration_bins)
@@ -67,7 +76,7 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams) -> Evaluati
         n_jobs=1,
     )
     return Evaluation(
-        metrics={k: round(float(v), 6) for k, v in scores.items()},
+        metrics=scores,
         roc=_thin(
             pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thresholds, 1.0)}),
             params.curve_points,
