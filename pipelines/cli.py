@@ -20,6 +20,13 @@ def _say(command: str, message: str) -> None:
     print(f"[{command}] {message}", file=sys.stderr, flush=True)
 
 
+def _append(path: str | None, text: str) -> None:
+    """Append to a file such as $GITHUB_OUTPUT or $GITHUB_STEP_SUMMARY, when one was given."""
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(text)
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from pipelines.data import bootstrap
 
@@ -145,13 +152,18 @@ def cmd_gate(args: argparse.Namespace) -> int:
         _say("gate", "no baseline metrics on the base revision: checking the absolute floors only")
     for rule in verdict.failures:
         _say("gate", f"FAIL: {rule.reason}")
-    if args.summary:
-        heading = "### ✅ Model gate passed" if verdict.passed else "### ❌ Model gate failed"
-        reasons = "".join(f"- {r.reason}\n" for r in verdict.failures)
-        with open(args.summary, "a", encoding="utf-8") as summary:
-            summary.write(f"{heading}\n\n{reasons}\n{table}\n")
+    heading = "### ✅ Model gate passed" if verdict.passed else "### ❌ Model gate failed"
+    reasons = "".join(f"- {r.reason}\n" for r in verdict.failures)
+    _append(args.summary, f"{heading}\n\n{reasons}\n{table}\n")
     _say("gate", "passed" if verdict.passed else f"failed: {len(verdict.failures)} rule(s)")
     return 0 if verdict.passed else 1
+
+
+def _stage_params(flat: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pipeline stages' params only, so both sides of a report compare the same slice."""
+    return (
+        None if flat is None else {k: v for k, v in flat.items() if k.split(".")[0] in ("split", "train", "evaluate")}
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -174,7 +186,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         metrics=metrics,
         base_metrics=base_metrics,
         params=flatten(params.model_dump(include={"split", "train", "evaluate"})),
-        base_params=baseline.params(base, args.params) if base else None,
+        base_params=_stage_params(baseline.params(base, args.params)) if base else None,
         verdict=verdict,
         plots=baseline.read_plots(paths["plots"]),
         base_plots=baseline.plots(base, paths["plots"]) if base else {},
@@ -217,9 +229,7 @@ def cmd_changed(args: argparse.Namespace) -> int:
         f"{len(changed)} file(s) changed, {len(relevant)} affect the pipeline: "
         + ("run it" if run else "no training needed"),
     )
-    if args.github_output:
-        with open(args.github_output, "a", encoding="utf-8") as out:
-            out.write(f"pipeline={'true' if run else 'false'}\n")
+    _append(args.github_output, f"pipeline={'true' if run else 'false'}\n")
     return 0
 
 
@@ -458,11 +468,11 @@ def cmd_candidate(args: argparse.Namespace) -> int:
 
     from pipelines import mlflow_registry
     from pipelines.config import load_params
-    from pipelines.data import _has_remote
+    from pipelines.data import has_remote
 
     params = load_params(args.params)
     model_dir, digest, tags, metrics = _model_metadata()
-    if _has_remote():
+    if has_remote():
         if subprocess.run([sys.executable, "-m", "dvc", "push"], check=False).returncode != 0:
             _say("candidate", "dvc push failed")
             return 1
@@ -520,9 +530,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     for rule in result.verdict.failures:
         _say("promotion-gate", f"FAIL: {rule.reason}")
     _say("promotion-gate", ("passed" if result.verdict.passed else "failed") + f" (champion: {result.champion_source})")
-    if args.summary:
-        with open(args.summary, "a", encoding="utf-8") as out:
-            out.write(text)
+    _append(args.summary, text)
     return 0 if result.verdict.passed or args.report_only else 1
 
 
@@ -577,9 +585,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         version = mlflow_registry.register(name, model_dir, digest, tags, metrics, params.mlflow.experiment)
         mlflow_registry.set_alias(name, env.name, version)
         _say("deploy", f"MLflow: models:/{name}@{env.name} -> version {version}")
-    if args.github_output:
-        with open(args.github_output, "a", encoding="utf-8") as out:
-            out.write(f"model_hash={release['model_hash']}\nmodel_version={version_label}\n")
+    _append(args.github_output, f"model_hash={release['model_hash']}\nmodel_version={version_label}\n")
     return 0
 
 
@@ -710,17 +716,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     files.write_json(args.verdict, verdict)
     drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
     _say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}")
-    if args.github_output:
-        with open(args.github_output, "a", encoding="utf-8") as out:
-            out.write(
-                f"drift={'true' if verdict['drift'] else 'false'}\nalert={'true' if verdict['alert'] else 'false'}\n"
-            )
+    drift, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
+    _append(args.github_output, f"drift={drift}\nalert={alert}\n")
     return 0
 
 
 def _ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
     from pipelines import ingest
-    from pipelines.data import DataError, _has_remote, tracked_path
+    from pipelines.data import DataError, has_remote, tracked_path
 
     settings = params.ingest
     if settings.source:
@@ -730,7 +733,7 @@ def _ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
     else:
         raise ingest.IngestError("no source configured: set ingest.source, or ingest.sql_url_env and sql_query")
     data_dir, _ = tracked_path("data.dvc")
-    if need_remote_for_new_data and ingest.pending(batches, data_dir) and not _has_remote():
+    if need_remote_for_new_data and ingest.pending(batches, data_dir) and not has_remote():
         raise DataError(
             "there is new data, but no DVC remote is configured, so a pushed branch would point at data that "
             "exists only here: add one (`dvc remote add -d storage <url>`, commit .dvc/config) and run again"
@@ -761,7 +764,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
     from pipelines import gitutil
     from pipelines.config import load_params
-    from pipelines.data import _has_remote
+    from pipelines.data import has_remote
 
     params = load_params(args.params)
     outcome = _ingest(params, need_remote_for_new_data=args.push)
@@ -783,7 +786,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         subprocess.run(["git", "commit", "--quiet", "-m", message], check=True)
         summary = f"{message}: branch `{branch}`."
         _say("retrain", summary)
-        if _has_remote():
+        if has_remote():
             subprocess.run([sys.executable, "-m", "dvc", "push"], check=True)
         if args.push:
             subprocess.run(["git", "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], check=True)
@@ -797,9 +800,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                                check=True)  # fmt: skip
                 number, _ = upsert_pull_request(GhCli(), args.repo, branch, "main", message, report.read_text())
                 _say("retrain", f"opened pull request #{number}")
-    if args.summary:
-        with open(args.summary, "a", encoding="utf-8") as out:
-            out.write(f"### Retraining\n\n{summary}\n")
+    _append(args.summary, f"### Retraining\n\n{summary}\n")
     return 0
 
 

@@ -134,7 +134,7 @@ def _dvc(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dvc", *args], text=True, capture_output=True, check=False)
 
 
-def _has_remote() -> bool:
+def has_remote() -> bool:
     result = _dvc("remote", "list")
     return result.returncode == 0 and bool(result.stdout.strip())
 
@@ -162,7 +162,7 @@ def bootstrap(dvc_file: str = "data.dvc") -> str:
     and leaves nothing behind when the embedded data is not what `dvc_file` describes.
     """
     target, _ = tracked_path(dvc_file)
-    if _has_remote():
+    if has_remote():
         result = _dvc("pull", "--allow-missing")
         if result.returncode != 0:
             raise DataError(f"dvc pull failed:\n{result.stderr.strip()}")

@@ -66,6 +66,19 @@ class Repo:
     def pipelines(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", "pipelines", *args, check=check)
 
+    def set_param(self, dotted: str, value: object) -> None:
+        """Edit one key of params.yaml, e.g. set_param("train.logistic_regression.C", 0.3)."""
+        import yaml
+
+        path = self.path / "params.yaml"
+        data = yaml.safe_load(path.read_text())
+        *parents, leaf = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
     def copy(self, dest: Path) -> Repo:
         """An independent copy: work tree, git history, DVC cache, and its own copy of the bare origin."""
         shutil.copytree(self.path, dest, symlinks=True)

@@ -17,17 +17,6 @@ from tests.conftest import Repo
 pytestmark = pytest.mark.slow
 
 
-def _set_param(repo: Repo, dotted: str, value: object) -> None:
-    path = repo.path / "params.yaml"
-    data = yaml.safe_load(path.read_text())
-    *parents, leaf = dotted.split(".")
-    node = data
-    for key in parents:
-        node = node[key]
-    node[leaf] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
 def _stages_run(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
@@ -122,7 +111,7 @@ def test_corrupt_data_stops_the_pipeline_lists_every_failure_and_keeps_the_model
 
 def test_a_training_param_change_reruns_only_train_and_evaluate(repo_copy: Repo) -> None:
     """Changing one training hyper-parameter re-runs train and evaluate, not validate or split."""
-    _set_param(repo_copy, "train.logistic_regression.C", 0.3)
+    repo_copy.set_param("train.logistic_regression.C", 0.3)
     result = repo_copy.dvc("repro")
     assert _stages_run(result.stdout) == ["train", "evaluate"]
     changed = {line[3:] for line in repo_copy.git("status", "--porcelain").stdout.splitlines()}
@@ -135,8 +124,8 @@ def test_bad_params_fail_the_stage_by_key_name_and_keep_the_model(repo_copy: Rep
     """A mistyped value and an unknown key are named; the failed train stage leaves the model loadable."""
     model_dir = repo_copy.path / "models" / "model"
     model_hash = modelio.content_hash(model_dir)
-    _set_param(repo_copy, "train.logistic_regression.C", -1)
-    _set_param(repo_copy, "train.lerning_rate", 0.1)
+    repo_copy.set_param("train.logistic_regression.C", -1)
+    repo_copy.set_param("train.lerning_rate", 0.1)
 
     result = repo_copy.dvc("repro", check=False)
 

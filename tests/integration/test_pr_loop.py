@@ -11,24 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from pipelines.data import default_dataset
 from pipelines.schema import FEATURES
 from tests.conftest import Repo
 
 pytestmark = pytest.mark.slow
-
-
-def _set(repo: Repo, dotted: str, value: object) -> None:
-    path = repo.path / "params.yaml"
-    data = yaml.safe_load(path.read_text())
-    *parents, leaf = dotted.split(".")
-    node = data
-    for key in parents:
-        node = node[key]
-    node[leaf] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def _branch_and_repro(repo: Repo, name: str) -> None:
@@ -48,7 +36,7 @@ def _report(repo: Repo, base: str = "main") -> str:
 
 def test_a_branch_that_improves_the_model_shows_positive_deltas_and_passes(repo_copy: Repo) -> None:
     _branch_and_repro(repo_copy, "improve")
-    _set(repo_copy, "train.logistic_regression.C", 0.3)
+    repo_copy.set_param("train.logistic_regression.C", 0.3)
     _commit(repo_copy, "tune C")
 
     report = _report(repo_copy)
@@ -64,7 +52,7 @@ def test_a_branch_that_improves_the_model_shows_positive_deltas_and_passes(repo_
 
 def test_a_branch_that_degrades_the_model_fails_the_gate_naming_the_rule(repo_copy: Repo, tmp_path: Path) -> None:
     _branch_and_repro(repo_copy, "cripple")
-    _set(repo_copy, "train.logistic_regression.C", 0.001)
+    repo_copy.set_param("train.logistic_regression.C", 0.001)
     _commit(repo_copy, "over-regularise")
 
     summary = tmp_path / "summary.md"
@@ -128,7 +116,7 @@ def test_a_docs_only_change_needs_no_training_and_a_params_change_does(repo_copy
     assert "no training needed" in docs.stderr
     assert output.read_text() == "pipeline=false\n"
 
-    _set(repo_copy, "evaluate.threshold", 0.4)
+    repo_copy.set_param("evaluate.threshold", 0.4)
     repo_copy.git("commit", "-q", "-am", "threshold")
     params = repo_copy.pipelines("changed", "--base", "main", "--github-output", str(output))
     assert params.stdout.split() == ["params.yaml"]

@@ -67,13 +67,6 @@ def _switch(repo: Repo, branch: str) -> None:
     repo.dvc("checkout", "-q")
 
 
-def _set_c(repo: Repo, value: float) -> None:
-    path = repo.path / "params.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["train"]["logistic_regression"]["C"] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
 def _merge(repo: Repo, source: str, target: str) -> None:
     """What merging the promotion pull request does."""
     _switch(repo, target)
@@ -133,7 +126,7 @@ def test_2_first_promotions_to_staging_and_production(project: Repo, mlflow_serv
 def test_3_a_better_candidate_passes_the_staging_gate_and_is_promoted_by_pointer(
     project: Repo, mlflow_server: str
 ) -> None:
-    _set_c(project, 0.3)
+    project.set_param("train.logistic_regression.C", 0.3)
     project.dvc("repro")
     project.git("commit", "-q", "-am", "tune C")
     project.git("push", "-q", "origin", "main")
@@ -156,7 +149,7 @@ def test_3_a_better_candidate_passes_the_staging_gate_and_is_promoted_by_pointer
 
 def test_4_a_worse_candidate_is_blocked_at_staging_with_the_reason(project: Repo) -> None:
     project.git("checkout", "-q", "-b", "worse")
-    _set_c(project, 0.001)
+    project.set_param("train.logistic_regression.C", 0.001)
     project.dvc("repro")
     gate = project.pipelines("promotion-gate", "--env", "staging", check=False)
     assert gate.returncode == 1
