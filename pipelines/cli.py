@@ -316,7 +316,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise registry.RegistryError(f"{args.env} has no model yet")
         model_dir = Path(tempfile.mkdtemp(prefix=f"serve-{args.env}-")) / "model"
         digest = registry.fetch_model(rev, model_dir)
-        manifest = json.loads(gitutil.show(rev, registry.MANIFEST) or "{}")
+        manifest = json.loads(gitutil.show(rev, load_paths(args.dvc_yaml)["manifest"]) or "{}")
         release = {"model_version": f"{args.env}-v{now.version}", "model_hash": digest, "git_commit": now.commit,
                    "data_hash": now.data_hash}  # fmt: skip
     else:

@@ -22,10 +22,14 @@ import yaml
 from pipelines import gitutil, modelio
 from pipelines.errors import PipelineError
 
-MANIFEST = "models/manifest.json"
-MODEL_DIR = "models/model"
-METRICS = "metrics.json"
-DATA_POINTER = "data.dvc"
+DATA_POINTER = "data.dvc"  # fixed by the template's layout
+
+
+def _path(name: str) -> str:
+    """A pipeline path (model, manifest, metrics) as dvc.yaml defines it."""
+    from pipelines.config import load_paths
+
+    return load_paths()[name]
 
 
 class RegistryError(PipelineError):
@@ -65,8 +69,9 @@ def branch_ref(name: str) -> str:
     return name
 
 
-def history(branch: str, manifest: str = MANIFEST) -> list[Release]:
+def history(branch: str) -> list[Release]:
     """Every release of `branch`, oldest first (empty if the branch never had a model)."""
+    manifest, metrics_path = _path("manifest"), _path("metrics")
     branch = branch_ref(branch)
     if gitutil.resolve(branch) is None:
         raise RegistryError(f"branch {branch!r} does not exist (fetch it, or promote to it first)")
@@ -84,7 +89,7 @@ def history(branch: str, manifest: str = MANIFEST) -> list[Release]:
         version = versions.setdefault(digest, len(versions) + 1)
         pointer = yaml.safe_load(gitutil.show(commit, DATA_POINTER) or "{}") or {}
         data_hash = str((pointer.get("outs") or [{}])[0].get("md5", "unknown"))
-        metrics = _json_at(commit, METRICS) or {}
+        metrics = _json_at(commit, metrics_path) or {}
         releases.append(Release(version, digest, commit, data_hash, metrics, when, subject))
     return releases
 
@@ -94,10 +99,11 @@ def current(branch: str) -> Release | None:
     return releases[-1] if releases else None
 
 
-def fetch_model(rev: str, dest: Path, model_dir: str = MODEL_DIR, manifest: str = MANIFEST) -> str:
+def fetch_model(rev: str, dest: Path) -> str:
     """Copy the model recorded at `rev` into `dest` (DVC cache or remote) and verify it; return its hash."""
     from dvc.api import DVCFileSystem
 
+    model_dir, manifest = _path("model"), _path("manifest")
     rev = branch_ref(rev)
     recorded = _json_at(rev, manifest)
     if not recorded:
