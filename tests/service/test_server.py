@@ -57,7 +57,7 @@ def yaml_md5(path: Path) -> str:
     return str(yaml.safe_load(path.read_text())["outs"][0]["md5"])
 
 
-def test_a_barrage_of_bad_requests_gets_4xx_and_the_service_keeps_answering(server: Server) -> None:
+def test_a_barrage_of_bad_requests_gets_4xx_and_the_service_keeps_answering(server: Server, trained_repo: Repo) -> None:
     bad = [
         b"",
         b"null",
@@ -72,12 +72,14 @@ def test_a_barrage_of_bad_requests_gets_4xx_and_the_service_keeps_answering(serv
         assert 400 <= status < 500
     status, _ = post(server.url, b"{}", content_type="application/xml")
     assert status == 415
-    example = json.loads((ROOT / "models" / "model" / "serving_input_example.json").read_text())
+    # the trained copy's model: a clean checkout (as CI has) has no models/model of its own
+    example = json.loads((trained_repo.path / "models" / "model" / "serving_input_example.json").read_text())
     assert post(server.url, example)[0] == 200
 
 
-def test_predictions_are_logged_for_monitoring(server: Server) -> None:
-    example = json.loads((ROOT / "models" / "model" / "serving_input_example.json").read_text())
+def test_predictions_are_logged_for_monitoring(server: Server, trained_repo: Repo) -> None:
+    # the trained copy's model: a clean checkout (as CI has) has no models/model of its own
+    example = json.loads((trained_repo.path / "models" / "model" / "serving_input_example.json").read_text())
     post(server.url, example)
     deadline = time.monotonic() + 10
     records: list[dict] = []
@@ -106,7 +108,7 @@ def test_sigterm_lets_an_in_flight_request_finish(trained_repo: Repo, tmp_path: 
     running = Server(trained_repo, "--log-dir", str(tmp_path / "logs"))
     try:
         running.wait_ready()
-        example = (ROOT / "models" / "model" / "serving_input_example.json").read_bytes()
+        example = (trained_repo.path / "models" / "model" / "serving_input_example.json").read_bytes()
         head = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(example)}\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
         with socket.create_connection(("127.0.0.1", running.port), timeout=20) as sock:
