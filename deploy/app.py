@@ -38,9 +38,11 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message],
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    max_body_bytes: int = 1_048_576
-    request_timeout_seconds: float = 5.0
-    inline_max_rows: int = 256  # larger batches are scored on a worker thread, under the timeout
+    """From `serve:` in params.yaml (no defaults here: the values live there once)."""
+
+    max_body_bytes: int
+    request_timeout_seconds: float
+    inline_max_rows: int  # larger batches are scored on a worker thread, under the timeout
 
 
 @dataclass
@@ -161,12 +163,12 @@ INVOCATIONS_SCHEMA = {
 def create_app(
     spec: InputSpec,
     load: Callable[[], Bundle],
-    settings: ServiceSettings | None = None,
+    settings: ServiceSettings,
     log: PredictionLog | None = None,
 ) -> FastAPI:
     """The ASGI app. `load` runs on a background thread at start-up; until it returns the service
     is live but not ready, and `/invocations` answers 503."""
-    state = State(settings=settings or ServiceSettings(), spec=spec, log=log)
+    state = State(settings=settings, spec=spec, log=log)
 
     def load_in_background() -> None:
         try:

@@ -25,12 +25,14 @@ import orjson
 
 @dataclass(frozen=True)
 class LogSettings:
+    """From `serve.log` in params.yaml (no defaults here: the values live there once)."""
+
     directory: Path | str  # a local directory or an fsspec URL
-    sample_rate: float = 1.0
-    max_rows_per_request: int = 100
-    max_file_bytes: int = 10 * 2**20
-    max_total_bytes: int = 100 * 2**20
-    queue_size: int = 10_000
+    sample_rate: float
+    max_rows_per_request: int
+    max_file_bytes: int
+    max_total_bytes: int
+    queue_size: int
 
 
 class PredictionLog:

@@ -520,7 +520,8 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     title = f"Promotion to {env.name}: model {digest[:12]}{replaces}"
     report = build(ReportInputs(
         metrics=result.candidate, base_metrics=result.champion, params=flatten(params.model_dump(
-            include={"split", "train", "evaluate"})), base_params=None, verdict=result.verdict, plots={},
+            include={"split", "train", "evaluate"})), base_params=_stage_params(baseline.params(base, args.params)),
+        verdict=result.verdict, plots={},
         head=gitutil.commit(), base=gitutil.resolve(base)))  # fmt: skip
     header = f"# {title}\n\nChampion ({env.name} now): {result.champion_source}." + (f" {note}" if note else "")
     text = f"{header}\n\n{report}"

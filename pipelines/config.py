@@ -23,6 +23,8 @@ class ParamsError(PipelineError, ValueError):
 
 
 class _Section(BaseModel):
+    # No defaults below (except None for "not set"): every value lives in params.yaml, once, and a
+    # missing key is an error naming it rather than a silent fallback to a copy kept here.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -36,38 +38,38 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class SplitParams(_Section):
-    test_size: Fraction = 0.2
-    seed: int = 42
-    stratify: bool = True
+    test_size: Fraction
+    seed: int
+    stratify: bool
 
 
 class LogisticRegressionParams(_Section):
-    C: Annotated[float, Field(gt=0.0)] = 1.0
-    max_iter: PositiveInt = 1000
+    C: Annotated[float, Field(gt=0.0)]
+    max_iter: PositiveInt
     class_weight: Literal["balanced"] | None = None
 
 
 class RandomForestParams(_Section):
-    n_estimators: PositiveInt = 200
+    n_estimators: PositiveInt
     max_depth: PositiveInt | None = None
-    min_samples_leaf: PositiveInt = 1
+    min_samples_leaf: PositiveInt
     class_weight: Literal["balanced", "balanced_subsample"] | None = None
 
 
 class HistGradientBoostingParams(_Section):
-    learning_rate: Annotated[float, Field(gt=0.0)] = 0.1
-    max_iter: PositiveInt = 200
-    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
-    l2_regularization: Annotated[float, Field(ge=0.0)] = 0.0
+    learning_rate: Annotated[float, Field(gt=0.0)]
+    max_iter: PositiveInt
+    max_leaf_nodes: Annotated[int, Field(ge=2)]
+    l2_regularization: Annotated[float, Field(ge=0.0)]
 
 
 class TrainParams(_Section):
     estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
-    seed: int = 42
-    reference_bins: Annotated[int, Field(ge=2, le=100)] = 10
-    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
-    random_forest: RandomForestParams = RandomForestParams()
-    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
+    seed: int
+    reference_bins: Annotated[int, Field(ge=2, le=100)]
+    logistic_regression: LogisticRegressionParams
+    random_forest: RandomForestParams
+    hist_gradient_boosting: HistGradientBoostingParams
 
     def estimator_params(self) -> BaseModel:
         """The hyper-parameters of the chosen estimator."""
@@ -76,60 +78,60 @@ class TrainParams(_Section):
 
 
 class EvaluateParams(_Section):
-    threshold: Fraction = 0.5
-    permutation_repeats: PositiveInt = 5
-    permutation_max_samples: PositiveInt = 5000
-    calibration_bins: Annotated[int, Field(ge=2)] = 10
-    curve_points: Annotated[int, Field(ge=10)] = 200
-    seed: int = 42
+    threshold: Fraction
+    permutation_repeats: PositiveInt
+    permutation_max_samples: PositiveInt
+    calibration_bins: Annotated[int, Field(ge=2)]
+    curve_points: Annotated[int, Field(ge=10)]
+    seed: int
 
 
 class MlflowParams(_Section):
-    experiment: str = Field(min_length=1)
+    experiment: Annotated[str, Field(min_length=1)]
 
 
 class GateParams(_Section):
     """Merge rules: absolute floors (ceilings for lower-is-better metrics) and allowed regression."""
 
-    floors: dict[Metric, float] = Field(default_factory=dict)
-    max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    floors: dict[Metric, float]
+    max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]]
 
 
 class CiParams(_Section):
     """Which changed files make a pull request re-run the pipeline (fnmatch globs)."""
 
-    pipeline_paths: list[str] = Field(min_length=1)
+    pipeline_paths: Annotated[list[str], Field(min_length=1)]
 
 
 class ServeLogParams(_Section):
-    directory: str = "logs/predictions"
-    sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
-    max_rows_per_request: PositiveInt = 100
-    max_file_bytes: PositiveInt = 10 * 2**20
-    max_total_bytes: PositiveInt = 100 * 2**20
-    queue_size: PositiveInt = 10_000
+    directory: str
+    sample_rate: Annotated[float, Field(ge=0.0, le=1.0)]
+    max_rows_per_request: PositiveInt
+    max_file_bytes: PositiveInt
+    max_total_bytes: PositiveInt
+    queue_size: PositiveInt
 
 
 class ServeParams(_Section):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    max_body_bytes: PositiveInt = 2**20
-    request_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
-    inline_max_rows: PositiveInt = 256
-    graceful_shutdown_seconds: Annotated[float, Field(ge=0)] = 20.0
-    log: ServeLogParams = ServeLogParams()
+    host: str
+    port: Annotated[int, Field(ge=0, le=65535)]
+    max_body_bytes: PositiveInt
+    request_timeout_seconds: Annotated[float, Field(gt=0)]
+    inline_max_rows: PositiveInt
+    graceful_shutdown_seconds: Annotated[float, Field(ge=0)]
+    log: ServeLogParams
 
 
 class EnvironmentParams(_Section):
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
-    promote_from: str = Field(min_length=1)
-    rollback: Literal["commit", "pull_request"] = "commit"
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    promote_from: Annotated[str, Field(min_length=1)]
+    rollback: Literal["commit", "pull_request"]
     max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]] | None = None
 
 
 class EnvironmentsParams(_Section):
-    model_name: str = Field(min_length=1)
-    stages: list[EnvironmentParams] = Field(min_length=1)
+    model_name: Annotated[str, Field(min_length=1)]
+    stages: Annotated[list[EnvironmentParams], Field(min_length=1)]
 
     def get(self, name: str) -> EnvironmentParams:
         for env in self.stages:
@@ -146,20 +148,20 @@ class EnvironmentsParams(_Section):
 
 class MonitorParams(_Section):
     logs: str | None = None
-    window_hours: Annotated[float, Field(gt=0)] = 168.0
-    max_rows: PositiveInt = 1_000_000
-    min_rows: PositiveInt = 200
-    psi_threshold: Annotated[float, Field(gt=0)] = 0.2
-    ks_alpha: Fraction = 0.01
-    ks_min_statistic: Fraction = 0.1
-    missing_rate_change: Fraction = 0.05
+    window_hours: Annotated[float, Field(gt=0)]
+    max_rows: PositiveInt
+    min_rows: PositiveInt
+    psi_threshold: Annotated[float, Field(gt=0)]
+    ks_alpha: Fraction
+    ks_min_statistic: Fraction
+    missing_rate_change: Fraction
 
 
 class IngestParams(_Section):
     source: str | None = None
     sql_url_env: str | None = None
     sql_query: str | None = None
-    quarantine: str = "quarantine"
+    quarantine: str
 
 
 class Params(_Section):

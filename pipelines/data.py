@@ -120,14 +120,24 @@ def profile(frame: pd.DataFrame) -> dict[str, dict[str, float | int | str | None
     return out
 
 
+def parse_pointer(text: str, source: str = "data.dvc") -> tuple[str, str]:
+    """(tracked path, recorded hash) from the text of a .dvc file."""
+    try:
+        out = yaml.safe_load(text)["outs"][0]
+    except (KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
+        raise DataError(f"{source}: not a readable .dvc file ({exc})") from None
+    return str(out["path"]), str(out.get("md5") or out.get("hash") or "")
+
+
 def tracked_path(dvc_file: str | os.PathLike[str]) -> tuple[Path, str]:
     """The path a .dvc file tracks and its recorded hash."""
     p = Path(dvc_file)
     try:
-        out = yaml.safe_load(p.read_text())["outs"][0]
-    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
+        text = p.read_text()
+    except OSError as exc:
         raise DataError(f"{p}: not a readable .dvc file ({exc})") from None
-    return p.parent / out["path"], str(out.get("md5") or out.get("hash") or "")
+    path, digest = parse_pointer(text, str(p))
+    return p.parent / path, digest
 
 
 def _dvc(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from pipelines import gitutil, modelio
+from pipelines.data import parse_pointer
 from pipelines.errors import PipelineError
 
 DATA_POINTER = "data.dvc"  # fixed by the template's layout
@@ -87,8 +88,8 @@ def history(branch: str) -> list[Release]:
         if releases and releases[-1].model_hash == digest:
             continue  # the file changed but not the model it names
         version = versions.setdefault(digest, len(versions) + 1)
-        pointer = yaml.safe_load(gitutil.show(commit, DATA_POINTER) or "{}") or {}
-        data_hash = str((pointer.get("outs") or [{}])[0].get("md5", "unknown"))
+        pointer = gitutil.show(commit, DATA_POINTER)
+        data_hash = parse_pointer(pointer, f"{commit[:10]}:{DATA_POINTER}")[1] if pointer else "unknown"
         metrics = _json_at(commit, metrics_path) or {}
         releases.append(Release(version, digest, commit, data_hash, metrics, when, subject))
     return releases

@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.predictions import LogSettings, PredictionLog
+from deploy.predictions import PredictionLog
 from pipelines.data import default_dataset
 from pipelines.schema import FEATURES
 from tests.conftest import Repo
+from tests.service.conftest import log_settings
 
 pytestmark = pytest.mark.slow
 
 
 def _log(directory: Path, rows: np.ndarray) -> None:
-    log = PredictionLog(LogSettings(directory=directory, max_file_bytes=200_000))
+    log = PredictionLog(log_settings(directory, max_file_bytes=200_000))
     log.start()
     for start in range(0, len(rows), 50):
         chunk = rows[start : start + 50].tolist()
@@ -63,7 +64,7 @@ def test_the_prediction_log_can_write_to_an_fsspec_url_and_monitor_reads_it_back
 
     fs = fsspec.filesystem("memory")
     rows = default_dataset()[FEATURES].head(300).to_numpy()
-    log = PredictionLog(LogSettings(directory="memory://predictions", max_file_bytes=30_000))
+    log = PredictionLog(log_settings("memory://predictions", max_file_bytes=30_000))
     log.start()
     for start in range(0, len(rows), 50):
         chunk = rows[start : start + 50].tolist()

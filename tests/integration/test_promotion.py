@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import yaml
 
 from pipelines.schema import FEATURES
 from tests.conftest import Repo
-from tests.service.conftest import _die_with_parent, free_port
+from tests.service.conftest import _die_with_parent, free_port, wait_http_ok
 
 pytestmark = pytest.mark.slow
 NAME = "breast-cancer-classifier"
@@ -41,14 +40,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                preexec_fn=_die_with_parent, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.25)
-        else:
-            raise AssertionError("mlflow server did not start")
+        wait_http_ok(f"{url}/health", timeout=60, process=process)
         yield url
     finally:
         os.killpg(os.getpgid(process.pid), signal.SIGTERM)
@@ -138,6 +130,7 @@ def test_3_a_better_candidate_passes_the_staging_gate_and_is_promoted_by_pointer
     assert gate.returncode == 0
     assert "Champion (staging now): evaluated on the same holdout." in report
     assert f"model {v2[:12]} replaces v1" in report
+    assert "| `train.logistic_regression.C` | 1.0000 | 0.3000 |" in report  # params against staging's
 
     _merge(project, "main", "staging")
     assert _hash(project) == v2  # the pointer moved; nothing was retrained on staging

@@ -3,6 +3,7 @@ real `python -m pipelines serve` on 127.0.0.1 that stops by itself and is killed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.app import ServiceSettings, create_app
+from deploy.predictions import LogSettings
 from deploy.scoring import Bundle, InputSpec, build_bundle
 from pipelines.config import load_params
 from pipelines.data import default_dataset, split
@@ -28,6 +30,13 @@ from tests.conftest import ROOT, Repo
 
 SPEC = InputSpec.from_schema(Features)
 PARAMS = load_params(ROOT / "params.yaml")
+SETTINGS = ServiceSettings(PARAMS.serve.max_body_bytes, PARAMS.serve.request_timeout_seconds,
+                           PARAMS.serve.inline_max_rows)  # fmt: skip
+
+
+def log_settings(directory: object, **overrides: object) -> LogSettings:
+    """serve.log from params.yaml, at `directory`, with test-sized overrides."""
+    return LogSettings(directory=directory, **{**PARAMS.serve.log.model_dump(exclude={"directory"}), **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +55,30 @@ def bundle(holdout: list[list[float]]) -> Bundle:
 
 @pytest.fixture
 def client(bundle: Bundle) -> Iterator[TestClient]:
-    app = create_app(SPEC, lambda: bundle, ServiceSettings(max_body_bytes=200_000))
+    app = create_app(SPEC, lambda: bundle, dataclasses.replace(SETTINGS, max_body_bytes=200_000))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         for _ in range(200):
             if test_client.get("/health/ready").status_code == 200:
                 break
             time.sleep(0.01)
         yield test_client
+
+
+def wait_http_ok(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:  # type: ignore[type-arg]
+    """Poll `url` until it answers 200; fail early if `process` exits, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            stderr = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"server exited {process.returncode}: {stderr}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer 200 within {timeout:.0f}s")
 
 
 def free_port() -> int:
@@ -80,18 +106,7 @@ class Server:
                                         stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)  # fmt: skip
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited {self.process.returncode}: {self.process.stderr.read()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not become ready")
+        wait_http_ok(f"{self.url}/health/ready", timeout, self.process)
 
     def stop(self) -> None:
         if self.process.poll() is None:

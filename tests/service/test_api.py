@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from deploy.app import create_app
 from deploy.scoring import Bundle
 from pipelines.schema import FEATURES
-from tests.service.conftest import SPEC
+from tests.service.conftest import SETTINGS, SPEC
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_readiness_is_false_until_the_model_is_loaded(bundle: Bundle, rows) -> N
         release.wait(10)
         return bundle
 
-    with TestClient(create_app(SPEC, slow_load)) as client:
+    with TestClient(create_app(SPEC, slow_load, SETTINGS)) as client:
         assert client.get("/health/live").status_code == 200
         assert client.get("/health/ready").json() == {"status": "loading", "error": None}
         assert client.post("/invocations", json={"instances": rows}).status_code == 503
@@ -108,7 +108,7 @@ def test_a_load_failure_is_reported_by_readiness_not_a_crash() -> None:
     def broken() -> Bundle:
         raise RuntimeError("model file missing")
 
-    with TestClient(create_app(SPEC, broken)) as client:
+    with TestClient(create_app(SPEC, broken, SETTINGS)) as client:
         for _ in range(100):
             if client.get("/health/ready").json()["status"] == "failed":
                 break

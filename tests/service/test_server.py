@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, Repo
-from tests.service.conftest import Server, post
+from tests.service.conftest import Server, post, wait_http_ok
 
 pytestmark = pytest.mark.slow
 
@@ -168,12 +168,7 @@ def test_the_image_build_context_runs_with_only_the_image_requirements(trained_r
     process = subprocess.Popen(["timeout", "120", *args], cwd=context, env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if urllib.request.urlopen(f"{url}/health/ready", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_http_ok(f"{url}/health/ready", timeout=60, process=process)
         example = json.loads((context / "model" / "serving_input_example.json").read_text())
         status, body = post(url, example)
         assert status == 200, body
