@@ -231,11 +231,11 @@ def create_app(
             rows = parse_payload(payload, spec)
             matrix = spec.to_matrix(rows)
             if len(rows) <= state.settings.inline_max_rows:
-                proba = bundle.predict_proba(matrix)
+                output = bundle.output(matrix)
             else:
-                future = asyncio.get_running_loop().run_in_executor(state.executor, bundle.predict_proba, matrix)
+                future = asyncio.get_running_loop().run_in_executor(state.executor, bundle.output, matrix)
                 try:
-                    proba = await asyncio.wait_for(future, state.settings.request_timeout_seconds)
+                    output = await asyncio.wait_for(future, state.settings.request_timeout_seconds)
                 except TimeoutError:
                     raise RequestError(504, "TIMEOUT", "scoring took longer than the request timeout") from None
         except RequestError as error:
@@ -244,12 +244,17 @@ def create_app(
             return _error(
                 RequestError(422, "UNSCORABLE", f"the model could not score this input ({type(exc).__name__})")
             )
-        labels = bundle.classes[proba.argmax(axis=1)]
+        if bundle.classes is None:  # regression: the predictions are the values; no per-class count
+            state.predictions.labels("", state.version).inc(len(output))
+            if state.log:
+                state.log.offer(spec.names, rows, output, None, state.version)
+            return _json({"predictions": output})
+        labels = bundle.classes[output.argmax(axis=1)]
         for value, count in zip(*np.unique(labels, return_counts=True), strict=True):
             state.predictions.labels(str(value), state.version).inc(int(count))
         if state.log:
-            state.log.offer(spec.names, rows, labels, proba, state.version)
-        return _json({"predictions": labels, "probabilities": proba})
+            state.log.offer(spec.names, rows, labels, output, state.version)
+        return _json({"predictions": labels, "probabilities": output})
 
     app.add_middleware(MetricsMiddleware, state=state)
     return app

@@ -57,14 +57,20 @@ class PredictionLog:
         self._thread.start()
 
     def offer(
-        self, columns: Sequence[str], rows: list[list[Any]], labels: np.ndarray, proba: np.ndarray, version: str
+        self,
+        columns: Sequence[str],
+        rows: list[list[Any]],
+        labels: np.ndarray,
+        proba: np.ndarray | None,
+        version: str,
     ) -> None:
         """Queue one request's rows for writing, if sampled; returns at once."""
         if self.settings.sample_rate < 1.0 and self._random.random() >= self.settings.sample_rate:
             return
         n = self.settings.max_rows_per_request
         record = {"ts": time.time(), "model_version": version, "columns": list(columns), "rows": rows[:n],
-                  "predictions": labels[:n], "probabilities": proba[:n], "truncated": len(rows) > n}  # fmt: skip
+                  "predictions": labels[:n], "probabilities": None if proba is None else proba[:n],
+                  "truncated": len(rows) > n}  # fmt: skip
         try:
             self._queue.put_nowait(record)
         except queue.Full:

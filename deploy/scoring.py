@@ -250,7 +250,15 @@ def _compile_transformer(step: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _compile_estimator(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
-    from sklearn.linear_model import LogisticRegression
+    """The estimator's output (class probabilities, or predictions for a regressor) as NumPy."""
+    from sklearn.base import is_regressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if isinstance(estimator, Ridge) and np.ndim(estimator.coef_) == 1:
+        weights, bias = estimator.coef_, estimator.intercept_
+        return lambda x: x @ weights + bias
+    if is_regressor(estimator):
+        return estimator.predict  # type: ignore[no-any-return]
 
     if isinstance(estimator, LogisticRegression):
         coef, intercept = estimator.coef_.T, estimator.intercept_
@@ -272,7 +280,7 @@ def _compile_estimator(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 class _FastPath:
-    """predict_proba on a NumPy matrix through the fitted ColumnTransformer's parts, by position."""
+    """The model's output on a NumPy matrix through the fitted ColumnTransformer's parts, by position."""
 
     def __init__(self, pipeline: Any, names: Sequence[str]):
         preprocess, estimator = pipeline.steps[0][1], pipeline.steps[-1][1]
@@ -299,30 +307,36 @@ class Bundle:
     """A loaded, verified model and what /version reports about it."""
 
     model: Any
-    classes: np.ndarray
+    classes: np.ndarray | None  # None for a regressor
     release: dict[str, str]
     spec: InputSpec
     fast: _FastPath | None = None
 
-    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+    def output(self, matrix: np.ndarray) -> np.ndarray:
+        """Class probabilities (rows x classes) for a classifier, predicted values for a regressor."""
         if self.fast is not None:
             return self.fast(matrix)
-        return self.slow_proba(matrix)
+        return self.slow_output(matrix)
 
-    def slow_proba(self, matrix: np.ndarray) -> np.ndarray:
+    def slow_output(self, matrix: np.ndarray) -> np.ndarray:
         """The reference path: the whole pipeline on a DataFrame, as MLflow's pyfunc would run it."""
         import pandas as pd
 
-        return np.asarray(self.model.predict_proba(pd.DataFrame(matrix, columns=list(self.spec.names))))
+        frame = pd.DataFrame(matrix, columns=list(self.spec.names))
+        if self.classes is None:
+            return np.asarray(self.model.predict(frame), dtype=np.float64)
+        return np.asarray(self.model.predict_proba(frame))
 
 
 def build_bundle(model: Any, spec: InputSpec, release: Mapping[str, str], probe: list[list[Any]]) -> Bundle:
     """Wrap a fitted pipeline; enable the fast path only if it matches the DataFrame path on `probe`."""
-    bundle = Bundle(model=model, classes=np.asarray(model.classes_), release=dict(release), spec=spec)
+    classes = getattr(model, "classes_", None)
+    bundle = Bundle(model=model, classes=None if classes is None else np.asarray(classes), release=dict(release),
+                    spec=spec)  # fmt: skip
     try:
         fast = _FastPath(model, spec.names)
         matrix = spec.to_matrix(probe)
-        if np.allclose(fast(matrix), bundle.slow_proba(matrix), rtol=0, atol=1e-9):
+        if np.allclose(fast(matrix), bundle.slow_output(matrix), rtol=0, atol=1e-9):
             bundle.fast = fast
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         pass  # a pipeline of another shape: the DataFrame path always works

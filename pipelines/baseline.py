@@ -18,8 +18,9 @@ import pandas as pd
 import yaml
 
 from pipelines import gitutil
-from pipelines.plots import DATA_FILES
+from pipelines.plots import PLOT_FILES
 from pipelines.report import DataChange
+from pipelines.schema import TASK
 from pipelines.tracking import flatten
 
 
@@ -49,7 +50,7 @@ def params(rev: str, path: str = "params.yaml") -> dict[str, Any] | None:
 
 def plots(rev: str, directory: str) -> dict[str, pd.DataFrame]:
     found = {}
-    for key, name in DATA_FILES.items():
+    for key, name in PLOT_FILES[TASK].items():
         text = gitutil.show(rev, f"{directory}/{name}")
         if text:
             found[key] = pd.read_csv(io.StringIO(text))
@@ -59,7 +60,7 @@ def plots(rev: str, directory: str) -> dict[str, pd.DataFrame]:
 def read_plots(directory: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     """The workspace's plot data, as written by `evaluate`."""
     root = Path(directory)
-    return {key: pd.read_csv(root / name) for key, name in DATA_FILES.items() if (root / name).exists()}
+    return {key: pd.read_csv(root / name) for key, name in PLOT_FILES[TASK].items() if (root / name).exists()}
 
 
 def data_change(rev: str, dvc_file: str, validation_report: str, data_dir: str) -> DataChange | None:

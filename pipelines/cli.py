@@ -132,9 +132,11 @@ def _gate_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     from pipelines import baseline, gitutil
     from pipelines.config import load_params, load_paths
-    from pipelines.gate import check
+    from pipelines.gate import check, check_task
+    from pipelines.schema import TASK
 
     params, paths = load_params(args.params), load_paths(args.dvc_yaml)
+    check_task(params.gate, TASK)
     metrics = json.loads(Path(paths["metrics"]).read_text())
     if args.base and gitutil.resolve(args.base) is None:
         raise gitutil.GitError(f"base revision {args.base!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
@@ -167,9 +169,9 @@ def _stage_params(flat: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-
     from pipelines import baseline, files, gitutil
     from pipelines.report import ReportInputs, build
+    from pipelines.schema import TASK
     from pipelines.tracking import flatten
 
     params, paths, metrics, base_metrics, verdict = _gate_inputs(args)
@@ -196,16 +198,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         figures_url=run_url,
         figures=figures,
         images=args.images,
+        task=TASK,
     )
-    if inputs.base_params is not None:  # compare the same slice of params on both sides
-        inputs = ReportInputs(
-            **{
-                **inputs.__dict__,
-                "base_params": {
-                    k: v for k, v in inputs.base_params.items() if k.split(".")[0] in ("split", "train", "evaluate")
-                },
-            }
-        )
     files.write_text(args.out, build(inputs))
     if args.pr_number is not None:
         files.write_json(Path(args.out).with_name("pr.json"), {"number": args.pr_number, "head_sha": args.head_sha})
@@ -660,7 +654,7 @@ def _live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[st
     import pandas as pd
 
     from pipelines import modelio
-    from pipelines.evaluate import score
+    from pipelines.evaluate import model_output, score
     from pipelines.gate import check
     from pipelines.schema import FEATURES, TARGET, validate
 
@@ -668,8 +662,10 @@ def _live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[st
         frame = pd.read_parquet(handle) if location.endswith(".parquet") else pd.read_csv(handle)
     labelled, _ = validate(frame)
     model_dir, _, _, _ = _model_metadata()
-    proba = modelio.load(model_dir).predict_proba(labelled[FEATURES])[:, 1]
-    live = score(labelled[TARGET].to_numpy(), proba, params.evaluate.threshold)
+    model = modelio.load(model_dir)
+    output = model_output(model, labelled[FEATURES])
+    live = score(labelled[TARGET].to_numpy(), output, classes=getattr(model, "classes_", None),
+                 threshold=params.evaluate.threshold)  # fmt: skip
     verdict = check(live, None, params.gate)
     _say(
         "monitor",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.errors import PipelineError
 
@@ -28,10 +28,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Metric = Literal["roc_auc", "average_precision", "f1", "precision", "recall", "accuracy", "log_loss"]
-"""Every metric `evaluate` reports, and so every metric a gate rule can name."""
+Task = Literal["binary", "multiclass", "regression"]
+"""What the target is: a yes/no label, one of several labels, or a number (set in pipelines/schema.py)."""
+TASKS: tuple[str, ...] = get_args(Task)
+
+Metric = Literal[
+    "roc_auc", "average_precision", "f1", "precision", "recall", "accuracy", "log_loss",
+    "balanced_accuracy", "f1_macro", "roc_auc_ovr",
+    "r2", "rmse", "mae",
+]  # fmt: skip
+"""Every metric `evaluate` can report, and so every metric a gate rule can name."""
 METRICS: tuple[str, ...] = get_args(Metric)
-LOWER_IS_BETTER = frozenset({"log_loss"})
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "average_precision", "f1", "precision", "recall", "accuracy", "log_loss"),
+    "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss"),
+    "regression": ("r2", "rmse", "mae"),
+}
+"""What `evaluate` reports for each task, in report order."""
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -63,18 +77,47 @@ class HistGradientBoostingParams(_Section):
     l2_regularization: Annotated[float, Field(ge=0.0)]
 
 
+class RidgeParams(_Section):
+    alpha: Annotated[float, Field(ge=0.0)]
+
+
+Estimator = Literal["logistic_regression", "ridge", "random_forest", "hist_gradient_boosting"]
+CLASSIFIER_ONLY = frozenset({"logistic_regression"})
+REGRESSOR_ONLY = frozenset({"ridge"})
+
+
 class TrainParams(_Section):
-    estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+    """The estimator and its hyper-parameters. Only the chosen estimator's section is required."""
+
+    estimator: Estimator
     seed: int
     reference_bins: Annotated[int, Field(ge=2, le=100)]
-    logistic_regression: LogisticRegressionParams
-    random_forest: RandomForestParams
-    hist_gradient_boosting: HistGradientBoostingParams
+    logistic_regression: LogisticRegressionParams | None = None
+    ridge: RidgeParams | None = None
+    random_forest: RandomForestParams | None = None
+    hist_gradient_boosting: HistGradientBoostingParams | None = None
+
+    @model_validator(mode="after")
+    def _chosen_section_present(self) -> TrainParams:
+        if getattr(self, self.estimator) is None:
+            raise ValueError(
+                f"train.estimator is {self.estimator!r} but params.yaml has no train.{self.estimator} section"
+            )
+        return self
 
     def estimator_params(self) -> BaseModel:
         """The hyper-parameters of the chosen estimator."""
         section: BaseModel = getattr(self, self.estimator)
         return section
+
+    def check_task(self, task: str) -> None:
+        """Refuse an estimator that cannot learn this task, naming the ones that can."""
+        wrong = REGRESSOR_ONLY if task != "regression" else CLASSIFIER_ONLY
+        if self.estimator in wrong:
+            fits = [e for e in get_args(Estimator) if e not in wrong]
+            raise ParamsError(
+                f"train.estimator: {self.estimator} cannot learn a {task} task; use one of: {', '.join(fits)}"
+            )
 
 
 class EvaluateParams(_Section):

@@ -14,7 +14,7 @@ import yaml
 
 from pipelines import files
 from pipelines.errors import PipelineError
-from pipelines.schema import TARGET
+from pipelines.schema import TARGET, TASK
 
 DEFAULT_FILE = "breast_cancer.csv"
 DATA_SUFFIXES = (".csv", ".parquet")
@@ -78,9 +78,14 @@ def read_raw(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[Sour
     return pd.concat(frames, ignore_index=True), sources
 
 
-def split(frame: pd.DataFrame, test_size: float, seed: int, stratify: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded train/test split, stratified on the target when asked."""
+def split(
+    frame: pd.DataFrame, test_size: float, seed: int, stratify: bool, task: str = TASK
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded train/test split, stratified on the target when asked (classification only)."""
     from sklearn.model_selection import train_test_split
+
+    if stratify and task == "regression":
+        raise DataError("split.stratify: true needs a class label, and the target is a number; set it to false")
 
     train, test = train_test_split(
         frame, test_size=test_size, random_state=seed, stratify=frame[TARGET] if stratify else None

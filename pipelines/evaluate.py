@@ -1,4 +1,8 @@
-"""Evaluation: metrics, curves and feature importance of a fitted model on the holdout set."""
+"""Evaluation: metrics, curves and feature importance of a fitted model on the holdout set.
+
+What is measured follows the task in pipelines/schema.py (config.TASK_METRICS): ranking and
+threshold metrics for binary labels, macro-averaged ones for several labels, errors for numbers.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import METRICS, EvaluateParams
-from pipelines.schema import FEATURES, TARGET
+from pipelines.config import TASK_METRICS, EvaluateParams
+from pipelines.schema import FEATURES, TARGET, TASK
+
+IMPORTANCE_SCORING = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+"""What permutation importance measures the drop of, per task."""
+IMPORTANCE_LABEL = {"binary": "ROC AUC", "multiclass": "accuracy", "regression": "R²"}
 
 
 @dataclass(frozen=True)
 class Evaluation:
     """Everything `evaluate` produces, as data; writing it to files is the CLI's job."""
 
+    task: str
     metrics: dict[str, float]
-    roc: pd.DataFrame  # fpr, tpr, threshold
-    precision_recall: pd.DataFrame  # recall, precision, threshold
-    calibration: pd.DataFrame  # mean_predicted, fraction_positive
-    confusion: pd.DataFrame  # actual, predicted, count
-    importance: pd.DataFrame  # feature, importance, std (drop in roc_auc when shuffled)
+    plots: dict[str, pd.DataFrame]  # one frame per entry of plots.PLOT_FILES[task]
+
+    @property
+    def importance(self) -> pd.DataFrame:
+        """feature, importance, std: the drop in IMPORTANCE_SCORING[task] when a feature is shuffled."""
+        return self.plots["importance"]
 
 
 def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
@@ -32,71 +42,145 @@ def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
     return frame.iloc[keep].reset_index(drop=True)
 
 
-def score(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
-    """Every metric in config.METRICS from labels and positive-class probabilities."""
+def model_output(model: Any, x: pd.DataFrame, task: str = TASK) -> np.ndarray:
+    """Class probabilities (rows x classes, in `model.classes_` order) or, for regression, predictions."""
+    return np.asarray(model.predict(x) if task == "regression" else model.predict_proba(x))
+
+
+def predicted_labels(output: np.ndarray, classes: np.ndarray, task: str, threshold: float) -> np.ndarray:
+    """Labels from probabilities: the threshold on the positive (larger) label for binary, else the argmax."""
+    if task == "binary":
+        return np.where(output[:, 1] >= threshold, classes[1], classes[0])
+    return classes[output.argmax(axis=1)]
+
+
+def score(
+    y: np.ndarray, output: np.ndarray, *, task: str = TASK, classes: Any = None, threshold: float = 0.5
+) -> dict[str, float]:
+    """Every metric of `task` (config.TASK_METRICS) from true values and `model_output`."""
     from sklearn import metrics as m
 
-    predicted = (proba >= threshold).astype(int)
-    scores = {
-        "roc_auc": m.roc_auc_score(y, proba) if len(set(y)) > 1 else float("nan"),
-        "average_precision": m.average_precision_score(y, proba),
-        "f1": m.f1_score(y, predicted, zero_division=0),
-        "precision": m.precision_score(y, predicted, zero_division=0),
-        "recall": m.recall_score(y, predicted, zero_division=0),
-        "accuracy": m.accuracy_score(y, predicted),
-        "log_loss": m.log_loss(y, proba, labels=[0, 1]),
-    }
-    assert tuple(scores) == METRICS, "score must report exactly config.METRICS"
+    if task == "regression":
+        scores = {
+            "r2": m.r2_score(y, output) if len(y) > 1 else float("nan"),
+            "rmse": m.root_mean_squared_error(y, output),
+            "mae": m.mean_absolute_error(y, output),
+        }
+    else:
+        labels = np.asarray(classes)
+        predicted = predicted_labels(output, labels, task, threshold)
+        if task == "binary":
+            positive = (y == labels[1]).astype(int)
+            proba = output[:, 1]
+            hits = (predicted == labels[1]).astype(int)
+            scores = {
+                "roc_auc": m.roc_auc_score(positive, proba) if len(set(positive)) > 1 else float("nan"),
+                "average_precision": m.average_precision_score(positive, proba),
+                "f1": m.f1_score(positive, hits, zero_division=0),
+                "precision": m.precision_score(positive, hits, zero_division=0),
+                "recall": m.recall_score(positive, hits, zero_division=0),
+                "accuracy": m.accuracy_score(positive, hits),
+                "log_loss": m.log_loss(positive, proba, labels=[0, 1]),
+            }
+        else:
+            try:
+                auc = m.roc_auc_score(y, output, multi_class="ovr", labels=labels)
+            except ValueError:  # a class absent from y: one-vs-rest AUC is undefined for it
+                auc = float("nan")
+            scores = {
+                "accuracy": m.accuracy_score(y, predicted),
+                "balanced_accuracy": m.balanced_accuracy_score(y, predicted),
+                "f1_macro": m.f1_score(y, predicted, average="macro", labels=labels, zero_division=0),
+                "roc_auc_ovr": auc,
+                "log_loss": m.log_loss(y, output, labels=labels),
+            }
+    assert tuple(scores) == TASK_METRICS[task], "score must report exactly config.TASK_METRICS[task]"
     return {k: round(float(v), 6) for k, v in scores.items()}
 
 
-def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams) -> Evaluation:
-    """Score `model` on `test` (features and target) with the settings in `params`."""
+def _confusion(y: np.ndarray, predicted: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(y, predicted, labels=labels)
+    return pd.DataFrame(
+        [
+            {"actual": str(a), "predicted": str(p), "count": int(matrix[i, j])}
+            for i, a in enumerate(labels)
+            for j, p in enumerate(labels)
+        ]
+    )
+
+
+def _binary_plots(y: np.ndarray, output: np.ndarray, labels: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
     from sklearn import metrics as m
     from sklearn.calibration import calibration_curve
+
+    positive, proba = (y == labels[1]).astype(int), output[:, 1]
+    fpr, tpr, roc_thresholds = m.roc_curve(positive, proba)
+    precision, recall, pr_thresholds = m.precision_recall_curve(positive, proba)
+    fraction, mean_predicted = calibration_curve(positive, proba, n_bins=params.calibration_bins)
+    predicted = predicted_labels(output, labels, "binary", params.threshold)
+    return {
+        "roc": _thin(
+            pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thresholds, 1.0)}),
+            params.curve_points,
+        ),
+        "precision_recall": _thin(
+            # the last (precision=1, recall=0) point has no threshold
+            pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.append(pr_thresholds, 1.0)}),
+            params.curve_points,
+        ),
+        "calibration": pd.DataFrame({"mean_predicted": mean_predicted, "fraction_positive": fraction}),
+        "confusion": _confusion(y, predicted, labels),
+    }
+
+
+def _multiclass_plots(y: np.ndarray, output: np.ndarray, labels: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    predicted = predicted_labels(output, labels, "multiclass", params.threshold)
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
+    per_class = pd.DataFrame(
+        {"class": [str(c) for c in labels], "precision": precision, "recall": recall, "f1": f1, "support": support}
+    )
+    return {"confusion": _confusion(y, predicted, labels), "per_class": per_class}
+
+
+def _regression_plots(y: np.ndarray, output: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
+    frame = pd.DataFrame({"actual": y.astype(float), "predicted": output.astype(float)})
+    frame["residual"] = frame["actual"] - frame["predicted"]
+    return {"predictions": _thin(frame.sort_values(["actual", "predicted"]), params.curve_points)}
+
+
+def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, task: str = TASK) -> Evaluation:
+    """Score `model` on `test` (features and target) with the settings in `params`."""
     from sklearn.inspection import permutation_importance
 
     x, y = test[FEATURES], test[TARGET].to_numpy()
-    proba = model.predict_proba(x)[:, 1]
-    predicted = (proba >= params.threshold).astype(int)
-    scores = score(y, proba, params.threshold)
-    fpr, tpr, roc_thresholds = m.roc_curve(y, proba)
-    precision, recall, pr_thresholds = m.precision_recall_curve(y, proba)
-    fraction, mean_predicted = calibration_curve(y, proba, n_bins=params.calibration_bins)
-    labels = [0, 1]
-    matrix = m.confusion_matrix(y, predicted, labels=labels)
+    output = model_output(model, x, task)
+    classes = None if task == "regression" else np.asarray(model.classes_)
+    scores = score(y, output, task=task, classes=classes, threshold=params.threshold)
+    if task == "binary":
+        plots = _binary_plots(y, output, np.asarray(classes), params)
+    elif task == "multiclass":
+        plots = _multiclass_plots(y, output, np.asarray(classes), params)
+    else:
+        plots = _regression_plots(y, output, params)
     importance = permutation_importance(
         model,
         x,
         y,
-        scoring="roc_auc",
+        scoring=IMPORTANCE_SCORING[task],
         n_repeats=params.permutation_repeats,
         max_samples=min(params.permutation_max_samples, len(x)),
         random_state=params.seed,
         n_jobs=1,
     )
-    return Evaluation(
-        metrics=scores,
-        roc=_thin(
-            pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thresholds, 1.0)}),
-            params.curve_points,
-        ),
-        precision_recall=_thin(
-            # the last (precision=1, recall=0) point has no threshold
-            pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.append(pr_thresholds, 1.0)}),
-            params.curve_points,
-        ),
-        calibration=pd.DataFrame({"mean_predicted": mean_predicted, "fraction_positive": fraction}),
-        confusion=pd.DataFrame(
-            [
-                {"actual": str(a), "predicted": str(p), "count": int(matrix[i, j])}
-                for i, a in enumerate(labels)
-                for j, p in enumerate(labels)
-            ]
-        ),
-        importance=pd.DataFrame(
+    plots["importance"] = (
+        pd.DataFrame(
             {"feature": FEATURES, "importance": importance.importances_mean, "std": importance.importances_std}
         )
         .sort_values(["importance", "feature"], ascending=[False, True])
-        .reset_index(drop=True),
+        .reset_index(drop=True)
     )
+    return Evaluation(task=task, metrics=scores, plots=plots)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipelines.config import LOWER_IS_BETTER, GateParams
+from pipelines.config import LOWER_IS_BETTER, TASK_METRICS, GateParams, ParamsError
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,15 @@ _EPSILON = 1e-9  # so that a value exactly at a computed bound (0.93 - 0.05) is 
 
 def _meets(metric: str, value: float, bound: float) -> bool:
     return value <= bound + _EPSILON if metric in LOWER_IS_BETTER else value >= bound - _EPSILON
+
+
+def check_task(params: GateParams, task: str) -> None:
+    """Refuse gate rules on metrics this task does not report (a floor copied from another task)."""
+    allowed = TASK_METRICS[task]
+    wrong = [f"gate.{section}.{metric}" for section, rules in (("floors", params.floors),
+             ("max_regression", params.max_regression)) for metric in rules if metric not in allowed]  # fmt: skip
+    if wrong:
+        raise ParamsError(f"{', '.join(wrong)}: not reported for a {task} task; its metrics are: {', '.join(allowed)}")
 
 
 def check(metrics: Mapping[str, float], base: Mapping[str, float] | None, params: GateParams) -> Verdict:

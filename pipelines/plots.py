@@ -8,24 +8,103 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pipelines import files
-from pipelines.evaluate import Evaluation
+from pipelines.evaluate import IMPORTANCE_LABEL, Evaluation
 
-DATA_FILES = {
-    "roc": "roc.csv",
-    "precision_recall": "precision_recall.csv",
-    "calibration": "calibration.csv",
-    "confusion": "confusion.csv",
-    "importance": "importance.csv",
+PLOT_FILES: dict[str, dict[str, str]] = {
+    "binary": {
+        "roc": "roc.csv",
+        "precision_recall": "precision_recall.csv",
+        "calibration": "calibration.csv",
+        "confusion": "confusion.csv",
+        "importance": "importance.csv",
+    },
+    "multiclass": {"confusion": "confusion.csv", "per_class": "per_class.csv", "importance": "importance.csv"},
+    "regression": {"predictions": "predictions.csv", "importance": "importance.csv"},
 }
+"""The plot data files `evaluate` writes, per task (keys of Evaluation.plots)."""
+
+FIGURES: dict[str, list[str]] = {
+    "binary": ["calibration.png", "confusion.png", "importance.png", "precision_recall.png", "roc.png"],
+    "multiclass": ["confusion.png", "importance.png", "per_class.png"],
+    "regression": ["importance.png", "predicted_vs_actual.png", "residuals.png"],
+}
+"""The PNG figures `evaluate` renders, per task, in file-name order."""
+
+
+def dvc_plots(task: str, directory: str = "plots") -> list[dict[str, Any]]:
+    """The top-level `plots:` section of dvc.yaml for `task` (`init` writes it; a test compares)."""
+    importance = {
+        "Permutation importance": {
+            "template": "bar_horizontal_sorted",
+            "x": "importance",
+            "y": {f"{directory}/importance.csv": "feature"},
+        }
+    }
+    confusion = {
+        "Confusion matrix": {
+            "template": "confusion_counts",
+            "x": "predicted",
+            "y": {f"{directory}/confusion.csv": "actual"},
+        }
+    }
+    if task == "binary":
+        return [
+            {
+                "ROC": {
+                    "template": "simple",
+                    "x": "fpr",
+                    "y": {f"{directory}/roc.csv": "tpr"},
+                    "x_label": "false positive rate",
+                    "y_label": "true positive rate",
+                }
+            },
+            {
+                "Precision-recall": {
+                    "template": "simple",
+                    "x": "recall",
+                    "y": {f"{directory}/precision_recall.csv": "precision"},
+                }
+            },
+            {
+                "Calibration": {
+                    "template": "linear",
+                    "x": "mean_predicted",
+                    "y": {f"{directory}/calibration.csv": "fraction_positive"},
+                    "x_label": "mean predicted probability",
+                    "y_label": "fraction positive",
+                }
+            },
+            confusion,
+            importance,
+        ]
+    if task == "multiclass":
+        return [
+            confusion,
+            {"F1 per class": {"template": "bar_horizontal", "x": "f1", "y": {f"{directory}/per_class.csv": "class"}}},
+            importance,
+        ]
+    return [
+        {
+            "Predicted vs actual": {
+                "template": "scatter",
+                "x": "actual",
+                "y": {f"{directory}/predictions.csv": "predicted"},
+                "x_label": "actual",
+                "y_label": "predicted",
+            }
+        },
+        importance,
+    ]
 
 
 def write_data(evaluation: Evaluation, directory: str | os.PathLike[str]) -> None:
     """Write one CSV per plot into `directory` (replaced as a whole)."""
     with files.atomic_dir(directory) as tmp:
-        for attr, name in DATA_FILES.items():
-            getattr(evaluation, attr).to_csv(tmp / name, index=False, float_format="%.6g", lineterminator="\n")
+        for key, name in PLOT_FILES[evaluation.task].items():
+            evaluation.plots[key].to_csv(tmp / name, index=False, float_format="%.6g", lineterminator="\n")
 
 
 def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> list[str]:
@@ -42,57 +121,85 @@ def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> 
         plt.close(fig)
 
     ev = evaluation
+    label = IMPORTANCE_LABEL[ev.task]
     with files.atomic_dir(directory) as tmp:
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.plot(ev.roc["fpr"], ev.roc["tpr"], label=f"ROC AUC {ev.metrics['roc_auc']:.3f}")
-        ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
-        ax.legend(loc="lower right")
-        save(fig, tmp, "roc.png")
-
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.plot(
-            ev.precision_recall["recall"],
-            ev.precision_recall["precision"],
-            label=f"AP {ev.metrics['average_precision']:.3f}",
-        )
-        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
-        ax.legend(loc="lower left")
-        save(fig, tmp, "precision_recall.png")
-
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.plot(ev.calibration["mean_predicted"], ev.calibration["fraction_positive"], marker="o")
-        ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-        ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title="Calibration")
-        save(fig, tmp, "calibration.png")
-
-        counts = ev.confusion.pivot(index="actual", columns="predicted", values="count")
-        fig, ax = plt.subplots(figsize=(4, 3.6))
-        ax.imshow(counts.to_numpy(), cmap="Blues")
-        for (i, j), value in __import__("numpy").ndenumerate(counts.to_numpy()):
-            ax.text(
-                j,
-                i,
-                str(value),
-                ha="center",
-                va="center",
-                color="white" if value > counts.to_numpy().max() / 2 else "black",
-            )
-        ax.set(
-            xticks=range(len(counts.columns)),
-            xticklabels=counts.columns,
-            yticks=range(len(counts.index)),
-            yticklabels=counts.index,
-            xlabel="predicted",
-            ylabel="actual",
-            title="Confusion matrix",
-        )
-        save(fig, tmp, "confusion.png")
+        if ev.task == "binary":
+            _binary_figures(ev, tmp, plt, save)
+        if ev.task in ("binary", "multiclass"):
+            _confusion_figure(ev.plots["confusion"], tmp, plt, save)
+        if ev.task == "multiclass":
+            per_class = ev.plots["per_class"].iloc[::-1]
+            fig, ax = plt.subplots(figsize=(5, 0.4 * len(per_class) + 1.5))
+            ax.barh(per_class["class"], per_class["f1"], color="tab:blue")
+            ax.set(xlabel="F1 on the holdout set", xlim=(0, 1), title="F1 per class")
+            save(fig, tmp, "per_class.png")
+        if ev.task == "regression":
+            _regression_figures(ev, tmp, plt, save)
 
         top = ev.importance.head(15).iloc[::-1]
         fig, ax = plt.subplots(figsize=(6, 5))
         ax.barh(top["feature"], top["importance"], xerr=top["std"], color="tab:blue")
-        ax.set(xlabel="drop in ROC AUC when shuffled", title="Permutation importance (top 15)")
+        ax.set(xlabel=f"drop in {label} when shuffled", title="Permutation importance (top 15)")
         save(fig, tmp, "importance.png")
         names = sorted(p.name for p in tmp.iterdir())
     return names
+
+
+def _binary_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
+    roc, pr, calibration = ev.plots["roc"], ev.plots["precision_recall"], ev.plots["calibration"]
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(roc["fpr"], roc["tpr"], label=f"ROC AUC {ev.metrics['roc_auc']:.3f}")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    ax.legend(loc="lower right")
+    save(fig, tmp, "roc.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(pr["recall"], pr["precision"], label=f"AP {ev.metrics['average_precision']:.3f}")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    ax.legend(loc="lower left")
+    save(fig, tmp, "precision_recall.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(calibration["mean_predicted"], calibration["fraction_positive"], marker="o")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title="Calibration")
+    save(fig, tmp, "calibration.png")
+
+
+def _confusion_figure(confusion: Any, tmp: Path, plt: Any, save: Any) -> None:
+    import numpy as np
+
+    counts = confusion.pivot(index="actual", columns="predicted", values="count")
+    size = max(3.6, 0.5 * len(counts) + 2)
+    fig, ax = plt.subplots(figsize=(size + 0.4, size))
+    ax.imshow(counts.to_numpy(), cmap="Blues")
+    for (i, j), value in np.ndenumerate(counts.to_numpy()):
+        color = "white" if value > counts.to_numpy().max() / 2 else "black"
+        ax.text(j, i, str(value), ha="center", va="center", color=color)
+    ax.set(
+        xticks=range(len(counts.columns)),
+        xticklabels=counts.columns,
+        yticks=range(len(counts.index)),
+        yticklabels=counts.index,
+        xlabel="predicted",
+        ylabel="actual",
+        title="Confusion matrix",
+    )
+    save(fig, tmp, "confusion.png")
+
+
+def _regression_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
+    frame = ev.plots["predictions"]
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(frame["actual"], frame["predicted"], s=10, alpha=0.6)
+    low, high = float(frame[["actual", "predicted"]].min().min()), float(frame[["actual", "predicted"]].max().max())
+    ax.plot([low, high], [low, high], linestyle=":", color="grey")
+    ax.set(xlabel="actual", ylabel="predicted", title=f"Predicted vs actual (R² {ev.metrics['r2']:.3f})")
+    save(fig, tmp, "predicted_vs_actual.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.hist(frame["residual"], bins=30, color="tab:blue")
+    ax.axvline(0, linestyle=":", color="grey")
+    ax.set(xlabel="actual - predicted", ylabel="rows", title=f"Residuals (RMSE {ev.metrics['rmse']:.3g})")
+    save(fig, tmp, "residuals.png")

@@ -52,6 +52,7 @@ class ReportInputs:
     figures_url: str | None = None
     figures: list[str] = field(default_factory=list)  # local PNG paths, linked when images="publish"
     images: str = "mermaid"
+    task: str = "binary"  # schema.TASK of the project
 
 
 def _fmt(value: Any) -> str:
@@ -112,7 +113,39 @@ def _line_chart(title: str, x_label: str, y_label: str, series: list[list[float]
     return "\n".join([*lines, "```"])
 
 
-def _charts(plots: Mapping[str, pd.DataFrame], base_plots: Mapping[str, pd.DataFrame]) -> str:
+def _bar_chart(title: str, names: list[str], values: list[float], y_label: str = "") -> str:
+    quoted = ", ".join('"' + n.replace('"', "'") + '"' for n in names)
+    axis = f'\n    y-axis "{y_label}"' if y_label else ""
+    return (
+        f'```mermaid\nxychart-beta\n    title "{title}"\n    x-axis [{quoted}]{axis}\n'
+        f"    bar [{', '.join(f'{v:.4f}' for v in values)}]\n```"
+    )
+
+
+def _predictions_chart(frame: pd.DataFrame, points: int = 40) -> str:
+    """Regression: actual values sorted, and the predictions for the same rows (Mermaid has no scatter)."""
+    ordered = frame.sort_values(["actual", "predicted"]).reset_index(drop=True)
+    keep = np.unique(np.linspace(0, len(ordered) - 1, min(points, len(ordered))).round().astype(int))
+    ordered = ordered.iloc[keep]
+    low = float(ordered[["actual", "predicted"]].min().min())
+    high = float(ordered[["actual", "predicted"]].max().max())
+    lines = [
+        "```mermaid",
+        PALETTE,
+        "xychart-beta",
+        '    title "Holdout rows sorted by actual value"',
+        '    x-axis "rows, by actual value" 1 --> ' + str(len(ordered)),
+        f'    y-axis "target" {low:.4g} --> {high:.4g}',
+        "    line [" + ", ".join(f"{v:.4g}" for v in ordered["actual"]) + "]",
+        "    line [" + ", ".join(f"{v:.4g}" for v in ordered["predicted"]) + "]",
+        "```",
+    ]
+    return "\n".join(lines) + "\n<sub>grey: actual, blue: predicted</sub>"
+
+
+def _charts(
+    plots: Mapping[str, pd.DataFrame], base_plots: Mapping[str, pd.DataFrame], importance_label: str = "ROC AUC"
+) -> str:
     parts = []
     legend = "grey: base, blue: this branch" if base_plots else "this branch"
     for key, x, y, title, xl, yl in (
@@ -124,13 +157,19 @@ def _charts(plots: Mapping[str, pd.DataFrame], base_plots: Mapping[str, pd.DataF
         series = [_curve(base_plots[key], x, y)] if key in base_plots else []
         series.append(_curve(plots[key], x, y))
         parts.append(f"{_line_chart(title, xl, yl, series)}\n<sub>{legend}</sub>")
+    if "predictions" in plots:
+        parts.append(_predictions_chart(plots["predictions"]))
+    if "per_class" in plots:
+        frame = plots["per_class"]
+        parts.append(_bar_chart("F1 per class (holdout set)", [str(c) for c in frame["class"]], list(frame["f1"])))
     if "importance" in plots:
         top = plots["importance"].head(8)
-        names = ", ".join(f'"{n}"' for n in top["feature"])
-        values = ", ".join(f"{v:.4f}" for v in top["importance"])
         parts.append(
-            '```mermaid\nxychart-beta\n    title "Permutation importance (drop in ROC AUC), top 8"\n'
-            f"    x-axis [{names}]\n    bar [{values}]\n```"
+            _bar_chart(
+                f"Permutation importance (drop in {importance_label}), top 8",
+                [str(n) for n in top["feature"]],
+                list(top["importance"]),
+            )
         )
     if "confusion" in plots:
         c = plots["confusion"].astype({"actual": str, "predicted": str})
@@ -202,7 +241,8 @@ def build(inputs: ReportInputs) -> str:
     parts += ["### Params", _params_diff(inputs.params, inputs.base_params)]
     if inputs.data is not None:
         parts.append(_data_section(inputs.data))
-    parts += ["### Plots", _charts(inputs.plots, inputs.base_plots)]
+    label = {"binary": "ROC AUC", "multiclass": "accuracy", "regression": "R²"}[inputs.task]
+    parts += ["### Plots", _charts(inputs.plots, inputs.base_plots, label)]
     if inputs.images == "publish":
         parts.append("\n".join(f"![{p.rsplit('/', 1)[-1]}]({p})" for p in inputs.figures))
     elif inputs.figures_url:

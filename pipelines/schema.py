@@ -15,10 +15,13 @@ import pandera.errors
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from pipelines.config import Task
 from pipelines.errors import PipelineError
 
 TARGET = "malignant"
 """Label column: 1 = malignant tumour (the positive class), 0 = benign."""
+TASK: Task = "binary"
+"""binary (the larger label is the positive class), multiclass or regression: picks estimators and metrics."""
 
 # Cap on failure cases kept in a report file; counts per check are always complete.
 MAX_REPORTED_CASES = 1000

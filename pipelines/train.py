@@ -8,34 +8,45 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from pipelines.config import TrainParams
+from pipelines.config import ParamsError, TrainParams
 from pipelines.features import build_preprocessor
-from pipelines.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET
+from pipelines.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, TASK
 
 
-def build_estimator(params: TrainParams) -> Any:
-    """The estimator named by `train.estimator`, configured from its own section."""
-    hyper = params.estimator_params().model_dump()
+def build_estimator(params: TrainParams, task: str = TASK) -> Any:
+    """The estimator named by `train.estimator` for `task`, configured from its own section."""
+    params.check_task(task)
+    # unset (None) options fall back to scikit-learn's own defaults, which are None for every one of them
+    hyper = {k: v for k, v in params.estimator_params().model_dump().items() if v is not None}
+    regression = task == "regression"
+    if regression and "class_weight" in hyper:
+        raise ParamsError(f"train.{params.estimator}.class_weight applies to classifiers only; the task is regression")
     if params.estimator == "logistic_regression":
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(random_state=params.seed, **hyper)
+    if params.estimator == "ridge":
+        from sklearn.linear_model import Ridge
+
+        return Ridge(random_state=params.seed, **hyper)
     if params.estimator == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         # n_jobs=1: DVC stages and the CI runner have two cores; parallelism is not worth the noise
-        return RandomForestClassifier(random_state=params.seed, n_jobs=1, **hyper)
-    from sklearn.ensemble import HistGradientBoostingClassifier
+        forest = RandomForestRegressor if regression else RandomForestClassifier
+        return forest(random_state=params.seed, n_jobs=1, **hyper)
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    return HistGradientBoostingClassifier(random_state=params.seed, **hyper)
+    boosting = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+    return boosting(random_state=params.seed, **hyper)
 
 
-def build_pipeline(params: TrainParams) -> Pipeline:
+def build_pipeline(params: TrainParams, task: str = TASK) -> Pipeline:
     """Preprocessing for the schema's columns followed by the configured estimator."""
     return Pipeline(
         [
             ("preprocess", build_preprocessor(NUMERIC_FEATURES, CATEGORICAL_FEATURES)),
-            ("estimator", build_estimator(params)),
+            ("estimator", build_estimator(params, task)),
         ]
     )
 

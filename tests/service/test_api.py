@@ -29,7 +29,7 @@ def _records(rows: list[list[float]]) -> list[dict[str, float]]:
 
 
 def test_all_four_mlflow_formats_give_the_same_predictions(client: TestClient, rows, bundle: Bundle) -> None:
-    expected = bundle.slow_proba(np.array(rows))
+    expected = bundle.slow_output(np.array(rows))
     payloads = [
         {"dataframe_split": {"columns": FEATURES, "data": rows}},
         {"dataframe_split": {"columns": FEATURES[::-1], "data": [r[::-1] for r in rows]}},  # any column order

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hypothesis.strategies as st
 from hypothesis import given
 
-from pipelines.config import METRICS, GateParams
+from pipelines.config import LOWER_IS_BETTER, METRICS, GateParams
 from pipelines.gate import check
 
 GATE = GateParams(
@@ -56,7 +56,9 @@ scores = st.floats(0.0, 1.0, allow_nan=False)
 
 @given(base=st.fixed_dictionaries({m: scores for m in METRICS}), better=st.sampled_from(METRICS), step=scores)
 def test_improving_one_metric_never_turns_a_pass_into_a_fail(base: dict, better: str, step: float) -> None:
-    params = GateParams(floors={m: 0.0 for m in METRICS if m != "log_loss"}, max_regression={m: 0.0 for m in METRICS})
+    params = GateParams(
+        floors={m: 0.0 for m in METRICS if m not in LOWER_IS_BETTER}, max_regression={m: 0.0 for m in METRICS}
+    )
     assert check(base, base, params).passed
-    moved = base[better] - step if better == "log_loss" else base[better] + step
+    moved = base[better] - step if better in LOWER_IS_BETTER else base[better] + step
     assert check({**base, better: moved}, base, params).passed
