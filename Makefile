@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml protect serve image-context image-push requirements bench-pipeline bench-ci bench-serve bench-monitor clean
+.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-push requirements bench-pipeline bench-ci bench-serve bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,15 @@ actionlint: ## install actionlint into .tools/bin (needs Go; the workflow-lint w
 
 cml: ## install CML (npm), used by the comment workflow
 	npm install --global --no-audit --no-fund @dvcorg/cml@$(CML_VERSION)
+
+init: install ## make this copy your project: ARGS='--dataset my.csv --target y' (see docs/FORKING.md)
+	python -m pipelines init $(ARGS)
+
+setup: install ## one-time GitHub setup of REPO=owner/name: branches, Environments, protection (DRY_RUN=1 to print)
+	python -m pipelines setup --repo "$(REPO)" $(if $(DRY_RUN),--dry-run)
+
+template-record: install ## template maintainers: record the files init owns as the template ships them
+	python -c 'from pathlib import Path; from pipelines.project import refresh_record; refresh_record(Path("."))'
 
 protect: install ## apply .github/protection.yml to REPO=owner/name through the GitHub API (DRY_RUN=1 to print)
 	python -m pipelines protect --repo "$(REPO)" $(if $(DRY_RUN),--dry-run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +38,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines import files
     from pipelines.data import profile, read_raw
-    from pipelines.schema import DataValidationError, validate
+    from pipelines.validation import DataValidationError, validate
 
     frame, sources = read_raw(args.data)
     _say("validate", f"read {len(frame)} rows from {len(sources)} file(s) under {args.data}")
@@ -59,7 +60,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from pipelines import files
     from pipelines.config import load_params
     from pipelines.data import split
-    from pipelines.schema import validate
+    from pipelines.validation import validate
 
     params = load_params(args.params).split
     frame, _ = validate(files.read_frame(args.input))
@@ -74,8 +75,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipelines import files, modelio
     from pipelines.config import load_params
     from pipelines.monitor import reference_profile
-    from pipelines.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, validate
+    from pipelines.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
     from pipelines.train import fit
+    from pipelines.validation import validate
 
     params = load_params(args.params).train
     train, _ = validate(files.read_frame(args.train))
@@ -97,7 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipelines.config import load_params
     from pipelines.data import tracked_path
     from pipelines.evaluate import evaluate
-    from pipelines.schema import validate
+    from pipelines.validation import validate
 
     params = load_params(args.params)
     test, _ = validate(files.read_frame(args.test))
@@ -263,6 +265,73 @@ def cmd_protect(args: argparse.Namespace) -> int:
         else:
             github.put(path, payload)
             _say("protect", f"applied {path}")
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipelines import gitutil
+    from pipelines.github import GhCli, GitHubError, missing_reviewers, reviewer_resolver, setup_calls
+
+    settings = yaml.safe_load(Path(args.settings).read_text())
+    sha = gitutil.resolve(args.main)
+    if sha is None:
+        raise GitHubError(f"no local {args.main!r} branch: the environment branches start from it; push it first")
+    unreviewed = missing_reviewers(settings)
+    if unreviewed and not args.allow_no_reviewers:
+        message = (f"environments.{unreviewed}.reviewers is empty in {args.settings}: {unreviewed} deploys would "
+                   "wait for nobody. Add GitHub logins or org/team slugs (or `init --reviewers`), or pass "
+                   "--allow-no-reviewers")  # fmt: skip
+        if not args.dry_run:
+            raise GitHubError(message)
+        _say("setup", f"warning: {message}")
+    if args.dry_run:
+        for call in setup_calls(settings, args.repo, sha):
+            if call.note:
+                print(f"# {call.note}")
+            print(call.command())
+        return 0
+    github = GhCli()
+    for call in setup_calls(settings, args.repo, sha, github, reviewer_resolver(github)):
+        {"POST": github.post, "PUT": github.put, "PATCH": github.patch}[call.method](call.path, call.payload or {})
+        _say("setup", f"{call.method} {call.path}")
+    _say("setup", f"{args.repo} is set up; re-running changes nothing that exists")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pipelines import project
+
+    root = Path.cwd()
+    name = args.name or re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-") or "project"
+    options = project.Options(
+        name=name,
+        model_name=args.model_name,
+        image=args.image,
+        environments=tuple(args.environments.split(",")) if args.environments else None,  # type: ignore[arg-type]
+        reviewers=tuple(r for r in args.reviewers.split(",") if r) if args.reviewers is not None else None,
+        dvc_remote=args.dvc_remote,
+        mlflow_uri=args.mlflow_uri,
+        dataset=Path(args.dataset).resolve() if args.dataset else None,
+        target=args.target,
+        task=args.task,
+    )
+    if options.dataset is not None and not options.target:
+        raise project.InitError("--dataset needs --target COLUMN: the column to predict")
+    _say("init", "checking the repository" + (f" and reading {args.dataset}" if args.dataset else ""))
+    plan = project.plan(root, options)
+    if plan.task:
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in plan.scores.items())
+        _say("init", f"task: {plan.task}; the first model on the holdout split: {scores}")
+    changed = project.apply(root, options, plan)
+    if not changed:
+        _say("init", "already set up with these options: nothing to change")
+        return 0
+    for path in changed:
+        _say("init", f"wrote {path}")
+    _say("init", "next: review pipelines/schema.py and the gate floors in params.yaml, run `make run` and "
+                 "`make test`, then commit everything (docs/FORKING.md)")  # fmt: skip
     return 0
 
 
@@ -491,8 +560,8 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     from pipelines.gate import markdown_table
     from pipelines.promotion import compare
     from pipelines.report import ReportInputs, build
-    from pipelines.schema import validate
     from pipelines.tracking import flatten
+    from pipelines.validation import validate
 
     params, paths = load_params(args.params), load_paths()
     env = params.environments.get(args.env)
@@ -656,7 +725,8 @@ def _live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[st
     from pipelines import modelio
     from pipelines.evaluate import model_output, score
     from pipelines.gate import check
-    from pipelines.schema import FEATURES, TARGET, validate
+    from pipelines.schema import FEATURES, TARGET
+    from pipelines.validation import validate
 
     with fsspec.open(location, "rb") as handle:
         frame = pd.read_parquet(handle) if location.endswith(".parquet") else pd.read_csv(handle)
@@ -904,6 +974,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--settings", default=".github/protection.yml")
     p.add_argument("--dry-run", action="store_true", help="print the API calls instead of making them")
+
+    p = add("setup", cmd_setup, "one-time GitHub setup: environment branches, Environments, variables, protection",
+            params=False)  # fmt: skip
+    p.add_argument(
+        "--repo", default=os.environ.get("GITHUB_REPOSITORY"), required=not os.environ.get("GITHUB_REPOSITORY")
+    )
+    p.add_argument("--settings", default=".github/protection.yml")
+    p.add_argument("--main", default="main", help="the branch the environment branches start from")
+    p.add_argument("--dry-run", action="store_true", help="print the exact gh api calls instead of making them")
+    p.add_argument("--allow-no-reviewers", action="store_true", help="let production deploy without approval")
+
+    p = add("init", cmd_init, "make this fresh copy of the template your project (names, environments, your data)",
+            params=False)  # fmt: skip
+    p.add_argument("--name", help="project name, used for the MLflow experiment (default: the directory name)")
+    p.add_argument("--model-name", help="registered model name (environments.model_name)")
+    p.add_argument("--image", help="container image without tag, e.g. ghcr.io/acme/churn (default: ghcr.io/<repo>)")
+    p.add_argument("--environments", help="the two environment branch names, e.g. staging,production")
+    p.add_argument("--reviewers", help="comma-separated GitHub logins or org/team slugs who approve production deploys")
+    p.add_argument("--dvc-remote", help="URL of the default DVC remote, e.g. s3://bucket/dvc")
+    p.add_argument("--mlflow-uri", help="MLflow tracking URI, set as a repository variable by `setup`")
+    p.add_argument("--dataset", help="your data: a .csv or .parquet file (replaces the embedded example)")
+    p.add_argument("--target", help="the column to predict (with --dataset)")
+    p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="override the inferred task")
 
     p = add("serve", cmd_serve, "serve the model over HTTP (MLflow-compatible /invocations, health, metrics)")
     p.add_argument("--env", help="serve the model this environment runs (its branch's manifest, via dvc.api)")

@@ -79,7 +79,7 @@ def read_raw(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[Sour
 
 
 def split(
-    frame: pd.DataFrame, test_size: float, seed: int, stratify: bool, task: str = TASK
+    frame: pd.DataFrame, test_size: float, seed: int, stratify: bool, task: str = TASK, target: str = TARGET
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded train/test split, stratified on the target when asked (classification only)."""
     from sklearn.model_selection import train_test_split
@@ -88,7 +88,7 @@ def split(
         raise DataError("split.stratify: true needs a class label, and the target is a number; set it to false")
 
     train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[TARGET] if stratify else None
+        frame, test_size=test_size, random_state=seed, stratify=frame[target] if stratify else None
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
 

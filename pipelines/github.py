@@ -218,3 +218,65 @@ def upsert_drift_issue(github: GitHub, repo: str, title: str, body: str) -> tupl
 
 def dispatch_workflow(github: GitHub, repo: str, workflow: str, ref: str) -> None:
     github.post(f"repos/{repo}/actions/workflows/{workflow}/dispatches", {"ref": ref})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One GitHub API call setup makes; `note` says when it is skipped."""
+
+    method: str
+    path: str
+    payload: dict[str, Any] | None = None
+    note: str = ""
+
+    def command(self) -> str:
+        """The exact `gh api` command line (the payload on stdin)."""
+        line = f"gh api --method {self.method} {self.path}"
+        if self.payload is None:
+            return line
+        return f"{line} --input - <<'JSON'\n{json.dumps(self.payload, indent=2)}\nJSON"
+
+
+def setup_calls(
+    settings: Mapping[str, Any], repo: str, main_sha: str, github: GitHub | None = None, resolve: Any = None
+) -> list[Call]:
+    """Every call of the one-time repository setup, in order: environment branches (from main's
+    commit), GitHub Environments, repository variables, branch protection.
+
+    With `github`, calls whose result already exists are left out (a branch, a variable with the same
+    value); without it (a dry run) they are all listed, with a note saying when they would be skipped.
+    """
+    if not _REPO.match(repo):
+        raise GitHubError(f"invalid repository name {repo!r}")
+    if not re.fullmatch(r"[0-9a-f]{40}", main_sha):
+        raise GitHubError(f"main's commit {main_sha!r} is not a full SHA")
+    calls: list[Call] = []
+    for branch in settings.get("environments") or {}:
+        if github is not None and github.get(f"repos/{repo}/git/matching-refs/heads/{branch}"):
+            continue
+        payload = {"ref": f"refs/heads/{branch}", "sha": main_sha}
+        calls.append(Call("POST", f"repos/{repo}/git/refs", payload, f"only if branch {branch} does not exist yet"))
+    calls += [Call("PUT", path, payload) for path, payload in environment_calls(settings, repo, resolve)]
+    variables = {str(k): str(v) for k, v in (settings.get("variables") or {}).items() if v not in (None, "")}
+    existing: dict[str, str] = {}
+    if github is not None and variables:
+        listed = github.get(f"repos/{repo}/actions/variables?per_page=100") or {}
+        existing = {v["name"]: v["value"] for v in listed.get("variables", [])}
+    for name, value in variables.items():
+        if name in existing:
+            if existing[name] != value:
+                calls.append(Call("PATCH", f"repos/{repo}/actions/variables/{name}", {"name": name, "value": value}))
+        else:
+            note = "" if github is not None else f"PATCH repos/{repo}/actions/variables/{name} instead if it exists"
+            calls.append(Call("POST", f"repos/{repo}/actions/variables", {"name": name, "value": value}, note))
+    calls += [Call("PUT", path, payload) for path, payload in protection_calls(settings, repo)]
+    return calls
+
+
+def missing_reviewers(settings: Mapping[str, Any]) -> str | None:
+    """The last environment (production) must name reviewers; the name of the one that does not."""
+    environments = list((settings.get("environments") or {}).items())
+    if not environments:
+        return None
+    name, rules = environments[-1]
+    return None if (rules or {}).get("reviewers") else str(name)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipelines import files
 from pipelines.errors import PipelineError
-from pipelines.schema import DataValidationError, validate
+from pipelines.validation import DataValidationError, validate
 
 LEDGER = "ingested.json"
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from pipelines.data import default_dataset, write_default_dataset
-from pipelines.schema import FEATURES, TARGET, DataValidationError, RawData, validate
+from pipelines.schema import FEATURES, TARGET, RawData
+from pipelines.validation import DataValidationError, validate
 
 warnings.filterwarnings("ignore", module="pandera")
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
