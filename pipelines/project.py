@@ -192,7 +192,7 @@ def infer_columns(frame: pd.DataFrame, target: str, task: str) -> tuple[list[Col
     return features, Column(target, attribute, "str", False, categories=[str(v) for v in labels])
 
 
-SCHEMA_TEMPLATE = '''"""The data contract: pandera schemas for the raw data and the model's inputs, the target and the task.
+SCHEMA_TEMPLATE = '''"""The data contract: pandera schemas for the raw data and the model inputs; the target; the task.
 
 Written by `python -m pipelines init` from {source} ({rows} rows): a starting point to review.
 - Bounds are loose on purpose (the observed range widened by its width on each side; 0 stays the

@@ -1,9 +1,9 @@
-"""The data contract: pandera schemas for the raw data and the model's inputs, the target and the task.
+"""The data contract: pandera schemas for the raw data and the model's inputs; the target; the task.
 
 This is the file a forked project edits first (`python -m pipelines init --dataset` writes a
-starting one for your own data). How data is checked against it lives in pipelines/validation.py. Bounds are deliberately loose (about twice the
-largest value in the reference data) so that they catch unit mix-ups, corrupt rows and infinities
-without rejecting honest new data.
+starting one for your own data); how data is checked against it lives in pipelines/validation.py.
+Bounds are deliberately loose (about twice the largest value in the reference data) so that they
+catch unit mix-ups, corrupt rows and infinities without rejecting honest new data.
 """
 
 from __future__ import annotations
