@@ -269,8 +269,15 @@ def render_schema(features: Sequence[Column], target: Column, task: str, source:
 
 def load_schema(code: str) -> types.ModuleType:
     """Execute generated schema code as a module (so init can check the data against it first)."""
-    module = types.ModuleType("generated_schema")
-    exec(compile(code, "pipelines/schema.py (generated)", "exec"), module.__dict__)
+    import sys
+
+    name = "pipelines._generated_schema"
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # pandera resolves the annotations through the module's globals
+    try:
+        exec(compile(code, "pipelines/schema.py (generated)", "exec"), module.__dict__)
+    finally:
+        del sys.modules[name]
     return module
 
 
