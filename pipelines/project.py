@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import keyword
 import math
 import re
@@ -111,9 +112,9 @@ class Column:
     categories: list[Any] | None = None
 
     def field_code(self) -> str:
-        args = [f"alias={self.name!r}"] if self.attribute != self.name else []
+        args = [f"alias={json.dumps(self.name)}"] if self.attribute != self.name else []
         if self.categories is not None:
-            args.append(f"isin={self.categories!r}")
+            args.append(f"isin={json.dumps(self.categories)}")
         if self.low is not None:
             args.append(f"ge={_num(self.low)}")
         if self.high is not None:
@@ -131,7 +132,7 @@ def _outward(value: float, up: bool) -> float:
     if value == 0 or not math.isfinite(value):
         return value
     scale = 10 ** (math.floor(math.log10(abs(value))) - 2)
-    return float((math.ceil if up else math.floor)(value / scale) * scale)
+    return float(f"{(math.ceil if up else math.floor)(value / scale) * scale:.6g}")
 
 
 def _bounds(values: pd.Series) -> tuple[float, float]:
@@ -211,9 +212,9 @@ from pandera.typing import Series
 
 from pipelines.config import Task
 
-TARGET = {target!r}
+TARGET = {target}
 """{target_doc}"""
-TASK: Task = {task!r}
+TASK: Task = "{task}"
 """binary (the larger label is the positive class), multiclass or regression: picks estimators and metrics."""
 
 
@@ -257,7 +258,7 @@ def render_schema(features: Sequence[Column], target: Column, task: str, source:
         source=source,
         rows=rows,
         max_categories=MAX_CATEGORIES,
-        target=target.name,
+        target=json.dumps(target.name),
         target_doc=doc,
         task=task,
         n_numeric=sum(c.kind == "float" for c in features),
@@ -267,17 +268,29 @@ def render_schema(features: Sequence[Column], target: Column, task: str, source:
     )
 
 
+def formatted(code: str, root: Path) -> str:
+    """`code` as `ruff format` writes it (the project's own style), when ruff is installed."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        return code
+    result = subprocess.run([ruff, "format", "--stdin-filename", "pipelines/schema.py", "-"], input=code, text=True,
+                            capture_output=True, cwd=root, check=False)  # fmt: skip
+    return result.stdout if result.returncode == 0 else code
+
+
 def load_schema(code: str) -> types.ModuleType:
     """Execute generated schema code as a module (so init can check the data against it first)."""
     import sys
 
     name = "pipelines._generated_schema"
     module = types.ModuleType(name)
-    sys.modules[name] = module  # pandera resolves the annotations through the module's globals
-    try:
-        exec(compile(code, "pipelines/schema.py (generated)", "exec"), module.__dict__)
-    finally:
-        del sys.modules[name]
+    # registered for good: pandera resolves the annotations through sys.modules whenever it builds a schema
+    sys.modules[name] = module
+    exec(compile(code, "pipelines/schema.py (generated)", "exec"), module.__dict__)
     return module
 
 
@@ -361,6 +374,9 @@ def _yaml() -> Any:
     yaml.preserve_quotes = True
     yaml.width = 120
     yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )  # `null`, as the template writes it, rather than an empty value
     return yaml
 
 
@@ -374,11 +390,15 @@ def _dump(data: Any) -> str:
     return out.getvalue()
 
 
-def _flow(values: Mapping[str, float]) -> Any:
-    from ruamel.yaml.comments import CommentedMap
-
-    mapping = CommentedMap(values)
-    return mapping
+def _replace(mapping: Any, values: Mapping[str, float]) -> None:
+    """Replace a mapping's items in place, keeping the comment lines that follow its last item."""
+    tail = mapping.ca.items.get(list(mapping)[-1]) if len(mapping) else None
+    for key in list(mapping):
+        del mapping[key]
+    for key, value in values.items():
+        mapping[key] = value
+    if tail is not None and len(mapping):
+        mapping.ca.items[list(mapping)[-1]] = tail
 
 
 def edit_params(text: str, options: Options, task: str | None, gates: tuple[dict, dict, dict] | None) -> str:
@@ -411,11 +431,11 @@ def edit_params(text: str, options: Options, task: str | None, gates: tuple[dict
                     del train[section]["class_weight"]
         else:
             train["estimator"] = "logistic_regression"
-        data["gate"]["floors"] = _flow(floors)
-        data["gate"]["max_regression"] = _flow(regression)
+        _replace(data["gate"]["floors"], floors)
+        _replace(data["gate"]["max_regression"], regression)
         for stage in stages[1:]:
             if "max_regression" in stage:
-                stage["max_regression"] = _flow(production)
+                _replace(stage["max_regression"], production)
     return _dump(data)
 
 
@@ -609,7 +629,7 @@ def plan(root: Path, options: Options) -> Plan:
             )
         task = options.task or infer_task(frame[options.target])
         features, target = infer_columns(frame, options.target, task)
-        code = render_schema(features, target, task, options.dataset.name, len(frame))
+        code = formatted(render_schema(features, target, task, options.dataset.name, len(frame)), root)
         schema = load_schema(code)
         from pipelines.validation import DataValidationError, validate
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import LOWER_IS_BETTER, METRICS
+from pipelines.config import LOWER_IS_BETTER, METRICS, TASK_METRICS
 from pipelines.gate import Verdict, markdown_table
 
 PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#9e9e9e, #1f77b4"}}}}%%'
@@ -63,13 +63,14 @@ def _fmt(value: Any) -> str:
     return f"`{value}`"
 
 
-def _metrics_table(metrics: Mapping[str, float], base: Mapping[str, float] | None) -> str:
+def _metrics_table(metrics: Mapping[str, float], base: Mapping[str, float] | None, task: str) -> str:
+    order = [*TASK_METRICS[task], *(m for m in METRICS if m not in TASK_METRICS[task])]
     if base is None:
         lines = ["| metric | this branch |", "|---|---|"]
-        lines += [f"| `{m}` | {metrics[m]:.4f} |" for m in METRICS if m in metrics]
+        lines += [f"| `{m}` | {metrics[m]:.4f} |" for m in order if m in metrics]
         return "\n".join(lines)
     lines = ["| metric | base | this branch | change |", "|---|---|---|---|"]
-    for m in METRICS:
+    for m in order:
         if m not in metrics:
             continue
         now, before = metrics[m], base.get(m)
@@ -236,7 +237,7 @@ def build(inputs: ReportInputs) -> str:
             "> **No baseline:** the base branch has no committed metrics yet, so the gate checks the "
             "absolute floors only."
         )
-    parts += ["### Metrics", _metrics_table(inputs.metrics, inputs.base_metrics)]
+    parts += ["### Metrics", _metrics_table(inputs.metrics, inputs.base_metrics, inputs.task)]
     parts += ["### Gate", markdown_table(v)]
     parts += ["### Params", _params_diff(inputs.params, inputs.base_params)]
     if inputs.data is not None:
