@@ -307,7 +307,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     name = args.name or re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-") or "project"
     options = project.Options(
         name=name,
-        model_name=args.model_name,
+        model_name=args.model_name or name,
         image=args.image,
         environments=tuple(args.environments.split(",")) if args.environments else None,  # type: ignore[arg-type]
         reviewers=tuple(r for r in args.reviewers.split(",") if r) if args.reviewers is not None else None,
@@ -988,7 +988,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add("init", cmd_init, "make this fresh copy of the template your project (names, environments, your data)",
             params=False)  # fmt: skip
     p.add_argument("--name", help="project name, used for the MLflow experiment (default: the directory name)")
-    p.add_argument("--model-name", help="registered model name (environments.model_name)")
+    p.add_argument("--model-name", help="registered model name (environments.model_name; default: the name)")
     p.add_argument("--image", help="container image without tag, e.g. ghcr.io/acme/churn (default: ghcr.io/<repo>)")
     p.add_argument("--environments", help="the two environment branch names, e.g. staging,production")
     p.add_argument("--reviewers", help="comma-separated GitHub logins or org/team slugs who approve production deploys")

@@ -471,7 +471,7 @@ def edit_settings(text: str, options: Options, old_envs: Sequence[str]) -> str:
     return _dump(data)
 
 
-IMAGE_LINE = re.compile(r"^(\s*IMAGE: )\S+?(:\$\{\{ github\.ref_name \}\}-\$\{\{ github\.sha \}\})\s*$", re.M)
+IMAGE_LINE = re.compile(r"^(\s*IMAGE: ).+?(:\$\{\{ github\.ref_name \}\}-\$\{\{ github\.sha \}\})\s*$", re.M)
 
 
 def edit_workflow(text: str, options: Options, old_envs: Sequence[str]) -> str:
@@ -483,21 +483,23 @@ def edit_workflow(text: str, options: Options, old_envs: Sequence[str]) -> str:
 
 
 def edit_dvc_config(text: str, url: str) -> str:
-    """.dvc/config with `url` as the default remote named `storage`."""
-    import configparser
-
-    parser = configparser.ConfigParser()
-    parser.read_string(text)
-    if not parser.has_section("core"):
-        parser.add_section("core")
-    parser.set("core", "remote", "storage")
-    section = "'remote \"storage\"'"
-    if not parser.has_section(section):
-        parser.add_section(section)
-    parser.set(section, "url", url)
-    out = io.StringIO()
-    parser.write(out)
-    return out.getvalue().replace("\n\n", "\n").strip() + "\n"
+    """.dvc/config with `url` as the default remote named `storage`, in DVC's own layout."""
+    sections: dict[str, dict[str, str]] = {}
+    current = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = sections.setdefault(stripped, {})
+        elif "=" in stripped and current is not None:
+            key, value = (part.strip() for part in stripped.split("=", 1))
+            current[key] = value
+    sections.setdefault("[core]", {})["remote"] = "storage"
+    sections.setdefault("['remote \"storage\"']", {})["url"] = url
+    lines = []
+    for header, values in sections.items():
+        lines.append(header)
+        lines += [f"    {key} = {value}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
