@@ -14,6 +14,9 @@ from pipelines.data import default_dataset, write_default_dataset
 from pipelines.schema import FEATURES, TARGET, RawData
 from pipelines.validation import DataValidationError, validate
 
+# asserts columns and numbers of the bundled breast-cancer example
+pytestmark = pytest.mark.example
+
 warnings.filterwarnings("ignore", module="pandera")
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -14,7 +14,7 @@ from pipelines.schema import FEATURES
 from tests.conftest import Repo
 from tests.service.conftest import log_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.example]
 
 
 def _log(directory: Path, rows: np.ndarray) -> None:

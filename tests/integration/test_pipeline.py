@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from pipelines import modelio
-from pipelines.config import METRICS
+from pipelines.config import TASK_METRICS
+from pipelines.plots import FIGURES
+from pipelines.schema import TASK
 from tests.conftest import Repo
 
 pytestmark = pytest.mark.slow
@@ -24,7 +26,7 @@ def _stages_run(output: str) -> list[str]:
 def test_make_run_prints_metrics_and_reproduces_the_committed_lock(trained_repo: Repo) -> None:
     """`make run` on a fresh copy prints the metrics table and leaves git and dvc clean."""
     output = trained_repo.make_run_output  # type: ignore[attr-defined]
-    for name in METRICS:
+    for name in TASK_METRICS[TASK]:
         assert name in output
     # every output is byte-identical to what is committed: dvc.lock, metrics.json and plots/
     assert trained_repo.git("status", "--porcelain").stdout == ""
@@ -43,15 +45,15 @@ def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo
     pyfunc_pred = mlflow.pyfunc.load_model(str(model_dir)).predict(example)
     ours = modelio.load(model_dir)
     assert list(pyfunc_pred) == list(ours.predict(example))
-    proba = ours.predict_proba(example)
-    assert ((proba >= 0) & (proba <= 1)).all() and list(proba.argmax(axis=1)) == list(pyfunc_pred)
+    if TASK != "regression":
+        proba = ours.predict_proba(example)
+        assert ((proba >= 0) & (proba <= 1)).all() and list(ours.classes_[proba.argmax(axis=1)]) == list(pyfunc_pred)
 
 
 def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> None:
     """metrics.json has every metric; each file in dvc.yaml's plots: exists and `dvc plots show` renders it."""
     metrics = json.loads((trained_repo.path / "metrics.json").read_text())
-    assert set(metrics) == set(METRICS)
-    assert 0.9 < metrics["roc_auc"] <= 1.0
+    assert set(metrics) == set(TASK_METRICS[TASK])
     declared = yaml.safe_load((trained_repo.path / "dvc.yaml").read_text())["plots"]
     files = {f for plot in declared for props in plot.values() for f in props["y"]}
     for name in files:
@@ -60,7 +62,7 @@ def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> Non
     assert not shown.get("errors"), shown.get("errors")
     assert len(shown["data"]) == len(declared)
     figures = sorted(p.name for p in (trained_repo.path / "reports" / "figures").glob("*.png"))
-    assert figures == ["calibration.png", "confusion.png", "importance.png", "precision_recall.png", "roc.png"]
+    assert figures == FIGURES[TASK]
 
 
 def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -> None:
@@ -68,7 +70,9 @@ def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{trained_repo.path / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("breast-cancer")
+    experiment = client.get_experiment_by_name(
+        yaml.safe_load((trained_repo.path / "params.yaml").read_text())["mlflow"]["experiment"]
+    )
     assert experiment is not None
     (run,) = client.search_runs([experiment.experiment_id])
     head = trained_repo.git("rev-parse", "HEAD").stdout.strip()
@@ -77,11 +81,15 @@ def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -
     assert run.data.tags["data_hash"] == data_md5
     assert run.data.tags["model_hash"] == modelio.content_hash(trained_repo.path / "models" / "model")
     assert run.data.metrics == json.loads((trained_repo.path / "metrics.json").read_text())
-    assert run.data.params["train.estimator"] == "logistic_regression"
+    assert (
+        run.data.params["train.estimator"]
+        == yaml.safe_load((trained_repo.path / "params.yaml").read_text())["train"]["estimator"]
+    )
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert "model/MLmodel" in logged and "model/model.skops" in logged
 
 
+@pytest.mark.example
 def test_corrupt_data_stops_the_pipeline_lists_every_failure_and_keeps_the_model(repo_copy: Repo) -> None:
     """A data file that breaks the schema fails `dvc repro` with each failing check listed; model and metrics stay."""
     model_dir = repo_copy.path / "models" / "model"
@@ -109,6 +117,7 @@ def test_corrupt_data_stops_the_pipeline_lists_every_failure_and_keeps_the_model
     modelio.load(model_dir)  # the previous model is still loadable
 
 
+@pytest.mark.example
 def test_a_training_param_change_reruns_only_train_and_evaluate(repo_copy: Repo) -> None:
     """Changing one training hyper-parameter re-runs train and evaluate, not validate or split."""
     repo_copy.set_param("train.logistic_regression.C", 0.3)
@@ -120,6 +129,7 @@ def test_a_training_param_change_reruns_only_train_and_evaluate(repo_copy: Repo)
     assert {name for name in changed if not name.startswith("plots/")} == committed_outputs
 
 
+@pytest.mark.example
 def test_bad_params_fail_the_stage_by_key_name_and_keep_the_model(repo_copy: Repo) -> None:
     """A mistyped value and an unknown key are named; the failed train stage leaves the model loadable."""
     model_dir = repo_copy.path / "models" / "model"
@@ -136,6 +146,7 @@ def test_bad_params_fail_the_stage_by_key_name_and_keep_the_model(repo_copy: Rep
     modelio.load(model_dir)
 
 
+@pytest.mark.example
 def test_dvc_exp_run_with_a_param_and_exp_show_lists_its_metrics(repo_copy: Repo) -> None:
     """`dvc exp run -S` runs an experiment; `dvc exp show` lists its metrics next to the baseline."""
     repo_copy.dvc("exp", "run", "-S", "train.logistic_regression.C=0.05", "-n", "low-c")
@@ -149,6 +160,7 @@ def test_dvc_exp_run_with_a_param_and_exp_show_lists_its_metrics(repo_copy: Repo
     assert by_name["low-c"]["roc_auc"] != "" and workspace["roc_auc"] != ""
 
 
+@pytest.mark.example
 def test_bootstrap_without_remote_refuses_data_dvc_that_is_not_the_default(repo_copy: Repo) -> None:
     """With no remote, a data.dvc that does not describe the embedded data fails with what to do."""
     shutil.rmtree(repo_copy.path / "data")

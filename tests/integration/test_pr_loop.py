@@ -16,7 +16,7 @@ from pipelines.data import default_dataset
 from pipelines.schema import FEATURES
 from tests.conftest import Repo
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.example]
 
 
 def _branch_and_repro(repo: Repo, name: str) -> None:

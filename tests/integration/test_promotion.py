@@ -24,7 +24,7 @@ from pipelines.schema import FEATURES
 from tests.conftest import Repo
 from tests.service.conftest import _die_with_parent, free_port, wait_http_ok
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.example]
 NAME = "breast-cancer-classifier"
 
 

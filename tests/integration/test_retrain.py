@@ -14,7 +14,7 @@ from pipelines.data import default_dataset
 from pipelines.schema import FEATURES
 from tests.conftest import Repo
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.example]
 
 
 def _configure(repo: Repo, **ingest: object) -> None:

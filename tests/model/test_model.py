@@ -15,6 +15,9 @@ from pipelines.schema import FEATURES, TARGET, Features
 from pipelines.train import fit
 from tests.conftest import ROOT
 
+# asserts columns and numbers of the bundled breast-cancer example
+pytestmark = pytest.mark.example
+
 warnings.filterwarnings("ignore", module="pandera")
 PARAMS = load_params(ROOT / "params.yaml")
 

@@ -18,6 +18,9 @@ from deploy.scoring import Bundle
 from pipelines.schema import FEATURES
 from tests.service.conftest import SETTINGS, SPEC
 
+# asserts columns and numbers of the bundled breast-cancer example
+pytestmark = pytest.mark.example
+
 
 @pytest.fixture(scope="module")
 def rows(holdout: list[list[float]]) -> list[list[float]]:

@@ -14,6 +14,9 @@ from pipelines.monitor import compare, psi, reference_profile
 from pipelines.schema import FEATURES, NUMERIC_FEATURES
 from tests.conftest import ROOT
 
+# asserts columns and numbers of the bundled breast-cancer example
+pytestmark = pytest.mark.example
+
 PARAMS = load_params(ROOT / "params.yaml")
 M = PARAMS.monitor
 shares = (
