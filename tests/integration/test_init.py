@@ -1,0 +1,221 @@
+"""`init` turns fresh copies of the template into projects on other data; `setup` dry-runs; updates merge.
+
+The three copies (multiclass wine, regression diabetes, a generated binary CSV with text labels,
+categorical columns and missing values) are set up concurrently, once per module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.config import TASK_METRICS
+from pipelines.plots import FIGURES, dvc_plots
+from tests.conftest import Repo, clone_template
+
+pytestmark = [pytest.mark.slow, pytest.mark.example]
+
+
+def _churn(path: Path) -> None:
+    """600 customers: two numeric and two text columns with missing values, labels "no"/"yes"."""
+    rng = np.random.default_rng(0)
+    n = 600
+    tenure, calls = rng.normal(50, 10, n), rng.exponential(3, n)
+    plan = rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2])
+    region = rng.choice(["north", "south", "east", "west"], n)
+    logit = 0.08 * (tenure - 50) - 0.4 * calls + np.where(plan == "pro", -1.5, np.where(plan == "plus", -0.5, 0.8)) + 1
+    churned = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    frame = pd.DataFrame({"tenure months": tenure.round(1), "support_calls": calls.round(2), "plan": plan,
+                          "region": region, "churned": churned})  # fmt: skip
+    for column in ("tenure months", "plan", "region"):
+        frame.loc[rng.random(n) < 0.08, column] = np.nan
+    frame.to_csv(path, index=False)
+
+
+def _datasets(directory: Path) -> dict[str, tuple[Path, str, str]]:
+    from sklearn.datasets import load_diabetes, load_wine
+
+    load_wine(as_frame=True).frame.to_csv(directory / "wine.csv", index=False)
+    load_diabetes(as_frame=True, scaled=False).frame.to_parquet(directory / "diabetes.parquet", index=False)
+    _churn(directory / "churn.csv")
+    return {
+        "wine": (directory / "wine.csv", "target", "multiclass"),
+        "diabetes": (directory / "diabetes.parquet", "target", "regression"),
+        "churn": (directory / "churn.csv", "churned", "binary"),
+    }
+
+
+def _adapt(repo: Repo, dataset: Path, target: str) -> dict[str, subprocess.CompletedProcess[str]]:
+    """What a new user does: init, run the pipeline, commit; then what CI does on a pull request."""
+    out = {"init": repo.pipelines("init", "--dataset", str(dataset), "--target", target, "--name", dataset.stem)}
+    out["repro"] = repo.dvc("repro")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "init")
+    out["report"] = repo.pipelines("report", "--base", "HEAD", "--out", "reports/pr.md")
+    out["gate"] = repo.pipelines("gate", "--base", "HEAD", check=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Repo, str, dict]]:
+    data_dir = tmp_path_factory.mktemp("datasets")
+    datasets = _datasets(data_dir)
+    repos = {name: clone_template(tmp_path_factory.mktemp(name)) for name in datasets}
+    with ThreadPoolExecutor(len(datasets)) as pool:
+        futures = {name: pool.submit(_adapt, repos[name], path, target) for name, (path, target, _) in datasets.items()}
+        return {name: (repos[name], datasets[name][2], futures[name].result(), datasets[name][0]) for name in datasets}
+
+
+@pytest.mark.parametrize("name", ["wine", "diabetes", "churn"])
+def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: dict, name: str) -> None:
+    """On wine (multiclass), diabetes (regression, Parquet) and a generated CSV with text labels,
+    categories and missing values: the task is inferred, the schema passes its data, the whole
+    pipeline runs, every task metric and plot is produced, and the first model passes its gate."""
+    repo, task, out, _ = projects[name]
+    assert f"task: {task}" in out["init"].stderr
+    schema = (repo.path / "pipelines" / "schema.py").read_text()
+    assert f'TASK: Task = "{task}"' in schema
+    metrics = json.loads((repo.path / "metrics.json").read_text())
+    assert set(metrics) == set(TASK_METRICS[task]) and all(np.isfinite(list(metrics.values())))
+    assert yaml.safe_load((repo.path / "dvc.yaml").read_text())["plots"] == dvc_plots(task)
+    assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == FIGURES[task]
+    params = yaml.safe_load((repo.path / "params.yaml").read_text())
+    assert set(params["gate"]["floors"]) <= set(TASK_METRICS[task])
+    assert out["gate"].returncode == 0, out["gate"].stderr
+    report = (repo.path / "reports" / "pr.md").read_text()
+    assert report.startswith("## ✅ Model gate passed")
+    assert f"| `{TASK_METRICS[task][0]}` |" in report
+    assert "xychart-beta" in report  # charts for this task, not the binary ones
+    assert "up to date" in repo.dvc("status").stdout
+
+
+def test_the_categorical_schema_keeps_missing_values_and_text_labels(projects: dict) -> None:
+    """The generated schema declares categories, nullability and the "no"/"yes" target as written."""
+    repo, _, _, _ = projects["churn"]
+    schema = (repo.path / "pipelines" / "schema.py").read_text()
+    assert 'alias="tenure months"' in schema
+    assert 'plan: Series[str] = pa.Field(isin=["basic", "plus", "pro"], nullable=True)' in schema
+    assert 'churned: Series[str] = pa.Field(isin=["no", "yes"], nullable=False)' in schema
+
+
+def test_a_degraded_model_fails_the_gate_on_the_new_data(projects: dict) -> None:
+    """A pull request that cripples the model fails the gate with the first-model floor named."""
+    repo, _, _, _ = projects["wine"]
+    repo.git("checkout", "-q", "-b", "degrade")
+    repo.set_param("train.estimator", "hist_gradient_boosting")
+    repo.set_param("train.hist_gradient_boosting.max_iter", 1)
+    repo.set_param("train.hist_gradient_boosting.learning_rate", 0.01)
+    repo.dvc("repro")
+    gate = repo.pipelines("gate", "--base", "main", check=False)
+    assert gate.returncode == 1
+    assert "FAIL: accuracy = " in gate.stderr and "is below the floor 0.9200" in gate.stderr
+    repo.git("checkout", "-q", "--", ".")
+    repo.git("checkout", "-q", "main")
+    repo.dvc("checkout", "-q", check=False)
+
+
+def test_the_projects_own_tests_pass_after_init(projects: dict) -> None:
+    """In the adapted copy, the tests that read its schema pass (the whole suite is too long to nest here)."""
+    repo, _, _, _ = projects["churn"]
+    result = repo.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_features.py",
+                      "tests/unit/test_config.py", "tests/unit/test_gate.py", check=False, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout
+
+
+def test_init_twice_changes_nothing_the_second_time(projects: dict) -> None:
+    """Running init again with the same options writes nothing and says so."""
+    repo, _, _, dataset = projects["diabetes"]
+    before = repo.git("rev-parse", "HEAD").stdout
+    result = repo.pipelines("init", "--dataset", str(dataset), "--target", "target", "--name", "diabetes")
+    assert "nothing to change" in result.stderr
+    assert repo.git("status", "--porcelain").stdout == "" and repo.git("rev-parse", "HEAD").stdout == before
+
+
+def test_init_refuses_a_repository_that_has_diverged(tmp_path: Path) -> None:
+    """After a hand edit of a file init owns, init refuses, names the file and what to do, and writes nothing."""
+    repo = clone_template(tmp_path)
+    params = repo.path / "params.yaml"
+    params.write_text(params.read_text().replace("seed: 42", "seed: 7", 1))
+    repo.git("commit", "-qam", "tune the seed by hand")
+
+    result = repo.pipelines("init", "--name", "acme", "--model-name", "acme-model", check=False)
+
+    assert result.returncode == 1
+    assert "diverged from the template: params.yaml changed since the template" in result.stderr
+    assert "docs/FORKING.md" in result.stderr and "Traceback" not in result.stderr
+    assert repo.git("status", "--porcelain").stdout == ""
+
+
+def test_init_sets_names_environments_remote_and_tracking_uri(tmp_path: Path) -> None:
+    """Identity options land in the files that hold them, and the renamed workflows still lint clean."""
+    repo = clone_template(tmp_path)
+    repo.pipelines("init", "--name", "churn", "--model-name", "churn-model", "--environments", "qa,live",
+                   "--reviewers", "alice,acme/ml-leads", "--image", "ghcr.io/acme/churn",
+                   "--dvc-remote", str(tmp_path / "remote"), "--mlflow-uri", "https://mlflow.example.com")  # fmt: skip
+    params = yaml.safe_load((repo.path / "params.yaml").read_text())
+    assert params["environments"]["model_name"] == "churn-model" and params["mlflow"]["experiment"] == "churn"
+    assert [(s["name"], s["promote_from"]) for s in params["environments"]["stages"]] == [
+        ("qa", "main"),
+        ("live", "qa"),
+    ]
+    settings = yaml.safe_load((repo.path / ".github" / "protection.yml").read_text())
+    assert settings["environments"]["live"]["reviewers"] == ["alice", "acme/ml-leads"]
+    assert settings["variables"] == {"MLFLOW_TRACKING_URI": "https://mlflow.example.com"}
+    deploy = (repo.path / ".github" / "workflows" / "deploy.yml").read_text()
+    assert "branches: [qa, live]" in deploy and "IMAGE: ghcr.io/acme/churn:${{ github.ref_name }}" in deploy
+    assert "staging" not in deploy and "production" not in deploy
+    assert repo.dvc("remote", "list").stdout.split() == ["storage", str(tmp_path / "remote")]
+    assert repo.run("zizmor", "--offline", ".github/", check=False).returncode == 0
+    repo.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+             *sorted(str(p) for p in (repo.path / ".github" / "workflows").glob("*.yml")))  # fmt: skip
+
+    dry = repo.pipelines("setup", "--repo", "acme/churn", "--dry-run")
+    main_sha = repo.git("rev-parse", "main").stdout.strip()
+    assert (
+        "# only if branch qa does not exist yet\ngh api --method POST repos/acme/churn/git/refs --input - <<'JSON'\n"
+        + json.dumps({"ref": "refs/heads/qa", "sha": main_sha}, indent=2)
+    ) in dry.stdout
+    for call in (
+        "PUT repos/acme/churn/environments/live",
+        "POST repos/acme/churn/actions/variables",
+        "PUT repos/acme/churn/branches/main/protection",
+        "PUT repos/acme/churn/branches/live/protection",
+    ):
+        assert f"gh api --method {call}" in dry.stdout
+
+
+def test_setup_refuses_production_without_reviewers(tmp_path: Path) -> None:
+    """The template ships production without reviewers: setup says so before any API call."""
+    repo = clone_template(tmp_path)
+    result = repo.pipelines("setup", "--repo", "acme/churn", check=False)
+    assert result.returncode == 1 and "environments.production.reviewers is empty" in result.stderr
+
+
+def test_template_updates_merge_into_an_adapted_project(projects: dict, tmp_path: Path) -> None:
+    """docs/FORKING.md's update path: the template as a git remote, merged; the project keeps its data contract."""
+    repo, _, _, _ = projects["wine"]
+    upstream = repo.run("git", "remote", "get-url", "origin").stdout.strip()  # still the template's commit
+    maintainer = Repo(tmp_path / "template", repo.env)
+    subprocess.run(["git", "clone", "-q", upstream, str(maintainer.path)], check=True, env=repo.env)
+    report = maintainer.path / "pipelines" / "report.py"
+    report.write_text(report.read_text() + "\n# a template improvement\n")
+    maintainer.git("commit", "-qam", "template: improve the report")
+    maintainer.git("push", "-q", "origin", "main")
+    schema = (repo.path / "pipelines" / "schema.py").read_text()
+
+    repo.git("remote", "add", "template", upstream)
+    repo.git("fetch", "-q", "template")
+    merged = repo.git("merge", "--no-edit", "template/main", check=False)
+
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert "# a template improvement" in (repo.path / "pipelines" / "report.py").read_text()
+    assert (repo.path / "pipelines" / "schema.py").read_text() == schema
