@@ -205,3 +205,26 @@ def test_environment_branches_match_params_and_deploys_are_serialised_not_cancel
         _load(GITHUB / "workflows" / "rollback.yml")["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]
         == envs
     )
+
+
+def test_dependabot_updates_python_locks_image_requirements_and_pinned_actions() -> None:
+    """Dependabot covers uv.lock, deploy/requirements.txt and the SHA-pinned actions, and passes its schema."""
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {u["package-ecosystem"] for u in config["updates"]}
+    assert ecosystems == {"uv", "pip", "github-actions"}
+    tool = str(Path(sys.executable).parent / "check-jsonschema")
+    target = str(ROOT / ".github" / "dependabot.yml")
+    result = subprocess.run([tool, "--builtin-schema", "vendor.dependabot", target], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pre_commit_runs_ruff_and_the_workflow_checks() -> None:
+    """The pre-commit config is valid and runs ruff, zizmor and the workflow schema."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"] for repo in config["repos"] for h in repo["hooks"]}
+    assert {"ruff-check", "ruff-format", "zizmor", "workflow-schema"} <= hooks
+    tool = str(Path(sys.executable).parent / "pre-commit")
+    result = subprocess.run(
+        [tool, "validate-config", str(ROOT / ".pre-commit-config.yaml")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
