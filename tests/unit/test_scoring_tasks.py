@@ -1,0 +1,52 @@
+"""The service's scoring core beyond the binary example: a regressor and a multiclass model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+
+from deploy.scoring import InputSpec, build_bundle
+from pipelines.features import build_preprocessor
+
+
+class _Inputs(pa.DataFrameModel):
+    size: Series[float] = pa.Field(ge=0, le=100, nullable=True)
+    colour: Series[str] = pa.Field(nullable=True)
+
+
+def _frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"size": rng.uniform(0, 50, 60), "colour": rng.choice(["red", "blue", "green"], 60)})
+
+
+def _fit(estimator: object, y: np.ndarray) -> Pipeline:
+    model = Pipeline([("preprocess", build_preprocessor(["size"], ["colour"])), ("estimator", estimator)])
+    return model.fit(_frame(), y)
+
+
+def test_a_regressor_bundle_returns_values_and_no_classes() -> None:
+    frame = _frame()
+    model = _fit(Ridge(), frame["size"].to_numpy() * 2 + (frame["colour"] == "red") * 5)
+    spec = InputSpec.from_schema(_Inputs)
+    rows = [[12.5, "red"], [None, "blue"], [3.0, None]]
+    bundle = build_bundle(model, spec, {"model_version": "t"}, rows)
+    assert bundle.classes is None
+    expected = model.predict(pd.DataFrame(rows, columns=["size", "colour"]))
+    np.testing.assert_allclose(bundle.output(spec.to_matrix(rows)), expected, atol=1e-9)
+
+
+def test_a_multiclass_bundle_returns_one_probability_per_class() -> None:
+    frame = _frame()
+    model = _fit(
+        LogisticRegression(max_iter=1000), np.where(frame["size"] < 15, "s", np.where(frame["size"] < 35, "m", "l"))
+    )
+    spec = InputSpec.from_schema(_Inputs)
+    rows = [[5.0, "red"], [45.0, "green"]]
+    bundle = build_bundle(model, spec, {"model_version": "t"}, rows)
+    proba = bundle.output(spec.to_matrix(rows))
+    assert list(bundle.classes) == ["l", "m", "s"] and proba.shape == (2, 3)
+    assert list(bundle.classes[proba.argmax(axis=1)]) == ["s", "l"]
