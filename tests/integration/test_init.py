@@ -59,7 +59,7 @@ def _adapt(repo: Repo, dataset: Path, target: str) -> dict[str, subprocess.Compl
     out["repro"] = repo.dvc("repro")
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "init")
-    out["report"] = repo.pipelines("report", "--base", "HEAD", "--out", "reports/pr.md")
+    out["report"] = repo.pipelines("report", "--base", "HEAD", "--out", str(repo.path.parent / "pr.md"))
     out["gate"] = repo.pipelines("gate", "--base", "HEAD", check=False)
     return out
 
@@ -90,7 +90,7 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
     assert set(params["gate"]["floors"]) <= set(TASK_METRICS[task])
     assert out["gate"].returncode == 0, out["gate"].stderr
-    report = (repo.path / "reports" / "pr.md").read_text()
+    report = (repo.path.parent / "pr.md").read_text()
     assert report.startswith("## ✅ Model gate passed")
     assert f"| `{TASK_METRICS[task][0]}` |" in report
     assert "xychart-beta" in report  # charts for this task, not the binary ones
@@ -205,7 +205,7 @@ def test_template_updates_merge_into_an_adapted_project(projects: dict, tmp_path
     repo, _, _, _ = projects["wine"]
     upstream = repo.run("git", "remote", "get-url", "origin").stdout.strip()  # still the template's commit
     maintainer = Repo(tmp_path / "template", repo.env)
-    subprocess.run(["git", "clone", "-q", upstream, str(maintainer.path)], check=True, env=repo.env)
+    subprocess.run(["git", "clone", "-q", "-b", "main", upstream, str(maintainer.path)], check=True, env=repo.env)
     report = maintainer.path / "pipelines" / "report.py"
     report.write_text(report.read_text() + "\n# a template improvement\n")
     maintainer.git("commit", "-qam", "template: improve the report")
