@@ -46,6 +46,8 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 }
 """What `evaluate` reports for each task, in report order."""
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+IMPORTANCE_LABEL = {"binary": "ROC AUC", "multiclass": "accuracy", "regression": "R²"}
+"""What permutation importance measures the drop of, per task (as people read it)."""
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]

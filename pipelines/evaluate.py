@@ -17,7 +17,6 @@ from pipelines.schema import FEATURES, TARGET, TASK
 
 IMPORTANCE_SCORING = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 """What permutation importance measures the drop of, per task."""
-IMPORTANCE_LABEL = {"binary": "ROC AUC", "multiclass": "accuracy", "regression": "R²"}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import files
-from pipelines.evaluate import IMPORTANCE_LABEL, Evaluation
+from pipelines.config import IMPORTANCE_LABEL
+from pipelines.evaluate import Evaluation
 
 PLOT_FILES: dict[str, dict[str, str]] = {
     "binary": {

@@ -342,20 +342,12 @@ def first_scores(frame: pd.DataFrame, schema: types.ModuleType, params: Any, tas
     split (seed, size, stratification), preprocessing and estimator as `make run`."""
     from pipelines.data import split
     from pipelines.evaluate import model_output, score
-    from pipelines.features import build_preprocessor
-    from pipelines.train import build_estimator
+    from pipelines.train import build_pipeline
 
     validated = schema.RawData.validate(frame, lazy=True)
     train, test = split(validated, params.split.test_size, params.split.seed, params.split.stratify, task,
                         target=schema.TARGET)  # fmt: skip
-    from sklearn.pipeline import Pipeline
-
-    model = Pipeline(
-        [
-            ("preprocess", build_preprocessor(schema.NUMERIC_FEATURES, schema.CATEGORICAL_FEATURES)),
-            ("estimator", build_estimator(params.train, task)),
-        ]
-    )
+    model = build_pipeline(params.train, task, schema.NUMERIC_FEATURES, schema.CATEGORICAL_FEATURES)
     model.fit(train[schema.FEATURES], train[schema.TARGET])
     output = model_output(model, test[schema.FEATURES], task)
     classes = getattr(model, "classes_", None)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import LOWER_IS_BETTER, METRICS, TASK_METRICS
+from pipelines.config import IMPORTANCE_LABEL, LOWER_IS_BETTER, METRICS, TASK_METRICS
 from pipelines.gate import Verdict, markdown_table
 
 PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#9e9e9e, #1f77b4"}}}}%%'
@@ -242,8 +242,7 @@ def build(inputs: ReportInputs) -> str:
     parts += ["### Params", _params_diff(inputs.params, inputs.base_params)]
     if inputs.data is not None:
         parts.append(_data_section(inputs.data))
-    label = {"binary": "ROC AUC", "multiclass": "accuracy", "regression": "R²"}[inputs.task]
-    parts += ["### Plots", _charts(inputs.plots, inputs.base_plots, label)]
+    parts += ["### Plots", _charts(inputs.plots, inputs.base_plots, IMPORTANCE_LABEL[inputs.task])]
     if inputs.images == "publish":
         parts.append("\n".join(f"![{p.rsplit('/', 1)[-1]}]({p})" for p in inputs.figures))
     elif inputs.figures_url:

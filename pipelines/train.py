@@ -41,11 +41,16 @@ def build_estimator(params: TrainParams, task: str = TASK) -> Any:
     return boosting(random_state=params.seed, **hyper)
 
 
-def build_pipeline(params: TrainParams, task: str = TASK) -> Pipeline:
-    """Preprocessing for the schema's columns followed by the configured estimator."""
+def build_pipeline(
+    params: TrainParams,
+    task: str = TASK,
+    numeric: list[str] = NUMERIC_FEATURES,
+    categorical: list[str] = CATEGORICAL_FEATURES,
+) -> Pipeline:
+    """Preprocessing for the schema's columns (or the ones given) followed by the configured estimator."""
     return Pipeline(
         [
-            ("preprocess", build_preprocessor(NUMERIC_FEATURES, CATEGORICAL_FEATURES)),
+            ("preprocess", build_preprocessor(numeric, categorical)),
             ("estimator", build_estimator(params, task)),
         ]
     )
