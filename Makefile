@@ -45,7 +45,8 @@ data: install ## make the raw data present: `dvc pull` with a remote, else the e
 repro: data ## run the DVC pipeline (only the stages whose inputs changed)
 	dvc repro
 
-run: repro ## the main job: install, data, the whole pipeline, then the metrics table
+run: repro ## the main job: install, data, the whole pipeline, whether it reproduces HEAD, the metrics table
+	@python -m pipelines reproduce --no-run --advisory
 	@dvc metrics show
 
 metrics: ## compare metrics and params of the workspace with HEAD

@@ -28,6 +28,48 @@ def _append(path: str | None, text: str) -> None:
             out.write(text)
 
 
+def _annotate(level: str, message: str) -> None:
+    """A GitHub Actions annotation (shown on the pull request's checks page); nothing elsewhere."""
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        print(f"::{level}::{message}", flush=True)
+
+
+def _stale_stages() -> list[str]:
+    """Stages whose workspace outputs are not what the workspace's code, params and data produce
+    (`dvc status`), each with what changed: empty when the outputs can be judged."""
+    import json
+    import subprocess
+
+    from pipelines.errors import PipelineError
+
+    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PipelineError(f"dvc status failed: {result.stderr.strip()}")
+    stale = []
+    for stage, entries in json.loads(result.stdout or "{}").items():
+        changes = []
+        for entry in entries:
+            if isinstance(entry, str):
+                changes.append(entry)
+                continue
+            for kind, detail in entry.items():
+                changes.append(f"{kind}: {', '.join(detail)}" if isinstance(detail, dict) else kind)
+        stale.append(f"{stage} ({'; '.join(changes)})")
+    return stale
+
+
+def _refuse_stale(command: str) -> None:
+    """Refuse to judge outputs that the workspace's code, params and data would not produce."""
+    from pipelines.errors import PipelineError
+
+    stale = _stale_stages()
+    if stale:
+        raise PipelineError(
+            f"{command}: the pipeline's outputs are stale, so there is nothing sound to judge: {', '.join(stale)}; "
+            "run `dvc repro` first"
+        )
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from pipelines.data import bootstrap
 
@@ -98,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipelines import files, gitutil, modelio, plots, tracking
     from pipelines.config import load_params
     from pipelines.data import tracked_path
-    from pipelines.evaluate import evaluate
+    from pipelines.evaluate import evaluate, recorded_predictions
     from pipelines.validation import validate
 
     params = load_params(args.params)
@@ -108,6 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(model, test, params.evaluate)
     plots.write_data(result, args.plots)
     figures = plots.write_figures(result, args.figures)
+    files.write_csv(args.predictions, recorded_predictions(model, test, params.evaluate.recorded_rows))
     files.write_json(args.metrics, result.metrics)
     _say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     if args.track:
@@ -139,6 +182,7 @@ def _gate_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     params, paths = load_params(args.params), load_paths(args.dvc_yaml)
     check_task(params.gate, TASK)
+    _refuse_stale(args.command)
     metrics = json.loads(Path(paths["metrics"]).read_text())
     if args.base and gitutil.resolve(args.base) is None:
         raise gitutil.GitError(f"base revision {args.base!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
@@ -146,21 +190,45 @@ def _gate_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return params, paths, metrics, base, check(metrics, base, params.gate)
 
 
+def _read_reproduction(path: str | None) -> Any:
+    """The verdict `reproduce --verdict` wrote, or None when no path was given."""
+    import json
+
+    from pipelines.errors import PipelineError
+    from pipelines.reproduce import Reproduction
+
+    if path is None:
+        return None
+    try:
+        return Reproduction.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PipelineError(
+            f"{path}: no readable reproduction verdict ({exc}); run `python -m pipelines "
+            f"reproduce --verdict {path}` first"
+        ) from None
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     from pipelines.gate import markdown_table
 
     _, _, _, base, verdict = _gate_inputs(args)
+    reproduced = _read_reproduction(args.reproduction)
     table = markdown_table(verdict)
     print(table)
     if base is None:
         _say("gate", "no baseline metrics on the base revision: checking the absolute floors only")
-    for rule in verdict.failures:
-        _say("gate", f"FAIL: {rule.reason}")
-    heading = "### ✅ Model gate passed" if verdict.passed else "### ❌ Model gate failed"
-    reasons = "".join(f"- {r.reason}\n" for r in verdict.failures)
-    _append(args.summary, f"{heading}\n\n{reasons}\n{table}\n")
-    _say("gate", "passed" if verdict.passed else f"failed: {len(verdict.failures)} rule(s)")
-    return 0 if verdict.passed else 1
+    reasons = [r.reason for r in verdict.failures]
+    if reproduced is not None and not reproduced.ok:
+        reasons.insert(0, reproduced.headline())
+        _annotate("error", reproduced.headline())
+    for reason in reasons:
+        _say("gate", f"FAIL: {reason}")
+    passed = not reasons
+    heading = "### ✅ Model gate passed" if passed else "### ❌ Model gate failed"
+    lines = "".join(f"- {reason}\n" for reason in reasons)
+    _append(args.summary, f"{heading}\n\n{lines}\n{table}\n")
+    _say("gate", "passed" if passed else f"failed: {len(reasons)} rule(s)")
+    return 0 if passed else 1
 
 
 def _stage_params(flat: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -201,6 +269,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         figures=figures,
         images=args.images,
         task=TASK,
+        reproduction=_read_reproduction(args.reproduction),
     )
     files.write_text(args.out, build(inputs))
     if args.pr_number is not None:
@@ -489,26 +558,76 @@ def cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify_lock(args: argparse.Namespace) -> int:
+def _reproduction(rev: str, params_file: str, dvc_yaml: str) -> Any:
+    """The workspace's pipeline outputs judged against those committed at `rev` (pipelines.reproduce)."""
+    import dataclasses
+
+    import yaml
+
+    from pipelines import gitutil, reproduce
+    from pipelines.config import load_outputs, load_params, load_paths
+
+    committed_lock = gitutil.show(rev, "dvc.lock")
+    if committed_lock is None:
+        raise gitutil.GitError(f"{rev} has no committed dvc.lock to reproduce")
+    settings, paths = load_params(params_file).reproduce, load_paths(dvc_yaml)
+    outputs = {path: reproduce.Output(stage, path, cached) for stage, path, cached in load_outputs(dvc_yaml)}
+
+    def workspace(path: str) -> dict[str, bytes]:
+        p = Path(path)
+        if p.is_file():
+            return {"": p.read_bytes()}
+        return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+
+    result = reproduce.compare(
+        rev,
+        yaml.safe_load(committed_lock),
+        yaml.safe_load(Path("dvc.lock").read_text()),
+        outputs,
+        lambda path: gitutil.files_at(rev, path),
+        workspace,
+        reproduce.Settings(frozenset(settings.exact_stages), settings.tolerance, settings.prediction_tolerance,
+                           paths["model"], paths["manifest"], paths["holdout_predictions"]),
+    )  # fmt: skip
+    committed = " ".join(["dvc.lock", *(path for path, out in outputs.items() if not out.cached)])
+    return dataclasses.replace(result, fix=f"run `dvc repro`, then `git add {committed}` and commit")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import json
     import subprocess
 
-    from pipelines import gitutil, registry
+    from pipelines import files
 
-    committed = gitutil.show("HEAD", "dvc.lock")
-    if committed is None:
-        raise gitutil.GitError("HEAD has no committed dvc.lock to reproduce")
-    _say("verify-lock", "re-running the pipeline of record (dvc repro)")
-    if subprocess.run([sys.executable, "-m", "dvc", "repro"], check=False).returncode != 0:
-        _say("verify-lock", "dvc repro failed")
-        return 1
-    problems = registry.lock_mismatches(committed, Path("dvc.lock").read_text())
-    for problem in problems:
-        _say("verify-lock", f"MISMATCH {problem}")
-    if problems:
-        _say("verify-lock", "the committed dvc.lock is not what this commit's code, params and data produce")
-        return 1
-    _say("verify-lock", "every stage output reproduces the committed dvc.lock")
-    return 0
+    if args.run:
+        _say("reproduce", "running the pipeline (dvc repro" + (" --force)" if args.force else ")"))
+        command = [sys.executable, "-m", "dvc", "repro", *(["--force"] if args.force else [])]
+        if subprocess.run(command, check=False).returncode != 0:
+            _say("reproduce", "dvc repro failed")
+            return 1
+    result = _reproduction(args.rev, args.params, args.dvc_yaml)
+    for finding in result.findings:
+        if finding.status != "identical":
+            _say("reproduce", f"{finding.status:>12}  {finding.stage}: {finding.path}  {finding.detail}")
+    _say("reproduce", result.headline())
+    if result.ok and result.equivalent:
+        paths = ["dvc.lock", *{f.path for f in result.findings}]
+        status = subprocess.run(["git", "status", "--porcelain", "--", *paths], capture_output=True, text=True)
+        listed = sorted(line[3:] for line in status.stdout.splitlines() if line.strip())
+        if listed:
+            _say(
+                "reproduce",
+                f"git status shows {', '.join(listed)} modified: they now name this machine's build of the same "
+                "model; commit them or leave them (README: 'Reproduced, not byte-identical')",
+            )
+    elif not result.ok:
+        _annotate("error", result.headline())
+    if args.verdict:
+        files.write_json(args.verdict, result.to_dict())
+    _append(args.summary, "### Reproduction\n\n" + result.markdown())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    return 0 if result.ok or args.advisory else 1
 
 
 def _model_metadata() -> tuple[Path, str, dict[str, str], dict[str, float]]:
@@ -936,6 +1055,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True, help="metrics JSON")
     p.add_argument("--plots", required=True, help="directory for plot data (dvc plots)")
     p.add_argument("--figures", required=True, help="directory for PNG figures")
+    p.add_argument("--predictions", required=True, help="CSV of the model's outputs on recorded holdout rows")
     p.add_argument("--data-dvc", default="data.dvc", help="the .dvc file whose hash tags the MLflow run")
     p.add_argument("--no-track", dest="track", action="store_false", help="skip MLflow logging")
 
@@ -945,10 +1065,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("gate", cmd_gate, "check metrics against the floors and the base; exit 1 naming each failed rule")
     comparison(p)
+    p.add_argument("--reproduction", help="also fail unless this `reproduce --verdict` file says the outputs reproduce")
     p.add_argument("--summary", help="append the verdict as markdown to this file (e.g. $GITHUB_STEP_SUMMARY)")
 
     p = add("report", cmd_report, "write the markdown report for a pull request")
     comparison(p)
+    p.add_argument("--reproduction", help="a `reproduce --verdict` file to show in the report")
     p.add_argument("--out", default="reports/report.md")
     p.add_argument("--data-dvc", default="data.dvc")
     p.add_argument("--run-url", help="link for the figures artifact (default: this GitHub Actions run)")
@@ -1017,7 +1139,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--history", metavar="BRANCH", help="list every release of one environment branch")
     p.add_argument("--json", action="store_true")
 
-    p = add("verify-lock", cmd_verify_lock, "re-run the pipeline and check it reproduces the committed dvc.lock")
+    p = add("reproduce", cmd_reproduce, "run the pipeline and check every output agrees with the committed ones "
+            "within params.yaml's reproduce: tolerances")  # fmt: skip
+    p.add_argument("--rev", default="HEAD", help="the revision whose committed outputs are the reference")
+    p.add_argument("--no-run", dest="run", action="store_false", help="compare only (after a `dvc repro` of your own)")
+    p.add_argument("--force", action="store_true", help="re-run every stage (dvc repro --force), cached or not")
+    p.add_argument("--advisory", action="store_true", help="exit 0 even when the outputs do not reproduce")
+    p.add_argument("--verdict", help="write the verdict as JSON here (for `report` and `gate --reproduction`)")
+    p.add_argument("--summary", help="append the verdict as markdown to this file ($GITHUB_STEP_SUMMARY)")
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    p.add_argument("--dvc-yaml", default="dvc.yaml")
 
     p = add(
         "candidate",

@@ -129,6 +129,7 @@ class EvaluateParams(_Section):
     calibration_bins: Annotated[int, Field(ge=2)]
     curve_points: Annotated[int, Field(ge=10)]
     seed: int
+    recorded_rows: PositiveInt
 
 
 class MlflowParams(_Section):
@@ -140,6 +141,20 @@ class GateParams(_Section):
 
     floors: dict[Metric, float]
     max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]]
+
+
+class ReproduceParams(_Section):
+    """What counts as reproducing the pipeline on another machine (pipelines.reproduce).
+
+    Numbers a (reproduced) and b (committed) agree when |a - b| <= tolerance * max(1, |b|): an
+    absolute tolerance for values up to 1 (probabilities, most metrics), a relative one above.
+    """
+
+    exact_stages: list[str]
+    # metrics.json is written with 6 decimals: two runs that differ in the 12th digit can round
+    # 1e-6 apart, so a tolerance below the written precision would fail on rounding alone
+    tolerance: Annotated[float, Field(ge=1e-6)]
+    prediction_tolerance: Annotated[float, Field(gt=0.0)]
 
 
 class CiParams(_Section):
@@ -215,6 +230,7 @@ class Params(_Section):
     evaluate: EvaluateParams
     mlflow: MlflowParams
     gate: GateParams
+    reproduce: ReproduceParams
     ci: CiParams
     serve: ServeParams
     environments: EnvironmentsParams
@@ -264,3 +280,26 @@ def load_paths(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> dict[str, str]:
     except (OSError, AttributeError, yaml.YAMLError) as exc:
         raise ParamsError(f"{p}: cannot read the paths block ({exc})") from None
     raise ParamsError(f"{p}: no `vars: - paths:` block")
+
+
+def load_outputs(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> list[tuple[str, str, bool]]:
+    """(stage, path, cached) for every output dvc.yaml declares (outs, metrics, plots), in order.
+
+    `cached` is False for `cache: false` outputs, which git holds. Paths are resolved from the
+    `vars: - paths:` block, the only templating dvc.yaml uses here.
+    """
+    import re
+
+    paths = load_paths(dvc_yaml)
+    stages = (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {}).get("stages") or {}
+
+    def resolve(text: str) -> str:
+        return re.sub(r"\$\{paths\.(\w+)\}", lambda m: paths[m.group(1)], text)
+
+    found = []
+    for stage, body in stages.items():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in body.get(kind) or []:
+                path, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+                found.append((str(stage), resolve(str(path)), bool((options or {}).get("cache", True))))
+    return found

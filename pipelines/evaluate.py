@@ -46,6 +46,22 @@ def model_output(model: Any, x: pd.DataFrame, task: str = TASK) -> np.ndarray:
     return np.asarray(model.predict(x) if task == "regression" else model.predict_proba(x))
 
 
+def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, task: str = TASK) -> pd.DataFrame:
+    """The model's outputs on `rows` evenly spaced holdout rows (all rows when there are fewer).
+
+    How a model is recognised by its numbers rather than its bytes (pipelines.reproduce): one row
+    per recorded holdout row, `row` (its position in `test`) then one column per class with its
+    probability, or `prediction` for regression. Deterministic: the holdout split is.
+    """
+    count = min(rows, len(test))
+    positions = np.unique(np.linspace(0, len(test) - 1, count).round().astype(int)) if count else np.array([], int)
+    output = model_output(model, test[FEATURES].iloc[positions], task).reshape(len(positions), -1)
+    columns = ["prediction"] if task == "regression" else [str(c) for c in model.classes_]
+    frame = pd.DataFrame(output, columns=columns)
+    frame.insert(0, "row", positions)
+    return frame
+
+
 def predicted_labels(output: np.ndarray, classes: np.ndarray, task: str, threshold: float) -> np.ndarray:
     """Labels from probabilities: the threshold on the positive (larger) label for binary, else the argmax."""
     if task == "binary":

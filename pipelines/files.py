@@ -76,6 +76,12 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
+    """Write a DataFrame atomically as CSV with every float at full precision (shortest round-trip repr)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n", float_format=lambda x: repr(float(x)))
+
+
 def write_frame(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
     """Write a DataFrame atomically as Parquet (types survive, unlike CSV)."""
     with atomic_path(path) as tmp:

@@ -43,6 +43,33 @@ def show(rev: str, path: str) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
+def show_bytes(rev: str, path: str) -> bytes | None:
+    """The bytes of `path` at `rev`, or None if the file (or the revision) does not exist."""
+    try:
+        result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, check=False)
+    except OSError as exc:
+        raise GitError(f"git is not available: {exc}") from None
+    return result.stdout if result.returncode == 0 else None
+
+
+def files_at(rev: str, path: str) -> dict[str, bytes] | None:
+    """The files of `path` at `rev`: {"": content} for a file, {relative path: content} for a
+    directory, None if neither exists there."""
+    listed = _git("ls-tree", "-r", "--name-only", rev, "--", path, check=False)
+    if listed.returncode != 0:
+        return None
+    names = [line for line in listed.stdout.splitlines() if line]
+    if names == [path]:
+        content = show_bytes(rev, path)
+        return None if content is None else {"": content}
+    found = {}
+    for name in names:
+        content = show_bytes(rev, name)
+        if content is not None:
+            found[name[len(path.rstrip("/")) + 1 :]] = content
+    return found or None
+
+
 def changed_files(base: str, head: str = "HEAD") -> list[str]:
     """Files that differ between two revisions."""
     if resolve(base) is None:

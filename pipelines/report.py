@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipelines.config import IMPORTANCE_LABEL, LOWER_IS_BETTER, METRICS, TASK_METRICS
 from pipelines.gate import Verdict, markdown_table
+from pipelines.reproduce import Reproduction
 
 PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#9e9e9e, #1f77b4"}}}}%%'
 GRID = np.linspace(0.0, 1.0, 21)
@@ -53,6 +54,7 @@ class ReportInputs:
     figures: list[str] = field(default_factory=list)  # local PNG paths, linked when images="publish"
     images: str = "mermaid"
     task: str = "binary"  # schema.TASK of the project
+    reproduction: Reproduction | None = None  # the committed outputs against a re-run (pull requests)
 
 
 def _fmt(value: Any) -> str:
@@ -226,12 +228,14 @@ def _data_section(change: DataChange) -> str:
 
 def build(inputs: ReportInputs) -> str:
     """Render the whole report."""
-    v = inputs.verdict
-    title = "## ✅ Model gate passed" if v.passed else "## ❌ Model gate failed"
+    v, reproduced = inputs.verdict, inputs.reproduction
+    passed = v.passed and (reproduced is None or reproduced.ok)
+    title = "## ✅ Model gate passed" if passed else "## ❌ Model gate failed"
     against = f"`{inputs.base[:8]}`" if inputs.base else "no base"
     parts = [title, f"<sub>commit `{inputs.head[:8]}` compared with {against}</sub>"]
-    if not v.passed:
-        parts.append("\n".join(f"- {r.reason}" for r in v.failures))
+    failures = ([] if reproduced is None or reproduced.ok else [reproduced.headline()]) + [r.reason for r in v.failures]
+    if failures:
+        parts.append("\n".join(f"- {reason}" for reason in failures))
     if not v.has_baseline:
         parts.append(
             "> **No baseline:** the base branch has no committed metrics yet, so the gate checks the "
@@ -239,6 +243,8 @@ def build(inputs: ReportInputs) -> str:
         )
     parts += ["### Metrics", _metrics_table(inputs.metrics, inputs.base_metrics, inputs.task)]
     parts += ["### Gate", markdown_table(v)]
+    if reproduced is not None:
+        parts += ["### Reproduction", reproduced.markdown().rstrip()]
     parts += ["### Params", _params_diff(inputs.params, inputs.base_params)]
     if inputs.data is not None:
         parts.append(_data_section(inputs.data))

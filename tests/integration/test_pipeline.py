@@ -23,13 +23,21 @@ def _stages_run(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
 
-def test_make_run_prints_metrics_and_reproduces_the_committed_lock(trained_repo: Repo) -> None:
-    """`make run` on a fresh copy prints the metrics table and leaves git and dvc clean."""
+def test_make_run_prints_metrics_and_reproduces_the_committed_outputs_numerically(trained_repo: Repo) -> None:
+    """`make run` on a fresh copy prints the metrics table and reproduces every committed output within the
+    tolerances; on another CPU only files whose bytes differ while their numbers agree are left modified."""
     output = trained_repo.make_run_output  # type: ignore[attr-defined]
+    table = output[output.index("Path ") :]  # `dvc metrics show`, after the stages' own log lines
     for name in TASK_METRICS[TASK]:
-        assert name in output
-    # every output is byte-identical to what is committed: dvc.lock, metrics.json and plots/
-    assert trained_repo.git("status", "--porcelain").stdout == ""
+        assert name in table.splitlines()[0]
+    assert "[reproduce] reproduced:" in output, output
+    head = trained_repo.template_head  # type: ignore[attr-defined]
+    verdict = json.loads(trained_repo.pipelines("reproduce", "--no-run", "--rev", head, "--json").stdout)
+    assert verdict["ok"], verdict["headline"]
+    equivalent = {f["path"] for f in verdict["findings"] if f["status"] == "equivalent"}
+    modified = {line[3:] for line in trained_repo.status_after_make_run.splitlines()}  # type: ignore[attr-defined]
+    assert modified <= equivalent | {"dvc.lock"}, "a modified file that the check did not account for"
+    assert not modified or "dvc.lock" in modified
     assert "up to date" in trained_repo.dvc("status").stdout
 
 
@@ -75,9 +83,9 @@ def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -
     )
     assert experiment is not None
     (run,) = client.search_runs([experiment.experiment_id])
-    head = trained_repo.git("rev-parse", "HEAD").stdout.strip()
     data_md5 = yaml.safe_load((trained_repo.path / "data.dvc").read_text())["outs"][0]["md5"]
-    assert run.data.tags["git_commit"] == head
+    # the commit make run ran on; `-dirty` on a CPU whose build rewrote dvc.lock and the manifest
+    assert run.data.tags["git_commit"].removesuffix("-dirty") == trained_repo.template_head  # type: ignore[attr-defined]
     assert run.data.tags["data_hash"] == data_md5
     assert run.data.tags["model_hash"] == modelio.content_hash(trained_repo.path / "models" / "model")
     assert run.data.metrics == json.loads((trained_repo.path / "metrics.json").read_text())
