@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-push requirements bench-pipeline bench-ci bench-serve bench-monitor clean
+.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,11 +93,9 @@ serve: install ## serve models/model on 127.0.0.1:8080 (see serve: in params.yam
 image-context: install ## lay out the serving image's build context in build/image (model verified)
 	python -m pipelines image-context --out build/image
 
-image-push: ## build build/image and push it as $IMAGE (docker; GHCR login from GITHUB_TOKEN/GITHUB_ACTOR)
-	@test -n "$(IMAGE)" || { echo "set IMAGE=registry/name:tag" >&2; exit 1; }
-	echo "$$GITHUB_TOKEN" | docker login ghcr.io --username "$$GITHUB_ACTOR" --password-stdin
-	docker build --tag "$$(echo '$(IMAGE)' | tr '[:upper:]' '[:lower:]')" build/image
-	docker push "$$(echo '$(IMAGE)' | tr '[:upper:]' '[:lower:]')"
+image-login: ## log the container engine in to the registry of $IMAGE (GHCR: GITHUB_TOKEN as GITHUB_ACTOR)
+	@test -n "$(IMAGE)" || { echo "set IMAGE=registry/name" >&2; exit 1; }
+	@echo "$$GITHUB_TOKEN" | docker login "$(firstword $(subst /, ,$(IMAGE)))" --username "$$GITHUB_ACTOR" --password-stdin
 
 requirements: install ## re-export deploy/requirements.txt (the image's packages) from uv.lock
 	$(UV) export --frozen --only-group serve --no-emit-project --no-header --output-file deploy/requirements.txt --quiet

@@ -484,80 +484,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_context(out: str, params_file: str, dvc_yaml: str, model_version: str | None) -> dict[str, str]:
-    """Verify the model and lay out the image build context in `out`; return the release info."""
-    import json
-    import shutil
-
-    from pipelines import files, modelio
-    from pipelines.config import load_paths
-
-    paths = load_paths(dvc_yaml)
-    model_dir, manifest_path = Path(paths["model"]), Path(paths["manifest"])
-    manifest = json.loads(manifest_path.read_text())
-    digest = modelio.verify(model_dir, manifest)
-    release = _release(None, digest)
-    if model_version:
-        release["model_version"] = model_version
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    with files.atomic_dir(out) as tmp:
-        shutil.copy2("deploy/Dockerfile", tmp / "Dockerfile")
-        shutil.copy2("deploy/requirements.txt", tmp / "requirements.txt")
-        shutil.copytree("pipelines", tmp / "pipelines", ignore=ignore)
-        deploy_ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile", "requirements.txt", "*.json")
-        shutil.copytree("deploy", tmp / "deploy", ignore=deploy_ignore)
-        shutil.copy2(params_file, tmp / "params.yaml")
-        shutil.copytree(model_dir, tmp / "model")
-        shutil.copy2(manifest_path, tmp / "manifest.json")
-        files.write_json(tmp / "release.json", release)
-        modelio.verify(tmp / "model", manifest)  # what goes into the image is what git recorded
-        for path in [tmp, *tmp.rglob("*")]:  # the image runs as a non-root user: everything readable
-            path.chmod(0o755 if path.is_dir() else 0o644)
-    return release
-
-
-def cmd_image_context(args: argparse.Namespace) -> int:
-    release = _image_context(args.out, args.params, args.dvc_yaml, args.model_version)
-    _say("image-context", f"wrote {args.out} for model {release['model_version']} ({release['model_hash'][:12]})")
-    return 0
-
-
-def cmd_registry(args: argparse.Namespace) -> int:
-    import json
-
-    from pipelines import registry
-    from pipelines.config import load_params
-
-    envs = load_params(args.params).environments
-    branches = [("main", "main")] + [(e.name, e.name) for e in envs.stages]
-    if args.history:
-        rows = [r.to_dict() for r in registry.history(args.history)]
-        print(json.dumps(rows, indent=2) if args.json else "\n".join(
-            f"v{r['version']}  {r['model_hash'][:12]}  {r['commit'][:10]}  {r['promoted_at']}  {r['subject']}"
-            for r in rows))  # fmt: skip
-        return 0
-    table = {}
-    for label, branch in branches:
-        try:
-            table[label] = registry.current(branch)
-        except registry.RegistryError:
-            table[label] = None
-    if args.json:
-        print(json.dumps({k: (v.to_dict() if v else None) for k, v in table.items()}, indent=2))
-        return 0
-    print("| environment | version | model hash | commit | data hash | roc_auc | f1 | recall | promoted at |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for label, r in table.items():
-        if r is None:
-            print(f"| {label} | - | - | - | - | - | - | - | - |")
-            continue
-        m = r.metrics
-        print(f"| {label} | v{r.version} | {r.model_hash[:12]} | {r.commit[:10]} | {r.data_hash[:12]} | "
-              f"{m.get('roc_auc', float('nan')):.4f} | {m.get('f1', float('nan')):.4f} | "
-              f"{m.get('recall', float('nan')):.4f} | {r.promoted_at} |")  # fmt: skip
-    return 0
-
-
 def _reproduction(rev: str, params_file: str, dvc_yaml: str) -> Any:
     """The workspace's pipeline outputs judged against those committed at `rev` (pipelines.reproduce)."""
     import dataclasses
@@ -630,165 +556,438 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.ok or args.advisory else 1
 
 
-def _model_metadata() -> tuple[Path, str, dict[str, str], dict[str, float]]:
-    """The workspace model: directory, verified hash, provenance tags, metrics."""
+def _workspace_model() -> tuple[Path, str]:
+    """The workspace's model directory, verified against the workspace's manifest (local use only)."""
     import json
 
-    from pipelines import gitutil, modelio
+    from pipelines import modelio
     from pipelines.config import load_paths
-    from pipelines.data import tracked_path
 
     paths = load_paths()
     model_dir = Path(paths["model"])
-    digest = modelio.verify(model_dir, json.loads(Path(paths["manifest"]).read_text()))
-    tags = {"git_commit": gitutil.commit(), "data_hash": tracked_path("data.dvc")[1]}
-    return model_dir, digest, tags, json.loads(Path(paths["metrics"]).read_text())
+    return model_dir, modelio.verify(model_dir, json.loads(Path(paths["manifest"]).read_text()))
 
 
-def cmd_candidate(args: argparse.Namespace) -> int:
+def _target_env(envs: Any, args: argparse.Namespace) -> Any:
+    """The environment `--env` names, or the one promoted from `--after`; ParamsError if there is none."""
+    from pipelines.config import ParamsError
+
+    if getattr(args, "env", None):
+        return envs.get(args.env)
+    following = envs.next_after(args.after)
+    if following is None:
+        raise ParamsError(f"no environment in params.yaml is promoted from {args.after!r}")
+    return following
+
+
+def _json_bytes(data: Any) -> bytes:
+    import json
+
+    return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def _env_ref(name: str) -> str | None:
+    """The environment branch as this checkout knows it (local, else origin/), or None if it does not exist."""
+    from pipelines import gitutil, registry
+
+    ref = registry.branch_ref(name)
+    return ref if gitutil.resolve(ref) else None
+
+
+def _data_hash(rev: str) -> str:
+    from pipelines import gitutil
+    from pipelines.data import parse_pointer
+
+    pointer = gitutil.show(rev, "data.dvc")
+    return parse_pointer(pointer, f"{rev}:data.dvc")[1] if pointer else "unknown"
+
+
+def _smoke_image(engine: Any, reference: str, example: dict[str, Any], model_hash: str, port: int) -> dict[str, Any]:
+    """Run the image by digest on 127.0.0.1:`port`, check it answers its example with `model_hash`, stop it."""
+    from pipelines import smoke
+
+    handle = engine.run(reference, port)
+    try:
+        return smoke.check(f"http://127.0.0.1:{port}", example, model_hash)
+    finally:
+        engine.stop(handle)
+
+
+def cmd_image_context(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from pipelines import images, registry
+    from pipelines.config import load_paths
+
+    paths = load_paths(args.dvc_yaml)
+    with tempfile.TemporaryDirectory(prefix="image-context-") as tmp:
+        if args.rev:  # the model recorded at a revision, verified against the manifest git holds there
+            model_dir = Path(tmp) / "model"
+            digest = registry.fetch_model(args.rev, model_dir)
+            manifest = json.loads(registry.gitutil.show(args.rev, paths["manifest"]) or "{}")
+            release = _release(None, digest) | {"git_commit": registry.gitutil.resolve(args.rev) or "unknown",
+                                                 "data_hash": _data_hash(args.rev)}  # fmt: skip
+        else:  # the workspace's model, for trying the image locally
+            model_dir, digest = _workspace_model()
+            manifest = json.loads(Path(paths["manifest"]).read_text())
+            release = _release(None, digest)
+        if args.model_version:
+            release["model_version"] = args.model_version
+        images.lay_out_context(args.out, model_dir, manifest, release, args.params)
+    _say("image-context", f"wrote {args.out} for model {release['model_version']} ({digest[:12]})")
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines import gitutil, registry
+    from pipelines.config import TASK_METRICS, load_params, load_paths
+    from pipelines.schema import TASK
+
+    envs = load_params(args.params).environments
+    if args.history:
+        rows = [r.to_dict() for r in registry.history(args.history)]
+        print(json.dumps(rows, indent=2) if args.json else "\n".join(
+            f"v{r['version']}  {r['model_hash'][:12]}  {r['commit'][:10]}  {r['promoted_at']}  {r['subject']}"
+            for r in rows))  # fmt: skip
+        return 0
+    table: dict[str, Any] = {}
+    for env in envs.stages:
+        try:
+            table[env.name] = registry.current(env.name)
+        except registry.RegistryError:
+            table[env.name] = None
+    main_ref = registry.branch_ref("main")
+    manifest = json.loads(gitutil.show(main_ref, load_paths()["manifest"]) or "null")
+    if args.json:
+        out = {"main": {"model_hash": manifest["content_hash"]} if manifest else None}
+        print(json.dumps(out | {k: (v.to_dict() if v else None) for k, v in table.items()}, indent=2))
+        return 0
+    shown = TASK_METRICS[TASK][:3]
+    print(f"| environment | version | model hash | image | commit | data hash | {' | '.join(shown)} | promoted at |")
+    print("|---|---|---|---|---|---|" + "---|" * len(shown) + "---|")
+    if manifest:
+        print(
+            f"| main (not a release) | - | {manifest['content_hash'][:12]} | - | - | - |" + " - |" * len(shown) + " - |"
+        )
+    for label, r in table.items():
+        if r is None:
+            print(f"| {label} | - | - | - | - | - |" + " - |" * len(shown) + " - |")
+            continue
+        values = " | ".join(f"{r.metrics.get(m, float('nan')):.4f}" for m in shown)
+        image = r.image.rsplit("@", 1)[-1][:19] if r.image else "-"
+        print(f"| {label} | v{r.version} | {r.model_hash[:12]} | {image} | {r.commit[:10]} | {r.data_hash[:12]} | "
+              f"{values} | {r.promoted_at} |")  # fmt: skip
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    import json
     import subprocess
 
-    from pipelines import mlflow_registry
-    from pipelines.config import load_params
+    from pipelines import gitutil, mlflow_registry, modelio, record, registry
+    from pipelines.config import load_outputs, load_params, load_paths
     from pipelines.data import has_remote
 
-    params = load_params(args.params)
-    model_dir, digest, tags, metrics = _model_metadata()
-    if has_remote():
-        if subprocess.run([sys.executable, "-m", "dvc", "push"], check=False).returncode != 0:
-            _say("candidate", "dvc push failed")
-            return 1
-        _say("candidate", "pushed data and outputs to the DVC remote")
-    else:
-        _say("candidate", "no DVC remote configured: nothing pushed")
+    params, paths = load_params(args.params), load_paths(args.dvc_yaml)
+    env = _target_env(params.environments, args)
+    if not has_remote():
+        message = (
+            "no DVC remote is configured, so the model of record cannot be stored where later workflows fetch "
+            "it: nothing is promoted or deployed. Configure one: `dvc remote add -d storage <url>` and commit "
+            ".dvc/config (or `make init ARGS='--dvc-remote <url>'`); docs/OPERATIONS.md, 'Where artifacts live'"
+        )
+        _say("record", message)
+        _annotate("warning", message)
+        _append(args.github_output, "stored=false\n")
+        return 0
+    _refuse_stale("record")
+    digest = modelio.verify(paths["model"], json.loads(Path(paths["manifest"]).read_text()))
+    _say("record", f"pushing the data and the model of record ({digest[:12]}) to the DVC remote")
+    if subprocess.run([sys.executable, "-m", "dvc", "push"], check=False).returncode != 0:
+        raise record.RecordError("dvc push failed: the model of record is not stored")
+    committed = ["dvc.lock", *(path for _, path, cached in load_outputs(args.dvc_yaml) if not cached)]
+    source = gitutil.resolve("HEAD") or "HEAD"
+    commit = record.start(
+        env.name, _env_ref(env.name), "HEAD", record.workspace_files(committed),
+        f"{record.RECORD_SUBJECT} {digest[:12]} for {env.name}, built from {source[:12]}",
+        tuple(path for path in committed if Path(path).is_dir()),
+    )  # fmt: skip
+    with __import__("tempfile").TemporaryDirectory(prefix="record-check-") as tmp:
+        registry.fetch_model(commit, Path(tmp) / "model", remote_only=True)  # the remote really holds it
+    _say("record", f"{record.branch(env.name)} = {commit[:12]}: main {source[:12]} plus the model of record, "
+                   "fetched back from the remote and verified")  # fmt: skip
     if mlflow_registry.configured():
         name = params.environments.model_name
-        version = mlflow_registry.register(name, model_dir, digest, tags, metrics, params.mlflow.experiment)
+        metrics = json.loads(Path(paths["metrics"]).read_text())
+        tags = {"git_commit": source, "data_hash": _data_hash("HEAD")}
+        version = mlflow_registry.register(name, Path(paths["model"]), digest, tags, metrics, params.mlflow.experiment)
         mlflow_registry.set_alias(name, "candidate", version)
-        _say("candidate", f"registered {name} version {version} (alias candidate) for model {digest[:12]}")
-    else:
-        _say("candidate", "MLFLOW_TRACKING_URI not set: registry sync skipped")
+        _say("record", f"MLflow: {name} version {version} (alias candidate)")
+    _append(args.github_output, f"stored=true\nmodel_hash={digest}\nrecord={commit}\n")
     return 0
+
+
+def cmd_build_image(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from pipelines import gitutil, images, record, registry
+    from pipelines.config import load_params, load_paths
+
+    paths = load_paths(args.dvc_yaml)
+    env = _target_env(load_params(args.params).environments, args)
+    rev = record.branch(env.name)
+    if gitutil.resolve(rev) is None:
+        raise record.RecordError(f"no {rev} here: `python -m pipelines record --env {env.name}` makes it first")
+    manifest = record.read_json(rev, paths["manifest"])
+    source = record.source_of(rev)
+    data_hash = _data_hash(rev)
+    with tempfile.TemporaryDirectory(prefix="build-image-") as tmp:
+        model_dir = Path(tmp) / "model"
+        digest = registry.fetch_model(rev, model_dir)
+        labels = {"model_version": f"sha-{digest[:12]}", "model_hash": digest, "git_commit": source,
+                  "data_hash": data_hash}  # fmt: skip
+        images.lay_out_context(args.out, model_dir, manifest, labels, args.params)
+        example = json.loads((model_dir / "serving_input_example.json").read_text())
+    engine = images.engine_from_env()
+    tag = f"{args.image.lower()}:{source[:12]}"
+    _say("build-image", f"building {tag} from {args.out} (model {digest[:12]})")
+    engine.build(Path(args.out), tag)
+    reference = engine.push(tag)
+    images.check_digest(reference)
+    _say("build-image", f"pushed {reference}")
+    version = _smoke_image(engine, reference, example, digest, args.port)
+    _say("build-image", f"smoke test: {version['model_version']} answers its input example")
+    release = {"model_hash": digest, "image": reference, "source_commit": source, "data_hash": data_hash}
+    commit = record.amend(env.name, {paths["release"]: _json_bytes(release)}, f"Image {reference}")
+    _say("build-image", f"{rev} = {commit[:12]} records the image")
+    _append(args.github_output, f"image={reference}\n")
+    return 0
+
+
+def _holdout_at(rev: str, directory: Path) -> Any:
+    """The validated holdout split recorded at `rev` (an exact output: the same bytes on every machine)."""
+    import os
+
+    from dvc.api import DVCFileSystem
+
+    from pipelines import files
+    from pipelines.config import load_paths
+    from pipelines.registry import RegistryError
+    from pipelines.validation import validate
+
+    path = load_paths()["test"]
+    try:
+        DVCFileSystem(os.getcwd(), rev=rev).get(path, str(directory / "holdout.parquet"))
+    except Exception as exc:  # dvc raises many types for a missing cache entry or remote
+        raise RegistryError(f"cannot fetch the holdout {path} recorded at {rev} ({type(exc).__name__}); the record "
+                            "step pushes it with the model") from None  # fmt: skip
+    frame, _ = validate(files.read_frame(directory / "holdout.parquet"))
+    return frame
 
 
 def cmd_promotion_gate(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pipelines import baseline, files, gitutil, modelio, registry
+    from pipelines import baseline, files, gitutil, modelio, promotion, record, registry
     from pipelines.config import load_params, load_paths
     from pipelines.gate import markdown_table
-    from pipelines.promotion import compare
     from pipelines.report import ReportInputs, build
     from pipelines.tracking import flatten
-    from pipelines.validation import validate
 
     params, paths = load_params(args.params), load_paths()
-    env = params.environments.get(args.env)
-    model_dir, digest, _, _ = _model_metadata()
-    candidate = modelio.load(model_dir)
-    holdout, _ = validate(files.read_frame(paths["test"]))
-    base = registry.branch_ref(args.base or args.env)
-    champion, note = None, ""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            registry.fetch_model(base, Path(tmp) / "model")
-            champion = modelio.load(Path(tmp) / "model")
-        except registry.RegistryError as exc:
-            note = str(exc)
-        result = compare(candidate, champion, holdout, params.evaluate, params.gate, env,
-                         baseline.metrics(base, paths["metrics"]))  # fmt: skip
-    current = registry.current(base) if gitutil.resolve(base) else None
+    env = params.environments.next_after(args.after) if args.after else params.environments.get(args.env)
+    if env is None:
+        _say("promotion-gate", f"{args.after} is the last environment: nothing to promote to")
+        return 0
+    own = record.branch(env.name)
+    candidate_rev = args.candidate or (own if gitutil.resolve(own) else "HEAD")
+    env_ref = _env_ref(env.name)
+    current = registry.current(env_ref) if env_ref else None
+    note = ""
+    with tempfile.TemporaryDirectory(prefix="promotion-") as tmp:
+        digest = registry.fetch_model(candidate_rev, Path(tmp) / "candidate")
+        candidate = modelio.load(Path(tmp) / "candidate")
+        holdout = _holdout_at(candidate_rev, Path(tmp))
+        champion = None
+        if current is not None:
+            try:
+                registry.fetch_model(current.commit, Path(tmp) / "champion")
+                champion = modelio.load(Path(tmp) / "champion")
+            except registry.RegistryError as exc:
+                note = str(exc)
+        result = promotion.compare(candidate, champion, holdout, params.evaluate, params.gate, env,
+                                   current.metrics if current else None)  # fmt: skip
+    verdict = promotion.verdict_record(env.name, digest, current.model_hash if current else None, result)
     replaces = f" replaces v{current.version} ({current.model_hash[:12]})" if current else " (first model)"
     title = f"Promotion to {env.name}: model {digest[:12]}{replaces}"
+    champion_params = baseline.params(current.commit, args.params) if current else None
     report = build(ReportInputs(
-        metrics=result.candidate, base_metrics=result.champion, params=flatten(params.model_dump(
-            include={"split", "train", "evaluate"})), base_params=_stage_params(baseline.params(base, args.params)),
-        verdict=result.verdict, plots={},
-        head=gitutil.commit(), base=gitutil.resolve(base)))  # fmt: skip
+        metrics=result.candidate, base_metrics=result.champion,
+        params=flatten(params.model_dump(include={"split", "train", "evaluate"})),
+        base_params=_stage_params(champion_params), verdict=result.verdict, plots={},
+        head=gitutil.resolve(candidate_rev) or candidate_rev, base=current.commit if current else None))  # fmt: skip
     header = f"# {title}\n\nChampion ({env.name} now): {result.champion_source}." + (f" {note}" if note else "")
     text = f"{header}\n\n{report}"
     if args.report:
         files.write_text(args.report, text)
+    if args.record:
+        recorded = {paths["promotion"]: _json_bytes(verdict)}
+        if gitutil.resolve(candidate_rev) == gitutil.resolve(own):
+            commit = record.amend(
+                env.name, recorded, f"Promotion gate: {'passed' if result.verdict.passed else 'failed'}"
+            )
+        else:
+            source = record.source_of(candidate_rev)
+            commit = record.start(env.name, env_ref, candidate_rev, recorded,
+                                  f"{record.RECORD_SUBJECT} {digest[:12]} for {env.name}, promoted from "
+                                  f"{candidate_rev} ({source[:12]})")  # fmt: skip
+        _say("promotion-gate", f"{own} = {commit[:12]} records the verdict")
     print(markdown_table(result.verdict))
     for rule in result.verdict.failures:
         _say("promotion-gate", f"FAIL: {rule.reason}")
-    _say("promotion-gate", ("passed" if result.verdict.passed else "failed") + f" (champion: {result.champion_source})")
+    _say("promotion-gate", ("passed" if result.verdict.passed else "failed")
+         + f" for model {digest[:12]} (champion: {result.champion_source})")  # fmt: skip
     _append(args.summary, text)
     return 0 if result.verdict.passed or args.report_only else 1
 
 
+def cmd_promotion_check(args: argparse.Namespace) -> int:
+    from pipelines import gitutil, promotion, record, registry
+    from pipelines.config import load_params, load_paths
+
+    params, paths = load_params(args.params), load_paths()
+    env = params.environments.get(args.env)
+    if gitutil.resolve(args.base) is None:
+        raise gitutil.GitError(f"base revision {args.base!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
+    manifest = record.read_json("HEAD", paths["manifest"]) or {}
+    earlier = [(r.version, r.model_hash, r.image) for r in registry.history(args.base)]
+    problems, accepted = promotion.check_recorded(
+        env.name,
+        str(manifest.get("content_hash", "")),
+        record.read_json("HEAD", paths["release"]),
+        record.read_json("HEAD", paths["promotion"]),
+        earlier,
+    )
+    for problem in problems:
+        _say("promotion-check", f"FAIL: {problem}")
+        _annotate("error", problem)
+    _say("promotion-check", accepted if not problems else f"failed: {len(problems)} problem(s)")
+    _append(args.summary, f"### Promotion check ({env.name})\n\n"
+            + ("".join(f"- ❌ {p}\n" for p in problems) or f"✅ {accepted}\n"))  # fmt: skip
+    return 1 if problems else 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
-    from pipelines import registry
-    from pipelines.config import load_params
+    import subprocess
+
+    from pipelines import gitutil, record, registry
+    from pipelines.config import load_params, load_paths
     from pipelines.github import GhCli
     from pipelines.promotion import upsert_pull_request
 
-    envs = load_params(args.params).environments
-    if args.after:
-        following = envs.next_after(args.after)
-        if following is None:
-            _say("promote", f"{args.after} is the last environment: nothing to promote to")
-            return 0
-        env = following
-    else:
-        env = envs.get(args.env)
-    if args.body:
-        body = Path(args.body).read_text()
-    else:
-        release = registry.current(env.promote_from)
-        body = f"Promote `{env.promote_from}` to `{env.name}`." + (
-            f"\n\nModel v{release.version} `{release.model_hash[:12]}` from commit `{release.commit[:10]}`, "
-            f"data `{release.data_hash[:12]}`: roc_auc {release.metrics.get('roc_auc', float('nan')):.4f}, "
-            f"recall {release.metrics.get('recall', float('nan')):.4f}."
-            if release
-            else ""
-        )
+    envs, paths = load_params(args.params).environments, load_paths()
+    env = envs.next_after(args.after) if args.after else envs.get(args.env)
+    if env is None:
+        _say("promote", f"{args.after} is the last environment: nothing to promote to")
+        return 0
+    head = record.branch(env.name)
+    if gitutil.resolve(head) is None:
+        raise record.RecordError(f"no {head} record here: the record (main) or promotion-gate --record (an "
+                                 "environment) step makes it")  # fmt: skip
+    release = record.read_json(head, paths["release"]) or {}
+    env_ref = _env_ref(env.name)
+    now = registry.current(env_ref) if env_ref else None
+    if now is not None and now.model_hash == release.get("model_hash") and now.image == release.get("image"):
+        _say("promote", f"{env.name} already runs model {now.model_hash[:12]} in {now.image}: nothing to promote")
+        return 0
+    body = (
+        Path(args.body).read_text()
+        if args.body
+        else f"Promote model {str(release.get('model_hash'))[:12]} to {env.name}."
+    )
     title = body.splitlines()[0].lstrip("# ").strip() if body.startswith("# ") else f"Promote to {env.name}"
     if args.dry_run:
-        print(f"would open or update the pull request {env.promote_from} -> {env.name} in {args.repo}: {title}")
+        print(f"would push {head} and open or update the pull request {head} -> {env.name}: {title}")
         return 0
-    number, created = upsert_pull_request(GhCli(), args.repo, env.promote_from, env.name, title, body)
-    _say("promote", f"{'opened' if created else 'updated'} pull request #{number} ({env.promote_from} -> {env.name})")
+    subprocess.run(["git", "push", "--quiet", "--force", "origin", f"refs/heads/{head}:refs/heads/{head}"],
+                   check=True)  # fmt: skip
+    _say("promote", f"pushed {head}")
+    if not args.repo:
+        _say("promote", f"no --repo (GITHUB_REPOSITORY): open the pull request {head} -> {env.name} yourself")
+        return 0
+    number, created = upsert_pull_request(GhCli(), args.repo, head, env.name, title, body)
+    _say("promote", f"{'opened' if created else 'updated'} pull request #{number} ({head} -> {env.name})")
     return 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from pipelines import mlflow_registry, registry
-    from pipelines.config import load_params
+    import json
+    import tempfile
 
-    params = load_params(args.params)
+    from pipelines import gitutil, images, mlflow_registry, record, registry
+    from pipelines.config import load_params, load_paths
+
+    params, paths = load_params(args.params), load_paths()
     env = params.environments.get(args.env)
-    model_dir, digest, tags, metrics = _model_metadata()
-    now = registry.current("HEAD")
-    version_label = f"{env.name}-v{now.version}" if now and now.model_hash == digest else f"sha-{digest[:12]}"
-    release = _image_context(args.out, args.params, "dvc.yaml", version_label)
-    _say("deploy", f"{env.name}: model {digest[:12]} verified; image context in {args.out} ({version_label})")
-    if mlflow_registry.configured():
-        name = params.environments.model_name
-        version = mlflow_registry.register(name, model_dir, digest, tags, metrics, params.mlflow.experiment)
-        mlflow_registry.set_alias(name, env.name, version)
-        _say("deploy", f"MLflow: models:/{name}@{env.name} -> version {version}")
-    _append(args.github_output, f"model_hash={release['model_hash']}\nmodel_version={version_label}\n")
+    release = record.read_json("HEAD", paths["release"])
+    manifest = record.read_json("HEAD", paths["manifest"]) or {}
+    if release is None:
+        message = (f"{env.name} at {(gitutil.resolve('HEAD') or '')[:12]} has no {paths['release']}: no model was "
+                   "ever promoted here (the promotion pull request brings one); nothing to deploy")  # fmt: skip
+        _say("deploy", message)
+        _annotate("warning", message)
+        return 0
+    if release.get("model_hash") != manifest.get("content_hash"):
+        raise record.RecordError(f"{paths['release']} names model {str(release.get('model_hash'))[:12]} but "
+                                 f"{paths['manifest']} names {str(manifest.get('content_hash'))[:12]}: the branch "
+                                 "does not describe one release")  # fmt: skip
+    images.check_digest(str(release.get("image")))
+    with tempfile.TemporaryDirectory(prefix=f"deploy-{env.name}-") as tmp:
+        model_dir = Path(tmp) / "model"
+        digest = registry.fetch_model("HEAD", model_dir, remote_only=True)
+        _say("deploy", f"{env.name}: model {digest[:12]} fetched from the DVC remote and verified against git")
+        engine = images.engine_from_env()
+        engine.pull(release["image"])
+        example = json.loads((model_dir / "serving_input_example.json").read_text())
+        version = _smoke_image(engine, release["image"], example, digest, args.port)
+        _say("deploy", f"{release['image']} answers its input example as model {version['model_hash'][:12]}")
+        now = registry.current("HEAD")
+        label = f"{env.name}-v{now.version}" if now else f"sha-{digest[:12]}"
+        if mlflow_registry.configured():
+            name = params.environments.model_name
+            metrics = json.loads(gitutil.show("HEAD", paths["metrics"]) or "{}")
+            tags = {"git_commit": str(release.get("source_commit")), "data_hash": str(release.get("data_hash"))}
+            mlflow_version = mlflow_registry.register(name, model_dir, digest, tags, metrics, params.mlflow.experiment)
+            mlflow_registry.set_alias(name, env.name, mlflow_version)
+            _say("deploy", f"MLflow: models:/{name}@{env.name} -> version {mlflow_version}")
+    _append(args.github_output, f"image={release['image']}\nmodel_hash={digest}\nmodel_version={label}\n")
+    _say("deploy", f"{env.name} runs {label}: {release['image']}")
     return 0
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     import json
+    import tempfile
 
-    from pipelines import smoke
+    from pipelines import images, record, registry, smoke
+    from pipelines.config import load_paths
 
-    example = json.loads((Path(args.context) / "model" / "serving_input_example.json").read_text())
-    model_hash = json.loads((Path(args.context) / "release.json").read_text())["model_hash"]
+    manifest = record.read_json(args.rev, load_paths()["manifest"]) or {}
+    with tempfile.TemporaryDirectory(prefix="smoke-") as tmp:
+        digest = registry.fetch_model(args.rev, Path(tmp) / "model")
+        example = json.loads((Path(tmp) / "model" / "serving_input_example.json").read_text())
+    if digest != manifest.get("content_hash"):
+        raise smoke.SmokeError(f"{args.rev}: the fetched model is {digest[:12]}, the manifest names another")
     if args.url:
-        version = smoke.check(args.url, example, model_hash)
+        version = smoke.check(args.url, example, digest)
     else:
-        engine = smoke.Docker()
-        handle = engine.run(args.image, args.port)
-        try:
-            version = smoke.check(f"http://127.0.0.1:{args.port}", example, model_hash)
-        finally:
-            engine.stop(handle)
-    _say("smoke", f"ok: {version['model_version']} ({version['model_hash'][:12]}) answers its input example")
+        version = _smoke_image(images.engine_from_env(), args.image, example, digest, args.port)
+    _say("smoke", f"ok: {version['model_version']} ({version['model_hash'][:12]}) answers its input example, "
+                  f"the model {args.rev} records")  # fmt: skip
     return 0
 
 
@@ -850,7 +1049,7 @@ def _live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[st
     with fsspec.open(location, "rb") as handle:
         frame = pd.read_parquet(handle) if location.endswith(".parquet") else pd.read_csv(handle)
     labelled, _ = validate(frame)
-    model_dir, _, _, _ = _model_metadata()
+    model_dir, _ = _workspace_model()
     model = modelio.load(model_dir)
     output = model_output(model, labelled[FEATURES])
     live = score(labelled[TARGET].to_numpy(), output, classes=getattr(model, "classes_", None),
@@ -957,18 +1156,26 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if subprocess.run([sys.executable, "-m", "dvc", "repro"], check=False).returncode != 0:
         _say("retrain", "dvc repro failed")
         return 1
-    changed = subprocess.run(["git", "status", "--porcelain", "--", "data.dvc", "dvc.lock"], capture_output=True,
-                             text=True, check=True).stdout.strip()  # fmt: skip
+    new_data = bool(outcome.added)
+    # Without new data, "changed" means the outputs no longer reproduce the committed ones within the
+    # tolerances; model bytes that differ on this runner's CPU while the numbers agree are no change.
+    reproduced = None if new_data else _reproduction("HEAD", args.params, "dvc.yaml")
     summary = ""
-    if not changed:
-        summary = "Nothing to do: no new data, and the pipeline reproduces the committed model."
+    if reproduced is not None and reproduced.ok:
+        summary = "Nothing to do: no new data, and the pipeline reproduces the committed outputs" + (
+            " (this runner's model bytes differ; its numbers agree)." if reproduced.equivalent else "."
+        )
         _say("retrain", summary)
     else:
         base = gitutil.commit().removesuffix("-dirty")
         branch = f"retrain/{datetime.datetime.now(datetime.UTC):%Y-%m-%d-%H%M}"
         subprocess.run(["git", "switch", "--quiet", "-c", branch], check=True)
         subprocess.run(["git", "add", "--update"], check=True)
-        message = f"Retrain on new data: {len(outcome.added)} batch(es), {outcome.rows} rows"
+        message = (
+            f"Retrain on new data: {len(outcome.added)} batch(es), {outcome.rows} rows"
+            if new_data
+            else f"Retrain: the committed outputs no longer reproduce ({reproduced.headline() if reproduced else ''})"
+        )
         subprocess.run(["git", "commit", "--quiet", "-m", message], check=True)
         summary = f"{message}: branch `{branch}`."
         _say("retrain", summary)
@@ -1132,6 +1339,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("image-context", cmd_image_context, "lay out the serving image's build context (model verified)")
     p.add_argument("--out", default="build/image")
+    p.add_argument("--rev", help="the model recorded at this revision (default: the workspace's model)")
     p.add_argument("--model-version", help="version label for /version (default: sha-<model hash>)")
     p.add_argument("--dvc-yaml", default="dvc.yaml")
 
@@ -1150,41 +1358,62 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
     p.add_argument("--dvc-yaml", default="dvc.yaml")
 
-    p = add(
-        "candidate",
-        cmd_candidate,
-        "after a merge to main: dvc push (with a remote), register in MLflow (with a server)",
-    )
+    p = add("record", cmd_record, "after a merge to main: store the model of record (DVC remote, MLflow) and "
+            "commit it onto promote/<env>")  # fmt: skip
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env", help="the environment the record is for (its promotion pull request's base)")
+    which.add_argument("--after", help="the environment promoted from this one (main: the first)")
+    p.add_argument("--github-output", help="append stored=true|false, model_hash, record to this file")
+    p.add_argument("--dvc-yaml", default="dvc.yaml")
 
-    p = add("promotion-gate", cmd_promotion_gate, "candidate vs the environment's model on the same holdout")
-    p.add_argument("--env", required=True)
-    p.add_argument("--base", help="revision holding the champion (default: the environment's branch)")
+    p = add("build-image", cmd_build_image, "build and push the serving image of the record on promote/<env> once; "
+            "smoke-test it by digest and record the digest")  # fmt: skip
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env", help="the environment whose record gets the image")
+    which.add_argument("--after", help="the environment promoted from this one (main: the first)")
+    p.add_argument("--image", required=True, help="registry/name without tag, e.g. ghcr.io/acme/churn")
+    p.add_argument("--out", default="build/image", help="where the build context is laid out")
+    p.add_argument("--port", type=int, default=18080, help="127.0.0.1 port for the smoke test")
+    p.add_argument("--github-output", help="append image=<name@digest> to this file ($GITHUB_OUTPUT)")
+    p.add_argument("--dvc-yaml", default="dvc.yaml")
+
+    p = add("promotion-gate", cmd_promotion_gate, "score the recorded candidate against the environment's model on "
+            "the same holdout; with --record, commit the verdict onto promote/<env>")  # fmt: skip
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env", help="the environment promoted into")
+    which.add_argument("--after", help="the environment that follows this one (if any)")
+    p.add_argument("--candidate", help="revision recording the candidate (default: promote/<env>, else HEAD)")
+    p.add_argument("--record", action="store_true", help="commit the verdict onto promote/<env>")
     p.add_argument("--report", help="write the champion/challenger report (markdown) here")
     p.add_argument("--summary", help="append the report to this file ($GITHUB_STEP_SUMMARY)")
     p.add_argument("--report-only", action="store_true", help="exit 0 even when the gate fails")
 
-    p = add("promote", cmd_promote, "open or update the one promotion pull request into an environment")
+    p = add("promotion-check", cmd_promotion_check, "on a pull request into an environment: the recorded verdict, "
+            "release and model agree, or it returns to an earlier release")  # fmt: skip
+    p.add_argument("--env", required=True)
+    p.add_argument("--base", required=True, help="the environment branch's commit the pull request targets")
+    p.add_argument("--summary", help="append the result to this file ($GITHUB_STEP_SUMMARY)")
+
+    p = add("promote", cmd_promote, "push promote/<env> and open or update its one pull request into <env>")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--env", help="the environment to promote into")
     which.add_argument("--after", help="promote into the environment that follows this one (if any)")
-    p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"))
+    p.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), help="owner/name (no pull request without)")
     p.add_argument("--body", help="markdown file for the pull request body (e.g. the promotion-gate report)")
     p.add_argument("--dry-run", action="store_true")
 
-    p = add(
-        "deploy", cmd_deploy, "on an environment branch: verify the model, lay out the image, move the MLflow alias"
-    )
+    p = add("deploy", cmd_deploy, "on an environment branch: check the release it records (model from the DVC "
+            "remote, image by digest, smoke test) and move the MLflow alias")  # fmt: skip
     p.add_argument("--env", required=True)
-    p.add_argument("--out", default="build/image")
-    p.add_argument("--github-output", help="append model_hash and model_version to this file ($GITHUB_OUTPUT)")
+    p.add_argument("--port", type=int, default=18080, help="127.0.0.1 port for the smoke test")
+    p.add_argument("--github-output", help="append image, model_hash and model_version to this file ($GITHUB_OUTPUT)")
 
-    p = add(
-        "smoke", cmd_smoke, "smoke-test a running service (--url) or a built image (--image, via docker)", params=False
-    )
-    p.add_argument("--context", default="build/image", help="the image context (for the example and the hash)")
+    p = add("smoke", cmd_smoke, "smoke-test a running service (--url) or an image (--image, by digest) against the "
+            "model a revision records")  # fmt: skip
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--url")
     target.add_argument("--image")
+    p.add_argument("--rev", default="HEAD", help="the revision whose manifest names the expected model")
     p.add_argument("--port", type=int, default=18080)
 
     p = add("rollback", cmd_rollback, "revert an environment branch to an earlier model (commit or PR per policy)")

@@ -170,18 +170,34 @@ def _matches_and_cache(dvc_file: str) -> bool:
     return True
 
 
+def _missing_outputs(lock: Path) -> list[str]:
+    """Outputs that `lock` records and the workspace does not have."""
+    if not lock.exists():
+        return []
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+    paths = [out["path"] for body in stages.values() for out in body.get("outs") or []]
+    return [path for path in paths if not (lock.parent / path).exists()]
+
+
 def bootstrap(dvc_file: str = "data.dvc") -> str:
-    """Make the tracked data present: `dvc pull` with a remote, else the embedded default.
+    """Make the tracked data present: `dvc pull` with a remote (the data must be there; pipeline
+    outputs are restored where the remote has them), else the embedded default.
 
     Returns a one-line account of what happened. Never overwrites data that is already there,
     and leaves nothing behind when the embedded data is not what `dvc_file` describes.
     """
     target, _ = tracked_path(dvc_file)
     if has_remote():
-        result = _dvc("pull", "--allow-missing")
+        result = _dvc("pull", dvc_file)  # the data must be there: nothing can be rebuilt without it
         if result.returncode != 0:
-            raise DataError(f"dvc pull failed:\n{result.stderr.strip()}")
-        return "pulled data and cached outputs from the DVC remote"
+            raise DataError(f"dvc pull {dvc_file} failed (the data it records must be in the DVC remote):\n"
+                            f"{result.stderr.strip()}")  # fmt: skip
+        # pipeline outputs the remote holds are restored; `dvc repro` rebuilds the others, and the
+        # reproduction check then judges them. Deploys never come this way: they fetch by hash.
+        _dvc("pull", "--allow-missing")
+        missing = _missing_outputs(Path(dvc_file).resolve().parent / "dvc.lock")
+        rebuilt = f"; not in the remote, so `dvc repro` rebuilds them: {', '.join(missing)}" if missing else ""
+        return f"pulled {target} and the pipeline outputs from the DVC remote{rebuilt}"
     if target.exists() and (target.is_file() or any(target.iterdir())):
         if _matches_and_cache(dvc_file):
             return f"{target} is present and matches {dvc_file}"

@@ -463,14 +463,15 @@ def edit_settings(text: str, options: Options, old_envs: Sequence[str]) -> str:
     return _dump(data)
 
 
-IMAGE_LINE = re.compile(r"^(\s*IMAGE: ).+?(:\$\{\{ github\.ref_name \}\}-\$\{\{ github\.sha \}\})\s*$", re.M)
+IMAGE_LINE = re.compile(r"^(\s*IMAGE: )\S+\s*$", re.M)
+"""The `IMAGE: registry/name` lines of main.yml (build) and deploy.yml (registry login)."""
 
 
 def edit_workflow(text: str, options: Options, old_envs: Sequence[str]) -> str:
     if options.environments:
         text = rename_environments(text, old_envs, options.environments)
     if options.image:
-        text = IMAGE_LINE.sub(lambda m: f"{m.group(1)}{options.image}{m.group(2)}", text)
+        text = IMAGE_LINE.sub(lambda m: f"{m.group(1)}{options.image}", text)
     return text
 
 

@@ -1,10 +1,11 @@
 """What runs where, from git alone, and the exact model of an environment.
 
 Each environment is a branch. The model it runs is the one its `models/manifest.json` names
-(content hash and file hashes) and its `dvc.lock` points to; promotion merges those pointers,
-never retrains. An environment's history is the first-parent chain of its branch: every commit
-that changed the manifest is a release, and a model's version number is the order in which the
-branch first saw it (so a rollback to version 1 shows as version 1 again).
+(content hash and file hashes), its `dvc.lock` points to and its `models/release.json` pairs with
+the serving image by digest; promotion merges those pointers (pipelines.record), never retrains.
+An environment's history is the first-parent chain of its branch: every commit that changed the
+manifest and carries a release record naming that model is a release, and a model's version number
+is the order in which the branch first saw it (so a rollback to version 1 shows as version 1 again).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Release:
     metrics: dict[str, float]
     promoted_at: str
     subject: str
+    image: str = ""  # the serving image by digest, from the release record
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +74,7 @@ def branch_ref(name: str) -> str:
 
 def history(branch: str) -> list[Release]:
     """Every release of `branch`, oldest first (empty if the branch never had a model)."""
-    manifest, metrics_path = _path("manifest"), _path("metrics")
+    manifest, metrics_path, release_path = _path("manifest"), _path("metrics"), _path("release")
     branch = branch_ref(branch)
     if gitutil.resolve(branch) is None:
         raise RegistryError(f"branch {branch!r} does not exist (fetch it, or promote to it first)")
@@ -85,24 +87,38 @@ def history(branch: str) -> list[Release]:
         if not recorded:
             continue  # the manifest was deleted in this commit
         digest = recorded["content_hash"]
+        release = _json_at(commit, release_path) or {}
+        if release.get("model_hash") != digest:
+            continue  # a model that was never released here (e.g. the commit the branch was created at)
         if releases and releases[-1].model_hash == digest:
             continue  # the file changed but not the model it names
         version = versions.setdefault(digest, len(versions) + 1)
         pointer = gitutil.show(commit, DATA_POINTER)
         data_hash = parse_pointer(pointer, f"{commit[:10]}:{DATA_POINTER}")[1] if pointer else "unknown"
         metrics = _json_at(commit, metrics_path) or {}
-        releases.append(Release(version, digest, commit, data_hash, metrics, when, subject))
+        image = str(release.get("image", ""))
+        releases.append(Release(version, digest, commit, data_hash, metrics, when, subject, image))
     return releases
 
 
 def current(branch: str) -> Release | None:
+    """The release `branch` runs now, or None before its first release."""
     releases = history(branch)
     return releases[-1] if releases else None
 
 
-def fetch_model(rev: str, dest: Path) -> str:
-    """Copy the model recorded at `rev` into `dest` (DVC cache or remote) and verify it; return its hash."""
+def fetch_model(rev: str, dest: Path, remote_only: bool = False) -> str:
+    """Copy the model recorded at `rev` into `dest` (DVC cache or remote) and verify it against the
+    manifest committed at `rev`; return its hash.
+
+    With `remote_only`, the local DVC cache is not consulted: the bytes must come from the remote
+    (proof that the remote holds them). Raises RegistryError naming what to configure when the bytes
+    cannot be fetched (no DVC remote, or the remote does not hold them), and UntrustedModelError when
+    they do not match the manifest. Nothing is rebuilt.
+    """
     from dvc.api import DVCFileSystem
+
+    from pipelines.data import has_remote
 
     model_dir, manifest = _path("model"), _path("manifest")
     rev = branch_ref(rev)
@@ -110,12 +126,22 @@ def fetch_model(rev: str, dest: Path) -> str:
     if not recorded:
         raise RegistryError(f"{rev} has no {manifest}: no model was ever trained or promoted there")
     try:
-        fs = DVCFileSystem(os.getcwd(), rev=rev)
-        fs.get(model_dir, str(dest), recursive=True)
+        with tempfile.TemporaryDirectory(prefix="dvc-cache-") as empty:
+            config = {"cache": {"dir": empty}} if remote_only else {}
+            DVCFileSystem(os.getcwd(), rev=rev, config=config).get(model_dir, str(dest), recursive=True)
     except Exception as exc:  # dvc raises many types for a missing cache entry or remote
+        short = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if not has_remote():
+            raise RegistryError(
+                f"cannot fetch {model_dir} ({recorded['content_hash'][:12]}) recorded at {rev}: no DVC remote is "
+                "configured (and this machine's DVC cache does not hold it). Configure one so that every workflow can "
+                "fetch the model of record: `dvc remote add -d storage <url>` and commit .dvc/config "
+                f"(docs/OPERATIONS.md, 'Where artifacts live'). ({short})"
+            ) from None
         raise RegistryError(
-            f"cannot fetch {model_dir} at {rev} ({type(exc).__name__}: {exc}); with a DVC remote run "
-            f"`dvc pull`, without one the model must be in the local DVC cache"
+            f"cannot fetch {model_dir} ({recorded['content_hash'][:12]}) recorded at {rev} from the DVC remote: it "
+            "was never pushed there or has been deleted. The main workflow's `record` step pushes the model of "
+            f"record; re-run it, or `dvc push` from a machine that has it. ({short})"
         ) from None
     return modelio.verify(dest, recorded)
 

@@ -1,42 +1,22 @@
 """Smoke test of a running service: ready, answers the model's own example, serves the expected model.
 
-The container engine is the one thing here that cannot run on every machine, so it sits behind a
-two-method interface; `Docker` is the real one, used by the deploy workflow on GitHub.
+A service started from an image (pipelines.images runs it through the container engine) or any
+URL; the expected model hash comes from the manifest git records, never from the service itself.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Protocol
+from typing import Any
 
 from pipelines.errors import PipelineError
 
 
 class SmokeError(PipelineError):
     """The service did not come up, answered wrongly, or serves another model."""
-
-
-class ContainerEngine(Protocol):
-    def run(self, image: str, port: int) -> str: ...
-
-    def stop(self, handle: str) -> None: ...
-
-
-class Docker:
-    def run(self, image: str, port: int) -> str:
-        image = image.lower()  # registries (GHCR) refuse upper-case repository names
-        result = subprocess.run(["docker", "run", "--detach", "--rm", "--publish", f"127.0.0.1:{port}:8080", image],
-                                capture_output=True, text=True, check=False)  # fmt: skip
-        if result.returncode != 0:
-            raise SmokeError(f"docker run {image} failed: {result.stderr.strip()}")
-        return result.stdout.strip()
-
-    def stop(self, handle: str) -> None:
-        subprocess.run(["docker", "stop", handle], capture_output=True, check=False)
 
 
 def _get(url: str) -> tuple[int, Any]:
@@ -48,7 +28,10 @@ def _get(url: str) -> tuple[int, Any]:
 
 
 def check(url: str, example: dict[str, Any], model_hash: str, timeout: float = 90) -> dict[str, Any]:
-    """Wait for readiness, score the example, compare /version's hash; return /version."""
+    """Wait for readiness (at most `timeout` seconds), score the example, compare /version's model hash.
+
+    Returns the service's /version; raises SmokeError naming what went wrong.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:

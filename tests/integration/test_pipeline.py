@@ -41,6 +41,45 @@ def test_make_run_prints_metrics_and_reproduces_the_committed_outputs_numericall
     assert "up to date" in trained_repo.dvc("status").stdout
 
 
+def _model_hash(repo: Repo) -> str:
+    return str(json.loads((repo.path / "models" / "manifest.json").read_text())["content_hash"])
+
+
+def test_a_lock_from_one_cpu_kernel_reproduces_on_another_and_a_real_change_fails_naming_stage_and_metric(
+    repo_copy: Repo,
+) -> None:
+    """Two machines in one test: the lock is committed with one OpenBLAS kernel, the pipeline re-run with
+    another; the check passes and says the model bytes differ. An uncommitted param edit then fails it,
+    naming the stage and the metric."""
+    verdict = repo_copy.path.parent / "verdict.json"
+    repo_copy.env = {**repo_copy.env, "OPENBLAS_CORETYPE": "Haswell"}
+    repo_copy.dvc("repro", "--force")
+    repo_copy.git("commit", "-q", "--allow-empty", "-am", "outputs built with the Haswell kernel")
+    haswell = _model_hash(repo_copy)
+
+    repo_copy.env = {**repo_copy.env, "OPENBLAS_CORETYPE": "Prescott"}
+    result = repo_copy.pipelines("reproduce", "--force", "--verdict", str(verdict))
+    if _model_hash(repo_copy) == haswell:
+        pytest.skip("the Haswell and Prescott kernels give the same model bytes on this CPU")
+    found = json.loads(verdict.read_text())
+    assert found["ok"] is True
+    statuses = {f["path"]: f["status"] for f in found["findings"]}
+    assert statuses["models/model"] == statuses["models/manifest.json"] == "equivalent"
+    assert statuses["build/test.parquet"] == statuses["reports/validation.json"] == "identical"
+    assert "bytes differ but numbers agree for models/manifest.json, models/model" in result.stderr
+
+    repo_copy.set_param("split.test_size", 0.25)
+    changed = repo_copy.pipelines("reproduce", "--verdict", str(verdict), check=False)
+    assert changed.returncode == 1
+    assert "the committed dvc.lock is stale: stage split (params changed: split.test_size (0.2 -> 0.25))" in (
+        changed.stderr
+    )
+    found = json.loads(verdict.read_text())
+    (metrics,) = [f for f in found["findings"] if f["path"] == "metrics.json"]
+    assert metrics["stage"] == "evaluate" and metrics["status"] == "differs"
+    assert any(f"at {name}:" in metrics["detail"] for name in TASK_METRICS[TASK]), metrics["detail"]
+
+
 def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo) -> None:
     """The packaged model loads with mlflow.pyfunc and with our allow-list loader, and they agree."""
     import mlflow.pyfunc

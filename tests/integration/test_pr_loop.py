@@ -127,3 +127,45 @@ def test_report_and_gate_name_a_missing_base_revision_clearly(trained_repo: Repo
     result = trained_repo.pipelines("gate", "--base", "no-such-branch", check=False)
     assert result.returncode == 1
     assert "base revision 'no-such-branch' not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_param_change_without_the_lock_fails_the_gate_as_stale_until_reproduced_and_committed(
+    repo_copy: Repo,
+) -> None:
+    """The ml-gate steps on a branch whose params.yaml changed but whose dvc.lock was not re-committed: the gate
+    fails with the stale-lock reason and the command to run; after `dvc repro` and a commit it passes."""
+    steps = ("reproduce", "--advisory", "--verdict", "reports/reproduction.json")
+    gate = ("gate", "--base", "main", "--reproduction", "reports/reproduction.json")
+    repo_copy.git("checkout", "-q", "-b", "stale")
+    repo_copy.set_param("evaluate.curve_points", 150)
+    repo_copy.git("commit", "-q", "-am", "fewer curve points, lock not re-committed")
+
+    def report() -> str:
+        repo_copy.pipelines("report", "--base", "main", "--reproduction", "reports/reproduction.json")
+        return (repo_copy.path / "reports" / "report.md").read_text()
+
+    repo_copy.pipelines(*steps)
+    failed = repo_copy.pipelines(*gate, check=False)
+    text = report()
+
+    assert failed.returncode == 1
+    reason = "the committed dvc.lock is stale: stage evaluate (params changed: evaluate.curve_points (200 -> 150))"
+    assert f"FAIL: {reason}" in failed.stderr
+    assert "run `dvc repro`, then `git add dvc.lock" in failed.stderr
+    assert "## ❌ Model gate failed" in text and reason in text and "### Reproduction" in text
+
+    repo_copy.git("add", "-A")  # the outputs `reproduce` just produced: what `dvc repro` would have made
+    repo_copy.git("commit", "-q", "-m", "re-run the pipeline")
+    repo_copy.pipelines(*steps)
+    passed = repo_copy.pipelines(*gate, check=False)
+    assert passed.returncode == 0, passed.stderr
+    assert "## ✅ Model gate passed" in report()
+
+
+def test_gate_and_report_refuse_outputs_the_workspace_would_not_produce(repo_copy: Repo) -> None:
+    repo_copy.set_param("evaluate.curve_points", 150)
+    for command in ("gate", "report"):
+        result = repo_copy.pipelines(command, "--base", "main", check=False)
+        assert result.returncode == 1
+        assert "outputs are stale" in result.stderr and "evaluate (changed deps: params.yaml)" in result.stderr
+        assert "run `dvc repro` first" in result.stderr

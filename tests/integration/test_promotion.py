@@ -1,12 +1,18 @@
-"""Merge-to-promote, end to end: candidate -> staging -> production, a blocked worse candidate,
-rollback, history, tampering and lock reproduction; real git with a bare origin, real dvc, and a
-real `mlflow server` on 127.0.0.1 with a sqlite store.
+"""Merge -> record -> promote -> deploy, end to end, across machines whose CPUs differ.
 
-The tests share one repository and run in order, like the life of a project.
+The author's machine and each workflow runner are separate clones of one bare `origin`, with real
+git, real dvc and a real DVC remote (a local directory), a real `mlflow server` on 127.0.0.1, and the
+container engine replaced by tests.fakes.DirectoryEngine (no engine runs here). The runner of the main
+workflow trains with another OpenBLAS kernel than the author (`Prescott` against `Haswell`), so its
+model of record has other bytes than the ones main's dvc.lock names. Every later step must deploy
+exactly that artifact: the hash the promotion gate scored is the hash staging and production load.
+
+The tests share one project and run in order, like the life of a project.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -16,16 +22,18 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
 
-from pipelines.schema import FEATURES
-from tests.conftest import Repo
-from tests.service.conftest import _die_with_parent, free_port, wait_http_ok
+from pipelines.config import LOWER_IS_BETTER, load_params
+from tests.conftest import ROOT, Repo
+from tests.service.conftest import Server, _die_with_parent, free_port, wait_http_ok
 
-pytestmark = [pytest.mark.slow, pytest.mark.example]
-NAME = "breast-cancer-classifier"
+pytestmark = [pytest.mark.slow]
+PARAMS = load_params(ROOT / "params.yaml")
+NAME = PARAMS.environments.model_name
+FIRST, LAST = PARAMS.environments.stages[0].name, PARAMS.environments.stages[-1].name
+IMAGE = "ghcr.io/acme/churn"
+AUTHOR, RUNNER = "Haswell", "Prescott"  # two OpenBLAS kernels this x86-64 machine can run
 
 
 @pytest.fixture(scope="module")
@@ -47,28 +55,86 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(20)
 
 
+class Project:
+    """The author's repository and the machines the workflows run on, sharing origin and the DVC remote."""
+
+    def __init__(self, author: Repo, root: Path):
+        self.author, self.root = author, root
+        self.origin = author.git("remote", "get-url", "origin").stdout.strip()
+        self.remote = root / "dvc-remote"
+        self.registry = root / "image-registry"
+        self.runs = 0
+
+    def runner(self, branch: str, kernel: str) -> Repo:
+        """A fresh checkout of `branch` from origin, as actions/checkout with fetch-depth: 0 makes it."""
+        self.runs += 1
+        path = self.root / f"runner-{self.runs}"
+        subprocess.run(["git", "clone", "-q", self.origin, str(path)], check=True, env=self.author.env)
+        site = self.root / f"dvc-site-{self.runs}"
+        repo = Repo(path, {**self.author.env, "OPENBLAS_CORETYPE": kernel, "DVC_SITE_CACHE_DIR": str(site)})
+        repo.git("checkout", "-q", branch)
+        return repo
+
+    def merge(self, head: str, base: str) -> None:
+        """What the merge button does to a promotion pull request (a merge commit), pushed to origin."""
+        self.author.git("fetch", "-q", "origin")
+        self.author.git("checkout", "-q", "-B", base, f"origin/{base}")
+        self.author.git("merge", "-q", "--no-ff", "-m", f"Merge {head} into {base}", f"origin/{head}")
+        self.author.git("push", "-q", "origin", base)
+        self.author.git("checkout", "-q", "main")
+
+
 @pytest.fixture(scope="module")
-def project(trained_repo: Repo, mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    repo = trained_repo.copy(tmp_path_factory.mktemp("promotion") / "repo")
-    repo.env = {**repo.env, "MLFLOW_TRACKING_URI": mlflow_server}
-    return repo
+def project(trained_repo: Repo, mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    root = tmp_path_factory.mktemp("promotion")
+    author = trained_repo.copy(root / "author")
+    life = Project(author, root)
+    author.env = {**author.env, "MLFLOW_TRACKING_URI": mlflow_server, "OPENBLAS_CORETYPE": AUTHOR,
+                  "PIPELINES_CONTAINER_ENGINE": "tests.fakes:DirectoryEngine",
+                  "FAKE_IMAGE_REGISTRY": str(life.registry)}  # fmt: skip
+    author.dvc("remote", "add", "-d", "storage", str(life.remote))
+    author.git("commit", "-q", "-am", "DVC remote")
+    author.dvc("push", "-q", "data.dvc")  # the author shares the data; the model is built after the merge
+    for env in (FIRST, LAST):  # what `python -m pipelines setup` creates
+        author.git("branch", "-f", env, "main")
+    author.git("push", "-q", "origin", "main", FIRST, LAST)
+    return life
 
 
-def _switch(repo: Repo, branch: str) -> None:
-    repo.git("checkout", "-q", branch)
-    repo.dvc("checkout", "-q")
+def _output(repo: Repo, *args: str) -> dict[str, str]:
+    """Run a pipelines command with --github-output; the key=value lines it wrote."""
+    path = repo.path.parent / f"{repo.path.name}-github-output"
+    path.unlink(missing_ok=True)
+    repo.pipelines(*args, "--github-output", str(path))
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
 
 
-def _merge(repo: Repo, source: str, target: str) -> None:
-    """What merging the promotion pull request does."""
-    _switch(repo, target)
-    repo.git("merge", "-q", "--no-ff", "-m", f"Promote {source} to {target}", source)
-    repo.git("push", "-q", "origin", target)
-    repo.dvc("checkout", "-q")
+def _show_json(repo: Repo, rev: str, path: str) -> dict:
+    return json.loads(repo.git("show", f"{rev}:{path}").stdout)
 
 
-def _registry(repo: Repo) -> dict:
-    return json.loads(repo.pipelines("registry", "--json").stdout)
+def _main_workflow(project: Project) -> Repo:
+    """main.yml's steps, in order, on a runner with another CPU kernel than the author's."""
+    runner = project.runner("main", RUNNER)
+    runner.pipelines("bootstrap")
+    reproduced = runner.pipelines("reproduce")
+    assert "[reproduce] reproduced:" in reproduced.stderr, reproduced.stderr
+    assert _output(runner, "record", "--after", "main")["stored"] == "true"
+    _output(runner, "build-image", "--after", "main", "--image", IMAGE)
+    runner.pipelines("promotion-gate", "--after", "main", "--record", "--report", "reports/promotion.md",
+                     "--report-only")  # fmt: skip
+    runner.pipelines("promote", "--after", "main", "--body", "reports/promotion.md")
+    return runner
+
+
+def _deploy_workflow(project: Project, env: str) -> tuple[Repo, dict[str, str]]:
+    """deploy.yml's steps on a fresh runner checked out at `env`."""
+    runner = project.runner(env, AUTHOR)
+    outputs = _output(runner, "deploy", "--env", env)
+    runner.pipelines("promotion-gate", "--after", env, "--candidate", "HEAD", "--record", "--report",
+                     "reports/promotion.md", "--report-only")  # fmt: skip
+    runner.pipelines("promote", "--after", env, "--body", "reports/promotion.md")
+    return runner, outputs
 
 
 def _alias(url: str, alias: str) -> tuple[str, str]:
@@ -78,145 +144,195 @@ def _alias(url: str, alias: str) -> tuple[str, str]:
     return str(version.version), version.tags["model_hash"]
 
 
-def _hash(repo: Repo) -> str:
-    return json.loads((repo.path / "models" / "manifest.json").read_text())["content_hash"]
+def _loaded_hash(repo: Repo, env: str) -> str:
+    """In `repo`: the hash pipelines.registry.fetch_model verifies for `env`, after load_model(env) loaded it."""
+    code = (
+        "import sys, tempfile; from pathlib import Path; from pipelines import registry; "
+        "registry.load_model(sys.argv[1]); print(registry.fetch_model(sys.argv[1], Path(tempfile.mkdtemp()) / 'm'))"
+    )
+    return repo.run(sys.executable, "-c", code, env).stdout.strip()
 
 
-def _load_model(repo: Repo, env: str) -> np.ndarray:
-    """pipelines.registry.load_model(env) in the repository; probabilities on the holdout's first rows."""
-    code = ("import json, sys; from pipelines.registry import load_model; import pandas as pd; "
-            "x = pd.read_parquet('build/test.parquet').head(20); "
-            f"print(json.dumps(load_model({env!r}).predict_proba(x[{FEATURES!r}]).tolist()))")  # fmt: skip
-    return np.array(json.loads(repo.run(sys.executable, "-c", code).stdout))
-
-
-def test_1_a_merge_to_main_reproduces_the_lock_and_registers_a_candidate(project: Repo, mlflow_server: str) -> None:
-    result = project.pipelines("verify-lock")
-    assert "every stage output reproduces the committed dvc.lock" in result.stderr
-    result = project.pipelines("candidate")
-    assert f"registered {NAME} version 1 (alias candidate)" in result.stderr
-    assert _alias(mlflow_server, "candidate") == ("1", _hash(project))
-
-
-def test_2_first_promotions_to_staging_and_production(project: Repo, mlflow_server: str) -> None:
-    v1 = _hash(project)
-    for env in ("staging", "production"):
-        project.git("branch", env, "main")
-        project.git("push", "-q", "origin", env)
-        _switch(project, env)
-        result = project.pipelines("deploy", "--env", env, "--out", f"build/image-{env}")
-        assert f"models:/{NAME}@{env} -> version 1" in result.stderr
-        assert _alias(mlflow_server, env) == ("1", v1)
-    table = _registry(project)
-    assert table["staging"]["model_hash"] == table["production"]["model_hash"] == v1
-    assert table["staging"]["version"] == 1
-    release = json.loads((project.path / "build" / "image-production" / "release.json").read_text())
-    assert release["model_version"] == "production-v1" and release["model_hash"] == v1
-    _switch(project, "main")
-
-
-def test_3_a_better_candidate_passes_the_staging_gate_and_is_promoted_by_pointer(
-    project: Repo, mlflow_server: str
+def test_1_the_main_workflow_builds_the_model_of_record_once_and_records_it_on_promote(
+    project: Project, mlflow_server: str
 ) -> None:
-    project.set_param("train.logistic_regression.C", 0.3)
-    project.dvc("repro")
-    project.git("commit", "-q", "-am", "tune C")
-    project.git("push", "-q", "origin", "main")
-    v2 = _hash(project)
-    assert "version 2" in project.pipelines("candidate").stderr
-
-    gate = project.pipelines("promotion-gate", "--env", "staging", "--report", "reports/promotion.md")
-    report = (project.path / "reports" / "promotion.md").read_text()
-    assert gate.returncode == 0
-    assert "Champion (staging now): evaluated on the same holdout." in report
-    assert f"model {v2[:12]} replaces v1" in report
-    assert "| `train.logistic_regression.C` | 1.0000 | 0.3000 |" in report  # params against staging's
-
-    _merge(project, "main", "staging")
-    assert _hash(project) == v2  # the pointer moved; nothing was retrained on staging
-    project.pipelines("deploy", "--env", "staging", "--out", "build/image-staging")
-    assert _alias(mlflow_server, "staging") == ("2", v2)
-    assert _registry(project)["staging"]["version"] == 2
-    _switch(project, "main")
-
-
-def test_4_a_worse_candidate_is_blocked_at_staging_with_the_reason(project: Repo) -> None:
-    project.git("checkout", "-q", "-b", "worse")
-    project.set_param("train.logistic_regression.C", 0.001)
-    project.dvc("repro")
-    gate = project.pipelines("promotion-gate", "--env", "staging", check=False)
-    assert gate.returncode == 1
-    assert "FAIL: recall = 0.6667 is below the floor 0.8500" in gate.stderr
-    assert "FAIL: recall regressed by" in gate.stderr
-    project.git("checkout", "-q", "--", ".")
-    _switch(project, "main")
+    """After the merge, another CPU rebuilds the model (other bytes, same numbers); promote/<env> records it,
+    its image digest and the verdict; main is left as it was."""
+    main_manifest = _show_json(project.author, "origin/main", "models/manifest.json")
+    runner = _main_workflow(project)
+    record = f"origin/promote/{FIRST}"
+    runner.git("fetch", "-q", "origin")
+    manifest = _show_json(runner, record, "models/manifest.json")
+    built = json.loads((runner.path / "models" / "manifest.json").read_text())
+    assert manifest == built, "the record must carry the manifest of the model the runner built"
+    if manifest["content_hash"] == main_manifest["content_hash"]:
+        pytest.skip(f"OpenBLAS kernels {AUTHOR} and {RUNNER} give the same model bytes on this CPU")
+    assert _show_json(runner, "origin/main", "models/manifest.json") == main_manifest
+    release = _show_json(runner, record, "models/release.json")
+    pushed = (project.registry / "pushed.txt").read_text().split()
+    assert pushed == [release["image"]] and release["image"].startswith(f"{IMAGE}@sha256:")
+    assert release["model_hash"] == manifest["content_hash"]
+    assert release["source_commit"] == runner.git("rev-parse", "origin/main").stdout.strip()
+    verdict = _show_json(runner, record, "models/promotion.json")
+    assert verdict["candidate"]["model_hash"] == manifest["content_hash"] and verdict["passed"] is True
+    assert verdict["champion"]["model_hash"] is None  # the first release
+    assert _alias(mlflow_server, "candidate") == ("1", manifest["content_hash"])
+    parents = runner.git("rev-list", "--parents", "-n", "1", record).stdout.split()[1:]
+    assert parents == [runner.git("rev-parse", f"origin/{FIRST}").stdout.strip(), release["source_commit"]]
 
 
-def test_5_production_keeps_its_history_and_rolls_back_everywhere(project: Repo, mlflow_server: str) -> None:
-    _switch(project, "production")
-    before = _load_model(project, "production")
-    _merge(project, "staging", "production")
-    project.pipelines("deploy", "--env", "production", "--out", "build/image-production")
-    after = _load_model(project, "production")
-    assert not np.allclose(before, after)
-    history = json.loads(project.pipelines("registry", "--history", "production", "--json").stdout)
-    assert [r["version"] for r in history] == [1, 2]
+def test_2_the_promotion_check_accepts_the_record_and_refuses_a_forged_verdict(project: Project) -> None:
+    """The pull-request check reads git only: the recorded verdict must be for this model, against what the
+    environment runs now, and passed."""
+    runner = project.runner(FIRST, AUTHOR)
+    base = runner.git("rev-parse", "HEAD").stdout.strip()
+    runner.git("merge", "-q", "--no-ff", "-m", "the pull request's merge commit", f"origin/promote/{FIRST}")
+    ok = runner.pipelines("promotion-check", "--env", FIRST, "--base", base)
+    assert "passed the promotion gate" in ok.stderr
 
-    result = project.pipelines("rollback", "production", "--policy", "commit")
-    assert "Roll back production to v1" in result.stderr
-    project.git("fetch", "-q", "origin")
-    project.git("checkout", "-q", "production")
-    project.git("reset", "-q", "--hard", "origin/production")
-    project.dvc("checkout", "-q")
-    project.pipelines("deploy", "--env", "production", "--out", "build/image-production")
-
-    assert [r["version"] for r in json.loads(project.pipelines("registry", "--history", "production",
-                                                                "--json").stdout)] == [1, 2, 1]  # fmt: skip
-    assert _registry(project)["production"]["version"] == 1
-    assert _alias(mlflow_server, "production")[0] == "1"
-    np.testing.assert_allclose(_load_model(project, "production"), before)
-    _switch(project, "main")
+    verdict = json.loads((runner.path / "models" / "promotion.json").read_text())
+    forged = {**verdict, "candidate": {**verdict["candidate"], "model_hash": "0" * 64}}
+    (runner.path / "models" / "promotion.json").write_text(json.dumps(forged))
+    runner.git("commit", "-q", "-am", "a verdict for another model")
+    refused = runner.pipelines("promotion-check", "--env", FIRST, "--base", base, check=False)
+    assert refused.returncode == 1 and "the verdict scored another model" in refused.stderr
 
 
-def test_5b_the_service_serves_an_environment_by_name(project: Repo) -> None:
-    """`serve --env production` fetches and verifies that branch's exact model and reports its release."""
-    from tests.service.conftest import Server
+def test_3_merging_into_the_first_environment_deploys_exactly_the_scored_artifact(
+    project: Project, mlflow_server: str
+) -> None:
+    """deploy fetches the model from the DVC remote (verified against git), pulls the image by digest and
+    smoke-tests it; load_model, `serve --env` with `smoke --url`, /version and MLflow all name the hash
+    the promotion gate scored. Nothing is retrained or rebuilt."""
+    project.merge(f"promote/{FIRST}", FIRST)
+    scored = _show_json(project.author, f"origin/{FIRST}", "models/promotion.json")["candidate"]["model_hash"]
+    runner, outputs = _deploy_workflow(project, FIRST)
+    assert outputs["model_hash"] == scored and outputs["model_version"] == f"{FIRST}-v1"
+    assert outputs["image"] == _show_json(runner, "HEAD", "models/release.json")["image"]
+    assert not (runner.path / "models" / "model").exists(), "a deploy never builds the model in its workspace"
+    calls = [json.loads(line) for line in (project.registry / "calls.jsonl").read_text().splitlines()]
+    assert [c["call"] for c in calls].count("build") == 1, "the image is built once, on main"
+    assert _alias(mlflow_server, FIRST) == ("1", scored)
+    assert _loaded_hash(runner, FIRST) == scored
 
-    production = _registry(project)["production"]
-    server = Server(project, "--env", "production", "--log-dir", str(project.path.parent / "logs"))
+    server = Server(runner, "--env", FIRST, "--log-dir", str(project.root / "serve-logs"))
     try:
         server.wait_ready()
+        runner.pipelines("smoke", "--url", server.url, "--rev", FIRST)
         version = json.loads(urllib.request.urlopen(f"{server.url}/version").read())
     finally:
         server.stop()
-    assert version == {"model_version": f"production-v{production['version']}", "model_hash": production["model_hash"],
-                       "git_commit": production["commit"], "data_hash": production["data_hash"]}  # fmt: skip
+    assert version["model_hash"] == scored and version["model_version"] == f"{FIRST}-v1"
 
 
-def test_6_a_reproduction_mismatch_on_main_names_the_stage_and_file(project: Repo) -> None:
-    lock = project.path / "dvc.lock"
-    data = yaml.safe_load(lock.read_text())
-    for out in data["stages"]["train"]["outs"]:
-        if out["path"] == "models/model":
-            out["md5"] = "0" * 32 + ".dir"
-    lock.write_text(yaml.safe_dump(data, sort_keys=False))
-    project.git("commit", "-q", "-am", "a lock that the code does not produce")
-    result = project.pipelines("verify-lock", check=False)
-    assert result.returncode == 1
-    assert "MISMATCH stage train: models/model reproduced as" in result.stderr
+def test_4_the_last_environment_gets_the_same_artifact_after_its_own_check(project: Project) -> None:
+    """The deploy of the first environment scored its release against the last one's and opened promote/<last>;
+    merged, the last environment runs the same model hash and the same image digest."""
+    runner = project.runner(LAST, AUTHOR)
+    base = runner.git("rev-parse", "HEAD").stdout.strip()
+    runner.git("merge", "-q", "--no-ff", "-m", "merge", f"origin/promote/{LAST}")
+    runner.pipelines("promotion-check", "--env", LAST, "--base", base)
+    project.merge(f"promote/{LAST}", LAST)
+    _, outputs = _deploy_workflow(project, LAST)
+    first = _show_json(project.author, f"origin/{FIRST}", "models/release.json")
+    last = _show_json(project.author, f"origin/{LAST}", "models/release.json")
+    assert last == first and outputs["image"] == first["image"] and outputs["model_hash"] == first["model_hash"]
+    table = json.loads(project.author.pipelines("registry", "--json").stdout)
+    assert table[FIRST]["model_hash"] == table[LAST]["model_hash"] == first["model_hash"]
+    assert table[LAST]["image"] == first["image"]
 
 
-def test_7_a_tampered_model_is_refused_before_loading(project: Repo) -> None:
-    manifest = json.loads(project.git("show", "staging:models/manifest.json").stdout)
-    digest = manifest["files"]["model.skops"]
-    cache = project.path / ".dvc" / "cache" / "files" / "md5"
-    skops_md5 = next(
-        f for f in cache.rglob("*") if f.is_file() and not f.name.endswith(".dir")
-        and __import__("hashlib").sha256(f.read_bytes()).hexdigest() == digest
-    )  # fmt: skip
-    os.chmod(skops_md5, 0o644)
-    skops_md5.write_bytes(skops_md5.read_bytes()[:-10] + b"0123456789")
-    result = project.run(sys.executable, "-c", "from pipelines.registry import load_model; load_model('staging')",
-                         check=False)  # fmt: skip
-    assert result.returncode != 0
-    assert "UntrustedModelError" in result.stderr and "changed: model.skops" in result.stderr
+def test_5_a_better_model_is_promoted_and_a_rollback_returns_the_previous_release(
+    project: Project, mlflow_server: str
+) -> None:
+    """A new model of record reaches both environments; rolling the last one back restores the earlier
+    release (model and image) and the deploy accepts it without a new verdict."""
+    author = project.author
+    author.set_param("train.logistic_regression.C", 0.3)
+    author.dvc("repro", "-q")
+    author.git("commit", "-q", "-am", "tune C")
+    author.git("push", "-q", "origin", "main")
+    _main_workflow(project)
+    project.merge(f"promote/{FIRST}", FIRST)
+    _, first = _deploy_workflow(project, FIRST)
+    assert first["model_version"] == f"{FIRST}-v2"
+    project.merge(f"promote/{LAST}", LAST)
+    _, last = _deploy_workflow(project, LAST)
+    assert last["model_hash"] == first["model_hash"] and last["model_version"] == f"{LAST}-v2"
+    before = _show_json(author, f"origin/{LAST}~1", "models/release.json")
+
+    author.pipelines("rollback", LAST, "--policy", "commit")
+    author.git("fetch", "-q", "origin")
+    runner = project.runner(LAST, AUTHOR)
+    check = runner.pipelines("promotion-check", "--env", LAST, "--base", "HEAD~1")
+    assert f"returns {LAST} to v1" in check.stderr
+    outputs = _output(runner, "deploy", "--env", LAST)
+    assert outputs["image"] == before["image"] and outputs["model_hash"] == before["model_hash"]
+    history = json.loads(author.pipelines("registry", "--history", LAST, "--json").stdout)
+    assert [r["version"] for r in history] == [1, 2, 1]
+    assert _alias(mlflow_server, LAST) == ("1", before["model_hash"])
+
+
+def test_6_a_worse_candidate_fails_the_promotion_gate_naming_the_rule(project: Project) -> None:
+    author = project.author
+    author.git("checkout", "-q", "-b", "worse", "origin/main")
+    author.set_param("train.logistic_regression.C", 0.001)
+    author.dvc("repro", "-q")
+    author.git("commit", "-q", "-am", "over-regularise")
+    gate = author.pipelines("promotion-gate", "--env", FIRST, "--candidate", "worse", check=False)
+    author.git("checkout", "-q", "main")
+    assert gate.returncode == 1
+    failed = [line for line in gate.stderr.splitlines() if "FAIL:" in line]
+    assert failed and all(any(m in line for m in PARAMS.gate.floors) for line in failed)
+    word = "ceiling" if all(m in LOWER_IS_BETTER for m in PARAMS.gate.floors) else "floor"
+    assert any(word in line or "regressed" in line for line in failed)
+
+
+def _remote_blob(project: Project, sha256: str) -> Path:
+    """The file in the DVC remote whose content has this sha256 (the remote names files by md5)."""
+    for path in project.remote.rglob("*"):
+        if (
+            path.is_file()
+            and not path.name.endswith(".dir")
+            and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+        ):
+            return path
+    raise AssertionError("not in the remote")
+
+
+def test_7_a_tampered_or_missing_artifact_in_the_remote_fails_the_deploy_and_nothing_is_retrained(
+    project: Project,
+) -> None:
+    manifest = _show_json(project.author, f"origin/{FIRST}", "models/manifest.json")
+    blob = _remote_blob(project, manifest["files"]["model.skops"])
+    original = blob.read_bytes()
+    os.chmod(blob, 0o644)
+    try:
+        blob.write_bytes(original[:-10] + b"0123456789")
+        runner = project.runner(FIRST, AUTHOR)
+        tampered = runner.pipelines("deploy", "--env", FIRST, check=False)
+        assert tampered.returncode == 1 and "changed: model.skops" in tampered.stderr
+
+        blob.unlink()
+        runner = project.runner(FIRST, AUTHOR)
+        missing = runner.pipelines("deploy", "--env", FIRST, check=False)
+        assert missing.returncode == 1
+        assert "from the DVC remote: it was never pushed there or has been deleted" in missing.stderr
+        assert "Traceback" not in missing.stderr
+        assert "Running stage" not in missing.stdout + missing.stderr
+        assert not (runner.path / "models" / "model").exists()
+    finally:
+        blob.write_bytes(original)
+
+
+def test_8_without_a_dvc_remote_the_record_says_what_to_configure_and_nothing_is_promoted(
+    trained_repo: Repo, tmp_path: Path
+) -> None:
+    repo = trained_repo.copy(tmp_path / "repo")
+    outputs = _output(repo, "record", "--after", "main")
+    assert outputs == {"stored": "false"}
+    result = repo.pipelines("record", "--after", "main")
+    assert "no DVC remote is configured" in result.stderr and "dvc remote add -d storage" in result.stderr
+    assert repo.git("branch", "--list", "promote/*").stdout == ""
+    deploy = repo.pipelines("deploy", "--env", FIRST)
+    assert "nothing to deploy" in deploy.stderr

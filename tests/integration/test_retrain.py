@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -43,6 +44,32 @@ def test_retraining_with_no_new_data_changes_nothing(repo_copy: Repo, tmp_path: 
     assert "Nothing to do" in result.stderr
     assert repo_copy.git("status", "--porcelain").stdout == ""
     assert _branches(repo_copy) == ["refs/heads/main"]
+
+
+def test_a_scheduled_retrain_on_another_cpu_kernel_without_new_data_opens_no_branch(
+    repo_copy: Repo, tmp_path: Path
+) -> None:
+    """A runner whose OpenBLAS kernel differs from the one that wrote dvc.lock, with no cached model, retrains:
+    the model's bytes differ, its numbers agree, so nothing changed and no branch is pushed."""
+    (tmp_path / "source").mkdir()
+    _configure(repo_copy, source=f"{tmp_path}/source/*.csv")
+    repo_copy.env = {**repo_copy.env, "OPENBLAS_CORETYPE": "Haswell"}
+    repo_copy.dvc("repro", "--force")
+    repo_copy.git("commit", "-q", "--allow-empty", "-am", "outputs built with the Haswell kernel")
+    head, committed = repo_copy.git("rev-parse", "HEAD").stdout, (repo_copy.path / "dvc.lock").read_text()
+    shutil.rmtree(repo_copy.path / "models" / "model")  # a fresh runner: no model, no DVC cache of it
+    shutil.rmtree(repo_copy.path / ".dvc" / "cache")
+    repo_copy.env = {**repo_copy.env, "OPENBLAS_CORETYPE": "Prescott"}
+
+    result = repo_copy.pipelines("retrain", "--push")
+
+    assert "Running stage 'train'" in result.stdout, "the model was not retrained"
+    assert "Nothing to do: no new data, and the pipeline reproduces the committed outputs" in result.stderr
+    if (repo_copy.path / "dvc.lock").read_text() == committed:
+        pytest.skip("the Haswell and Prescott kernels give the same model bytes on this CPU")
+    assert "(this runner's model bytes differ; its numbers agree)" in result.stderr
+    assert _branches(repo_copy) == ["refs/heads/main"]
+    assert repo_copy.git("rev-parse", "HEAD").stdout == head
 
 
 def test_a_new_batch_becomes_a_retrain_branch_with_a_new_data_pointer_and_twice_is_once(

@@ -54,7 +54,8 @@ def _lock(files: dict[str, bytes], model_md5: str, c: float = 1.0, split_md5: st
         "schema": "2.0",
         "stages": {
             "split": {"cmd": "split", "deps": [{"path": "data", "md5": "d.dir"}],
-                      "params": {"params.yaml": {"split": {"seed": 42}}}, "outs": [out("build/train.parquet", split_md5)]},
+                      "params": {"params.yaml": {"split": {"seed": 42}}},
+                      "outs": [out("build/train.parquet", split_md5)]},
             "train": {"cmd": "train", "deps": [{"path": "build/train.parquet", "md5": split_md5},
                                                {"path": "pipelines/train.py", "md5": "t"}],
                       "params": {"params.yaml": {"train": {"C": c}}},
