@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
+.PHONY: help install data repro run metrics test test-fast lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,8 +53,11 @@ metrics: ## compare metrics and params of the workspace with HEAD
 	dvc metrics diff --all
 	dvc params diff
 
-test: install ## run the whole test suite (unit, data, model, integration, workflows)
-	pytest
+test: install ## run the whole test suite (unit, data, model, integration, workflows), one worker per core
+	pytest --numprocesses=auto --dist=loadfile
+
+test-fast: install ## the edit-test loop: everything but the slow end-to-end tests, in one process
+	pytest -m "not slow"
 
 lint: install ## ruff lint and format check
 	ruff check .

@@ -150,6 +150,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(model, test, params.evaluate)
     plots.write_data(result, args.plots)
     figures = plots.write_figures(result, args.figures)
+    # 10 significant digits: far finer than reproduce.prediction_tolerance, and coarse enough that
+    # another CPU's last-bit differences almost never change the file (so git status stays quiet)
     files.write_csv(args.predictions, recorded_predictions(model, test, params.evaluate.recorded_rows))
     files.write_json(args.metrics, result.metrics)
     _say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))

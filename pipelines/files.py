@@ -76,10 +76,10 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
-    """Write a DataFrame atomically as CSV with every float at full precision (shortest round-trip repr)."""
+def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame, float_format: str = "%.10g") -> None:
+    """Write a DataFrame atomically as CSV, floats with `float_format` (10 significant digits by default)."""
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n", float_format=lambda x: repr(float(x)))
+        frame.to_csv(tmp, index=False, lineterminator="\n", float_format=float_format)
 
 
 def write_frame(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:

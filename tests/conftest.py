@@ -68,6 +68,21 @@ def tool_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def other_blas_kernel() -> str | None:
+    """An OpenBLAS kernel (OPENBLAS_CORETYPE) other than the one this environment selects, that this CPU
+    can run: Prescott (SSE3, every x86-64 CPU), or Haswell (AVX2) when Prescott is the one selected.
+    None off x86-64, where the kernel names differ. Whether the two give different model bytes on
+    this CPU is for the caller to check."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    if os.environ.get("OPENBLAS_CORETYPE", "").lower() != "prescott":
+        return "Prescott"
+    cpuinfo = Path("/proc/cpuinfo")
+    return "Haswell" if cpuinfo.exists() and " avx2" in cpuinfo.read_text() else None
+
+
 class Repo:
     """A working copy of the template with a bare `origin`, and helpers to run commands in it."""
 
