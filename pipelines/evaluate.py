@@ -191,11 +191,15 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, task: str =
         random_state=params.seed,
         n_jobs=1,
     )
+    # sorted by the importance as plots/ writes it (6 significant digits), then by name: another CPU's
+    # last-bit differences then cannot swap two nearly tied features (pipelines.reproduce)
+    frame = pd.DataFrame({"feature": FEATURES, "importance": importance.importances_mean,
+                          "std": importance.importances_std})  # fmt: skip
+    written = frame["importance"].map(lambda v: float(f"{v:.6g}"))
     plots["importance"] = (
-        pd.DataFrame(
-            {"feature": FEATURES, "importance": importance.importances_mean, "std": importance.importances_std}
-        )
-        .sort_values(["importance", "feature"], ascending=[False, True])
+        frame.assign(written=written)
+        .sort_values(["written", "feature"], ascending=[False, True])
+        .drop(columns="written")
         .reset_index(drop=True)
     )
     return Evaluation(task=task, metrics=scores, plots=plots)

@@ -372,7 +372,7 @@ def compare(
                 is_predictions = path == settings.holdout_predictions
                 tolerance = settings.prediction_tolerance if is_predictions else settings.tolerance
                 status, detail, largest = compare_files(path, produced, committed, tolerance)
-                finding = Finding(stage, path, status, detail, largest)
+                finding = Finding(stage, path, status, detail, largest if math.isfinite(largest) else None)
                 if path == settings.holdout_predictions:
                     predictions = finding
                 findings.append(finding)

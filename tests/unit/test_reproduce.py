@@ -156,6 +156,7 @@ def test_a_param_edit_makes_the_lock_stale_naming_the_stage_key_and_fix() -> Non
     assert result.headline().endswith("; run `dvc repro`")
     metric = next(f for f in result.failures if f.path == "metrics.json")
     assert metric.stage == "evaluate" and "recall" in metric.detail
+    json.dumps(result.to_dict(), allow_nan=False)  # what `reproduce --verdict` writes is strict JSON
 
 
 def test_an_exact_stage_output_that_changes_fails_even_if_numbers_might_agree() -> None:
