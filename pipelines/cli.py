@@ -688,6 +688,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     import json
     import subprocess
+    import tempfile
 
     from pipelines import gitutil, mlflow_registry, modelio, record, registry
     from pipelines.config import load_outputs, load_params, load_paths
@@ -717,7 +718,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         f"{record.RECORD_SUBJECT} {digest[:12]} for {env.name}, built from {source[:12]}",
         tuple(path for path in committed if Path(path).is_dir()),
     )  # fmt: skip
-    with __import__("tempfile").TemporaryDirectory(prefix="record-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="record-check-") as tmp:
         registry.fetch_model(commit, Path(tmp) / "model", remote_only=True)  # the remote really holds it
     _say("record", f"{record.branch(env.name)} = {commit[:12]}: main {source[:12]} plus the model of record, "
                    "fetched back from the remote and verified")  # fmt: skip

@@ -463,7 +463,7 @@ def edit_settings(text: str, options: Options, old_envs: Sequence[str]) -> str:
     return _dump(data)
 
 
-IMAGE_LINE = re.compile(r"^(\s*IMAGE: )\S+\s*$", re.M)
+IMAGE_LINE = re.compile(r"^(\s*IMAGE: ).+$", re.M)
 """The `IMAGE: registry/name` lines of main.yml (build) and deploy.yml (registry login)."""
 
 

@@ -171,7 +171,9 @@ def test_init_sets_names_environments_remote_and_tracking_uri(tmp_path: Path) ->
     assert settings["environments"]["live"]["reviewers"] == ["alice", "acme/ml-leads"]
     assert settings["variables"] == {"MLFLOW_TRACKING_URI": "https://mlflow.example.com"}
     deploy = (repo.path / ".github" / "workflows" / "deploy.yml").read_text()
-    assert "branches: [qa, live]" in deploy and "IMAGE: ghcr.io/acme/churn:${{ github.ref_name }}" in deploy
+    main = (repo.path / ".github" / "workflows" / "main.yml").read_text()
+    assert "branches: [qa, live]" in deploy and "IMAGE: ghcr.io/acme/churn\n" in deploy
+    assert "IMAGE: ghcr.io/acme/churn\n" in main  # where the image is built, once
     assert "staging" not in deploy and "production" not in deploy
     assert repo.dvc("remote", "list").stdout.split()[:2] == ["storage", str(tmp_path / "remote")]
     assert repo.run("zizmor", "--offline", ".github/", check=False).returncode == 0
