@@ -78,7 +78,10 @@ def history(branch: str) -> list[Release]:
     branch = branch_ref(branch)
     if gitutil.resolve(branch) is None:
         raise RegistryError(f"branch {branch!r} does not exist (fetch it, or promote to it first)")
-    lines = _git("log", "--first-parent", "--reverse", "--format=%H %cI %s", branch, "--", manifest).splitlines()
+    # the manifest or the release record changed: a model of record built on a CPU that gives the bytes
+    # the branch already had changes only the release record
+    log = ("log", "--first-parent", "--reverse", "--format=%H %cI %s", branch, "--", manifest, release_path)
+    lines = _git(*log).splitlines()
     releases: list[Release] = []
     versions: dict[str, int] = {}
     for line in lines:

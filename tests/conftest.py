@@ -47,11 +47,7 @@ VENV = Path(sys.prefix) if sys.prefix != sys.base_prefix else None
 
 def tool_env(tmp: Path) -> dict[str, str]:
     """Environment for subprocesses: this venv first, no telemetry, caches inside `tmp`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MLFLOW_", "DVC_", "PANDERA_", "GIT_", "GITHUB_", "OPENBLAS_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "PANDERA_", "GIT_", "GITHUB_"))}
     env.update(
         PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         MLFLOW_DISABLE_TELEMETRY="true",
