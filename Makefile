@@ -85,7 +85,7 @@ setup: install ## one-time GitHub setup of REPO=owner/name: branches, Environmen
 	python -m pipelines setup --repo "$(REPO)" $(if $(DRY_RUN),--dry-run)
 
 template-record: install ## template maintainers: record the files init owns as the template ships them
-	python -c 'from pathlib import Path; from pipelines.project import refresh_record; refresh_record(Path("."))'
+	python -m pipelines template-record
 
 protect: install ## apply .github/protection.yml to REPO=owner/name through the GitHub API (DRY_RUN=1 to print)
 	python -m pipelines protect --repo "$(REPO)" $(if $(DRY_RUN),--dry-run)

@@ -26,10 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from deploy.predictions import PredictionLog
 from deploy.scoring import Bundle, InputSpec, RequestError, parse_payload
 
-FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 ROUTES = frozenset({"/invocations", "/health/live", "/health/ready", "/version", "/metrics"})
-# The fitted inner pipelines remember DataFrame column names; the fast path feeds them arrays.
-warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,10 +67,12 @@ class State:
         )
         self.predictions = Counter("predictions", "predicted rows by class", ["class", "model_version"], registry=r)
         self.ready = Gauge("model_ready", "1 once the model is loaded and verified", registry=r)
-        self.info = Gauge("model_info", "the loaded model", ["model_version", "model_hash", "git_commit",
-                                                               "data_hash"], registry=r)  # fmt: skip
-        self.log_dropped = Gauge("prediction_log_dropped", "prediction log records dropped (queue full or capped)",
-                                 registry=r)  # fmt: skip
+        self.info = Gauge(
+            "model_info", "the loaded model", ["model_version", "model_hash", "git_commit", "data_hash"], registry=r
+        )
+        self.log_dropped = Gauge(
+            "prediction_log_dropped", "prediction log records dropped (queue full or capped)", registry=r
+        )
         self.log_dropped.set_function(lambda: float(self.log.dropped) if self.log else 0.0)
 
     @property
@@ -137,9 +136,13 @@ INVOCATIONS_SCHEMA = {
                     "type": "object",
                     "description": "One of MLflow's scoring formats.",
                     "properties": {
-                        "dataframe_split": {"type": "object", "properties": {
-                            "columns": {"type": "array", "items": {"type": "string"}},
-                            "data": {"type": "array", "items": {"type": "array"}}}},
+                        "dataframe_split": {
+                            "type": "object",
+                            "properties": {
+                                "columns": {"type": "array", "items": {"type": "string"}},
+                                "data": {"type": "array", "items": {"type": "array"}},
+                            },
+                        },
                         "dataframe_records": {"type": "array", "items": {"type": "object"}},
                         "instances": {"type": "array"},
                         "inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]},
@@ -157,7 +160,7 @@ INVOCATIONS_SCHEMA = {
         "503": {"description": "model not loaded yet"},
         "504": {"description": "scoring took longer than the request timeout"},
     },
-}  # fmt: skip
+}
 
 
 def create_app(
@@ -168,6 +171,8 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app. `load` runs on a background thread at start-up; until it returns the service
     is live but not ready, and `/invocations` answers 503."""
+    # The fitted inner pipelines remember DataFrame column names; the fast path feeds them arrays.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
     state = State(settings=settings, spec=spec, log=log)
 
     def load_in_background() -> None:
@@ -177,8 +182,9 @@ def create_app(
             state.load_error = f"{type(exc).__name__}: {exc}"
             return
         state.bundle = bundle
-        state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit",
-                                                          "data_hash"))).set(1)  # fmt: skip
+        state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit", "data_hash"))).set(
+            1
+        )
         state.ready.set(1)
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -200,8 +206,9 @@ def create_app(
     @app.get("/health/ready", responses={503: {"description": "model not loaded (yet)"}})
     async def ready() -> Response:
         if state.bundle is None:
-            return _json({"status": "loading" if state.load_error is None else "failed",
-                          "error": state.load_error}, 503)  # fmt: skip
+            return _json(
+                {"status": "loading" if state.load_error is None else "failed", "error": state.load_error}, 503
+            )
         return _json({"status": "ready", "model_version": state.version})
 
     @app.get("/version", responses={503: {"description": "model not loaded (yet)"}})

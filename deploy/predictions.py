@@ -68,9 +68,15 @@ class PredictionLog:
         if self.settings.sample_rate < 1.0 and self._random.random() >= self.settings.sample_rate:
             return
         n = self.settings.max_rows_per_request
-        record = {"ts": time.time(), "model_version": version, "columns": list(columns), "rows": rows[:n],
-                  "predictions": labels[:n], "probabilities": None if proba is None else proba[:n],
-                  "truncated": len(rows) > n}  # fmt: skip
+        record = {
+            "ts": time.time(),
+            "model_version": version,
+            "columns": list(columns),
+            "rows": rows[:n],
+            "predictions": labels[:n],
+            "probabilities": None if proba is None else proba[:n],
+            "truncated": len(rows) > n,
+        }
         try:
             self._queue.put_nowait(record)
         except queue.Full:

@@ -1,6 +1,6 @@
 """Turning a request into model input, and model input into probabilities, fast and safely.
 
-- `InputSpec`: the model's input contract, derived from the pandera `Features` schema (names,
+- `InputSpec`: the model's input contract, derived from the contract's input schema (names,
   numeric or not, nullable, bounds), checked in plain Python/NumPy so one row costs microseconds.
 - `parse_payload`: MLflow's four scoring formats to rows in schema order; errors name the field.
 - `Bundle`: a verified model with a fast path that feeds NumPy arrays through the fitted
@@ -55,11 +55,12 @@ class InputSpec:
 
     @classmethod
     def from_schema(cls, schema: Any) -> InputSpec:
-        """Read names, kinds, nullability and ge/le (or gt/lt) bounds from a pandera schema."""
+        """Read names, kinds, nullability and ge/le (or gt/lt) bounds from a pandera DataFrameSchema
+        (pipelines.core.contract.Contract.inputs)."""
         import pandas as pd
 
         names, numeric, nullable, low, high = [], [], [], [], []
-        for name, column in schema.to_schema().columns.items():
+        for name, column in schema.columns.items():
             names.append(str(name))
             numeric.append(bool(pd.api.types.is_numeric_dtype(str(column.dtype))))
             nullable.append(bool(column.nullable))
@@ -246,37 +247,21 @@ def _compile_transformer(step: Any) -> Callable[[np.ndarray], np.ndarray]:
         mean = step.mean_ if step.with_mean else 0.0
         scale = step.scale_ if step.with_std else 1.0
         return lambda x: (x - mean) / scale
-    return step.transform  # type: ignore[no-any-return]
+    return step.transform
 
 
 def _compile_estimator(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """The estimator's output (class probabilities, or predictions for a regressor) as NumPy."""
+    """The estimator's output (class probabilities, or predictions for a regressor) as NumPy: the first
+    registered fast path that knows it (pipelines/yours/estimators.py), else its own method."""
     from sklearn.base import is_regressor
-    from sklearn.linear_model import LogisticRegression, Ridge
 
-    if isinstance(estimator, Ridge) and np.ndim(estimator.coef_) == 1:
-        weights, bias = estimator.coef_, estimator.intercept_
-        return lambda x: x @ weights + bias
-    if is_regressor(estimator):
-        return estimator.predict  # type: ignore[no-any-return]
+    from pipelines.adapters.params import estimators
 
-    if isinstance(estimator, LogisticRegression):
-        coef, intercept = estimator.coef_.T, estimator.intercept_
-        if len(estimator.classes_) == 2:
-
-            def binary(x: np.ndarray) -> np.ndarray:
-                p = 1.0 / (1.0 + np.exp(-(x @ coef + intercept)[:, 0]))
-                return np.column_stack([1.0 - p, p])
-
-            return binary
-
-        def softmax(x: np.ndarray) -> np.ndarray:
-            z = x @ coef + intercept
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            return np.asarray(e / e.sum(axis=1, keepdims=True))
-
-        return softmax
-    return estimator.predict_proba  # type: ignore[no-any-return]
+    for entry in estimators().values():
+        compiled = entry.fast_path(estimator) if entry.fast_path is not None else None
+        if compiled is not None:
+            return compiled
+    return estimator.predict if is_regressor(estimator) else estimator.predict_proba
 
 
 class _FastPath:
@@ -331,8 +316,9 @@ class Bundle:
 def build_bundle(model: Any, spec: InputSpec, release: Mapping[str, str], probe: list[list[Any]]) -> Bundle:
     """Wrap a fitted pipeline; enable the fast path only if it matches the DataFrame path on `probe`."""
     classes = getattr(model, "classes_", None)
-    bundle = Bundle(model=model, classes=None if classes is None else np.asarray(classes), release=dict(release),
-                    spec=spec)  # fmt: skip
+    bundle = Bundle(
+        model=model, classes=None if classes is None else np.asarray(classes), release=dict(release), spec=spec
+    )
     try:
         fast = _FastPath(model, spec.names)
         matrix = spec.to_matrix(probe)
@@ -345,7 +331,7 @@ def build_bundle(model: Any, spec: InputSpec, release: Mapping[str, str], probe:
 
 def load_bundle(model_dir: Path, manifest: Mapping[str, Any], release: Mapping[str, str], spec: InputSpec) -> Bundle:
     """Verify the model directory against its manifest, load it through the allow-list, wrap it."""
-    from pipelines import modelio
+    from pipelines.adapters import modelio
 
     modelio.verify(model_dir, dict(manifest))
     model = modelio.load(model_dir)

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.adapters.params import estimators, load_contract, load_params
+
 ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = load_contract()
+"""The project's data contract (pipelines/yours/schema.py): after `init`, the user's."""
+PARAMS = load_params(ROOT / "params.yaml")
+ESTIMATORS = estimators()
+FEATURES = CONTRACT.features
 
 
 def _is_template_example() -> bool:

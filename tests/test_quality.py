@@ -1,9 +1,11 @@
-"""Code quality gates that CI enforces: ruff (lint and format) and mypy on the package."""
+"""Code quality gates that CI enforces: ruff (lint and format), mypy (no untyped definitions) on the
+package and the service, and the layering contract (import-linter, pyproject.toml)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -19,9 +21,23 @@ def test_ruff_lint_and_format_are_clean() -> None:
     assert fmt.returncode == 0, fmt.stdout
 
 
-def test_mypy_is_clean_on_the_package() -> None:
-    result = _run("mypy", "pipelines")
+def test_mypy_is_clean_on_the_package_and_the_service() -> None:
+    result = _run("mypy", "pipelines", "deploy")
     assert result.returncode == 0, result.stdout
+
+
+def test_the_layers_import_one_way() -> None:
+    """core imports no adapters or jobs; only jobs.serve imports deploy/; deploy imports no jobs; the comment
+    path stays standard-library only (the contracts are in pyproject.toml)."""
+    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout
+
+
+def test_no_module_is_over_about_400_lines() -> None:
+    sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines())
+             for p in [*(ROOT / "pipelines").rglob("*.py"), *(ROOT / "deploy").rglob("*.py")]}  # fmt: skip
+    assert {path: n for path, n in sizes.items() if n > 420} == {}
 
 
 def test_the_image_requirements_are_exported_from_the_current_lock() -> None:

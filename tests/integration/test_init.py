@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines.config import TASK_METRICS
-from pipelines.plots import FIGURES, dvc_plots
+from pipelines.core.tasks import dvc_plots, spec
 from tests.conftest import Repo, clone_template
 
 pytestmark = [pytest.mark.slow, pytest.mark.example]
@@ -84,15 +83,15 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     schema = (repo.path / "pipelines" / "schema.py").read_text()
     assert f'TASK: Task = "{task}"' in schema
     metrics = json.loads((repo.path / "metrics.json").read_text())
-    assert set(metrics) == set(TASK_METRICS[task]) and all(np.isfinite(list(metrics.values())))
+    assert set(metrics) == set(spec(task).metrics) and all(np.isfinite(list(metrics.values())))
     assert yaml.safe_load((repo.path / "dvc.yaml").read_text())["plots"] == dvc_plots(task)
-    assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == FIGURES[task]
+    assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == list(spec(task).figures)
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
-    assert set(params["gate"]["floors"]) <= set(TASK_METRICS[task])
+    assert set(params["gate"]["floors"]) <= set(spec(task).metrics)
     assert out["gate"].returncode == 0, out["gate"].stderr
     report = (repo.path.parent / "pr.md").read_text()
     assert report.startswith("## ✅ Model gate passed")
-    assert f"| `{TASK_METRICS[task][0]}` |" in report
+    assert f"| `{spec(task).metrics[0]}` |" in report
     assert "xychart-beta" in report  # charts for this task, not the binary ones
     assert "up to date" in repo.dvc("status").stdout
 

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from deploy.predictions import PredictionLog
-from pipelines.data import default_dataset
-from pipelines.schema import FEATURES
-from tests.conftest import Repo
+from pipelines.core.data import default_dataset
+from tests.conftest import FEATURES, Repo
 from tests.service.conftest import log_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.example]
@@ -60,7 +59,7 @@ def test_the_prediction_log_can_write_to_an_fsspec_url_and_monitor_reads_it_back
     """memory:// is a real fsspec filesystem: files appear only when rotated or closed, written whole."""
     import fsspec
 
-    from pipelines.monitor import list_logs, read_logs
+    from pipelines.adapters.sources import list_logs, read_logs
 
     fs = fsspec.filesystem("memory")
     rows = default_dataset()[FEATURES].head(300).to_numpy()

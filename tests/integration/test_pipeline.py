@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines import modelio
-from pipelines.config import TASK_METRICS
-from pipelines.plots import FIGURES
-from pipelines.schema import TASK
-from tests.conftest import Repo, other_blas_kernel
+from pipelines.adapters import modelio
+from pipelines.core.tasks import spec
+from tests.conftest import CONTRACT, Repo, other_blas_kernel
+
+TASK = CONTRACT.task
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_make_run_prints_metrics_and_reproduces_the_committed_outputs_numericall
     tolerances; on another CPU only files whose bytes differ while their numbers agree are left modified."""
     output = trained_repo.make_run_output  # type: ignore[attr-defined]
     table = output[output.index("Path ") :]  # `dvc metrics show`, after the stages' own log lines
-    for name in TASK_METRICS[TASK]:
+    for name in spec(TASK).metrics:
         assert name in table.splitlines()[0]
     assert "[reproduce] reproduced:" in output, output
     head = trained_repo.template_head  # type: ignore[attr-defined]
@@ -79,7 +79,7 @@ def test_a_lock_from_one_cpu_kernel_reproduces_on_another_and_a_real_change_fail
     found = json.loads(verdict.read_text())
     (metrics,) = [f for f in found["findings"] if f["path"] == "metrics.json"]
     assert metrics["stage"] == "evaluate" and metrics["status"] == "differs"
-    assert any(f"at {name}:" in metrics["detail"] for name in TASK_METRICS[TASK]), metrics["detail"]
+    assert any(f"at {name}:" in metrics["detail"] for name in spec(TASK).metrics), metrics["detail"]
 
 
 def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo) -> None:
@@ -102,7 +102,7 @@ def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo
 def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> None:
     """metrics.json has every metric; each file in dvc.yaml's plots: exists and `dvc plots show` renders it."""
     metrics = json.loads((trained_repo.path / "metrics.json").read_text())
-    assert set(metrics) == set(TASK_METRICS[TASK])
+    assert set(metrics) == set(spec(TASK).metrics)
     declared = yaml.safe_load((trained_repo.path / "dvc.yaml").read_text())["plots"]
     files = {f for plot in declared for props in plot.values() for f in props["y"]}
     for name in files:
@@ -111,7 +111,7 @@ def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> Non
     assert not shown.get("errors"), shown.get("errors")
     assert len(shown["data"]) == len(declared)
     figures = sorted(p.name for p in (trained_repo.path / "reports" / "figures").glob("*.png"))
-    assert figures == FIGURES[TASK]
+    assert figures == list(spec(TASK).figures)
 
 
 def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -> None:

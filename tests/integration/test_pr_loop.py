@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.data import default_dataset
-from pipelines.schema import FEATURES
-from tests.conftest import Repo
+from pipelines.core.data import default_dataset
+from tests.conftest import FEATURES, Repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.example]
 

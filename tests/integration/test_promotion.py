@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import LOWER_IS_BETTER, load_params
-from tests.conftest import ROOT, Repo, other_blas_kernel
+from pipelines.core.tasks import LOWER_IS_BETTER
+from tests.conftest import PARAMS, Repo, other_blas_kernel
 from tests.service.conftest import Server, _die_with_parent, free_port, wait_http_ok
 
 pytestmark = [pytest.mark.slow]
-PARAMS = load_params(ROOT / "params.yaml")
 NAME = PARAMS.environments.model_name
 FIRST, LAST = PARAMS.environments.stages[0].name, PARAMS.environments.stages[-1].name
 IMAGE = "ghcr.io/acme/churn"
@@ -148,7 +147,7 @@ def _alias(url: str, alias: str) -> tuple[str, str]:
 def _loaded_hash(repo: Repo, env: str) -> str:
     """In `repo`: the hash pipelines.registry.fetch_model verifies for `env`, after load_model(env) loaded it."""
     code = (
-        "import sys, tempfile; from pathlib import Path; from pipelines import registry; "
+        "import sys, tempfile; from pathlib import Path; from pipelines.adapters import releases as registry; "
         "registry.load_model(sys.argv[1]); print(registry.fetch_model(sys.argv[1], Path(tempfile.mkdtemp()) / 'm'))"
     )
     return repo.run(sys.executable, "-c", code, env).stdout.strip()

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from pipelines.data import default_dataset
-from pipelines.schema import FEATURES
-from tests.conftest import Repo, other_blas_kernel
+from pipelines.core.data import default_dataset
+from tests.conftest import FEATURES, Repo, other_blas_kernel
 
 pytestmark = [pytest.mark.slow, pytest.mark.example]
 

@@ -9,22 +9,29 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pipelines.config import load_params
-from pipelines.data import default_dataset, split
-from pipelines.schema import FEATURES, TARGET, Features
-from pipelines.train import fit
-from tests.conftest import ROOT
+from pipelines.core.data import default_dataset, split
+from pipelines.core.train import fit as fit_with
+from pipelines.yours.features import build_preprocessor
+from pipelines.yours.schema import Features
+from tests.conftest import CONTRACT, ESTIMATORS, FEATURES, PARAMS
+
+TARGET = CONTRACT.target
+
+
+def fit(train: pd.DataFrame, params: object):  # type: ignore[no-untyped-def]
+    return fit_with(train, CONTRACT, params, ESTIMATORS, build_preprocessor)  # type: ignore[arg-type]
+
 
 # asserts columns and numbers of the bundled breast-cancer example
 pytestmark = pytest.mark.example
 
 warnings.filterwarnings("ignore", module="pandera")
-PARAMS = load_params(ROOT / "params.yaml")
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return split(default_dataset(), PARAMS.split.test_size, PARAMS.split.seed, PARAMS.split.stratify)
+    s = PARAMS.split
+    return split(default_dataset(), s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target)
 
 
 @pytest.fixture(scope="module")

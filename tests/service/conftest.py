@@ -22,14 +22,12 @@ from fastapi.testclient import TestClient
 from deploy.app import ServiceSettings, create_app
 from deploy.predictions import LogSettings
 from deploy.scoring import Bundle, InputSpec, build_bundle
-from pipelines.config import load_params
-from pipelines.data import default_dataset, split
-from pipelines.schema import FEATURES, Features
-from pipelines.train import fit
-from tests.conftest import ROOT, Repo
+from pipelines.core.data import default_dataset, split
+from pipelines.core.train import fit
+from pipelines.yours.features import build_preprocessor
+from tests.conftest import CONTRACT, ESTIMATORS, FEATURES, PARAMS, ROOT, Repo
 
-SPEC = InputSpec.from_schema(Features)
-PARAMS = load_params(ROOT / "params.yaml")
+SPEC = InputSpec.from_schema(CONTRACT.inputs)
 SETTINGS = ServiceSettings(PARAMS.serve.max_body_bytes, PARAMS.serve.request_timeout_seconds,
                            PARAMS.serve.inline_max_rows)  # fmt: skip
 
@@ -41,14 +39,16 @@ def log_settings(directory: object, **overrides: object) -> LogSettings:
 
 @pytest.fixture(scope="session")
 def holdout() -> list[list[float]]:
-    _, test = split(default_dataset(), PARAMS.split.test_size, PARAMS.split.seed, PARAMS.split.stratify)
+    s = PARAMS.split
+    _, test = split(default_dataset(), s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target)
     return test[FEATURES].to_numpy().tolist()
 
 
 @pytest.fixture(scope="session")
 def bundle(holdout: list[list[float]]) -> Bundle:
-    train, _ = split(default_dataset(), PARAMS.split.test_size, PARAMS.split.seed, PARAMS.split.stratify)
-    model, _ = fit(train, PARAMS.train)
+    s = PARAMS.split
+    train, _ = split(default_dataset(), s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target)
+    model, _ = fit(train, CONTRACT, PARAMS.train, ESTIMATORS, build_preprocessor)
     release = {"model_version": "test", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
     return build_bundle(model, SPEC, release, holdout[:5])
 

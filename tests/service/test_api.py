@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from deploy.app import create_app
 from deploy.scoring import Bundle
-from pipelines.schema import FEATURES
+from tests.conftest import FEATURES
 from tests.service.conftest import SETTINGS, SPEC
 
 # asserts columns and numbers of the bundled breast-cancer example

@@ -204,7 +204,7 @@ def test_the_grafana_dashboard_queries_metrics_the_service_exports(server: Serve
 
 
 def test_the_smoke_test_passes_on_the_right_model_and_fails_on_another(server: Server, trained_repo: Repo) -> None:
-    from pipelines import smoke
+    from pipelines.adapters import smoke
 
     example = json.loads((trained_repo.path / "models" / "model" / "serving_input_example.json").read_text())
     manifest = json.loads((trained_repo.path / "models" / "manifest.json").read_text())

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.config import ParamsError, load_params, parse_params
+from pipelines.adapters.params import load_params
+from pipelines.core.params import ParamsError, parse_params
+from tests.conftest import ESTIMATORS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,14 +20,15 @@ def _params() -> dict:
 
 def test_the_committed_params_file_is_valid() -> None:
     params = load_params(ROOT / "params.yaml")
-    assert params.train.estimator in ("logistic_regression", "random_forest", "hist_gradient_boosting")
+    assert params.train.estimator in ESTIMATORS
+    assert not params.train.check_estimators(ESTIMATORS)
 
 
 def test_an_unknown_key_is_named() -> None:
     data = _params()
     data["train"]["logistic_regression"]["penalty_typo"] = "l2"
     with pytest.raises(ParamsError, match=r"train\.logistic_regression\.penalty_typo: unknown key"):
-        parse_params(data)
+        parse_params(data, estimators=ESTIMATORS)
 
 
 def test_a_mistyped_value_is_named_with_what_was_given() -> None:
@@ -49,7 +52,10 @@ def test_a_missing_section_and_an_unknown_estimator_are_both_reported() -> None:
     with pytest.raises(ParamsError) as info:
         parse_params(data)
     assert "evaluate: required key is missing" in str(info.value)
-    assert "train.estimator" in str(info.value)
+    data = _params()
+    data["train"]["estimator"] = "svm"
+    with pytest.raises(ParamsError, match=r"train\.estimator: 'svm' is not in pipelines/yours/estimators.py"):
+        parse_params(data, estimators=ESTIMATORS)
 
 
 def test_a_missing_or_unparsable_file_is_a_params_error(tmp_path: Path) -> None:

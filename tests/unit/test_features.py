@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 
-from pipelines.features import build_preprocessor
-from pipelines.schema import NUMERIC_FEATURES, Features
+from pipelines.yours.features import build_preprocessor
+from pipelines.yours.schema import Features
+from tests.conftest import CONTRACT
+
+NUMERIC_FEATURES = CONTRACT.numeric
 
 warnings.filterwarnings("ignore", module="pandera")
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import files
+from pipelines.adapters import files
 
 
 def test_atomic_path_replaces_on_success_and_keeps_the_old_file_on_failure(tmp_path: Path) -> None:

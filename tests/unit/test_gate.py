@@ -5,8 +5,9 @@ from __future__ import annotations
 import hypothesis.strategies as st
 from hypothesis import given
 
-from pipelines.config import LOWER_IS_BETTER, METRICS, GateParams
-from pipelines.gate import check
+from pipelines.core.gate import check
+from pipelines.core.params import GateParams
+from pipelines.core.tasks import LOWER_IS_BETTER, METRICS
 
 GATE = GateParams(
     floors={"roc_auc": 0.95, "recall": 0.85, "log_loss": 0.25},

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.github import GitHubError, post_report, protection_calls, sanitise
+from pipelines.adapters.github import GitHubError, post_report, protection_calls, sanitise
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -103,7 +103,7 @@ def test_protection_settings_become_one_put_per_branch(tmp_path: Path) -> None:
 
 
 def test_environment_reviewers_are_resolved_to_ids_through_the_api() -> None:
-    from pipelines.github import environment_calls, reviewer_resolver
+    from pipelines.adapters.github import environment_calls, reviewer_resolver
 
     class Users(FakeGitHub):
         def get(self, path: str) -> Any:
@@ -140,7 +140,7 @@ class Issues(FakeGitHub):
 
 
 def test_drift_keeps_one_issue_up_to_date_and_dispatches_retraining() -> None:
-    from pipelines.github import dispatch_workflow, upsert_drift_issue
+    from pipelines.adapters.github import dispatch_workflow, upsert_drift_issue
 
     github = Issues()
     assert upsert_drift_issue(github, "acme/churn", "Input drift: a", "report 1") == (1, True)

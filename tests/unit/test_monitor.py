@@ -8,16 +8,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from pipelines.config import load_params
-from pipelines.data import default_dataset, split
-from pipelines.monitor import compare, psi, reference_profile
-from pipelines.schema import FEATURES, NUMERIC_FEATURES
-from tests.conftest import ROOT
+from pipelines.core.data import default_dataset, split
+from pipelines.core.drift import compare, psi, reference_profile
+from tests.conftest import CONTRACT, FEATURES, PARAMS
 
 # asserts columns and numbers of the bundled breast-cancer example
 pytestmark = pytest.mark.example
 
-PARAMS = load_params(ROOT / "params.yaml")
 M = PARAMS.monitor
 shares = (
     st.lists(st.floats(0.0, 1.0), min_size=2, max_size=12)
@@ -28,8 +25,9 @@ shares = (
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    train, _ = split(default_dataset(), PARAMS.split.test_size, PARAMS.split.seed, PARAMS.split.stratify)
-    return reference_profile(train, NUMERIC_FEATURES, [], PARAMS.train.reference_bins)
+    s = PARAMS.split
+    train, _ = split(default_dataset(), s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target)
+    return reference_profile(train, CONTRACT.numeric, [], PARAMS.train.reference_bins)
 
 
 def _check(live: pd.DataFrame, reference: dict):  # type: ignore[no-untyped-def]

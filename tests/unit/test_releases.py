@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import registry
+from pipelines.adapters import releases as registry
 from tests.conftest import ROOT, tool_env
 
 

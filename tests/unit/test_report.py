@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.config import GateParams
-from pipelines.gate import check
-from pipelines.report import DataChange, ReportInputs, build
+from pipelines.core.gate import check
+from pipelines.core.params import GateParams
+from pipelines.core.reports import DataChange, ReportInputs, build
 
 GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01})
 PLOTS = {

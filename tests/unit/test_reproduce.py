@@ -11,17 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from pipelines import modelio
-from pipelines.config import load_params
-from pipelines.data import default_dataset
-from pipelines.evaluate import recorded_predictions
-from pipelines.reproduce import Output, Reproduction, Settings, compare, compare_content, compare_files
-from tests.conftest import ROOT
+from pipelines.adapters import modelio
+from pipelines.core.contract import Contract
+from pipelines.core.data import default_dataset
+from pipelines.core.evaluate import recorded_predictions
+from pipelines.core.reproduce import Output, Reproduction, Settings, compare, compare_content, compare_files
+from tests.conftest import PARAMS
 
-TOLERANCES = load_params(ROOT / "params.yaml").reproduce
+TOLERANCES = PARAMS.reproduce
 SETTINGS = Settings(
     exact_stages=frozenset(TOLERANCES.exact_stages),
     tolerance=TOLERANCES.tolerance,
@@ -102,7 +103,11 @@ def fitted() -> tuple[LogisticRegression, pd.DataFrame]:
 def _saved(model: LogisticRegression, rows: pd.DataFrame, directory: Path) -> dict[str, bytes]:
     """What train and evaluate commit for `model`: its manifest and its outputs on the holdout rows."""
     modelio.save(model, directory, rows.head(3))
-    predictions = recorded_predictions(model, rows.assign(malignant=0), 200, "binary")
+    inputs = pa.DataFrameSchema({c: pa.Column(float) for c in rows.columns})
+    raw = pa.DataFrameSchema({**inputs.columns, "malignant": pa.Column(int)})
+    predictions = recorded_predictions(
+        model, rows.assign(malignant=0), 200, Contract(raw, inputs, "malignant", "binary")
+    )
     buffer = io.StringIO()
     predictions.to_csv(buffer, index=False, lineterminator="\n", float_format=lambda x: repr(float(x)))
     return {

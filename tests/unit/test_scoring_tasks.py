@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from deploy.scoring import InputSpec, build_bundle
-from pipelines.features import build_preprocessor
+from pipelines.yours.features import build_preprocessor
 
 
 class _Inputs(pa.DataFrameModel):
@@ -31,7 +31,7 @@ def _fit(estimator: object, y: np.ndarray) -> Pipeline:
 def test_a_regressor_bundle_returns_values_and_no_classes() -> None:
     frame = _frame()
     model = _fit(Ridge(), frame["size"].to_numpy() * 2 + (frame["colour"] == "red") * 5)
-    spec = InputSpec.from_schema(_Inputs)
+    spec = InputSpec.from_schema(_Inputs.to_schema())
     rows = [[12.5, "red"], [None, "blue"], [3.0, None]]
     bundle = build_bundle(model, spec, {"model_version": "t"}, rows)
     assert bundle.classes is None
@@ -44,7 +44,7 @@ def test_a_multiclass_bundle_returns_one_probability_per_class() -> None:
     model = _fit(
         LogisticRegression(max_iter=1000), np.where(frame["size"] < 15, "s", np.where(frame["size"] < 35, "m", "l"))
     )
-    spec = InputSpec.from_schema(_Inputs)
+    spec = InputSpec.from_schema(_Inputs.to_schema())
     rows = [[5.0, "red"], [45.0, "green"]]
     bundle = build_bundle(model, spec, {"model_version": "t"}, rows)
     proba = bundle.output(spec.to_matrix(rows))

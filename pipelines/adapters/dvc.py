@@ -1,0 +1,101 @@
+"""The one DVC wrapper: its public command line, and `dvc.api` to read an output at a revision.
+
+Commands run as `python -m dvc` in the current interpreter, so the project's locked DVC is the
+one used wherever the package runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import PipelineError
+
+
+class DvcError(PipelineError):
+    """A DVC command failed; the message carries DVC's own last lines."""
+
+
+def run(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`dvc <args>` with output captured."""
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], text=True, capture_output=True, check=False)
+    if check and result.returncode != 0:
+        raise DvcError(f"dvc {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
+    return result
+
+
+def stream(*args: str) -> int:
+    """`dvc <args>` with its output shown as it runs (progress of long commands); the exit code."""
+    return subprocess.run([sys.executable, "-m", "dvc", *args], check=False).returncode
+
+
+def has_remote() -> bool:
+    """Whether a DVC remote is configured."""
+    result = run("remote", "list")
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+def status() -> dict[str, list[Any]]:
+    """`dvc status --json`: per stage or .dvc file, what changed against dvc.lock (empty: up to date)."""
+    result = run("status", "--json")
+    if result.returncode != 0:
+        raise DvcError(f"dvc status failed: {result.stderr.strip()}")
+    return dict(json.loads(result.stdout or "{}"))
+
+
+def workspace_matches(path: str) -> bool:
+    """Whether the workspace's `path` is what its .dvc file records (`dvc data status`: not uncommitted)."""
+    result = run("data", "status", "--json")
+    if result.returncode != 0:
+        raise DvcError(f"dvc data status failed: {result.stderr.strip()}")
+    uncommitted = json.loads(result.stdout or "{}").get("uncommitted") or {}
+    names = {path.rstrip("/"), path.rstrip("/") + "/"}
+    return not any(names & set(entries) for entries in uncommitted.values())
+
+
+def cache(dvc_file: str) -> None:
+    """Put the workspace data a .dvc file records into the DVC cache (`dvc commit`; the file is unchanged
+    when the data matches it)."""
+    run("commit", "--force", "--quiet", dvc_file, check=True)
+
+
+def add(path: str) -> None:
+    """`dvc add` a path (writes or updates its .dvc file and caches the data)."""
+    run("add", "--quiet", path, check=True)
+
+
+def pull(*targets: str, allow_missing: bool = False) -> None:
+    """`dvc pull` (of `targets`, else everything the workspace records); DvcError when it fails."""
+    run("pull", *(["--allow-missing"] if allow_missing else []), *targets, check=True)
+
+
+def push() -> None:
+    """`dvc push` of everything the workspace records (data and outputs)."""
+    if stream("push") != 0:
+        raise DvcError("dvc push failed")
+
+
+def diff(rev: str) -> tuple[dict[str, Any] | None, str | None]:
+    """`dvc diff --json rev`: (the diff, None), or (None, DVC's last error line)."""
+    result = run("diff", "--json", rev)
+    if result.returncode != 0:
+        return None, (result.stderr.strip().splitlines() or ["dvc diff failed"])[-1]
+    return json.loads(result.stdout or "{}"), None
+
+
+def get_at(rev: str, path: str, dest: Path, remote_only: bool = False) -> None:
+    """Copy the output `path` recorded at `rev` to `dest`, from the DVC cache or the remote.
+
+    With `remote_only` the local cache is not consulted (an empty temporary cache stands in), so
+    success proves the remote holds it. Raises whatever dvc.api raises when it cannot.
+    """
+    from dvc.api import DVCFileSystem
+
+    with tempfile.TemporaryDirectory(prefix="dvc-cache-") as empty:
+        config = {"cache": {"dir": empty}} if remote_only else {}
+        DVCFileSystem(os.getcwd(), rev=rev, config=config).get(path, str(dest), recursive=True)

@@ -1,0 +1,120 @@
+"""Plot outputs of `evaluate`: data files for `dvc plots` and PNG figures for reports.
+
+The file names are the task's (pipelines.core.tasks), the contract with the top-level `plots:`
+section of dvc.yaml (tests/integration checks that every file it names is produced).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pipelines.adapters import files
+from pipelines.core.evaluate import Evaluation
+from pipelines.core.tasks import spec
+
+
+def write_data(evaluation: Evaluation, directory: str | os.PathLike[str]) -> None:
+    """Write one CSV per plot into `directory` (replaced as a whole)."""
+    with files.atomic_dir(directory) as tmp:
+        for key, name in spec(evaluation.task).plot_files.items():
+            evaluation.plots[key].to_csv(tmp / name, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> list[str]:
+    """Render PNG figures into `directory` (replaced as a whole); return their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def save(fig: Any, tmp: Path, name: str) -> None:
+        fig.tight_layout()
+        # no timestamp in the metadata, so identical plots give identical bytes
+        fig.savefig(tmp / name, dpi=100, metadata={"Software": None})
+        plt.close(fig)
+
+    ev = evaluation
+    label = spec(ev.task).importance_label
+    with files.atomic_dir(directory) as tmp:
+        if ev.task == "binary":
+            _binary_figures(ev, tmp, plt, save)
+        if ev.task in ("binary", "multiclass"):
+            _confusion_figure(ev.plots["confusion"], tmp, plt, save)
+        if ev.task == "multiclass":
+            per_class = ev.plots["per_class"].iloc[::-1]
+            fig, ax = plt.subplots(figsize=(5, 0.4 * len(per_class) + 1.5))
+            ax.barh(per_class["class"], per_class["f1"], color="tab:blue")
+            ax.set(xlabel="F1 on the holdout set", xlim=(0, 1), title="F1 per class")
+            save(fig, tmp, "per_class.png")
+        if ev.task == "regression":
+            _regression_figures(ev, tmp, plt, save)
+
+        top = ev.importance.head(15).iloc[::-1]
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.barh(top["feature"], top["importance"], xerr=top["std"], color="tab:blue")
+        ax.set(xlabel=f"drop in {label} when shuffled", title="Permutation importance (top 15)")
+        save(fig, tmp, "importance.png")
+        names = sorted(p.name for p in tmp.iterdir())
+    return names
+
+
+def _binary_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
+    roc, pr, calibration = ev.plots["roc"], ev.plots["precision_recall"], ev.plots["calibration"]
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(roc["fpr"], roc["tpr"], label=f"ROC AUC {ev.metrics['roc_auc']:.3f}")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    ax.legend(loc="lower right")
+    save(fig, tmp, "roc.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(pr["recall"], pr["precision"], label=f"AP {ev.metrics['average_precision']:.3f}")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    ax.legend(loc="lower left")
+    save(fig, tmp, "precision_recall.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(calibration["mean_predicted"], calibration["fraction_positive"], marker="o")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title="Calibration")
+    save(fig, tmp, "calibration.png")
+
+
+def _confusion_figure(confusion: Any, tmp: Path, plt: Any, save: Any) -> None:
+    import numpy as np
+
+    counts = confusion.pivot(index="actual", columns="predicted", values="count")
+    size = max(3.6, 0.5 * len(counts) + 2)
+    fig, ax = plt.subplots(figsize=(size + 0.4, size))
+    ax.imshow(counts.to_numpy(), cmap="Blues")
+    for (i, j), value in np.ndenumerate(counts.to_numpy()):
+        color = "white" if value > counts.to_numpy().max() / 2 else "black"
+        ax.text(j, i, str(value), ha="center", va="center", color=color)
+    ax.set(
+        xticks=range(len(counts.columns)),
+        xticklabels=counts.columns,
+        yticks=range(len(counts.index)),
+        yticklabels=counts.index,
+        xlabel="predicted",
+        ylabel="actual",
+        title="Confusion matrix",
+    )
+    save(fig, tmp, "confusion.png")
+
+
+def _regression_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
+    frame = ev.plots["predictions"]
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(frame["actual"], frame["predicted"], s=10, alpha=0.6)
+    low, high = float(frame[["actual", "predicted"]].min().min()), float(frame[["actual", "predicted"]].max().max())
+    ax.plot([low, high], [low, high], linestyle=":", color="grey")
+    ax.set(xlabel="actual", ylabel="predicted", title=f"Predicted vs actual (R² {ev.metrics['r2']:.3f})")
+    save(fig, tmp, "predicted_vs_actual.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.hist(frame["residual"], bins=30, color="tab:blue")
+    ax.axvline(0, linestyle=":", color="grey")
+    ax.set(xlabel="actual - predicted", ylabel="rows", title=f"Residuals (RMSE {ev.metrics['rmse']:.3g})")
+    save(fig, tmp, "residuals.png")

@@ -1,0 +1,160 @@
+"""What runs where, from git alone, and the exact model of an environment.
+
+Each environment is a branch. The model it runs is the one its `models/manifest.json` names
+(content hash and file hashes), its `dvc.lock` points to and its `models/release.json` pairs with
+the serving image by digest; promotion merges those pointers (pipelines.record), never retrains.
+An environment's history is the first-parent chain of its branch: every commit that changed the
+manifest and carries a release record naming that model is a release, and a model's version number
+is the order in which the branch first saw it (so a rollback to version 1 shows as version 1 again).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.adapters import dvc, git, modelio
+from pipelines.adapters.params import load_paths
+from pipelines.adapters.revisions import data_hash_at
+from pipelines.errors import PipelineError
+
+
+def _path(name: str) -> str:
+    """A pipeline path (model, manifest, metrics, release) as dvc.yaml defines it."""
+    return load_paths()[name]
+
+
+class RegistryError(PipelineError):
+    """An environment, version or model cannot be resolved."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release of an environment: the model (by hash), the commit that released it, what it was
+    trained on, its metrics, when, and the serving image by digest."""
+
+    version: int
+    model_hash: str
+    commit: str
+    data_hash: str
+    metrics: dict[str, float]
+    promoted_at: str
+    subject: str
+    image: str = ""  # the serving image by digest, from the release record
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _json_at(rev: str, path: str) -> Any:
+    content = git.show(rev, path)
+    return json.loads(content) if content else None
+
+
+def branch_ref(name: str) -> str:
+    """`name` if it is a local branch (or any revision), else `origin/<name>` (as in a CI checkout)."""
+    return git.branch_ref(name)
+
+
+def history(branch: str) -> list[Release]:
+    """Every release of `branch`, oldest first (empty if the branch never had a model)."""
+    manifest, metrics_path, release_path = _path("manifest"), _path("metrics"), _path("release")
+    branch = branch_ref(branch)
+    if git.resolve(branch) is None:
+        raise RegistryError(f"branch {branch!r} does not exist (fetch it, or promote to it first)")
+    releases: list[Release] = []
+    versions: dict[str, int] = {}
+    # the manifest or the release record changed: a model of record built on a CPU that gives the bytes
+    # the branch already had changes only the release record
+    for commit, when, subject in git.first_parent_log(branch, [manifest, release_path]):
+        recorded = _json_at(commit, manifest)
+        if not recorded:
+            continue  # the manifest was deleted in this commit
+        digest = recorded["content_hash"]
+        release = _json_at(commit, release_path) or {}
+        if release.get("model_hash") != digest:
+            continue  # a model that was never released here (e.g. the commit the branch was created at)
+        if releases and releases[-1].model_hash == digest:
+            continue  # the file changed but not the model it names
+        version = versions.setdefault(digest, len(versions) + 1)
+        data_hash = data_hash_at(commit)
+        metrics = _json_at(commit, metrics_path) or {}
+        image = str(release.get("image", ""))
+        releases.append(Release(version, digest, commit, data_hash, metrics, when, subject, image))
+    return releases
+
+
+def current(branch: str) -> Release | None:
+    """The release `branch` runs now, or None before its first release."""
+    releases = history(branch)
+    return releases[-1] if releases else None
+
+
+def fetch_model(rev: str, dest: Path, remote_only: bool = False) -> str:
+    """Copy the model recorded at `rev` into `dest` (DVC cache or remote) and verify it against the
+    manifest committed at `rev`; return its hash.
+
+    With `remote_only`, the local DVC cache is not consulted: the bytes must come from the remote
+    (proof that the remote holds them). Raises RegistryError naming what to configure when the bytes
+    cannot be fetched (no DVC remote, or the remote does not hold them), and UntrustedModelError when
+    they do not match the manifest. Nothing is rebuilt.
+    """
+    model_dir, manifest = _path("model"), _path("manifest")
+    rev = branch_ref(rev)
+    recorded = _json_at(rev, manifest)
+    if not recorded:
+        raise RegistryError(f"{rev} has no {manifest}: no model was ever trained or promoted there")
+    try:
+        dvc.get_at(rev, model_dir, dest, remote_only)
+    except Exception as exc:  # dvc raises many types for a missing cache entry or remote
+        short = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if not dvc.has_remote():
+            raise RegistryError(
+                f"cannot fetch {model_dir} ({recorded['content_hash'][:12]}) recorded at {rev}: no DVC remote is "
+                "configured (and this machine's DVC cache does not hold it). Configure one so that every workflow can "
+                "fetch the model of record: `dvc remote add -d storage <url>` and commit .dvc/config "
+                f"(docs/OPERATIONS.md, 'Where artifacts live'). ({short})"
+            ) from None
+        raise RegistryError(
+            f"cannot fetch {model_dir} ({recorded['content_hash'][:12]}) recorded at {rev} from the DVC remote: it "
+            "was never pushed there or has been deleted. The main workflow's `record` step pushes the model of "
+            f"record; re-run it, or `dvc push` from a machine that has it. ({short})"
+        ) from None
+    return modelio.verify(dest, recorded)
+
+
+def load_model(env: str) -> Any:
+    """The exact model deployed to `env`, fetched through dvc.api at the branch and verified.
+
+    The files must hash to the branch's manifest, and the model must be skops with only
+    allow-listed types; anything else raises before any object is built.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"model-{env}-") as tmp:
+        fetch_model(env, Path(tmp) / "model")
+        return modelio.load(Path(tmp) / "model")
+
+
+def rollback_target(env: str, to_version: int | None) -> Release:
+    """The release a rollback of `env` returns to: the previous model's, or version `to_version`.
+
+    Raises RegistryError when `env` has no releases, has only ever run one model, never ran
+    `to_version`, or runs `to_version` already.
+    """
+    releases = history(env)
+    if not releases:
+        raise RegistryError(f"{env} has no releases to roll back")
+    now = releases[-1]
+    if to_version is None:
+        earlier = [r for r in releases if r.version != now.version]
+        if not earlier:
+            raise RegistryError(f"{env} has only ever run version {now.version}: nothing to roll back to")
+        return earlier[-1]
+    for release in reversed(releases):
+        if release.version == to_version:
+            if release.model_hash == now.model_hash:
+                raise RegistryError(f"{env} already runs version {to_version}")
+            return release
+    raise RegistryError(f"{env} never ran version {to_version}; it ran {sorted({r.version for r in releases})}")

@@ -1,0 +1,179 @@
+"""Where data comes from besides data/: fresh batches to ingest, and the service's prediction logs.
+
+Fresh data: fetch batches from the configured source, validate them, append the new ones.
+
+Sources: a path or any fsspec URL with a glob (CSV or Parquet files), or a SQL query through a
+SQLAlchemy URL read from an environment variable. Each batch is identified by the sha256 of its
+canonical CSV form and written to `data/batch-<hash>.csv`; a ledger (`data/ingested.json`)
+records what was taken, so ingesting the same batch twice changes nothing. A batch that breaks
+the schema goes to the quarantine directory with its validation report, and nothing else changes.
+
+Prediction logs: the JSON-lines files the service writes (deploy/predictions.py), local or at any
+fsspec URL, read back as one frame of logged input rows for drift monitoring.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from pipelines.adapters import files
+from pipelines.core.validation import DataValidationError, validate
+from pipelines.errors import PipelineError
+
+LEDGER = "ingested.json"
+
+
+class IngestError(PipelineError):
+    """The source is not configured or cannot be read."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of fresh rows and where it came from."""
+
+    source: str
+    frame: pd.DataFrame
+
+    @functools.cached_property
+    def csv(self) -> bytes:
+        """The canonical CSV form: what is written to data/ and hashed."""
+        return self.frame.to_csv(index=False, lineterminator="\n").encode()
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of the canonical CSV: the batch's identity in the ledger."""
+        return hashlib.sha256(self.csv).hexdigest()
+
+
+@dataclass
+class Outcome:
+    """What an ingest did: files added (and rows), sources already ingested, batches quarantined."""
+
+    added: list[str] = field(default_factory=list)  # data files written
+    rows: int = 0
+    known: list[str] = field(default_factory=list)  # sources already ingested
+    quarantined: list[str] = field(default_factory=list)
+
+
+def from_files(pattern: str) -> list[Batch]:
+    """Every CSV or Parquet file matching `pattern` (a path or fsspec URL, globs allowed)."""
+    import fsspec
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(pattern)
+    batches = []
+    for name in sorted(fs.glob(path) if any(c in path for c in "*?[") else [path]):
+        url = fs.unstrip_protocol(name)
+        with fsspec.open(url, "rb") as handle:
+            frame = pd.read_parquet(handle) if name.endswith(".parquet") else pd.read_csv(handle)
+        batches.append(Batch(url, frame))
+    return batches
+
+
+def from_sql(url_env: str, query: str) -> list[Batch]:
+    """One batch: the result of `query` on the database whose SQLAlchemy URL is in $`url_env`."""
+    from sqlalchemy import create_engine
+
+    url = os.environ.get(url_env)
+    if not url:
+        raise IngestError(f"environment variable {url_env} (the database URL) is not set")
+    engine = create_engine(url)
+    try:
+        frame = pd.read_sql_query(query, engine)
+    finally:
+        engine.dispose()
+    return [Batch(f"sql:{url_env}", frame)]
+
+
+def _ledger(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / LEDGER
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def pending(batches: list[Batch], data_dir: Path, schema: pa.DataFrameSchema) -> list[Batch]:
+    """The batches valid against `schema` and not ingested yet: what `ingest` would append (nothing is written)."""
+    ledger = _ledger(data_dir)
+    new = []
+    for batch in batches:
+        if batch.digest in ledger:
+            continue
+        try:
+            validate(batch.frame, schema)
+        except DataValidationError:
+            continue  # it will be quarantined, not appended
+        new.append(batch)
+    return new
+
+
+def ingest(batches: list[Batch], data_dir: Path, quarantine: Path, schema: pa.DataFrameSchema) -> Outcome:
+    """Validate each batch against `schema` and append the new valid ones to `data_dir`; quarantine the invalid."""
+    ledger_path = data_dir / LEDGER
+    ledger = _ledger(data_dir)
+    outcome = Outcome()
+    for batch in batches:
+        digest = batch.digest
+        if digest in ledger:
+            outcome.known.append(batch.source)
+            continue
+        try:
+            validate(batch.frame, schema)
+        except DataValidationError as exc:
+            target = quarantine / digest[:16]
+            target.mkdir(parents=True, exist_ok=True)
+            files.write_text(target / "data.csv", batch.csv.decode())
+            files.write_json(target / "report.json", {**exc.report.to_dict(), "source": batch.source})
+            outcome.quarantined.append(f"{batch.source} -> {target}")
+            continue
+        name = f"batch-{digest[:16]}.csv"
+        with files.atomic_path(data_dir / name) as tmp:
+            tmp.write_bytes(batch.csv)
+        ledger[digest] = {"source": batch.source, "file": name, "rows": len(batch.frame)}
+        outcome.added.append(name)
+        outcome.rows += len(batch.frame)
+    if outcome.added:
+        files.write_json(ledger_path, ledger)
+    return outcome
+
+
+def list_logs(location: str) -> list[str]:
+    """Prediction-log files under a local directory or any fsspec URL, oldest first."""
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(location)
+    found = sorted(fs.glob(f"{root.rstrip('/')}/predictions-*.jsonl"))
+    return [fs.unstrip_protocol(path) for path in found]
+
+
+def read_logs(paths: Sequence[str], since: float | None, max_rows: int) -> pd.DataFrame:
+    """Logged input rows, newest last, at most `max_rows` of the newest; `since` in epoch seconds (None: all)."""
+    import fsspec
+    import orjson
+
+    blocks: dict[tuple[str, ...], list[np.ndarray]] = {}
+    for path in paths:
+        with fsspec.open(path, "rb") as handle:
+            for line in handle:
+                record = orjson.loads(line)
+                if since is not None and record.get("ts", 0) < since:
+                    continue
+                try:
+                    block = np.asarray(record["rows"], dtype=float)  # null becomes NaN
+                except (TypeError, ValueError):
+                    block = np.asarray(record["rows"], dtype=object)
+                blocks.setdefault(tuple(record["columns"]), []).append(block)
+    frames = [pd.DataFrame(np.concatenate(arrays), columns=list(columns)) for columns, arrays in blocks.items()]
+    if not frames:
+        return pd.DataFrame()
+    data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return data.tail(max_rows).reset_index(drop=True)

@@ -1,0 +1,96 @@
+"""Data in, data out: the embedded default dataset, the split, the profile, the .dvc pointer.
+
+Reading files and running DVC are pipelines.adapters (files, dvc); nothing here touches disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from pipelines.errors import PipelineError
+
+DEFAULT_FILE = "breast_cancer.csv"
+DEFAULT_TARGET = "malignant"
+
+
+class DataError(PipelineError, RuntimeError):
+    """The data cannot be found, read or materialised."""
+
+
+def default_dataset() -> pd.DataFrame:
+    """scikit-learn's bundled breast-cancer data (569 rows): 30 snake_case measurement columns and
+    `malignant` (1 = malignant, 0 = benign), the example the template ships with."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame = frame.rename(columns=lambda c: str(c).replace(" ", "_"))
+    # scikit-learn encodes benign as 1; the positive class here is the one a screening test looks for
+    frame[DEFAULT_TARGET] = 1 - frame.pop("target")
+    return frame
+
+
+def default_csv() -> bytes:
+    """The default dataset as the CSV bytes `data.dvc` records (stable across runs)."""
+    return default_dataset().to_csv(index=False, lineterminator="\n").encode()
+
+
+def split(
+    frame: pd.DataFrame, test_size: float, seed: int, stratify: bool, task: str, target: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded train/test split, stratified on `target` when asked (a label: classification only).
+
+    `test_size` is the held-out fraction. Raises DataError for a stratified regression split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if stratify and task == "regression":
+        raise DataError("split.stratify: true needs a class label, and the target is a number; set it to false")
+
+    train, test = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=frame[target] if stratify else None
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def profile(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per-column summary for reports and drift checks: mean, spread, quantiles, missing rate.
+
+    Numeric columns get moments and quantiles; other columns their most frequent values.
+    Numbers are rounded to 6 significant digits so the committed file diffs cleanly.
+    """
+
+    def r(x: object) -> float | None:
+        return None if pd.isna(x) else float(f"{float(x):.6g}")  # type: ignore[arg-type]
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in frame.columns:
+        col = frame[name]
+        entry: dict[str, Any] = {"missing_rate": r(col.isna().mean())}
+        if pd.api.types.is_numeric_dtype(col):
+            q = col.quantile([0.05, 0.5, 0.95])
+            entry.update(
+                mean=r(col.mean()),
+                std=r(col.std()),
+                min=r(col.min()),
+                p05=r(q[0.05]),
+                p50=r(q[0.5]),
+                p95=r(q[0.95]),
+                max=r(col.max()),
+            )
+        else:
+            top = col.value_counts(normalize=True).head(5)
+            entry.update(unique=int(col.nunique()), top=", ".join(f"{k}: {v:.3f}" for k, v in top.items()))
+        out[str(name)] = entry
+    return out
+
+
+def parse_pointer(text: str, source: str = "data.dvc") -> tuple[str, str]:
+    """(tracked path, recorded hash) from the text of a .dvc file; DataError if it is not one."""
+    try:
+        out = yaml.safe_load(text)["outs"][0]
+    except (KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
+        raise DataError(f"{source}: not a readable .dvc file ({exc})") from None
+    return str(out["path"]), str(out.get("md5") or out.get("hash") or "")

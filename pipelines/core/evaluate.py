@@ -1,0 +1,206 @@
+"""Evaluation: metrics, curves and feature importance of a fitted model on the holdout set.
+
+What is measured follows the contract's task (pipelines.core.tasks): ranking and threshold metrics
+for binary labels, macro-averaged ones for several labels, errors for numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.core.contract import Contract
+from pipelines.core.params import EvaluateParams
+from pipelines.core.tasks import spec
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything `evaluate` produces, as data; writing it to files is the CLI's job."""
+
+    task: str
+    metrics: dict[str, float]
+    plots: dict[str, pd.DataFrame]  # one frame per entry of tasks.spec(task).plot_files
+
+    @property
+    def importance(self) -> pd.DataFrame:
+        """feature, importance, std: the drop in the task's importance score when a feature is shuffled."""
+        return self.plots["importance"]
+
+
+def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
+    """Keep at most `points` evenly spaced rows (first and last included) so plot files stay small."""
+    if len(frame) <= points:
+        return frame.reset_index(drop=True)
+    keep = np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def model_output(model: Any, x: pd.DataFrame, task: str) -> np.ndarray:
+    """Class probabilities (rows x classes, in `model.classes_` order) or, for regression, predictions."""
+    return np.asarray(model.predict(x) if task == "regression" else model.predict_proba(x))
+
+
+def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, contract: Contract) -> pd.DataFrame:
+    """The model's outputs on `rows` evenly spaced holdout rows (all rows when there are fewer).
+
+    How a model is recognised by its numbers rather than its bytes (pipelines.reproduce): one row
+    per recorded holdout row, `row` (its position in `test`) then one column per class with its
+    probability, or `prediction` for regression. Deterministic: the holdout split is.
+    """
+    count = min(rows, len(test))
+    positions = np.unique(np.linspace(0, len(test) - 1, count).round().astype(int)) if count else np.array([], int)
+    output = model_output(model, test[contract.features].iloc[positions], contract.task).reshape(len(positions), -1)
+    columns = ["prediction"] if contract.task == "regression" else [str(c) for c in model.classes_]
+    frame = pd.DataFrame(output, columns=columns)
+    frame.insert(0, "row", positions)
+    return frame
+
+
+def predicted_labels(output: np.ndarray, classes: np.ndarray, task: str, threshold: float) -> np.ndarray:
+    """Labels from probabilities: the threshold on the positive (larger) label for binary, else the argmax."""
+    if task == "binary":
+        return np.where(output[:, 1] >= threshold, classes[1], classes[0])
+    return classes[output.argmax(axis=1)]
+
+
+def score(
+    y: np.ndarray, output: np.ndarray, *, task: str, classes: Any = None, threshold: float = 0.5
+) -> dict[str, float]:
+    """Every metric of `task` (tasks.spec(task).metrics) from true values and `model_output`, rounded to
+    6 decimals; `threshold` is the positive-class probability at or above which a binary row is positive."""
+    from sklearn import metrics as m
+
+    if task == "regression":
+        scores = {
+            "r2": m.r2_score(y, output) if len(y) > 1 else float("nan"),
+            "rmse": m.root_mean_squared_error(y, output),
+            "mae": m.mean_absolute_error(y, output),
+        }
+    else:
+        labels = np.asarray(classes)
+        predicted = predicted_labels(output, labels, task, threshold)
+        if task == "binary":
+            positive = (y == labels[1]).astype(int)
+            proba = output[:, 1]
+            hits = (predicted == labels[1]).astype(int)
+            scores = {
+                "roc_auc": m.roc_auc_score(positive, proba) if len(set(positive)) > 1 else float("nan"),
+                "average_precision": m.average_precision_score(positive, proba),
+                "f1": m.f1_score(positive, hits, zero_division=0),
+                "precision": m.precision_score(positive, hits, zero_division=0),
+                "recall": m.recall_score(positive, hits, zero_division=0),
+                "accuracy": m.accuracy_score(positive, hits),
+                "log_loss": m.log_loss(positive, proba, labels=[0, 1]),
+            }
+        else:
+            try:
+                auc = m.roc_auc_score(y, output, multi_class="ovr", labels=labels)
+            except ValueError:  # a class absent from y: one-vs-rest AUC is undefined for it
+                auc = float("nan")
+            scores = {
+                "accuracy": m.accuracy_score(y, predicted),
+                "balanced_accuracy": m.balanced_accuracy_score(y, predicted),
+                "f1_macro": m.f1_score(y, predicted, average="macro", labels=labels, zero_division=0),
+                "roc_auc_ovr": auc,
+                "log_loss": m.log_loss(y, output, labels=labels),
+            }
+    assert tuple(scores) == spec(task).metrics, "score must report exactly tasks.spec(task).metrics"
+    return {k: round(float(v), 6) for k, v in scores.items()}
+
+
+def _confusion(y: np.ndarray, predicted: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(y, predicted, labels=labels)
+    return pd.DataFrame(
+        [
+            {"actual": str(a), "predicted": str(p), "count": int(matrix[i, j])}
+            for i, a in enumerate(labels)
+            for j, p in enumerate(labels)
+        ]
+    )
+
+
+def _binary_plots(y: np.ndarray, output: np.ndarray, labels: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
+    from sklearn import metrics as m
+    from sklearn.calibration import calibration_curve
+
+    positive, proba = (y == labels[1]).astype(int), output[:, 1]
+    fpr, tpr, roc_thresholds = m.roc_curve(positive, proba)
+    precision, recall, pr_thresholds = m.precision_recall_curve(positive, proba)
+    fraction, mean_predicted = calibration_curve(positive, proba, n_bins=params.calibration_bins)
+    predicted = predicted_labels(output, labels, "binary", params.threshold)
+    return {
+        "roc": _thin(
+            pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thresholds, 1.0)}),
+            params.curve_points,
+        ),
+        "precision_recall": _thin(
+            # the last (precision=1, recall=0) point has no threshold
+            pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.append(pr_thresholds, 1.0)}),
+            params.curve_points,
+        ),
+        "calibration": pd.DataFrame({"mean_predicted": mean_predicted, "fraction_positive": fraction}),
+        "confusion": _confusion(y, predicted, labels),
+    }
+
+
+def _multiclass_plots(y: np.ndarray, output: np.ndarray, labels: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    predicted = predicted_labels(output, labels, "multiclass", params.threshold)
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
+    per_class = pd.DataFrame(
+        {"class": [str(c) for c in labels], "precision": precision, "recall": recall, "f1": f1, "support": support}
+    )
+    return {"confusion": _confusion(y, predicted, labels), "per_class": per_class}
+
+
+def _regression_plots(y: np.ndarray, output: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
+    frame = pd.DataFrame({"actual": y.astype(float), "predicted": output.astype(float)})
+    frame["residual"] = frame["actual"] - frame["predicted"]
+    return {"predictions": _thin(frame.sort_values(["actual", "predicted"]), params.curve_points)}
+
+
+def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: Contract) -> Evaluation:
+    """Score `model` on `test` (features and target) with the settings in `params`."""
+    from sklearn.inspection import permutation_importance
+
+    task, features = contract.task, contract.features
+    x, y = test[features], test[contract.target].to_numpy()
+    output = model_output(model, x, task)
+    classes = None if task == "regression" else np.asarray(model.classes_)
+    scores = score(y, output, task=task, classes=classes, threshold=params.threshold)
+    if task == "binary":
+        plots = _binary_plots(y, output, np.asarray(classes), params)
+    elif task == "multiclass":
+        plots = _multiclass_plots(y, output, np.asarray(classes), params)
+    else:
+        plots = _regression_plots(y, output, params)
+    importance = permutation_importance(
+        model,
+        x,
+        y,
+        scoring=spec(task).importance_scoring,
+        n_repeats=params.permutation_repeats,
+        max_samples=min(params.permutation_max_samples, len(x)),
+        random_state=params.seed,
+        n_jobs=1,
+    )
+    # sorted by the importance as plots/ writes it (6 significant digits), then by name: another CPU's
+    # last-bit differences then cannot swap two nearly tied features (pipelines.reproduce)
+    frame = pd.DataFrame(
+        {"feature": features, "importance": importance.importances_mean, "std": importance.importances_std}
+    )
+    written = frame["importance"].map(lambda v: float(f"{v:.6g}"))
+    plots["importance"] = (
+        frame.assign(written=written)
+        .sort_values(["written", "feature"], ascending=[False, True])
+        .drop(columns="written")
+        .reset_index(drop=True)
+    )
+    return Evaluation(task=task, metrics=scores, plots=plots)

@@ -1,0 +1,95 @@
+"""The merge gate: absolute floors, and no regression against the base beyond a tolerance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipelines.core.params import GateParams, ParamsError
+from pipelines.core.tasks import LOWER_IS_BETTER, spec
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One checked rule. `threshold` is the bound `value` had to meet."""
+
+    kind: str  # "floor" or "regression"
+    metric: str
+    threshold: float
+    value: float | None
+    passed: bool
+    reason: str
+
+    @property
+    def comparison(self) -> str:
+        return "<=" if self.metric in LOWER_IS_BETTER else ">="
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Every rule checked; `has_baseline` is False when there was nothing to regress from."""
+
+    rules: list[Rule]
+    has_baseline: bool
+
+    @property
+    def passed(self) -> bool:
+        return all(rule.passed for rule in self.rules)
+
+    @property
+    def failures(self) -> list[Rule]:
+        return [rule for rule in self.rules if not rule.passed]
+
+
+_EPSILON = 1e-9  # so that a value exactly at a computed bound (0.93 - 0.05) is not failed by float error
+
+
+def _meets(metric: str, value: float, bound: float) -> bool:
+    return value <= bound + _EPSILON if metric in LOWER_IS_BETTER else value >= bound - _EPSILON
+
+
+def check_task(params: GateParams, task: str) -> None:
+    """Refuse gate rules on metrics this task does not report (a floor copied from another task)."""
+    allowed = spec(task).metrics
+    wrong = [
+        f"gate.{section}.{metric}"
+        for section, rules in (("floors", params.floors), ("max_regression", params.max_regression))
+        for metric in rules
+        if metric not in allowed
+    ]
+    if wrong:
+        raise ParamsError(f"{', '.join(wrong)}: not reported for a {task} task; its metrics are: {', '.join(allowed)}")
+
+
+def check(metrics: Mapping[str, float], base: Mapping[str, float] | None, params: GateParams) -> Verdict:
+    """Apply the gate rules; `base` is None when the base branch has no committed metrics yet."""
+    rules: list[Rule] = []
+    for metric, floor in params.floors.items():
+        value = metrics.get(metric)
+        word = "ceiling" if metric in LOWER_IS_BETTER else "floor"
+        if value is None:
+            rules.append(Rule("floor", metric, floor, None, False, f"{metric} is missing from the metrics"))
+            continue
+        ok = _meets(metric, value, floor)
+        side = "above" if metric in LOWER_IS_BETTER else "below"
+        reason = "" if ok else f"{metric} = {value:.4f} is {side} the {word} {floor:.4f}"
+        rules.append(Rule("floor", metric, floor, value, ok, reason))
+    if base is not None:
+        for metric, tolerance in params.max_regression.items():
+            value, before = metrics.get(metric), base.get(metric)
+            if before is None:
+                continue  # the base did not report this metric: nothing to regress from
+            bound = before + tolerance if metric in LOWER_IS_BETTER else before - tolerance
+            if value is None:
+                rules.append(Rule("regression", metric, bound, None, False, f"{metric} is missing from the metrics"))
+                continue
+            ok = _meets(metric, value, bound)
+            worse = value - before if metric in LOWER_IS_BETTER else before - value
+            reason = (
+                ""
+                if ok
+                else f"{metric} regressed by {worse:.4f} against the base ({before:.4f} -> {value:.4f}); "
+                f"at most {tolerance:.4f} is allowed"
+            )
+            rules.append(Rule("regression", metric, bound, value, ok, reason))
+    return Verdict(rules=rules, has_baseline=base is not None)

@@ -1,0 +1,239 @@
+"""The schema of params.yaml: the one place for knobs and thresholds (reading the file is
+pipelines.adapters.params).
+
+Every section is a pydantic model that forbids unknown keys, so a typo such as `lerning_rate`
+fails at load time with the key named, instead of being silently ignored. The estimators'
+sections under `train:` are validated by the params model each estimator declares in
+pipelines/yours/estimators.py, passed in as a registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipelines.core.tasks import Metric
+from pipelines.errors import PipelineError
+
+if TYPE_CHECKING:
+    from pipelines.core.train import Estimator
+
+
+class ParamsError(PipelineError, ValueError):
+    """params.yaml is missing, unreadable, or breaks its schema."""
+
+
+class _Section(BaseModel):
+    # No defaults below (except None for "not set"): every value lives in params.yaml, once, and a
+    # missing key is an error naming it rather than a silent fallback to a copy kept here.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class SplitParams(_Section):
+    test_size: Fraction
+    seed: int
+    stratify: bool
+
+
+class TrainParams(BaseModel):
+    """The estimator and its hyper-parameters: one section per estimator, named as in the registry of
+    pipelines/yours/estimators.py; only the chosen estimator's section is required."""
+
+    # extra keys are the estimators' sections, checked against the registry by `check_estimators`
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    estimator: Annotated[str, Field(min_length=1)]
+    seed: int
+    reference_bins: Annotated[int, Field(ge=2, le=100)]
+
+    def sections(self) -> dict[str, Any]:
+        """The estimators' sections as written in params.yaml, by estimator name."""
+        return dict(self.model_extra or {})
+
+    def check_estimators(self, estimators: Mapping[str, Estimator]) -> list[str]:
+        """Every problem with the estimator sections against the registry, one line each (empty: fine)."""
+        problems = []
+        if self.estimator not in estimators:
+            problems.append(
+                f"train.estimator: {self.estimator!r} is not in pipelines/yours/estimators.py; "
+                f"one of: {', '.join(estimators)}"
+            )
+        elif self.estimator not in self.sections():
+            problems.append(
+                f"train.estimator is {self.estimator!r} but params.yaml has no train.{self.estimator} section"
+            )
+        for name, values in self.sections().items():
+            if name not in estimators:
+                problems.append(f"train.{name}: unknown key (not an estimator in pipelines/yours/estimators.py)")
+                continue
+            try:
+                estimators[name].params.model_validate(values or {})
+            except ValidationError as exc:
+                problems += [f"train.{name}.{_describe(e)}" for e in exc.errors()]
+        return problems
+
+    def options(self, estimators: Mapping[str, Estimator]) -> BaseModel:
+        """The chosen estimator's hyper-parameters, validated by its params model."""
+        entry = estimators[self.estimator]
+        return entry.params.model_validate(self.sections().get(self.estimator) or {})
+
+
+class EvaluateParams(_Section):
+    threshold: Fraction
+    permutation_repeats: PositiveInt
+    permutation_max_samples: PositiveInt
+    calibration_bins: Annotated[int, Field(ge=2)]
+    curve_points: Annotated[int, Field(ge=10)]
+    seed: int
+    recorded_rows: PositiveInt
+
+
+class MlflowParams(_Section):
+    experiment: Annotated[str, Field(min_length=1)]
+
+
+class GateParams(_Section):
+    """Merge rules: absolute floors (ceilings for lower-is-better metrics) and allowed regression."""
+
+    floors: dict[Metric, float]
+    max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]]
+
+
+class ReproduceParams(_Section):
+    """What counts as reproducing the pipeline on another machine (pipelines.reproduce).
+
+    Numbers a (reproduced) and b (committed) agree when |a - b| <= tolerance * max(1, |b|): an
+    absolute tolerance for values up to 1 (probabilities, most metrics), a relative one above.
+    """
+
+    exact_stages: list[str]
+    # metrics.json is written with 6 decimals: two runs that differ in the 12th digit can round
+    # 1e-6 apart, so a tolerance below the written precision would fail on rounding alone
+    tolerance: Annotated[float, Field(ge=1e-6)]
+    prediction_tolerance: Annotated[float, Field(gt=0.0)]
+
+
+class CiParams(_Section):
+    """Which changed files make a pull request re-run the pipeline (fnmatch globs)."""
+
+    pipeline_paths: Annotated[list[str], Field(min_length=1)]
+
+
+class ServeLogParams(_Section):
+    directory: str
+    sample_rate: Annotated[float, Field(ge=0.0, le=1.0)]
+    max_rows_per_request: PositiveInt
+    max_file_bytes: PositiveInt
+    max_total_bytes: PositiveInt
+    queue_size: PositiveInt
+
+
+class ServeParams(_Section):
+    host: str
+    port: Annotated[int, Field(ge=0, le=65535)]
+    max_body_bytes: PositiveInt
+    request_timeout_seconds: Annotated[float, Field(gt=0)]
+    inline_max_rows: PositiveInt
+    graceful_shutdown_seconds: Annotated[float, Field(ge=0)]
+    log: ServeLogParams
+
+
+class EnvironmentParams(_Section):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    promote_from: Annotated[str, Field(min_length=1)]
+    rollback: Literal["commit", "pull_request"]
+    max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]] | None = None
+
+
+class EnvironmentsParams(_Section):
+    model_name: Annotated[str, Field(min_length=1)]
+    stages: Annotated[list[EnvironmentParams], Field(min_length=1)]
+
+    def get(self, name: str) -> EnvironmentParams:
+        for env in self.stages:
+            if env.name == name:
+                return env
+        raise ParamsError(
+            f"unknown environment {name!r}; params.yaml defines: {', '.join(e.name for e in self.stages)}"
+        )
+
+    def next_after(self, name: str) -> EnvironmentParams | None:
+        """The environment promoted from `name` (staging after main, production after staging)."""
+        return next((env for env in self.stages if env.promote_from == name), None)
+
+
+class MonitorParams(_Section):
+    logs: str | None = None
+    window_hours: Annotated[float, Field(gt=0)]
+    max_rows: PositiveInt
+    min_rows: PositiveInt
+    psi_threshold: Annotated[float, Field(gt=0)]
+    ks_alpha: Fraction
+    ks_min_statistic: Fraction
+    missing_rate_change: Fraction
+
+
+class IngestParams(_Section):
+    source: str | None = None
+    sql_url_env: str | None = None
+    sql_query: str | None = None
+    quarantine: str
+
+
+class Params(_Section):
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
+    gate: GateParams
+    reproduce: ReproduceParams
+    ci: CiParams
+    serve: ServeParams
+    environments: EnvironmentsParams
+    monitor: MonitorParams
+    ingest: IngestParams
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+
+
+def parse_params(data: Any, source: str = "params.yaml", estimators: Mapping[str, Estimator] | None = None) -> Params:
+    """Validate a parsed params mapping; raise ParamsError naming every bad key.
+
+    With `estimators` (the registry), the estimator sections under `train:` are checked too.
+    """
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        params = Params.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise ParamsError(f"{source} is invalid:\n{lines}") from None
+    problems = params.train.check_estimators(estimators) if estimators is not None else []
+    if problems:
+        raise ParamsError(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    return params
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'train': {'seed': 1}} -> {'train.seed': 1}, the form MLflow and `dvc params diff` use."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

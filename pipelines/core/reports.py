@@ -1,0 +1,352 @@
+"""Every markdown the template writes, from data: the pull-request report, the gate table and its
+job summary, the promotion report, the drift report, the live-metrics table and the registry table.
+
+All of it reads the task's entry in pipelines.core.tasks (which metrics, in which order) and builds
+tables with pipelines.core.markdown, which escapes cell text. Charts are Mermaid `xychart-beta`
+blocks, which GitHub renders inside a comment without uploading anything; the full-resolution PNGs
+travel as a workflow artifact linked from the report. With `images="publish"` the report links the
+local PNGs instead, for `cml comment --publish` to upload to an image host you choose (opt-in:
+CML's default host is public).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.core import markdown as md
+from pipelines.core.drift import DriftReport
+from pipelines.core.gate import Verdict
+from pipelines.core.reproduce import Reproduction
+from pipelines.core.tasks import LOWER_IS_BETTER, METRICS, spec
+
+PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#9e9e9e, #1f77b4"}}}}%%'
+GRID = np.linspace(0.0, 1.0, 21)
+
+
+@dataclass(frozen=True)
+class DataChange:
+    """What changed in the data between the base and this branch."""
+
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    diff_error: str | None = None
+    rows_before: int | None = None
+    rows_after: int | None = None
+    valid: bool | None = None
+    profile_before: Mapping[str, Mapping[str, Any]] | None = None
+    profile_after: Mapping[str, Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the pull-request report shows; base-side values are None when the base lacks them."""
+
+    metrics: Mapping[str, float]
+    base_metrics: Mapping[str, float] | None
+    params: Mapping[str, Any]  # flat: {"train.seed": 42}
+    base_params: Mapping[str, Any] | None
+    verdict: Verdict
+    plots: Mapping[str, pd.DataFrame]  # tasks.spec(task).plot_files keys
+    base_plots: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    data: DataChange | None = None
+    head: str = "HEAD"
+    base: str | None = None
+    figures_url: str | None = None
+    figures: list[str] = field(default_factory=list)  # local PNG paths, linked when images="publish"
+    images: str = "mermaid"
+    task: str = "binary"  # the contract's task
+    reproduction: Reproduction | None = None  # the committed outputs against a re-run (pull requests)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return md.code(value)
+
+
+def _order(task: str) -> list[str]:
+    return [*spec(task).metrics, *(m for m in METRICS if m not in spec(task).metrics)]
+
+
+def _metrics_table(metrics: Mapping[str, float], base: Mapping[str, float] | None, task: str) -> str:
+    names = [m for m in _order(task) if m in metrics]
+    if base is None:
+        return md.table(["metric", "this branch"], [(md.code(m), f"{metrics[m]:.4f}") for m in names])
+    rows = []
+    for m in names:
+        now, before = metrics[m], base.get(m)
+        if before is None:
+            rows.append((md.code(m), "n/a", f"{now:.4f}", "new"))
+            continue
+        delta = now - before
+        better = delta < 0 if m in LOWER_IS_BETTER else delta > 0
+        mark = "⚪" if abs(delta) < 5e-5 else ("🟢" if better else "🔴")
+        rows.append((md.code(m), f"{before:.4f}", f"{now:.4f}", f"{mark} {delta:+.4f}"))
+    return md.table(["metric", "base", "this branch", "change"], rows)
+
+
+def _params_diff(params: Mapping[str, Any], base: Mapping[str, Any] | None) -> str:
+    if base is None:
+        return "_No params.yaml on the base branch to compare with._"
+    keys = sorted(k for k in set(params) | set(base) if params.get(k) != base.get(k))
+    if not keys:
+        return "_No parameter changes._"
+    return md.table(
+        ["param", "base", "this branch"], [(md.code(k), _fmt(base.get(k)), _fmt(params.get(k))) for k in keys]
+    )
+
+
+def gate_table(verdict: Verdict) -> str:
+    """The gate as a table: rule, metric, threshold, value, result."""
+    rows = [
+        (
+            r.kind,
+            md.code(r.metric),
+            f"{r.comparison} {r.threshold:.4f}",
+            "missing" if r.value is None else f"{r.value:.4f}",
+            "✅ pass" if r.passed else "❌ fail",
+        )
+        for r in verdict.rules
+    ]
+    return md.table(["rule", "metric", "threshold", "value", "result"], rows)
+
+
+def gate_summary(verdict: Verdict, reasons: list[str]) -> str:
+    """The job summary of `gate`: the outcome, one line per failed rule, the table."""
+    heading = "### ✅ Model gate passed" if not reasons else "### ❌ Model gate failed"
+    lines = "".join(f"- {reason}\n" for reason in reasons)
+    return f"{heading}\n\n{lines}\n{gate_table(verdict)}\n"
+
+
+def _curve(frame: pd.DataFrame, x: str, y: str) -> list[float]:
+    """`y` interpolated at evenly spaced `x` (Mermaid spreads line points evenly along the axis)."""
+    ordered = frame.sort_values([x, y])
+    return [round(float(v), 4) for v in np.interp(GRID, ordered[x].to_numpy(), ordered[y].to_numpy())]
+
+
+def _line_chart(title: str, x_label: str, y_label: str, series: list[list[float]]) -> str:
+    lines = [
+        "```mermaid",
+        PALETTE,
+        "xychart-beta",
+        f'    title "{title}"',
+        f'    x-axis "{x_label}" 0 --> 1',
+        f'    y-axis "{y_label}" 0 --> 1',
+    ]
+    lines += [f"    line [{', '.join(str(v) for v in s)}]" for s in series]
+    return "\n".join([*lines, "```"])
+
+
+def _bar_chart(title: str, names: list[str], values: list[float], y_label: str = "") -> str:
+    quoted = ", ".join(md.label(n) for n in names)
+    axis = f'\n    y-axis "{y_label}"' if y_label else ""
+    return (
+        f'```mermaid\nxychart-beta\n    title "{title}"\n    x-axis [{quoted}]{axis}\n'
+        f"    bar [{', '.join(f'{v:.4f}' for v in values)}]\n```"
+    )
+
+
+def _predictions_chart(frame: pd.DataFrame, points: int = 40) -> str:
+    """Regression: actual values sorted, and the predictions for the same rows (Mermaid has no scatter)."""
+    ordered = frame.sort_values(["actual", "predicted"]).reset_index(drop=True)
+    keep = np.unique(np.linspace(0, len(ordered) - 1, min(points, len(ordered))).round().astype(int))
+    ordered = ordered.iloc[keep]
+    low = float(ordered[["actual", "predicted"]].min().min())
+    high = float(ordered[["actual", "predicted"]].max().max())
+    lines = [
+        "```mermaid",
+        PALETTE,
+        "xychart-beta",
+        '    title "Holdout rows sorted by actual value"',
+        '    x-axis "rows, by actual value" 1 --> ' + str(len(ordered)),
+        f'    y-axis "target" {low:.4g} --> {high:.4g}',
+        "    line [" + ", ".join(f"{v:.4g}" for v in ordered["actual"]) + "]",
+        "    line [" + ", ".join(f"{v:.4g}" for v in ordered["predicted"]) + "]",
+        "```",
+    ]
+    return "\n".join(lines) + "\n<sub>grey: actual, blue: predicted</sub>"
+
+
+def _charts(
+    plots: Mapping[str, pd.DataFrame], base_plots: Mapping[str, pd.DataFrame], importance_label: str = "ROC AUC"
+) -> str:
+    parts = []
+    legend = "grey: base, blue: this branch" if base_plots else "this branch"
+    for key, x, y, title, xl, yl in (
+        ("roc", "fpr", "tpr", "ROC curve", "false positive rate", "true positive rate"),
+        ("precision_recall", "recall", "precision", "Precision-recall curve", "recall", "precision"),
+    ):
+        if key not in plots:
+            continue
+        series = [_curve(base_plots[key], x, y)] if key in base_plots else []
+        series.append(_curve(plots[key], x, y))
+        parts.append(f"{_line_chart(title, xl, yl, series)}\n<sub>{legend}</sub>")
+    if "predictions" in plots:
+        parts.append(_predictions_chart(plots["predictions"]))
+    if "per_class" in plots:
+        frame = plots["per_class"]
+        parts.append(_bar_chart("F1 per class (holdout set)", [str(c) for c in frame["class"]], list(frame["f1"])))
+    if "importance" in plots:
+        top = plots["importance"].head(8)
+        parts.append(
+            _bar_chart(
+                f"Permutation importance (drop in {importance_label}), top 8",
+                [str(n) for n in top["feature"]],
+                list(top["importance"]),
+            )
+        )
+    if "confusion" in plots:
+        c = plots["confusion"].astype({"actual": str, "predicted": str})
+        labels = sorted(set(c["actual"]) | set(c["predicted"]))
+        counts = {(a, p): n for a, p, n in c[["actual", "predicted", "count"]].itertuples(index=False)}
+        rows = [[f"**{md.cell(a)}**", *(counts.get((a, p), 0) for p in labels)] for a in labels]
+        parts.append("Confusion matrix (holdout set):\n\n" + md.table(["actual \\ predicted", *labels], rows))
+    return "\n\n".join(parts)
+
+
+def _data_section(change: DataChange) -> str:
+    out = ["### Data", ""]
+    if change.diff_error:
+        out.append(f"`dvc diff`: unavailable ({change.diff_error})")
+    else:
+        for label, names in (("added", change.added), ("modified", change.modified), ("deleted", change.deleted)):
+            if names:
+                out.append(f"- {label}: " + ", ".join(md.code(n) for n in names[:20]))
+        if not (change.added or change.modified or change.deleted):
+            out.append("- `dvc diff`: no file-level changes")
+    before, after = change.rows_before, change.rows_after
+    if after is not None:
+        delta = f" ({after - before:+d})" if before is not None else ""
+        out.append(f"- rows: {before if before is not None else 'unknown'} -> {after}{delta}")
+    if change.valid is not None:
+        out.append(f"- schema: {'✅ valid' if change.valid else '❌ invalid'}")
+    if change.profile_before and change.profile_after:
+        rows = []
+        for name, now in change.profile_after.items():
+            was = change.profile_before.get(name)
+            if not was or now.get("mean") is None or was.get("mean") is None:
+                continue
+            spread = was.get("std") or 1.0
+            shift = (float(now["mean"]) - float(was["mean"])) / float(spread)
+            rows.append((abs(shift), name, was, now, shift))
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        if rows:
+            table = md.table(
+                ["column", "mean (base -> now)", "shift", "std (base -> now)", "missing (base -> now)"],
+                [
+                    (
+                        md.code(name),
+                        f"{was['mean']:.4g} -> {now['mean']:.4g}",
+                        f"{shift:+.2f}",
+                        f"{was['std']:.4g} -> {now['std']:.4g}",
+                        f"{was['missing_rate']:.3f} -> {now['missing_rate']:.3f}",
+                    )
+                    for _, name, was, now, shift in rows[:10]
+                ],
+            )
+            out += ["", "Largest distribution shifts (mean change in base standard deviations):", "", table]
+    return "\n".join(out)
+
+
+def build(inputs: ReportInputs) -> str:
+    """Render the whole report."""
+    v, reproduced = inputs.verdict, inputs.reproduction
+    passed = v.passed and (reproduced is None or reproduced.ok)
+    title = "## ✅ Model gate passed" if passed else "## ❌ Model gate failed"
+    against = f"`{inputs.base[:8]}`" if inputs.base else "no base"
+    parts = [title, f"<sub>commit `{inputs.head[:8]}` compared with {against}</sub>"]
+    failures = ([] if reproduced is None or reproduced.ok else [reproduced.headline()]) + [r.reason for r in v.failures]
+    if failures:
+        parts.append("\n".join(f"- {reason}" for reason in failures))
+    if not v.has_baseline:
+        parts.append(
+            "> **No baseline:** the base branch has no committed metrics yet, so the gate checks the "
+            "absolute floors only."
+        )
+    parts += ["### Metrics", _metrics_table(inputs.metrics, inputs.base_metrics, inputs.task)]
+    parts += ["### Gate", gate_table(v)]
+    if reproduced is not None:
+        parts += ["### Reproduction", reproduced.markdown().rstrip()]
+    parts += ["### Params", _params_diff(inputs.params, inputs.base_params)]
+    if inputs.data is not None:
+        parts.append(_data_section(inputs.data))
+    parts += ["### Plots", _charts(inputs.plots, inputs.base_plots, spec(inputs.task).importance_label)]
+    if inputs.images == "publish":
+        parts.append("\n".join(f"![{p.rsplit('/', 1)[-1]}]({p})" for p in inputs.figures))
+    elif inputs.figures_url:
+        parts.append(f"Full-resolution figures: [report artifact]({inputs.figures_url}).")
+    return "\n\n".join(parts) + "\n"
+
+
+def promotion_report(title: str, env: str, champion_source: str, note: str, report: str) -> str:
+    """The promotion pull request's body: title, where the champion's numbers came from, the report."""
+    return f"# {title}\n\nChampion ({env} now): {champion_source}." + (f" {note}" if note else "") + f"\n\n{report}"
+
+
+def promotion_body(model_hash: str, env: str, source: str, metrics: Mapping[str, float], task: str) -> str:
+    """A short promotion pull-request body when no report was written: the model and its headline metrics."""
+    shown = ", ".join(f"{m} {metrics[m]:.4f}" for m in spec(task).headline if m in metrics)
+    return f"Promote model `{model_hash[:12]}` from `{source}` to `{env}`" + (f": {shown}." if shown else ".")
+
+
+def drift_report(report: DriftReport, window: str) -> str:
+    """The drift report: verdict, a PSI bar chart (Mermaid), and a table of every feature."""
+    head = (f"## ⚠️ Drift in {len(report.drifted)} feature(s)" if report.drifted else "## ✅ No drift") + (
+        f"\n\n{report.rows} logged rows ({window})."
+    )
+    ordered = sorted(report.features, key=lambda f: -f.psi)
+    chart = _bar_chart("PSI by feature (top 12)", [f.name for f in ordered[:12]], [f.psi for f in ordered[:12]])
+    rows = [
+        (
+            md.code(f.name),
+            f"{f.psi:.4f}",
+            "n/a" if f.ks_statistic is None else f"{f.ks_statistic:.3f} (p={f.ks_pvalue:.2g})",
+            f"{f.missing_before:.3f} -> {f.missing_now:.3f}",
+            ("⚠️ " + "; ".join(f.reasons)) if f.drifted else "no",
+        )
+        for f in ordered
+    ]
+    return "\n\n".join([head, chart, md.table(["feature", "PSI", "KS", "missing (ref -> now)", "drift"], rows)]) + "\n"
+
+
+def not_enough_data(rows: int, window: str, needed: int) -> str:
+    """The monitor report when the window holds too few logged rows for a verdict."""
+    return f"## Not enough data\n\n{rows} logged rows ({window}); at least {needed} are needed.\n"
+
+
+def live_metrics(metrics: Mapping[str, float], floors: Mapping[Any, float], failures: list[str], task: str) -> str:
+    """Live metrics on labelled traffic against the gate floors (metrics without a floor show n/a)."""
+    rows = [
+        (md.code(m), f"{metrics[m]:.4f}", f"{floors[m]:.4f}" if m in floors else "n/a")
+        for m in _order(task)
+        if m in metrics
+    ]
+    verdict = "".join(f"- ⚠️ {f}\n" for f in failures) or "All gate floors hold.\n"
+    return f"\n### Live metrics on labelled traffic\n\n{md.table(['metric', 'live', 'floor'], rows)}\n\n{verdict}"
+
+
+def registry_table(rows: list[tuple[str, Any]], main_hash: str | None, task: str) -> str:
+    """What runs where: one row per environment (a releases.Release or None), headline metrics of the task."""
+    shown = list(spec(task).headline)
+    header = ["environment", "version", "model hash", "image", "commit", "data hash", *shown, "promoted at"]
+    table_rows: list[list[Any]] = []
+    if main_hash:
+        table_rows.append(["main (not a release)", "-", main_hash[:12], *["-"] * (len(header) - 3)])
+    for label, r in rows:
+        if r is None:
+            table_rows.append([label, *["-"] * (len(header) - 1)])
+            continue
+        values = [f"{r.metrics[m]:.4f}" if m in r.metrics else "n/a" for m in shown]
+        image = r.image.rsplit("@", 1)[-1][:19] if r.image else "-"
+        table_rows.append(
+            [label, f"v{r.version}", r.model_hash[:12], image, r.commit[:10], r.data_hash[:12], *values, r.promoted_at]
+        )
+    return md.table(header, table_rows)

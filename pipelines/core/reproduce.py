@@ -1,0 +1,397 @@
+"""What "reproduced" means: a re-run's outputs agree with the committed ones within declared tolerances.
+
+Floating-point training differs in the last bits between CPUs (OpenBLAS picks a kernel per CPU),
+so a model trained from the same data, code and params on another machine can have other bytes
+and the same numbers. A re-run therefore reproduces a commit when, stage by stage:
+
+- the stage's inputs are the ones its committed `dvc.lock` entry records (command, params and
+  dependencies that are not another stage's output): otherwise the lock is *stale*;
+- outputs of the stages listed in `reproduce.exact_stages` (no floating-point training) are
+  byte-identical;
+- committed numeric outputs (JSON, CSV: metrics, plot data, the training profile) agree within
+  `reproduce.tolerance`;
+- the model directory and its manifest, whose bytes need not agree, are judged by the model's
+  outputs on a fixed sample of holdout rows recorded at evaluation (`holdout_predictions`), within
+  `reproduce.prediction_tolerance`;
+- cached outputs that git does not hold (PNG figures drawn from the plot data) are not compared.
+
+Everything here works on data handed in (lock mappings, file contents); `pipelines.cli` reads
+the files and git. Numbers a (reproduced) and b (committed) agree when
+|a - b| <= tolerance * max(1, |b|).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pipelines.core import markdown as md
+
+Status = Literal["identical", "equivalent", "differs", "stale", "not compared"]
+FAILING: frozenset[str] = frozenset({"differs", "stale"})
+Files = dict[str, bytes]
+"""The files of one output: {"": content} for a file, {relative path: content} for a directory."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output of a stage as dvc.yaml declares it."""
+
+    stage: str
+    path: str
+    cached: bool  # False: `cache: false`, the file is committed to git
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict on one output (or, for `stale`, on one stage's recorded inputs)."""
+
+    stage: str
+    path: str
+    status: Status
+    detail: str = ""
+    largest: float | None = None  # largest difference found, in the tolerance's units
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The outcome of comparing a re-run with the outputs committed at `rev`."""
+
+    rev: str
+    findings: list[Finding] = field(default_factory=list)
+    fix: str = ""  # the command that brings the committed outputs in line, when they are not
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.failed for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.failed]
+
+    @property
+    def stale_stages(self) -> list[str]:
+        return sorted({f.stage for f in self.findings if f.status == "stale"})
+
+    @property
+    def equivalent(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "equivalent"]
+
+    def headline(self) -> str:
+        """One line: whether the committed outputs reproduce, and if not why and what to run."""
+        if self.ok:
+            if not self.equivalent:
+                return f"reproduced: every output is byte-identical to {self.rev}'s"
+            differ = ", ".join(sorted({f.path for f in self.equivalent}))
+            return (
+                f"reproduced: every output agrees with {self.rev}'s within the tolerances in params.yaml "
+                f"(reproduce:); bytes differ but numbers agree for {differ}"
+            )
+        stale = self.stale_stages
+        if stale:
+            first = next(f for f in self.findings if f.status == "stale")
+            reason = f"the committed dvc.lock is stale: stage {', '.join(stale)} ({first.detail})"
+        else:
+            first = self.failures[0]
+            reason = f"stage {first.stage}: {first.path} does not reproduce ({first.detail})"
+        return f"{reason}; {self.fix}" if self.fix else reason
+
+    def markdown(self) -> str:
+        """A table of every output that is not byte-identical, or one line when all are."""
+        rows = [f for f in self.findings if f.status != "identical"]
+        icon = {"equivalent": "🟰", "differs": "❌", "stale": "❌", "not compared": "·"}
+        text = f"{'✅' if self.ok else '❌'} {self.headline()}\n"
+        if rows:
+            table = md.table(
+                ["stage", "output", "result", "detail"],
+                [(f.stage, md.code(f.path), f"{icon[f.status]} {f.status}", f.detail) for f in rows],
+            )
+            text += f"\n{table}\n"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        findings = [asdict(f) for f in self.findings]
+        return {"rev": self.rev, "ok": self.ok, "headline": self.headline(), "fix": self.fix, "findings": findings}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reproduction:
+        return cls(str(data["rev"]), [Finding(**f) for f in data.get("findings", [])], str(data.get("fix", "")))
+
+
+# --- comparing numbers --------------------------------------------------------------------------
+
+
+def _excess(produced: float, committed: float) -> float:
+    """|a - b| / max(1, |b|): compared with a tolerance, this is the rule in the module docstring."""
+    if math.isnan(produced) and math.isnan(committed):
+        return 0.0
+    if math.isinf(produced) or math.isinf(committed):
+        return 0.0 if produced == committed else math.inf
+    return abs(produced - committed) / max(1.0, abs(committed))
+
+
+@dataclass
+class _Worst:
+    """The largest scaled difference seen so far, where, and the first structural mismatch."""
+
+    value: float = 0.0
+    where: str = ""
+    mismatch: str = ""
+
+    def number(self, produced: float, committed: float, where: str) -> None:
+        excess = _excess(produced, committed)
+        if excess > self.value or (excess == math.inf and not self.where):
+            self.value, self.where = excess, f"{where}: {committed!r} -> {produced!r}"
+
+    def structure(self, message: str) -> None:
+        self.mismatch = self.mismatch or message
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _walk(produced: Any, committed: Any, where: str, worst: _Worst) -> None:
+    if _is_number(produced) and _is_number(committed):
+        worst.number(float(produced), float(committed), where or "value")
+    elif isinstance(produced, Mapping) and isinstance(committed, Mapping):
+        if set(produced) != set(committed):
+            added, removed = sorted(set(produced) - set(committed)), sorted(set(committed) - set(produced))
+            worst.structure(f"{where or 'top level'}: keys added {added}, removed {removed}")
+        for key in sorted(set(produced) & set(committed), key=str):
+            _walk(produced[key], committed[key], f"{where}.{key}" if where else str(key), worst)
+    elif isinstance(produced, list) and isinstance(committed, list):
+        if len(produced) != len(committed):
+            worst.structure(f"{where or 'top level'}: {len(committed)} entries -> {len(produced)}")
+        for i, (a, b) in enumerate(zip(produced, committed, strict=False)):
+            _walk(a, b, f"{where}[{i}]", worst)
+    elif produced != committed:
+        worst.structure(f"{where or 'value'}: {committed!r} -> {produced!r}")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _csv_rows(content: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(content.decode("utf-8"))))
+
+
+def compare_content(name: str, produced: bytes, committed: bytes) -> tuple[float, str, str]:
+    """Compare two versions of a JSON or CSV file number by number.
+
+    Returns (largest scaled difference, where it is, structural mismatch or ""). Files that are
+    neither JSON nor CSV count as a mismatch when their bytes differ.
+    """
+    worst = _Worst()
+    if produced == committed:
+        return 0.0, "", ""
+    if name.endswith(".json"):
+        try:
+            _walk(json.loads(produced), json.loads(committed), "", worst)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            worst.structure(f"not readable JSON ({exc})")
+    elif name.endswith(".csv"):
+        try:
+            new, old = _csv_rows(produced), _csv_rows(committed)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            return 0.0, "", f"not readable CSV ({exc})"
+        if not old or not new or new[0] != old[0]:
+            worst.structure(f"header {old[0] if old else []} -> {new[0] if new else []}")
+        elif len(new) != len(old):
+            worst.structure(f"{len(old) - 1} rows -> {len(new) - 1}")
+        else:
+            header = old[0]
+            for r, (row_new, row_old) in enumerate(zip(new[1:], old[1:], strict=True), start=1):
+                for c, (a, b) in enumerate(zip(row_new, row_old, strict=False)):
+                    x, y = _number(a), _number(b)
+                    column = header[c] if c < len(header) else str(c)
+                    if x is not None and y is not None:
+                        worst.number(x, y, f"row {r} {column}")
+                    elif a != b:
+                        worst.structure(f"row {r} {column}: {b!r} -> {a!r}")
+    else:
+        worst.structure("bytes differ and the format has no numeric comparison")
+    return worst.value, worst.where, worst.mismatch
+
+
+def compare_files(path: str, produced: Files, committed: Files, tolerance: float) -> tuple[Status, str, float]:
+    """Compare every file of the output at `path`; (status, detail, largest scaled difference)."""
+    if produced == committed:
+        return "identical", "", 0.0
+    if set(produced) != set(committed):
+        added, removed = sorted(set(produced) - set(committed)), sorted(set(committed) - set(produced))
+        return "differs", f"files added {added}, removed {removed}", math.inf
+    largest, where = 0.0, ""
+    for name in sorted(produced):
+        value, at, mismatch = compare_content(name or path, produced[name], committed[name])
+        label = f"{name}: " if name else ""
+        if mismatch:
+            return "differs", f"{label}{mismatch}", math.inf
+        if value > largest:
+            largest, where = value, f"{label}{at}"
+    if largest > tolerance:
+        return "differs", f"largest difference {largest:.3g} > tolerance {tolerance:g} at {where}", largest
+    return "equivalent", f"bytes differ, numbers agree (largest difference {largest:.3g} at {where})", largest
+
+
+# --- comparing dvc.lock entries ------------------------------------------------------------------
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping) and value:
+        for key, inner in value.items():
+            yield from _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, value
+
+
+def _params(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A lock entry's params as dotted keys; keys from a file other than params.yaml carry its name."""
+    flat = {}
+    for source, values in (entry.get("params") or {}).items():
+        for key, value in _flatten(values):
+            flat[key if source == "params.yaml" else f"{source}:{key}"] = value
+    return flat
+
+
+def _hash(entry: Mapping[str, Any]) -> str:
+    return str(entry.get("md5") or entry.get("hash") or "")
+
+
+def stage_inputs_changed(committed: Mapping[str, Any], produced: Mapping[str, Any], outputs: set[str]) -> list[str]:
+    """How a stage's recorded inputs differ between two dvc.lock entries (command, params, deps).
+
+    Dependencies that are another stage's output are left out: their agreement is judged where
+    they are produced.
+    """
+    changes = []
+    if committed.get("cmd") != produced.get("cmd"):
+        changes.append("command changed")
+    old, new = _params(committed), _params(produced)
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if keys:
+        changes.append("params changed: " + ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in keys))
+    old_deps = {d["path"]: _hash(d) for d in committed.get("deps") or [] if d["path"] not in outputs}
+    new_deps = {d["path"]: _hash(d) for d in produced.get("deps") or [] if d["path"] not in outputs}
+    for path in sorted(set(old_deps) | set(new_deps)):
+        if path not in new_deps:
+            changes.append(f"dependency removed: {path}")
+        elif path not in old_deps:
+            changes.append(f"dependency added: {path}")
+        elif old_deps[path] != new_deps[path]:
+            changes.append(f"dependency changed: {path}")
+    return changes
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The tolerances (params.yaml `reproduce:`) and the paths with a special role (dvc.yaml `paths`)."""
+
+    exact_stages: frozenset[str]
+    tolerance: float
+    prediction_tolerance: float
+    model: str  # the model directory: its bytes may differ, judged by `holdout_predictions`
+    manifest: str  # the model's file hashes: differ exactly when the model's bytes do
+    holdout_predictions: str  # the model's outputs on the recorded holdout rows
+
+
+def _lock_stages(lock: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return dict(lock.get("stages") or {})
+
+
+def compare(
+    rev: str,
+    committed_lock: Mapping[str, Any],
+    produced_lock: Mapping[str, Any],
+    outputs: Mapping[str, Output],
+    committed_files: Callable[[str], Files | None],
+    produced_files: Callable[[str], Files],
+    settings: Settings,
+) -> Reproduction:
+    """Judge a re-run (`produced_lock`, `produced_files`) against what `rev` committed.
+
+    `outputs` maps each output path in dvc.yaml to its stage and whether git holds it;
+    `committed_files(path)` returns that output's files at `rev` (None if absent) and is asked only
+    for outputs git holds; `produced_files(path)` returns the workspace's.
+    """
+    old_stages, new_stages = _lock_stages(committed_lock), _lock_stages(produced_lock)
+    findings: list[Finding] = []
+    out_paths = {o["path"] for body in new_stages.values() for o in body.get("outs") or []}
+    out_paths |= {o["path"] for body in old_stages.values() for o in body.get("outs") or []}
+    for stage in sorted(set(old_stages) - set(new_stages)):
+        findings.append(Finding(stage, "dvc.lock", "stale", "in the committed dvc.lock but no longer produced"))
+    predictions: Finding | None = None
+    model_rows: list[tuple[str, str, str]] = []  # (stage, path, note) judged by the predictions
+    for stage, body in new_stages.items():
+        before = old_stages.get(stage)
+        if before is None:
+            findings.append(Finding(stage, "dvc.lock", "stale", "not in the committed dvc.lock"))
+            continue
+        for change in stage_inputs_changed(before, body, out_paths):
+            findings.append(Finding(stage, "dvc.lock", "stale", change))
+        old_outs = {o["path"]: _hash(o) for o in before.get("outs") or []}
+        for out in body.get("outs") or []:
+            path, digest = out["path"], _hash(out)
+            if path not in old_outs:
+                findings.append(Finding(stage, path, "stale", "not in the committed dvc.lock"))
+                continue
+            declared = outputs.get(path, Output(stage, path, cached=True))
+            if declared.cached:  # only its hash is committed (dvc.lock)
+                if digest == old_outs[path]:
+                    findings.append(Finding(stage, path, "identical"))
+                elif stage in settings.exact_stages:
+                    findings.append(Finding(stage, path, "differs", "must be byte-identical (reproduce.exact_stages)"))
+                elif path == settings.model:
+                    model_rows.append((stage, path, f"md5 {old_outs[path][:8]} -> {digest[:8]}"))
+                else:
+                    derived = "bytes differ; not in git (drawn from outputs that are compared)"
+                    findings.append(Finding(stage, path, "not compared", derived))
+                continue
+            committed = committed_files(path)  # git holds it: compare the content itself
+            if committed is None:
+                findings.append(Finding(stage, path, "stale", f"not committed at {rev}"))
+                continue
+            produced = produced_files(path)
+            if produced == committed:
+                findings.append(Finding(stage, path, "identical"))
+            elif stage in settings.exact_stages:
+                findings.append(Finding(stage, path, "differs", "must be byte-identical (reproduce.exact_stages)"))
+            elif path == settings.manifest:
+                model_rows.append((stage, path, "the model's file hashes"))
+            else:
+                is_predictions = path == settings.holdout_predictions
+                tolerance = settings.prediction_tolerance if is_predictions else settings.tolerance
+                status, detail, largest = compare_files(path, produced, committed, tolerance)
+                finding = Finding(stage, path, status, detail, largest if math.isfinite(largest) else None)
+                if path == settings.holdout_predictions:
+                    predictions = finding
+                findings.append(finding)
+    identical_predictions = predictions is None and any(
+        f.path == settings.holdout_predictions and f.status == "identical" for f in findings
+    )
+    for stage, path, note in model_rows:
+        head = f"bytes differ ({note}); its outputs on the recorded holdout rows"
+        if identical_predictions:
+            findings.append(Finding(stage, path, "equivalent", f"{head} are identical"))
+        elif predictions is None:
+            missing = f"bytes differ ({note}) and {settings.holdout_predictions} is not committed"
+            findings.append(Finding(stage, path, "differs", missing))
+        elif predictions.failed:
+            findings.append(Finding(stage, path, "differs", f"{head} do not agree", predictions.largest))
+        else:
+            agree = f"{head} agree (largest difference {predictions.largest:.3g})"
+            findings.append(Finding(stage, path, "equivalent", agree, predictions.largest))
+    return Reproduction(rev, findings)

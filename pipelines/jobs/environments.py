@@ -1,0 +1,253 @@
+"""Environments: the promotion gate (scoring, in main.yml and deploy.yml), its check on a pull request
+into an environment (.github/workflows/promotion-gate.yml), rollback (rollback.yml), and what runs
+where (`registry`, from git alone)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipelines.jobs.common import add, add_env_choice, add_repo, annotate, append, json_bytes, say
+from pipelines.jobs.release import env_ref, target_env
+
+
+def _holdout_at(rev: str, directory: Path, schema: Any) -> Any:
+    """The validated holdout split recorded at `rev` (an exact output: the same bytes on every machine)."""
+    from pipelines.adapters import dvc, files
+    from pipelines.adapters.params import load_paths
+    from pipelines.adapters.releases import RegistryError
+    from pipelines.core.validation import validate
+
+    path = load_paths()["test"]
+    try:
+        dvc.get_at(rev, path, directory / "holdout.parquet")
+    except Exception as exc:  # dvc raises many types for a missing cache entry or remote
+        raise RegistryError(
+            f"cannot fetch the holdout {path} recorded at {rev} ({type(exc).__name__}); the record "
+            "step pushes it with the model"
+        ) from None
+    frame, _ = validate(files.read_frame(directory / "holdout.parquet"), schema)
+    return frame
+
+
+def cmd_promotion_gate(args: argparse.Namespace) -> int:
+    from pipelines.adapters import git, modelio, record, releases, revisions
+    from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.core import promotion
+    from pipelines.core.params import flatten
+    from pipelines.core.reports import ReportInputs, build, gate_table, promotion_report
+    from pipelines.jobs.pull_request import STAGE_SECTIONS, stage_params
+
+    params, paths, contract = load_params(args.params), load_paths(), load_contract()
+    env = target_env(params.environments, args)
+    if env is None:
+        say("promotion-gate", f"{args.after} is the last environment: nothing to promote to")
+        return 0
+    own = record.branch(env.name)
+    candidate_rev = args.candidate or (own if git.resolve(own) else "HEAD")
+    branch = env_ref(env.name)
+    current = releases.current(branch) if branch else None
+    note = ""
+    with tempfile.TemporaryDirectory(prefix="promotion-") as tmp:
+        digest = releases.fetch_model(candidate_rev, Path(tmp) / "candidate")
+        candidate = modelio.load(Path(tmp) / "candidate")
+        holdout = _holdout_at(candidate_rev, Path(tmp), contract.raw)
+        champion = None
+        if current is not None:
+            try:
+                releases.fetch_model(current.commit, Path(tmp) / "champion")
+                champion = modelio.load(Path(tmp) / "champion")
+            except releases.RegistryError as exc:
+                note = str(exc)
+        result = promotion.compare(
+            candidate,
+            champion,
+            holdout,
+            params.evaluate,
+            params.gate,
+            env,
+            contract,
+            current.metrics if current else None,
+        )
+    verdict = promotion.verdict_record(env.name, digest, current.model_hash if current else None, result)
+    replaces = f" replaces v{current.version} ({current.model_hash[:12]})" if current else " (first model)"
+    report = build(
+        ReportInputs(
+            metrics=result.candidate,
+            base_metrics=result.champion,
+            params=flatten(params.model_dump(include=set(STAGE_SECTIONS))),
+            base_params=stage_params(revisions.params(current.commit, args.params)) if current else None,
+            verdict=result.verdict,
+            plots={},
+            head=git.resolve(candidate_rev) or candidate_rev,
+            base=current.commit if current else None,
+            task=contract.task,
+        )
+    )
+    text = promotion_report(
+        f"Promotion to {env.name}: model {digest[:12]}{replaces}", env.name, result.champion_source, note, report
+    )
+    if args.report:
+        from pipelines.adapters import files
+
+        files.write_text(args.report, text)
+    if args.record:
+        recorded = {paths["promotion"]: json_bytes(verdict)}
+        outcome = "passed" if result.verdict.passed else "failed"
+        if git.resolve(candidate_rev) == git.resolve(own):
+            commit = record.amend(env.name, recorded, f"Promotion gate: {outcome}")
+        else:
+            source = record.source_of(candidate_rev)
+            commit = record.start(
+                env.name,
+                branch,
+                candidate_rev,
+                recorded,
+                f"{record.RECORD_SUBJECT} {digest[:12]} for {env.name}, promoted from {candidate_rev} ({source[:12]})",
+            )
+        say("promotion-gate", f"{own} = {commit[:12]} records the verdict ({outcome})")
+    print(gate_table(result.verdict))
+    for rule in result.verdict.failures:
+        say("promotion-gate", f"FAIL: {rule.reason}")
+    outcome = "passed" if result.verdict.passed else "failed"
+    say("promotion-gate", f"{outcome} for model {digest[:12]} (champion: {result.champion_source})")
+    append(args.summary, text)
+    return 0 if result.verdict.passed or args.report_only else 1
+
+
+def cmd_promotion_check(args: argparse.Namespace) -> int:
+    from pipelines.adapters import git, record, releases
+    from pipelines.adapters.params import load_params, load_paths
+    from pipelines.core import promotion
+
+    params, paths = load_params(args.params), load_paths()
+    env = params.environments.get(args.env)
+    if git.resolve(args.base) is None:
+        raise git.GitError(f"base revision {args.base!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
+    manifest = record.read_json("HEAD", paths["manifest"]) or {}
+    earlier = [(r.version, r.model_hash, r.image) for r in releases.history(args.base)]
+    problems, accepted = promotion.check_recorded(
+        env.name,
+        str(manifest.get("content_hash", "")),
+        record.read_json("HEAD", paths["release"]),
+        record.read_json("HEAD", paths["promotion"]),
+        earlier,
+    )
+    for problem in problems:
+        say("promotion-check", f"FAIL: {problem}")
+        annotate("error", problem)
+    say("promotion-check", accepted if not problems else f"failed: {len(problems)} problem(s)")
+    lines = "".join(f"- ❌ {p}\n" for p in problems) or f"✅ {accepted}\n"
+    append(args.summary, f"### Promotion check ({env.name})\n\n{lines}")
+    return 1 if problems else 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pipelines.adapters import git, releases
+    from pipelines.adapters.github import GhCli, upsert_pull_request
+    from pipelines.adapters.params import load_params
+
+    env = load_params(args.params).environments.get(args.env)
+    has_origin = git.has_origin()
+    if has_origin:
+        git.fetch(env.name)
+    ref = f"origin/{env.name}" if has_origin else env.name
+    now = releases.current(ref)
+    target = releases.rollback_target(ref, args.to)  # raises when there is no release to return to
+    if now is None:
+        raise releases.RegistryError(f"{env.name} has no release to roll back from")
+    message = (
+        f"Roll back {env.name} to v{target.version} ({target.model_hash[:12]}) from v{now.version} "
+        f"({now.model_hash[:12]})"
+    )
+    policy = args.policy or env.rollback
+    with tempfile.TemporaryDirectory(prefix="rollback-") as tmp:
+        work = Path(tmp) / "tree"
+        git.worktree_add(work, ref)
+        try:
+            git.restore_tree(target.commit, message, cwd=work)
+            if not has_origin:
+                git.set_branch(env.name, "HEAD", cwd=work)
+            elif policy == "commit":
+                git.push("HEAD", env.name, cwd=work)
+            else:
+                branch = f"rollback/{env.name}-v{target.version}"
+                git.push("HEAD", branch, force=True, cwd=work)
+                if args.repo:
+                    number, _ = upsert_pull_request(GhCli(), args.repo, branch, env.name, message, message)
+                    say("rollback", f"opened pull request #{number}")
+        finally:
+            git.worktree_remove(work)
+    say("rollback", message + (f" ({policy})" if has_origin else " (local branch)"))
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    from pipelines.adapters import git, releases
+    from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.core.reports import registry_table
+
+    envs = load_params(args.params).environments
+    if args.history:
+        rows = [r.to_dict() for r in releases.history(args.history)]
+        lines = [
+            f"v{r['version']}  {r['model_hash'][:12]}  {r['commit'][:10]}  {r['promoted_at']}  {r['subject']}"
+            for r in rows
+        ]
+        print(json.dumps(rows, indent=2) if args.json else "\n".join(lines))
+        return 0
+    table: dict[str, Any] = {}
+    for env in envs.stages:
+        try:
+            table[env.name] = releases.current(env.name)
+        except releases.RegistryError:
+            table[env.name] = None
+    manifest = json.loads(git.show(git.branch_ref("main"), load_paths()["manifest"]) or "null")
+    main_hash = manifest["content_hash"] if manifest else None
+    if args.json:
+        out = {"main": {"model_hash": main_hash} if main_hash else None}
+        print(json.dumps(out | {k: (v.to_dict() if v else None) for k, v in table.items()}, indent=2))
+        return 0
+    print(registry_table(list(table.items()), main_hash, load_contract().task))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register promotion-gate, promotion-check, rollback and registry."""
+    p = add(
+        sub,
+        "promotion-gate",
+        cmd_promotion_gate,
+        "score the recorded candidate against the environment's "
+        "model on the same holdout; with --record, commit the verdict onto promote/<env>",
+    )
+    add_env_choice(p, "the environment promoted into", "the environment that follows this one (if any)")
+    p.add_argument("--candidate", help="revision recording the candidate (default: promote/<env>, else HEAD)")
+    p.add_argument("--record", action="store_true", help="commit the verdict onto promote/<env>")
+    p.add_argument("--report", help="write the champion/challenger report (markdown) here")
+    p.add_argument("--summary", help="append the report to this file ($GITHUB_STEP_SUMMARY)")
+    p.add_argument("--report-only", action="store_true", help="exit 0 even when the gate fails")
+
+    p = add(
+        sub,
+        "promotion-check",
+        cmd_promotion_check,
+        "on a pull request into an environment: the recorded "
+        "verdict, release and model agree, or it returns to an earlier release",
+    )
+    p.add_argument("--env", required=True)
+    p.add_argument("--base", required=True, help="the environment branch's commit the pull request targets")
+    p.add_argument("--summary", help="append the result to this file ($GITHUB_STEP_SUMMARY)")
+
+    p = add(sub, "rollback", cmd_rollback, "revert an environment branch to an earlier model (commit or PR per policy)")
+    p.add_argument("env")
+    p.add_argument("--to", type=lambda v: int(v) if v else None, help="version to return to (default: the previous)")
+    p.add_argument("--policy", choices=["commit", "pull_request"], help="override the environment's policy")
+    add_repo(p, help="owner/name, to open the rollback pull request")
+
+    p = add(sub, "registry", cmd_registry, "what each environment runs, from git alone (version, hashes, metrics)")
+    p.add_argument("--history", metavar="BRANCH", help="list every release of one environment branch")
+    p.add_argument("--json", action="store_true")

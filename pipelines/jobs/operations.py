@@ -1,0 +1,245 @@
+"""Operations: fresh data and retraining (.github/workflows/retrain.yml), drift and live-metric
+monitoring and its alert (monitor.yml)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.jobs.common import add, add_repo, append, say
+
+
+def ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
+    """Fetch the configured source's batches, validate them, append the new ones to the tracked data and
+    `dvc add` it; the sources.Outcome. With `need_remote_for_new_data`, refuse (changing nothing) when
+    there is new data and no DVC remote to share it through."""
+    from pipelines.adapters import dvc, sources
+    from pipelines.adapters.params import load_contract
+    from pipelines.core.data import DataError, parse_pointer
+
+    settings = params.ingest
+    if settings.source:
+        batches = sources.from_files(settings.source)
+    elif settings.sql_url_env and settings.sql_query:
+        batches = sources.from_sql(settings.sql_url_env, settings.sql_query)
+    else:
+        raise sources.IngestError("no source configured: set ingest.source, or ingest.sql_url_env and sql_query")
+    schema = load_contract().raw
+    data_dir = Path(parse_pointer(Path("data.dvc").read_text())[0])
+    if need_remote_for_new_data and sources.pending(batches, data_dir, schema) and not dvc.has_remote():
+        raise DataError(
+            "there is new data, but no DVC remote is configured, so a pushed branch would point at data that "
+            "exists only here: add one (`dvc remote add -d storage <url>`, commit .dvc/config) and run again"
+        )
+    outcome = sources.ingest(batches, data_dir, Path(settings.quarantine), schema)
+    say(
+        "ingest",
+        f"{len(batches)} batch(es): {len(outcome.added)} new ({outcome.rows} rows), "
+        f"{len(outcome.known)} already ingested, {len(outcome.quarantined)} quarantined",
+    )
+    for line in outcome.quarantined:
+        say("ingest", f"quarantined {line}")
+    if outcome.added:
+        dvc.add(str(data_dir))
+        say("ingest", f"updated data.dvc ({', '.join(outcome.added)})")
+    return outcome
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.adapters.params import load_params
+
+    ingest(load_params(args.params))
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    import datetime
+
+    from pipelines.adapters import dvc, git
+    from pipelines.adapters.github import GhCli, upsert_pull_request
+    from pipelines.adapters.params import load_params
+    from pipelines.jobs.pull_request import write_report
+    from pipelines.jobs.stages import reproduction
+
+    params = load_params(args.params)
+    outcome = ingest(params, need_remote_for_new_data=args.push)
+    if dvc.stream("repro") != 0:
+        say("retrain", "dvc repro failed")
+        return 1
+    new_data = bool(outcome.added)
+    # Without new data, "changed" means the outputs no longer reproduce the committed ones within the
+    # tolerances; model bytes that differ on this runner's CPU while the numbers agree are no change.
+    reproduced = None if new_data else reproduction("HEAD", args.params, "dvc.yaml")
+    if reproduced is not None and reproduced.ok:
+        summary = "Nothing to do: no new data, and the pipeline reproduces the committed outputs" + (
+            " (this runner's model bytes differ; its numbers agree)." if reproduced.equivalent else "."
+        )
+        say("retrain", summary)
+        append(args.summary, f"### Retraining\n\n{summary}\n")
+        return 0
+    base = git.commit().removesuffix("-dirty")
+    branch = f"retrain/{datetime.datetime.now(datetime.UTC):%Y-%m-%d-%H%M}"
+    message = (
+        f"Retrain on new data: {len(outcome.added)} batch(es), {outcome.rows} rows"
+        if new_data
+        else f"Retrain: the committed outputs no longer reproduce ({reproduced.headline() if reproduced else ''})"
+    )
+    git.switch_new(branch)
+    git.commit_tracked(message)
+    summary = f"{message}: branch `{branch}`."
+    say("retrain", summary)
+    if dvc.has_remote():
+        dvc.push()
+    if args.push:
+        git.push("HEAD", branch)
+        say("retrain", f"pushed {branch}")
+        if args.repo:
+            report = "reports/report.md"
+            write_report(base, report, args.params)
+            number, _ = upsert_pull_request(GhCli(), args.repo, branch, "main", message, Path(report).read_text())
+            say("retrain", f"opened pull request #{number}")
+    append(args.summary, f"### Retraining\n\n{summary}\n")
+    return 0
+
+
+def live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str]]:
+    """Metrics of the workspace's model on labelled live rows (CSV or Parquet, path or fsspec URL), and the
+    gate floors they break."""
+    import fsspec
+    import pandas as pd
+
+    from pipelines.adapters import modelio
+    from pipelines.adapters.params import load_contract
+    from pipelines.core.evaluate import model_output, score
+    from pipelines.core.gate import check
+    from pipelines.core.validation import validate
+    from pipelines.jobs.release import workspace_model
+
+    contract = load_contract()
+    with fsspec.open(location, "rb") as handle:
+        frame = pd.read_parquet(handle) if location.endswith(".parquet") else pd.read_csv(handle)
+    labelled, _ = validate(frame, contract.raw)
+    model_dir, _ = workspace_model()
+    model = modelio.load(model_dir)
+    output = model_output(model, labelled[contract.features], contract.task)
+    live = score(
+        labelled[contract.target].to_numpy(),
+        output,
+        task=contract.task,
+        classes=getattr(model, "classes_", None),
+        threshold=params.evaluate.threshold,
+    )
+    say(
+        "monitor",
+        f"live metrics on {len(labelled)} labelled rows: " + ", ".join(f"{k}={v:.4f}" for k, v in live.items()),
+    )
+    return live, [rule.reason for rule in check(live, None, params.gate).failures]
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    import time
+
+    from pipelines.adapters import files, sources
+    from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.core import reports
+    from pipelines.core.drift import compare
+
+    params = load_params(args.params)
+    settings = params.monitor
+    location = args.logs or settings.logs or params.serve.log.directory
+    reference = json.loads(Path(args.reference or load_paths()["reference"]).read_text())
+    window = f"the last {settings.window_hours:g} hours, from {location}"
+    paths = sources.list_logs(location)
+    say("monitor", f"reading {len(paths)} log file(s) from {location}")
+    live = sources.read_logs(paths, time.time() - settings.window_hours * 3600, settings.max_rows)
+    verdict: dict[str, Any]
+    if len(live) < settings.min_rows:
+        verdict = {
+            "rows": len(live),
+            "drift": False,
+            "drifted_features": [],
+            "status": "not enough data",
+            "min_rows": settings.min_rows,
+        }
+        text = reports.not_enough_data(len(live), window, settings.min_rows)
+    else:
+        report = compare(
+            live,
+            reference,
+            settings.psi_threshold,
+            settings.ks_alpha,
+            settings.ks_min_statistic,
+            settings.missing_rate_change,
+        )
+        verdict = {**report.to_dict(), "status": "drift" if report.drifted else "ok"}
+        text = reports.drift_report(report, window)
+    if args.labelled:
+        metrics, failures = live_metrics(args.labelled, params)
+        verdict["live_metrics"], verdict["below_floors"] = metrics, failures
+        text += reports.live_metrics(metrics, params.gate.floors, failures, load_contract().task)
+    verdict["alert"] = bool(verdict["drift"] or verdict.get("below_floors"))
+    files.write_text(args.out, text)
+    files.write_json(args.verdict, verdict)
+    drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
+    say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}")
+    drift, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
+    append(args.github_output, f"drift={drift}\nalert={alert}\n")
+    return 0
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    from pipelines.adapters.github import GhCli, dispatch_workflow, upsert_drift_issue
+
+    verdict = json.loads(Path(args.verdict).read_text())
+    if not verdict.get("alert", verdict.get("drift")):
+        say("alert", "no drift and no floor broken: nothing to report")
+        return 0
+    parts = []
+    if verdict.get("drifted_features"):
+        parts.append("input drift: " + ", ".join(verdict["drifted_features"]))
+    if verdict.get("below_floors"):
+        parts.append("live metrics below the gate floors")
+    title = ("Monitoring: " + "; ".join(parts))[:200]
+    body = Path(args.report).read_text() + "\n\n_Opened by the monitor workflow; a retraining run was dispatched._\n"
+    github = GhCli()
+    number, created = upsert_drift_issue(github, args.repo, title, body)
+    say("alert", f"{'opened' if created else 'updated'} issue #{number}")
+    if args.retrain_workflow:
+        dispatch_workflow(github, args.repo, args.retrain_workflow, args.ref)
+        say("alert", f"dispatched {args.retrain_workflow} on {args.ref}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register ingest, retrain, monitor and alert."""
+    add(sub, "ingest", cmd_ingest, "fetch new batches from ingest: in params.yaml, validate, append, dvc add")
+
+    p = add(sub, "retrain", cmd_retrain, "ingest, dvc repro, and if data or model changed: a retrain/<date> branch")
+    p.add_argument("--push", action="store_true", help="push the branch to origin")
+    p.add_argument("--repo", help="owner/name: also open the pull request (needs GH_TOKEN)")
+    p.add_argument("--summary", help="append the outcome to this file ($GITHUB_STEP_SUMMARY)")
+
+    p = add(
+        sub, "monitor", cmd_monitor, "compare logged live inputs with the training reference (PSI, KS, missing rates)"
+    )
+    p.add_argument("--logs", help="prediction-log directory or fsspec URL (default: monitor.logs)")
+    p.add_argument("--reference", help="training-input profile (default: from dvc.yaml)")
+    p.add_argument("--out", default="reports/monitor.md")
+    p.add_argument("--verdict", default="reports/drift.json")
+    p.add_argument(
+        "--labelled",
+        help="labelled live rows (features + target; CSV/Parquet, path or fsspec URL): "
+        "adds live metrics against the gate floors",
+    )
+    p.add_argument("--github-output", help="append drift= and alert=true|false to this file ($GITHUB_OUTPUT)")
+
+    p = add(
+        sub, "alert", cmd_alert, "on drift: open or update the one drift issue and dispatch retraining", params=False
+    )
+    p.add_argument("--verdict", default="reports/drift.json")
+    p.add_argument("--report", default="reports/monitor.md")
+    add_repo(p, required=True)
+    p.add_argument("--retrain-workflow", default="retrain.yml", help="workflow file to dispatch ('' for none)")
+    p.add_argument("--ref", default="main")

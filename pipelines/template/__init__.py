@@ -1,0 +1,1 @@
+"""The template itself: what runs once per project (init, GitHub setup) and the template record."""

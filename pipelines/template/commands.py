@@ -1,0 +1,169 @@
+"""What runs once per project: `init` (a fresh copy becomes your project), `setup` and `protect` (the
+GitHub side: environment branches, Environments, branch protection), and `template-record` (for
+the template's own maintainers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pipelines.jobs.common import add, add_repo, say
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pipelines.template import plan as planner
+
+    root = Path.cwd()
+    name = args.name or re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-") or "project"
+    environments = tuple(args.environments.split(",")) if args.environments else None
+    if environments is not None and len(environments) != 2:
+        raise planner.InitError("--environments takes two names separated by a comma, e.g. staging,production")
+    options = planner.Options(
+        name=name,
+        model_name=args.model_name or name,
+        image=args.image,
+        environments=(environments[0], environments[1]) if environments else None,
+        reviewers=tuple(r for r in args.reviewers.split(",") if r) if args.reviewers is not None else None,
+        dvc_remote=args.dvc_remote,
+        mlflow_uri=args.mlflow_uri,
+        dataset=Path(args.dataset).resolve() if args.dataset else None,
+        target=args.target,
+        task=args.task,
+    )
+    if options.dataset is not None and not options.target:
+        raise planner.InitError("--dataset needs --target COLUMN: the column to predict")
+    say("init", "checking the repository" + (f" and reading {args.dataset}" if args.dataset else ""))
+    plan = planner.plan(root, options)
+    if plan.task:
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in plan.scores.items())
+        say("init", f"task: {plan.task}; the first model on the holdout split: {scores}")
+    changed = planner.apply(root, options, plan)
+    if not changed:
+        say("init", "already set up with these options: nothing to change")
+        return 0
+    for path in changed:
+        say("init", f"wrote {path}")
+    say(
+        "init",
+        "next: review pipelines/yours/schema.py and the gate floors in params.yaml, run `make run` and "
+        "`make test`, then commit everything (docs/FORKING.md)",
+    )
+    return 0
+
+
+def cmd_protect(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipelines.adapters.github import GhCli, environment_calls, protection_calls, reviewer_resolver
+
+    settings = yaml.safe_load(Path(args.settings).read_text())
+    github = GhCli()
+    # environments first: the branch rules do not depend on them, the deploy jobs do
+    resolve = None if args.dry_run else reviewer_resolver(github)
+    calls = environment_calls(settings, args.repo, resolve) + protection_calls(settings, args.repo)
+    for path, payload in calls:
+        if args.dry_run:
+            print(f"gh api --method PUT {path} --input - <<'JSON'\n{json.dumps(payload, indent=2)}\nJSON")
+        else:
+            github.put(path, payload)
+            say("protect", f"applied {path}")
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipelines.adapters import git
+    from pipelines.adapters.github import GhCli, GitHubError, missing_reviewers, reviewer_resolver, setup_calls
+
+    settings = yaml.safe_load(Path(args.settings).read_text())
+    sha = git.resolve(args.main)
+    if sha is None:
+        raise GitHubError(f"no local {args.main!r} branch: the environment branches start from it; push it first")
+    unreviewed = missing_reviewers(settings)
+    if unreviewed and not args.allow_no_reviewers:
+        message = (
+            f"environments.{unreviewed}.reviewers is empty in {args.settings}: {unreviewed} deploys would "
+            "wait for nobody. Add GitHub logins or org/team slugs (or `init --reviewers`), or pass "
+            "--allow-no-reviewers"
+        )
+        if not args.dry_run:
+            raise GitHubError(message)
+        say("setup", f"warning: {message}")
+    if args.dry_run:
+        for call in setup_calls(settings, args.repo, sha):
+            if call.note:
+                print(f"# {call.note}")
+            print(call.command())
+        return 0
+    github = GhCli()
+    methods = {"POST": github.post, "PUT": github.put, "PATCH": github.patch}
+    for call in setup_calls(settings, args.repo, sha, github, reviewer_resolver(github)):
+        methods[call.method](call.path, call.payload or {})
+        say("setup", f"{call.method} {call.path}")
+    say("setup", f"{args.repo} is set up; re-running changes nothing that exists")
+    return 0
+
+
+def cmd_template_record(args: argparse.Namespace) -> int:
+    from pipelines.template.record import RECORD, refresh_record
+
+    refresh_record(Path.cwd())
+    say("template-record", f"wrote {RECORD}: the files init owns, as the template ships them")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register init, setup, protect and template-record."""
+    p = add(
+        sub,
+        "init",
+        cmd_init,
+        "make this fresh copy of the template your project (names, environments, your data)",
+        params=False,
+    )
+    p.add_argument("--name", help="project name, used for the MLflow experiment (default: the directory name)")
+    p.add_argument("--model-name", help="registered model name (environments.model_name; default: the name)")
+    p.add_argument("--image", help="container image without tag, e.g. ghcr.io/acme/churn (default: ghcr.io/<repo>)")
+    p.add_argument("--environments", help="the two environment branch names, e.g. staging,production")
+    p.add_argument("--reviewers", help="comma-separated GitHub logins or org/team slugs who approve production deploys")
+    p.add_argument("--dvc-remote", help="URL of the default DVC remote, e.g. s3://bucket/dvc")
+    p.add_argument("--mlflow-uri", help="MLflow tracking URI, set as a repository variable by `setup`")
+    p.add_argument("--dataset", help="your data: a .csv or .parquet file (replaces the embedded example)")
+    p.add_argument("--target", help="the column to predict (with --dataset)")
+    p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="override the inferred task")
+
+    p = add(
+        sub,
+        "setup",
+        cmd_setup,
+        "one-time GitHub setup: environment branches, Environments, variables, protection",
+        params=False,
+    )
+    add_repo(p, required=True)
+    p.add_argument("--settings", default=".github/protection.yml")
+    p.add_argument("--main", default="main", help="the branch the environment branches start from")
+    p.add_argument("--dry-run", action="store_true", help="print the exact gh api calls instead of making them")
+    p.add_argument("--allow-no-reviewers", action="store_true", help="let production deploy without approval")
+
+    p = add(
+        sub,
+        "protect",
+        cmd_protect,
+        "apply branch protection from the settings file through the GitHub API",
+        params=False,
+    )
+    add_repo(p, required=True)
+    p.add_argument("--settings", default=".github/protection.yml")
+    p.add_argument("--dry-run", action="store_true", help="print the API calls instead of making them")
+
+    add(
+        sub,
+        "template-record",
+        cmd_template_record,
+        "template maintainers: record the files init owns as the template ships them (.template.yml)",
+        params=False,
+    )

@@ -1,0 +1,140 @@
+"""Editing the files init owns, keeping their comments and layout (ruamel round trip, configobj)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.template.plan import Options
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: comments and layout survive
+    yaml.preserve_quotes = True
+    yaml.width = 120
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )  # `null`, as the template writes it, rather than an empty value
+    return yaml
+
+
+def _load(text: str) -> Any:
+    return _yaml().load(text)
+
+
+def _dump(data: Any) -> str:
+    out = io.StringIO()
+    _yaml().dump(data, out)
+    return out.getvalue()
+
+
+def _replace(mapping: Any, values: Mapping[str, float]) -> None:
+    """Replace a mapping's items in place, keeping the comment lines that follow its last item."""
+    tail = mapping.ca.items.get(list(mapping)[-1]) if len(mapping) else None
+    for key in list(mapping):
+        del mapping[key]
+    for key, value in values.items():
+        mapping[key] = value
+    if tail is not None and len(mapping):
+        mapping.ca.items[list(mapping)[-1]] = tail
+
+
+def edit_params(text: str, options: Options, task: str | None, gates: tuple[dict, dict, dict] | None) -> str:
+    """params.yaml with the project's names, environments and (with a dataset) task settings."""
+    data = _load(text)
+    data["mlflow"]["experiment"] = options.name
+    if options.model_name:
+        data["environments"]["model_name"] = options.model_name
+    stages = data["environments"]["stages"]
+    if options.environments:
+        previous = "main"
+        for stage, name in zip(stages, options.environments, strict=True):
+            stage["name"], stage["promote_from"] = name, previous
+            previous = name
+    if task is not None and gates is not None:
+        floors, regression, production = gates
+        data["split"]["stratify"] = task != "regression"
+        train = data["train"]
+        if task == "regression":
+            train["estimator"] = "ridge"
+            if "logistic_regression" in train:
+                del train["logistic_regression"]
+            if "ridge" not in train:
+                from ruamel.yaml.comments import CommentedMap
+
+                train.insert(list(train).index("reference_bins") + 1, "ridge", CommentedMap(alpha=1.0))
+                train.yaml_add_eol_comment("L2 regularisation strength of the linear model", "ridge")
+            for section in ("random_forest", "hist_gradient_boosting"):
+                if section in train and "class_weight" in train[section]:
+                    del train[section]["class_weight"]
+        else:
+            train["estimator"] = "logistic_regression"
+        _replace(data["gate"]["floors"], floors)
+        _replace(data["gate"]["max_regression"], regression)
+        for stage in stages[1:]:
+            if "max_regression" in stage:
+                _replace(stage["max_regression"], production)
+    return _dump(data)
+
+
+def edit_dvc_yaml(text: str, task: str) -> str:
+    """dvc.yaml with the `plots:` section for `task` (see tasks.dvc_plots)."""
+    from pipelines.core.tasks import dvc_plots
+
+    data = _load(text)
+    directory = data["vars"][0]["paths"]["plots"]
+    data["plots"] = dvc_plots(task, directory)
+    return _dump(data)
+
+
+def rename_environments(text: str, old: Sequence[str], new: Sequence[str]) -> str:
+    """Replace each old environment name, as a whole word, by the new one (workflows, settings)."""
+    mapping = dict(zip(old, new, strict=True))
+    if not mapping or all(a == b for a, b in mapping.items()):
+        return text
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(o) for o in old) + r")(?![\w-])")
+    return pattern.sub(lambda m: mapping[m.group(1)], text)
+
+
+def edit_settings(text: str, options: Options, old_envs: Sequence[str]) -> str:
+    """.github/protection.yml: environment names, production reviewers, repository variables."""
+    if options.environments:
+        text = rename_environments(text, old_envs, options.environments)
+    data = _load(text)
+    envs = list(data.get("environments") or {})
+    if options.reviewers is not None and envs:
+        data["environments"][envs[-1]]["reviewers"] = list(options.reviewers)
+    if options.mlflow_uri is not None:
+        data.setdefault("variables", {})["MLFLOW_TRACKING_URI"] = options.mlflow_uri
+    return _dump(data)
+
+
+IMAGE_LINE = re.compile(r"^(\s*IMAGE: ).+$", re.M)
+"""The `IMAGE: registry/name` lines of main.yml (build) and deploy.yml (registry login)."""
+
+
+def edit_workflow(text: str, options: Options, old_envs: Sequence[str]) -> str:
+    """A workflow with the environments renamed and the image name set, when init was asked to."""
+    if options.environments:
+        text = rename_environments(text, old_envs, options.environments)
+    if options.image:
+        text = IMAGE_LINE.sub(lambda m: f"{m.group(1)}{options.image}", text)
+    return text
+
+
+def edit_dvc_config(text: str, url: str) -> str:
+    """.dvc/config with `url` as the default remote named `storage`, in DVC's own layout (configobj,
+    the library DVC reads its config with; comments and other settings stay)."""
+    from configobj import ConfigObj
+
+    config = ConfigObj(text.splitlines())
+    config.setdefault("core", {})["remote"] = "storage"
+    config.setdefault('remote "storage"', {})["url"] = url
+    config.indent_type = "    "
+    return "\n".join(config.write()) + "\n"
