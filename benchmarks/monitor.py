@@ -20,8 +20,10 @@ from _common import ROOT, env, measure
 
 sys.path.insert(0, str(ROOT))
 
-from pipelines.data import default_dataset
-from pipelines.schema import FEATURES
+from pipelines.adapters.params import load_contract
+from pipelines.core.data import default_dataset
+
+FEATURES = load_contract().features
 
 
 def write_logs(directory: Path, rows: int, seed: int = 0) -> None:

@@ -24,8 +24,11 @@ from _common import ROOT, env, measure, workspace
 
 sys.path.insert(0, str(ROOT))
 
-from pipelines.data import DEFAULT_FILE, default_dataset
-from pipelines.schema import FEATURES, Features
+from pipelines.adapters.params import load_contract
+from pipelines.core.data import DEFAULT_FILE, default_dataset
+
+CONTRACT = load_contract()
+FEATURES = CONTRACT.features
 
 STAGES = ("validate", "split", "train", "evaluate")
 
@@ -35,7 +38,7 @@ def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
     base = default_dataset()
     rng = np.random.default_rng(seed)
     frame = base.iloc[rng.integers(0, len(base), rows)].reset_index(drop=True)
-    bounds = {name: col.checks[-1].statistics["max_value"] for name, col in Features.to_schema().columns.items()}
+    bounds = {name: col.checks[-1].statistics["max_value"] for name, col in CONTRACT.inputs.columns.items()}
     for name in FEATURES:
         noise = rng.normal(0.0, 0.01 * base[name].std(), rows)
         frame[name] = np.clip(frame[name].to_numpy() + noise, 0.0, bounds[name])

@@ -85,8 +85,10 @@ def payload(rows: int) -> bytes:
     import pandas as pd
 
     example = pd.read_json(MODEL / "input_example.json", orient="split")
-    from pipelines.data import default_dataset
-    from pipelines.schema import FEATURES
+    from pipelines.adapters.params import load_contract
+    from pipelines.core.data import default_dataset
+
+    FEATURES = load_contract().features
 
     data = default_dataset()[FEATURES].head(rows) if rows > len(example) else example.head(rows)
     return json.dumps({"dataframe_split": {"columns": list(data.columns), "data": data.values.tolist()}}).encode()
@@ -151,7 +153,7 @@ def floor(rows: int) -> float:
     """Median ms of model.predict on a DataFrame of `rows` rows, in process."""
     import pandas as pd
 
-    from pipelines import modelio
+    from pipelines.adapters import modelio
 
     model = modelio.load(MODEL)
     frame = pd.DataFrame(json.loads(payload(rows))["dataframe_split"]["data"],

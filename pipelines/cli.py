@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
-    "pipelines.jobs.stages",  # the DVC pipeline and `reproduce` (dvc.yaml, make run)
+    "pipelines.jobs.runs",  # bootstrap and reproduce (make data, make run, the PR and main workflows)
+    "pipelines.jobs.stages",  # the four DVC stages (dvc.yaml)
     "pipelines.jobs.pull_request",  # pull-request.yml
     "pipelines.jobs.release",  # main.yml and deploy.yml
     "pipelines.jobs.environments",  # promotion-gate.yml, rollback.yml, `registry`
@@ -52,4 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (PipelineError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

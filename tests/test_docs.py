@@ -8,18 +8,21 @@ from tests.conftest import ROOT
 
 
 def _readme_tree() -> list[str]:
+    """Every path the README's annotated tree names (two spaces of indent per level)."""
     text = (ROOT / "README.md").read_text()
     block = text.split("## What is in the repository", 1)[1].split("```", 2)[1]
-    paths, parent = [], ""
+    paths: list[str] = []
+    parents: list[str] = []  # the directory at each indent level
     for line in block.splitlines()[1:]:
-        if not line.strip():
+        if not line.strip() or line.startswith(" " * 22):  # a continuation of the previous description
             continue
+        level = (len(line) - len(line.lstrip(" "))) // 2
         name = line.split()[0]
-        if line.startswith("  "):
-            paths.append(parent + name)
-        else:
-            parent = name if name.endswith("/") else ""
-            paths.append(name)
+        parents = parents[:level]
+        path = "".join(parents) + name
+        paths.append(path)
+        if name.endswith("/"):
+            parents.append(name)
     return paths
 
 
@@ -31,9 +34,10 @@ def test_every_path_in_the_readme_tree_exists() -> None:
 
 
 def test_every_package_module_is_in_the_readme_tree_and_the_architecture_doc() -> None:
-    modules = {p.name for p in (ROOT / "pipelines").glob("*.py") if not p.name.startswith("__")}
-    tree = {p.split("/")[-1] for p in _readme_tree() if p.startswith("pipelines/")}
-    architecture = set(re.findall(r"`(\w+\.py)`", (ROOT / "docs" / "ARCHITECTURE.md").read_text()))
+    modules = {p.relative_to(ROOT / "pipelines").as_posix() for p in (ROOT / "pipelines").rglob("*.py")
+               if not p.name.startswith("__")}  # fmt: skip
+    tree = {p.removeprefix("pipelines/") for p in _readme_tree() if p.startswith("pipelines/")}
+    architecture = set(re.findall(r"`([\w/]+\.py)`", (ROOT / "docs" / "ARCHITECTURE.md").read_text()))
     assert modules - tree == set()
     assert modules - {"cli.py"} - architecture == set()
 

@@ -104,6 +104,8 @@ def fetch_model(rev: str, dest: Path, remote_only: bool = False) -> str:
     """
     model_dir, manifest = _path("model"), _path("manifest")
     rev = branch_ref(rev)
+    if git.resolve(rev) is None:
+        raise RegistryError(f"unknown revision {rev!r} (fetch it, or check the branch name)")
     recorded = _json_at(rev, manifest)
     if not recorded:
         raise RegistryError(f"{rev} has no {manifest}: no model was ever trained or promoted there")
@@ -123,7 +125,15 @@ def fetch_model(rev: str, dest: Path, remote_only: bool = False) -> str:
             "was never pushed there or has been deleted. The main workflow's `record` step pushes the model of "
             f"record; re-run it, or `dvc push` from a machine that has it. ({short})"
         ) from None
-    return modelio.verify(dest, recorded)
+    try:
+        return modelio.verify(dest, recorded)
+    except modelio.UntrustedModelError as exc:
+        where = "the DVC remote" if remote_only else "the DVC cache or remote"
+        raise modelio.UntrustedModelError(
+            f"the copy of {model_dir} that {where} holds for {rev} does not match the manifest git records there "
+            f"({str(exc).split('(', 1)[-1].rstrip(')')}): it was altered after it was stored, and nothing was loaded. "
+            "Restore it: `dvc push` from a machine that holds the model of record, or re-run the main workflow"
+        ) from None
 
 
 def load_model(env: str) -> Any:

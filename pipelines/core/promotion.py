@@ -64,58 +64,80 @@ def verdict_record(env: str, candidate_hash: str, champion_hash: str | None, res
     }
 
 
+def _named(model_hash: Any) -> str:
+    return str(model_hash)[:12] if model_hash else "no model"
+
+
+def release_problems(model_hash: str, release: Any) -> list[str]:
+    """What is wrong with a release record for the model `model_hash` names (empty: it is complete)."""
+    if not model_hash:
+        return ["the branch has no model manifest"]
+    if not isinstance(release, Mapping):
+        return [
+            "no release record (models/release.json, an object): promotion pull requests come from "
+            "promote/<env>, which the main and deploy workflows write (record, build-image)"
+        ]
+    if release.get("model_hash") != model_hash:
+        return [f"the release record names model {_named(release.get('model_hash'))}, the manifest {model_hash[:12]}"]
+    image = str(release.get("image", ""))
+    if "@sha256:" not in image:
+        return [f"the release record's image {image!r} is not named by digest"]
+    return []
+
+
+def verdict_problems(env: str, model_hash: str, verdict: Any) -> list[str]:
+    """What makes a recorded verdict not a verdict on `model_hash` for `env` (pass or fail aside)."""
+    if not isinstance(verdict, Mapping):
+        return [f"no promotion verdict (models/promotion.json, an object) for model {model_hash[:12]}"]
+    problems = []
+    if verdict.get("environment") != env:
+        problems.append(f"the verdict is for {verdict.get('environment')!r}, not {env!r}")
+    candidate = verdict.get("candidate")
+    if not isinstance(candidate, Mapping) or candidate.get("model_hash") != model_hash:
+        problems.append(f"the verdict scored another model, not {model_hash[:12]}")
+    if not isinstance(verdict.get("champion"), Mapping) or not isinstance(verdict.get("failures", []), list):
+        problems.append("the verdict has no champion or failure list: it was not written by promotion-gate --record")
+    return problems
+
+
 def check_recorded(
     env: str,
     model_hash: str,
-    release: Mapping[str, Any] | None,
-    verdict: Mapping[str, Any] | None,
+    release: Any,
+    verdict: Any,
     earlier: list[tuple[int, str, str]],
 ) -> tuple[list[str], str]:
     """Judge a pull request into `env` from what it records; (problems, what was accepted).
 
     `model_hash` is the manifest's, `release` and `verdict` the branch's release record and promotion
-    verdict, `earlier` the environment's releases so far as (version, model hash, image), oldest
-    first. A pull request passes when its release names its model and an image by digest, and either
-    its verdict is a passing one for this model against the model the environment runs now, or it
-    returns to a release the environment ran before (a rollback: that model and image were promoted
-    once already). The verdict itself comes from `promotion-gate --record`, run where the DVC remote
-    is readable (main and deploy workflows), since a pull-request job has no secrets.
+    verdict (parsed JSON), `earlier` the environment's releases so far as (version, model hash, image),
+    oldest first. A pull request passes when its release names its model and an image by digest, and
+    either its verdict is a passing one (passed, and no failures) for this model against the model the
+    environment runs now, or it returns to a release the environment ran before (a rollback: that
+    model and image were promoted once already). The verdict itself comes from `promotion-gate
+    --record`, run where the DVC remote is readable (main and deploy workflows), since a pull-request
+    job has no secrets.
     """
-    if not model_hash:
-        return ["the branch has no model manifest"], ""
-    if release is None:
-        return [
-            f"no release record: promotion pull requests come from promote/{env}, which the main and "
-            "deploy workflows write (record, build-image, promotion-gate --record)"
-        ], ""
-    if release.get("model_hash") != model_hash:
-        return [
-            f"the release record names model {str(release.get('model_hash'))[:12]}, the manifest {model_hash[:12]}"
-        ], ""
-    image = str(release.get("image", ""))
-    if "@sha256:" not in image:
-        return [f"the release record's image {image!r} is not named by digest"], ""
+    problems = release_problems(model_hash, release)
+    if problems:
+        return problems, ""
+    image = str(release["image"])
     now = earlier[-1] if earlier else None
-    for version, digest, earlier_image in earlier[:-1] if earlier else []:
+    for version, digest, earlier_image in earlier[:-1]:
         if digest == model_hash and earlier_image == image and (now is None or now[1] != model_hash):
             return [], f"returns {env} to v{version} ({model_hash[:12]}), which it ran before"
-    problems = []
-    if verdict is None:
-        return [f"no promotion verdict (models/promotion.json) for model {model_hash[:12]}"], ""
-    if verdict.get("environment") != env:
-        problems.append(f"the verdict is for {verdict.get('environment')!r}, not {env!r}")
-    if (verdict.get("candidate") or {}).get("model_hash") != model_hash:
-        problems.append(f"the verdict scored another model, not {model_hash[:12]}")
-    champion = (verdict.get("champion") or {}).get("model_hash")
+    problems = verdict_problems(env, model_hash, verdict)
+    if problems:
+        return problems, ""
+    champion = verdict["champion"].get("model_hash")
     running = now[1] if now else None
     if champion != running:
         problems.append(
-            f"the verdict compared with {str(champion)[:12]}, but {env} now runs {str(running)[:12]}: re-run the "
+            f"the verdict compared with {_named(champion)}, but {env} now runs {_named(running)}: re-run the "
             "workflow that opened this pull request to score it against the current model"
         )
-    if not verdict.get("passed"):
-        problems += [f"promotion gate: {reason}" for reason in verdict.get("failures") or ["failed"]]
-    accepted = f"model {model_hash[:12]} in {image} passed the promotion gate against " + (
-        f"{running[:12]}" if running else "no model (the first release)"
-    )
+    failures = [str(reason) for reason in verdict.get("failures") or []]
+    if verdict.get("passed") is not True or failures:
+        problems += [f"promotion gate: {reason}" for reason in failures or ["failed"]]
+    accepted = f"model {model_hash[:12]} in {image} passed the promotion gate against {_named(running)}"
     return problems, accepted

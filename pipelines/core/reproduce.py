@@ -66,9 +66,10 @@ class Finding:
 class Reproduction:
     """The outcome of comparing a re-run with the outputs committed at `rev`."""
 
-    rev: str
+    rev: str  # the commit the committed outputs were read at (a full hash, so a verdict names its commit)
     findings: list[Finding] = field(default_factory=list)
-    fix: str = ""  # the command that brings the committed outputs in line, when they are not
+    commit_paths: str = ""  # what to `git add` after a re-run: dvc.lock and every output git holds
+    forced: bool = False  # whether every stage was re-run (dvc repro --force), cached or not
 
     @property
     def ok(self) -> bool:
@@ -86,14 +87,25 @@ class Reproduction:
     def equivalent(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "equivalent"]
 
+    @property
+    def fix(self) -> str:
+        """The commands that bring the committed outputs in line ("" when they are)."""
+        if self.ok:
+            return ""
+        # a stale lock needs only the stages whose inputs changed; outputs that disagree with what
+        # the same inputs give need every stage re-run, since DVC would restore them from its cache
+        repro = "dvc repro" if self.stale_stages else "dvc repro --force"
+        return f"run `{repro}`, then `git add {self.commit_paths or 'dvc.lock'}` and commit"
+
     def headline(self) -> str:
         """One line: whether the committed outputs reproduce, and if not why and what to run."""
+        short = self.rev[:12]
         if self.ok:
             if not self.equivalent:
-                return f"reproduced: every output is byte-identical to {self.rev}'s"
+                return f"reproduced: every output is byte-identical to {short}'s"
             differ = ", ".join(sorted({f.path for f in self.equivalent}))
             return (
-                f"reproduced: every output agrees with {self.rev}'s within the tolerances in params.yaml "
+                f"reproduced: every output agrees with {short}'s within the tolerances in params.yaml "
                 f"(reproduce:); bytes differ but numbers agree for {differ}"
             )
         stale = self.stale_stages
@@ -103,7 +115,7 @@ class Reproduction:
         else:
             first = self.failures[0]
             reason = f"stage {first.stage}: {first.path} does not reproduce ({first.detail})"
-        return f"{reason}; {self.fix}" if self.fix else reason
+        return f"{reason}; {self.fix}"
 
     def markdown(self) -> str:
         """A table of every output that is not byte-identical, or one line when all are."""
@@ -120,11 +132,20 @@ class Reproduction:
 
     def to_dict(self) -> dict[str, Any]:
         findings = [asdict(f) for f in self.findings]
-        return {"rev": self.rev, "ok": self.ok, "headline": self.headline(), "fix": self.fix, "findings": findings}
+        return {
+            "rev": self.rev,
+            "ok": self.ok,
+            "forced": self.forced,
+            "headline": self.headline(),
+            "fix": self.fix,
+            "commit_paths": self.commit_paths,
+            "findings": findings,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Reproduction:
-        return cls(str(data["rev"]), [Finding(**f) for f in data.get("findings", [])], str(data.get("fix", "")))
+        findings = [Finding(**f) for f in data.get("findings", [])]
+        return cls(str(data["rev"]), findings, str(data.get("commit_paths", "")), bool(data.get("forced", False)))
 
 
 # --- comparing numbers --------------------------------------------------------------------------

@@ -153,7 +153,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     env = load_params(args.params).environments.get(args.env)
     has_origin = git.has_origin()
     if has_origin:
-        git.fetch(env.name)
+        try:
+            git.fetch(env.name)
+        except git.GitError:
+            raise releases.RegistryError(
+                f"origin has no branch {env.name!r}: nothing was ever promoted there"
+            ) from None
     ref = f"origin/{env.name}" if has_origin else env.name
     now = releases.current(ref)
     target = releases.rollback_target(ref, args.to)  # raises when there is no release to return to

@@ -61,7 +61,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from pipelines.adapters.github import GhCli, upsert_pull_request
     from pipelines.adapters.params import load_params
     from pipelines.jobs.pull_request import write_report
-    from pipelines.jobs.stages import reproduction
+    from pipelines.jobs.runs import reproduction
 
     params = load_params(args.params)
     outcome = ingest(params, need_remote_for_new_data=args.push)

@@ -48,21 +48,30 @@ def _gate_inputs(
 
 
 def _read_reproduction(path: str | None) -> Any:
-    """The verdict `reproduce --verdict` wrote, or None when no path was given."""
+    """The verdict `reproduce --force --verdict` wrote for HEAD, or None when no path was given.
+
+    PipelineError when the file is unreadable, was written at another commit, or without --force (then
+    outputs restored from a DVC cache or remote were never re-derived).
+    """
     import json
 
+    from pipelines.adapters import git
     from pipelines.core.reproduce import Reproduction
     from pipelines.errors import PipelineError
 
     if path is None:
         return None
+    again = f"run `python -m pipelines reproduce --force --verdict {path}` first"
     try:
-        return Reproduction.from_dict(json.loads(Path(path).read_text()))
+        verdict = Reproduction.from_dict(json.loads(Path(path).read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PipelineError(
-            f"{path}: no readable reproduction verdict ({exc}); run `python -m pipelines reproduce "
-            f"--verdict {path}` first"
-        ) from None
+        raise PipelineError(f"{path}: no readable reproduction verdict ({exc}); {again}") from None
+    head = git.resolve("HEAD")
+    if verdict.rev != head:
+        raise PipelineError(f"{path} judges commit {verdict.rev[:12]}, not HEAD ({str(head)[:12]}); {again}")
+    if not verdict.forced:
+        raise PipelineError(f"{path} was written without --force, so cached outputs were not re-derived; {again}")
+    return verdict
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -80,7 +89,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     for reason in reasons:
         say("gate", f"FAIL: {reason}")
     append(args.summary, gate_summary(verdict, reasons))
-    say("gate", "passed" if not reasons else f"failed: {len(reasons)} rule(s)")
+    say("gate", "passed" if not reasons else f"failed: {len(reasons)} problem(s)")
     return 0 if not reasons else 1
 
 
@@ -102,7 +111,8 @@ def write_report(
     images: str = "mermaid",
     reproduction: str | None = None,
 ) -> bool:
-    """Write the pull-request report of the workspace against `base_rev` to `out`; whether the gate passed."""
+    """Write the pull-request report of the workspace against `base_rev` to `out`; whether the gate passed
+    (the rules and, with `reproduction`, the committed outputs' reproduction)."""
     from pipelines.adapters import files, git, revisions
     from pipelines.core.params import flatten
     from pipelines.core.reports import ReportInputs, build
@@ -127,7 +137,7 @@ def write_report(
         reproduction=_read_reproduction(reproduction),
     )
     files.write_text(out, build(inputs))
-    return bool(verdict.passed)
+    return bool(verdict.passed) and (inputs.reproduction is None or inputs.reproduction.ok)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -143,6 +143,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from pipelines.adapters import git, record, releases
     from pipelines.adapters.github import GhCli, upsert_pull_request
     from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.core.promotion import release_problems, verdict_problems
     from pipelines.core.reports import promotion_body
 
     envs, paths = load_params(args.params).environments, load_paths()
@@ -156,6 +157,13 @@ def cmd_promote(args: argparse.Namespace) -> int:
             f"no {head} record here: the record (main) or promotion-gate --record (an environment) step makes it"
         )
     release = record.read_json(head, paths["release"]) or {}
+    model_hash = str((record.read_json(head, paths["manifest"]) or {}).get("content_hash", ""))
+    incomplete = release_problems(model_hash, release) + verdict_problems(
+        env.name, model_hash, record.read_json(head, paths["promotion"])
+    )
+    if incomplete:
+        needs = "it needs the image (build-image) and the verdict (promotion-gate --record) before it is pushed"
+        raise record.RecordError(f"{head} is not a complete record ({'; '.join(incomplete)}): {needs}")
     ref = env_ref(env.name)
     now = releases.current(ref) if ref else None
     if now is not None and now.model_hash == release.get("model_hash") and now.image == release.get("image"):
@@ -227,12 +235,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
-    from pipelines.adapters import images, record, releases, smoke
+    from pipelines.adapters import git, images, record, releases, smoke
     from pipelines.adapters.params import load_paths
 
-    manifest = record.read_json(args.rev, load_paths()["manifest"]) or {}
+    rev = git.branch_ref(args.rev)
+    if git.resolve(rev) is None:
+        raise smoke.SmokeError(f"unknown revision {args.rev!r} (fetch it, or check the branch name)")
+    manifest = record.read_json(rev, load_paths()["manifest"]) or {}
     with tempfile.TemporaryDirectory(prefix="smoke-") as tmp:
-        digest = releases.fetch_model(args.rev, Path(tmp) / "model")
+        digest = releases.fetch_model(rev, Path(tmp) / "model")
         example = json.loads((Path(tmp) / "model" / "serving_input_example.json").read_text())
     if digest != manifest.get("content_hash"):
         raise smoke.SmokeError(f"{args.rev}: the fetched model is {digest[:12]}, the manifest names another")

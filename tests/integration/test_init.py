@@ -80,7 +80,7 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     pipeline runs, every task metric and plot is produced, and the first model passes its gate."""
     repo, task, out, _ = projects[name]
     assert f"task: {task}" in out["init"].stderr
-    schema = (repo.path / "pipelines" / "schema.py").read_text()
+    schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text()
     assert f'TASK: Task = "{task}"' in schema
     metrics = json.loads((repo.path / "metrics.json").read_text())
     assert set(metrics) == set(spec(task).metrics) and all(np.isfinite(list(metrics.values())))
@@ -99,7 +99,7 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
 def test_the_categorical_schema_keeps_missing_values_and_text_labels(projects: dict) -> None:
     """The generated schema declares categories, nullability and the "no"/"yes" target as written."""
     repo, _, _, _ = projects["churn"]
-    schema = (repo.path / "pipelines" / "schema.py").read_text()
+    schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text()
     assert 'alias="tenure months"' in schema
     assert 'plan: Series[str] = pa.Field(isin=["basic", "plus", "pro"], nullable=True)' in schema
     assert 'churned: Series[str] = pa.Field(isin=["no", "yes"], nullable=False)' in schema
@@ -211,7 +211,7 @@ def test_template_updates_merge_into_an_adapted_project(projects: dict, tmp_path
     report.write_text(report.read_text() + "\n# a template improvement\n")
     maintainer.git("commit", "-qam", "template: improve the report")
     maintainer.git("push", "-q", "origin", "main")
-    schema = (repo.path / "pipelines" / "schema.py").read_text()
+    schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text()
 
     repo.git("remote", "add", "template", upstream)
     repo.git("fetch", "-q", "template")
@@ -219,4 +219,4 @@ def test_template_updates_merge_into_an_adapted_project(projects: dict, tmp_path
 
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert "# a template improvement" in (repo.path / "pipelines" / "report.py").read_text()
-    assert (repo.path / "pipelines" / "schema.py").read_text() == schema
+    assert (repo.path / "pipelines" / "yours" / "schema.py").read_text() == schema

@@ -82,6 +82,13 @@ def test_a_lock_from_one_cpu_kernel_reproduces_on_another_and_a_real_change_fail
     assert any(f"at {name}:" in metrics["detail"] for name in spec(TASK).metrics), metrics["detail"]
 
 
+def test_a_typo_in_the_exact_stages_is_named_not_ignored(repo_copy: Repo) -> None:
+    repo_copy.set_param("reproduce.exact_stages", ["validate", "spilt"])
+    result = repo_copy.pipelines("reproduce", "--no-run", check=False)
+    assert result.returncode == 1 and "reproduce.exact_stages names spilt, not a stage of dvc.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo) -> None:
     """The packaged model loads with mlflow.pyfunc and with our allow-list loader, and they agree."""
     import mlflow.pyfunc

@@ -133,7 +133,7 @@ def test_a_param_change_without_the_lock_fails_the_gate_as_stale_until_reproduce
 ) -> None:
     """The ml-gate steps on a branch whose params.yaml changed but whose dvc.lock was not re-committed: the gate
     fails with the stale-lock reason and the command to run; after `dvc repro` and a commit it passes."""
-    steps = ("reproduce", "--advisory", "--verdict", "reports/reproduction.json")
+    steps = ("reproduce", "--force", "--advisory", "--verdict", "reports/reproduction.json")
     gate = ("gate", "--base", "main", "--reproduction", "reports/reproduction.json")
     repo_copy.git("checkout", "-q", "-b", "stale")
     repo_copy.set_param("evaluate.curve_points", 150)
@@ -168,3 +168,40 @@ def test_gate_and_report_refuse_outputs_the_workspace_would_not_produce(repo_cop
         assert result.returncode == 1
         assert "outputs are stale" in result.stderr and "evaluate (changed deps: params.yaml)" in result.stderr
         assert "run `dvc repro` first" in result.stderr
+
+
+def test_a_committed_output_forged_with_its_lock_entry_is_caught_because_every_stage_is_re_run(repo_copy: Repo) -> None:
+    """metrics.json edited and its md5 written into dvc.lock: DVC alone would skip the stage and keep the forgery
+    (outputs restored from a cache or remote look the same); `reproduce --force` re-derives it and the gate fails;
+    a verdict made without --force, or at another commit, is refused."""
+    import hashlib
+
+    import yaml
+
+    repo_copy.git("checkout", "-q", "-b", "forged")
+    metrics_path = repo_copy.path / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    name = next(iter(metrics))
+    metrics[name] = round(metrics[name] * 0.5, 6)
+    metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    lock = yaml.safe_load((repo_copy.path / "dvc.lock").read_text())
+    for out in lock["stages"]["evaluate"]["outs"]:
+        if out["path"] == "metrics.json":
+            out["md5"], out["size"] = hashlib.md5(metrics_path.read_bytes()).hexdigest(), metrics_path.stat().st_size
+    (repo_copy.path / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    repo_copy.git("commit", "-q", "-am", "better numbers")
+    verdict = "reports/reproduction.json"
+
+    repo_copy.pipelines("reproduce", "--advisory", "--verdict", verdict)  # not forced: DVC skips every stage
+    unforced = repo_copy.pipelines("gate", "--base", "main", "--reproduction", verdict, check=False)
+    assert unforced.returncode == 1 and "written without --force" in unforced.stderr
+
+    repo_copy.pipelines("reproduce", "--force", "--advisory", "--verdict", verdict)
+    gate = repo_copy.pipelines("gate", "--base", "main", "--reproduction", verdict, check=False)
+    assert gate.returncode == 1
+    assert "stage evaluate: metrics.json does not reproduce" in gate.stderr and name in gate.stderr
+    assert "run `dvc repro --force`" in gate.stderr
+
+    repo_copy.git("commit", "-q", "--allow-empty", "-m", "another commit")
+    moved = repo_copy.pipelines("gate", "--base", "main", "--reproduction", verdict, check=False)
+    assert moved.returncode == 1 and "not HEAD" in moved.stderr

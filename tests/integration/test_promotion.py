@@ -120,6 +120,8 @@ def _main_workflow(project: Project, runner: Repo | None = None) -> Repo:
     reproduced = runner.pipelines("reproduce")
     assert "[reproduce] reproduced:" in reproduced.stderr, reproduced.stderr
     assert _output(runner, "record", "--after", "main")["stored"] == "true"
+    early = runner.pipelines("promote", "--after", "main", check=False)  # before the image and the verdict
+    assert early.returncode == 1 and "is not a complete record" in early.stderr
     _output(runner, "build-image", "--after", "main", "--image", IMAGE)
     runner.pipelines("promotion-gate", "--after", "main", "--record", "--report", "reports/promotion.md",
                      "--report-only")  # fmt: skip
@@ -145,7 +147,7 @@ def _alias(url: str, alias: str) -> tuple[str, str]:
 
 
 def _loaded_hash(repo: Repo, env: str) -> str:
-    """In `repo`: the hash pipelines.registry.fetch_model verifies for `env`, after load_model(env) loaded it."""
+    """In `repo`: the hash releases.fetch_model verifies for `env`, after load_model(env) loaded it."""
     code = (
         "import sys, tempfile; from pathlib import Path; from pipelines.adapters import releases as registry; "
         "registry.load_model(sys.argv[1]); print(registry.fetch_model(sys.argv[1], Path(tempfile.mkdtemp()) / 'm'))"

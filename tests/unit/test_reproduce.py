@@ -154,11 +154,11 @@ def test_a_param_edit_makes_the_lock_stale_naming_the_stage_key_and_fix() -> Non
              "models/holdout_predictions.csv": _predictions_csv(np.array([[0.1, 0.9]]))}  # fmt: skip
     produced = {**files, "metrics.json": b'{"recall": 0.952381}'}
     result = _judge(files, produced, _lock(files, "m.dir", c=1.0), _lock(produced, "m.dir", c=0.3))
-    result = Reproduction(result.rev, result.findings, fix="run `dvc repro`")
+    result = Reproduction(result.rev, result.findings, commit_paths="dvc.lock metrics.json")
     assert not result.ok
     assert result.stale_stages == ["train"]
     assert "stage train (params changed: train.C (1.0 -> 0.3))" in result.headline()
-    assert result.headline().endswith("; run `dvc repro`")
+    assert result.headline().endswith("; run `dvc repro`, then `git add dvc.lock metrics.json` and commit")
     metric = next(f for f in result.failures if f.path == "metrics.json")
     assert metric.stage == "evaluate" and "recall" in metric.detail
     json.dumps(result.to_dict(), allow_nan=False)  # what `reproduce --verdict` writes is strict JSON

@@ -1,0 +1,186 @@
+"""Running the pipeline as `make run`, pull-request.yml and main.yml do: `bootstrap` (make the data
+present: `make data`) and `reproduce` (run the stages and judge the outputs against what is committed)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pipelines.jobs.common import add, annotate, append, say
+
+
+def bootstrap(dvc_file: str = "data.dvc") -> str:
+    """Make the tracked data present; a one-line account of what happened.
+
+    With a DVC remote: `dvc pull` of the data (it must be there: nothing can be rebuilt without it),
+    then of whatever pipeline outputs the remote holds (`dvc repro` rebuilds the others, and the
+    reproduction check judges them; deploys never come this way, they fetch by hash). Without one:
+    the embedded default dataset, checked against `dvc_file`. Data already present is never
+    overwritten, and nothing is left behind when the embedded data is not what `dvc_file` describes.
+    """
+    import shutil
+
+    from pipelines.adapters import dvc, files
+    from pipelines.core.data import DEFAULT_FILE, DataError, default_csv, parse_pointer
+
+    pointer = Path(dvc_file)
+    try:
+        target = pointer.parent / parse_pointer(pointer.read_text(), str(pointer))[0]
+    except OSError as exc:
+        raise DataError(f"{pointer}: not a readable .dvc file ({exc})") from None
+    if dvc.has_remote():
+        try:
+            dvc.pull(dvc_file)
+        except dvc.DvcError as exc:
+            raise DataError(f"{exc} (the data {dvc_file} records must be in the DVC remote)") from None
+        dvc.run("pull", "--allow-missing")
+        missing = _missing_outputs(pointer.parent / "dvc.lock")
+        rebuilt = f"; not in the remote, so `dvc repro` rebuilds them: {', '.join(missing)}" if missing else ""
+        return f"pulled {target} and the pipeline outputs from the DVC remote{rebuilt}"
+    if target.exists() and (target.is_file() or any(target.iterdir())):
+        if dvc.workspace_matches(str(target.relative_to(pointer.parent))):
+            dvc.cache(dvc_file)  # so that `dvc status` is clean and `dvc exp` can restore it
+            return f"{target} is present and matches {dvc_file}"
+        return f"{target} is present but differs from {dvc_file}; after reviewing it, `dvc add {target}` records it"
+    with files.atomic_dir(target) as tmp:
+        (tmp / DEFAULT_FILE).write_bytes(default_csv())
+    if not dvc.workspace_matches(str(target.relative_to(pointer.parent))):
+        shutil.rmtree(target)
+        raise DataError(
+            f"{dvc_file} does not describe the embedded default dataset, and no DVC remote is "
+            "configured to pull it from: add one with `dvc remote add -d <name> <url>`, then `dvc pull`"
+        )
+    dvc.cache(dvc_file)
+    return f"materialised the default dataset into {target} (matches {dvc_file})"
+
+
+def _missing_outputs(lock: Path) -> list[str]:
+    """Outputs that `lock` records and the workspace does not have."""
+    import yaml
+
+    if not lock.exists():
+        return []
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+    paths = [out["path"] for body in stages.values() for out in body.get("outs") or []]
+    return [path for path in paths if not (lock.parent / path).exists()]
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    say("bootstrap", bootstrap(args.dvc_file))
+    return 0
+
+
+def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Any:
+    """The workspace's pipeline outputs judged against those committed at `rev` (pipelines.core.reproduce).
+
+    `forced` records that every stage was re-run (nothing restored from a cache). Raises GitError for an
+    unknown revision or one without a dvc.lock, and ParamsError when `reproduce.exact_stages` names a
+    stage dvc.yaml does not have.
+    """
+    import dataclasses
+
+    import yaml
+
+    from pipelines.adapters import git
+    from pipelines.adapters.params import committed_outputs, load_outputs, load_params, load_paths
+    from pipelines.core import reproduce
+    from pipelines.core.params import ParamsError
+
+    commit = git.resolve(rev)
+    if commit is None:
+        raise git.GitError(f"unknown revision {rev!r}")
+    committed_lock = git.show(commit, "dvc.lock")
+    if committed_lock is None:
+        raise git.GitError(f"{rev} has no committed dvc.lock to reproduce")
+    settings, paths = load_params(params_file).reproduce, load_paths(dvc_yaml)
+    declared = load_outputs(dvc_yaml)
+    unknown = sorted(set(settings.exact_stages) - {stage for stage, _, _ in declared})
+    if unknown:
+        stages = ", ".join(dict.fromkeys(stage for stage, _, _ in declared))
+        raise ParamsError(f"reproduce.exact_stages names {', '.join(unknown)}, not a stage of {dvc_yaml} ({stages})")
+    outputs = {path: reproduce.Output(stage, path, cached) for stage, path, cached in declared}
+
+    def workspace(path: str) -> dict[str, bytes]:
+        p = Path(path)
+        if p.is_file():
+            return {"": p.read_bytes()}
+        return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+
+    result = reproduce.compare(
+        commit,
+        yaml.safe_load(committed_lock),
+        yaml.safe_load(Path("dvc.lock").read_text()),
+        outputs,
+        lambda path: git.files_at(commit, path),
+        workspace,
+        reproduce.Settings(frozenset(settings.exact_stages), settings.tolerance, settings.prediction_tolerance,
+                           paths["model"], paths["manifest"], paths["holdout_predictions"]),
+    )  # fmt: skip
+    return dataclasses.replace(result, commit_paths=" ".join(committed_outputs(dvc_yaml)), forced=forced)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.adapters import dvc, files, git
+
+    if args.run:
+        say("reproduce", "running the pipeline (dvc repro" + (" --force)" if args.force else ")"))
+        if dvc.stream("repro", *(["--force"] if args.force else [])) != 0:
+            say("reproduce", "dvc repro failed")
+            return 1
+    result = reproduction(args.rev, args.params, args.dvc_yaml, forced=args.run and args.force)
+    for finding in result.findings:
+        if finding.status != "identical":
+            say("reproduce", f"{finding.status:>12}  {finding.stage}: {finding.path}  {finding.detail}")
+    say("reproduce", result.headline())
+    if result.ok and result.equivalent:
+        listed = git.modified(["dvc.lock", *{f.path for f in result.findings}])
+        if listed:
+            say(
+                "reproduce",
+                f"git status shows {', '.join(listed)} modified: they now name this machine's build of "
+                "the same model; commit them or leave them (README: 'Reproduced, not byte-identical')",
+            )
+    elif not result.ok:
+        annotate("error", result.headline())
+    if args.verdict:
+        files.write_json(args.verdict, result.to_dict())
+    append(args.summary, "### Reproduction\n\n" + result.markdown())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    return 0 if result.ok or args.advisory else 1
+
+
+def add_commands(sub: Any) -> None:
+    """Register bootstrap and reproduce."""
+    p = add(
+        sub,
+        "bootstrap",
+        cmd_bootstrap,
+        "make the tracked data present: dvc pull, or the embedded default",
+        params=False,
+    )
+    p.add_argument("--dvc-file", default="data.dvc", help="the .dvc file that tracks the raw data")
+
+    p = add(
+        sub,
+        "reproduce",
+        cmd_reproduce,
+        "run the pipeline and check every output agrees with the committed "
+        "ones within params.yaml's reproduce: tolerances",
+    )
+    p.add_argument("--rev", default="HEAD", help="the revision whose committed outputs are the reference")
+    p.add_argument("--no-run", dest="run", action="store_false", help="compare only (after a `dvc repro` of your own)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-run every stage (dvc repro --force), cached or not: what "
+        "the pull-request and main workflows do, so outputs restored from a cache or remote are re-derived",
+    )
+    p.add_argument("--advisory", action="store_true", help="exit 0 even when the outputs do not reproduce")
+    p.add_argument("--verdict", help="write the verdict as JSON here (for `report` and `gate --reproduction`)")
+    p.add_argument("--summary", help="append the verdict as markdown to this file ($GITHUB_STEP_SUMMARY)")
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    p.add_argument("--dvc-yaml", default="dvc.yaml")
