@@ -136,6 +136,15 @@ class Repo:
         return Repo(dest, self.env)
 
 
+def make_run(repo: Repo) -> subprocess.CompletedProcess[str]:
+    """The README's main command in `repo`, reusing this suite's environment and uv (no second install)."""
+    make = ["make", "run"] + ([f"VENV={VENV}"] if VENV else [])
+    uv = shutil.which("uv") or (ROOT / ".tools" / "bin" / "uv")
+    if Path(uv).exists():
+        make.append(f"UV={uv}")
+    return repo.run(*make, timeout=600)
+
+
 def clone_template(tmp: Path) -> Repo:
     """Copy the template (tracked and new, non-ignored files) into `tmp/work`, commit it on `main`
     and push to a bare `tmp/origin.git`: what a fork looks like, including uncommitted edits."""
@@ -173,11 +182,7 @@ def clone_template(tmp: Path) -> Repo:
 def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     """A fresh copy of the template after `make run`, as a new user would get it."""
     repo = clone_template(tmp_path_factory.mktemp("trained"))
-    make = ["make", "run"] + ([f"VENV={VENV}"] if VENV else [])
-    uv = shutil.which("uv") or (ROOT / ".tools" / "bin" / "uv")
-    if Path(uv).exists():  # don't install another uv into every copy
-        make.append(f"UV={uv}")
-    result = repo.run(*make, timeout=600)
+    result = make_run(repo)
     repo.make_run_output = result.stdout + result.stderr  # type: ignore[attr-defined]
     repo.template_head = repo.git("rev-parse", "HEAD").stdout.strip()  # type: ignore[attr-defined]
     # On a CPU other than the one that wrote dvc.lock the model's bytes differ (the numbers agree):

@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipelines import modelio
-from pipelines.images import ImageError, check_digest
+from pipelines.adapters import modelio
+from pipelines.adapters.images import ImageError, check_digest
 
 
 def _die_with_parent() -> None:

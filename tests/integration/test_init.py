@@ -207,7 +207,7 @@ def test_template_updates_merge_into_an_adapted_project(projects: dict, tmp_path
     upstream = repo.run("git", "remote", "get-url", "origin").stdout.strip()  # still the template's commit
     maintainer = Repo(tmp_path / "template", repo.env)
     subprocess.run(["git", "clone", "-q", "-b", "main", upstream, str(maintainer.path)], check=True, env=repo.env)
-    report = maintainer.path / "pipelines" / "report.py"
+    report = maintainer.path / "pipelines" / "core" / "reports.py"
     report.write_text(report.read_text() + "\n# a template improvement\n")
     maintainer.git("commit", "-qam", "template: improve the report")
     maintainer.git("push", "-q", "origin", "main")
@@ -218,5 +218,33 @@ def test_template_updates_merge_into_an_adapted_project(projects: dict, tmp_path
     merged = repo.git("merge", "--no-edit", "template/main", check=False)
 
     assert merged.returncode == 0, merged.stdout + merged.stderr
-    assert "# a template improvement" in (repo.path / "pipelines" / "report.py").read_text()
+    assert "# a template improvement" in (repo.path / "pipelines" / "core" / "reports.py").read_text()
     assert (repo.path / "pipelines" / "yours" / "schema.py").read_text() == schema
+
+
+@pytest.mark.parametrize("name", ["wine", "diabetes"])
+def test_registry_and_the_promotion_report_show_the_tasks_own_metrics_and_never_nan(
+    projects: dict, name: str, tmp_path: Path
+) -> None:
+    """Multiclass and regression projects: `registry` and the promotion report headline their task's metrics."""
+    repo, task, _, _ = projects[name]
+    manifest = json.loads((repo.path / "models" / "manifest.json").read_text())
+    release = {"model_hash": manifest["content_hash"], "image": "ghcr.io/acme/x@sha256:" + "1" * 64}
+    repo.git("checkout", "-q", "-b", "staging")
+    (repo.path / "models" / "release.json").write_text(json.dumps(release))
+    repo.git("add", "models/release.json")
+    repo.git("commit", "-q", "-m", "a release on staging")
+    repo.git("checkout", "-q", "main")
+    try:
+        table = repo.pipelines("registry").stdout
+        report = tmp_path / "promotion.md"
+        repo.pipelines("promotion-gate", "--env", "staging", "--candidate", "HEAD", "--report", str(report),
+                       "--report-only")  # fmt: skip
+        text = report.read_text()
+    finally:
+        repo.git("branch", "-q", "-D", "staging")
+    assert "nan" not in table.lower() and "nan" not in text.lower()
+    header = table.splitlines()[0]
+    assert all(metric in header for metric in spec(task).headline), header
+    assert "| staging | v1 |" in table
+    assert all(f"`{metric}`" in text for metric in spec(task).metrics)

@@ -12,7 +12,7 @@ import yaml
 
 from pipelines.adapters import modelio
 from pipelines.core.tasks import spec
-from tests.conftest import CONTRACT, Repo, other_blas_kernel
+from tests.conftest import CONTRACT, Repo, make_run, other_blas_kernel
 
 TASK = CONTRACT.task
 
@@ -242,3 +242,59 @@ def test_bootstrap_pulls_from_a_configured_remote_instead_of_materialising(repo_
     assert "pulled" in result.stderr
     assert (repo_copy.path / "models" / "model" / "MLmodel").exists()
     assert "up to date" in repo_copy.dvc("status").stdout
+
+
+EXTRA_TREES = """
+
+def _extra_trees(options: BaseModel, task: str, seed: int) -> Any:
+    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+    trees = ExtraTreesRegressor if task == "regression" else ExtraTreesClassifier
+    return trees(random_state=seed, n_jobs=1, **_set(options))
+
+
+class ExtraTreesParams(_Options):
+    n_estimators: PositiveInt
+    min_samples_leaf: PositiveInt
+
+
+ESTIMATORS["extra_trees"] = Estimator(
+    params=ExtraTreesParams,
+    build=_extra_trees,
+    tasks=frozenset({"binary", "multiclass", "regression"}),
+    trusted_types=("sklearn.tree._tree.Tree",),
+)
+"""
+
+
+def test_an_estimator_added_in_yours_alone_trains_loads_and_serves(repo_copy: Repo, tmp_path: Path) -> None:
+    """scikit-learn's ExtraTrees, which the template does not ship: one entry in pipelines/yours/estimators.py and
+    its section in params.yaml; `make run` trains it, the allow-listed loader loads it, the service serves it."""
+    from tests.service.conftest import Server, post
+
+    estimators = repo_copy.path / "pipelines" / "yours" / "estimators.py"
+    estimators.write_text(estimators.read_text() + EXTRA_TREES)
+    params = yaml.safe_load((repo_copy.path / "params.yaml").read_text())
+    params["train"]["estimator"] = "extra_trees"
+    params["train"]["extra_trees"] = {"n_estimators": 40, "min_samples_leaf": 2}
+    (repo_copy.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = {line[3:] for line in repo_copy.git("status", "--porcelain").stdout.splitlines()}
+    assert changed == {"pipelines/yours/estimators.py", "params.yaml"}
+
+    result = make_run(repo_copy)
+    assert "fitting extra_trees" in result.stderr + result.stdout
+    code = ("from pipelines.adapters import modelio; m = modelio.load('models/model'); "
+            "print(type(m[-1]).__name__)")  # fmt: skip
+    assert (
+        repo_copy.run(repo_copy.env["PATH"].split(":")[0] + "/python", "-c", code)
+        .stdout.strip()
+        .startswith("ExtraTrees")
+    )
+    server = Server(repo_copy, "--log-dir", str(tmp_path / "logs"))
+    try:
+        server.wait_ready()
+        example = json.loads((repo_copy.path / "models" / "model" / "serving_input_example.json").read_text())
+        status, body = post(server.url, example)
+    finally:
+        server.stop()
+    assert status == 200 and len(body["predictions"]) == len(example["dataframe_split"]["data"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from pipelines.core.gate import check
 from pipelines.core.params import GateParams
@@ -81,3 +82,28 @@ def test_publish_mode_links_local_figures_and_default_mode_links_the_artifact() 
     )
     text = build(_inputs(figures_url="https://github.com/o/r/actions/runs/1"))
     assert "[report artifact](https://github.com/o/r/actions/runs/1)" in text and "![" not in text
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_registry_table_promotion_body_and_live_metrics_use_the_tasks_metrics_never_nan(task: str) -> None:
+    from pipelines.adapters.releases import Release
+    from pipelines.core.reports import live_metrics, promotion_body, registry_table
+    from pipelines.core.tasks import spec
+
+    metrics = {m: 0.5 for m in spec(task).metrics}
+    release = Release(1, "a" * 64, "c" * 40, "d" * 32, metrics, "2026-11-30T00:00:00Z", "s", "x@sha256:" + "1" * 64)
+    texts = [
+        registry_table([("staging", release), ("production", None)], "b" * 64, task),
+        promotion_body("a" * 64, "staging", "main", metrics, task),
+        live_metrics(metrics, {spec(task).metrics[0]: 0.4}, [], task),
+    ]
+    for text in texts:
+        assert "nan" not in text.lower()
+        assert spec(task).headline[0] in text
+
+
+def test_table_cells_escape_pipes_and_newlines_from_user_column_names() -> None:
+    from pipelines.core.markdown import table
+
+    out = table(["column", "value"], [("a|b\nc", 1)])
+    assert out.splitlines()[-1] == "| a\\|b c | 1 |"
