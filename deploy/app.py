@@ -77,6 +77,7 @@ class State:
 
     @property
     def version(self) -> str:
+        """The loaded model's version label, or "none" before it is loaded."""
         return self.bundle.release["model_version"] if self.bundle else "none"
 
 

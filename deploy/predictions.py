@@ -36,6 +36,8 @@ class LogSettings:
 
 
 class PredictionLog:
+    """Sampled, size-capped, non-blocking prediction log: records go to a bounded queue and a writer thread."""
+
     def __init__(self, settings: LogSettings, seed: int | None = None):
         self.settings = settings
         self.dropped = 0
@@ -48,9 +50,11 @@ class PredictionLog:
 
     @property
     def remote(self) -> bool:
+        """Whether the log directory is a remote (fsspec) URL rather than a local path."""
         return "://" in str(self.settings.directory)
 
     def start(self) -> None:
+        """Start the writer thread (idempotent)."""
         if not self.remote:
             Path(self.settings.directory).mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)

@@ -77,6 +77,7 @@ class InputSpec:
 
     @property
     def all_numeric(self) -> bool:
+        """Whether every input column is numeric (then the matrix is plain float64)."""
         return all(self.numeric)
 
     def to_matrix(self, rows: list[list[Any]]) -> np.ndarray:

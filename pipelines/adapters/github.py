@@ -38,20 +38,28 @@ class GitHubError(PipelineError, RuntimeError):
 
 
 class GitHub(Protocol):
-    def get(self, path: str) -> Any: ...
+    """The REST API calls the package makes (paths relative to the API root, JSON payloads)."""
 
-    def put(self, path: str, payload: Mapping[str, Any]) -> Any: ...
+    def get(self, path: str) -> Any:
+        """GET `path`; the decoded JSON."""
 
-    def post(self, path: str, payload: Mapping[str, Any]) -> Any: ...
+    def put(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """PUT `payload` to `path`; the decoded JSON."""
 
-    def patch(self, path: str, payload: Mapping[str, Any]) -> Any: ...
+    def post(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """POST `payload` to `path`; the decoded JSON."""
+
+    def patch(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """PATCH `path` with `payload`; the decoded JSON."""
 
 
 class Commenter(Protocol):
-    def update(self, pr_number: int, markdown_file: Path) -> None: ...
+    """Posts or updates the one report comment on a pull request."""
+
+    def update(self, pr_number: int, markdown_file: Path) -> None:
+        """Create or update the report comment on pull request `pr_number` from a markdown file."""
 
 
-@dataclass(frozen=True)
 class GhCli:
     """`gh api`, with the token from GH_TOKEN (or GITHUB_TOKEN) in the environment."""
 
@@ -68,15 +76,19 @@ class GhCli:
         return json.loads(result.stdout) if result.stdout.strip() else None
 
     def get(self, path: str) -> Any:
+        """GET through `gh api`."""
         return self._call([path])
 
     def put(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """PUT through `gh api`."""
         return self._call(["--method", "PUT", path], payload)
 
     def post(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """POST through `gh api`."""
         return self._call(["--method", "POST", path], payload)
 
     def patch(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """PATCH through `gh api`."""
         return self._call(["--method", "PATCH", path], payload)
 
 
@@ -85,6 +97,7 @@ class CmlCommenter:
     """`cml comment update`: one comment per pull request, found again by its watermark."""
 
     def update(self, pr_number: int, markdown_file: Path) -> None:
+        """`cml comment update` on pull request `pr_number`, found again by the watermark; GitHubError on failure."""
         env = {**os.environ, "ITERATIVE_DO_NOT_TRACK": "1"}
         cmd = [
             "cml",
@@ -207,6 +220,8 @@ def environment_calls(settings: Mapping[str, Any], repo: str, resolve: Any = Non
 
 
 def reviewer_resolver(github: GitHub) -> Any:
+    """A function turning a login or org/team slug into GitHub's {type, id} reviewer object."""
+
     def resolve(reviewer: str) -> dict[str, Any]:
         if "/" in reviewer:
             org, team = reviewer.split("/", 1)

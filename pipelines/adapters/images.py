@@ -70,21 +70,26 @@ class CliEngine:
         return result.stdout.strip()
 
     def build(self, context: Path, tag: str) -> None:
+        """`<engine> build --tag TAG CONTEXT`."""
         self._run("build", "--tag", tag, str(context))
 
     def push(self, tag: str) -> str:
+        """`<engine> push TAG`; the pushed reference by digest, from the image's RepoDigests."""
         self._run("push", tag)
         reference = self._run("image", "inspect", "--format", "{{index .RepoDigests 0}}", tag)
         check_digest(reference)
         return reference
 
     def pull(self, reference: str) -> None:
+        """`<engine> pull REF`."""
         self._run("pull", reference)
 
     def run(self, reference: str, port: int) -> str:
+        """`<engine> run --detach --rm` with port 8080 published on 127.0.0.1:`port`; the container id."""
         return self._run("run", "--detach", "--rm", "--publish", f"127.0.0.1:{port}:8080", reference)
 
     def stop(self, handle: str) -> None:
+        """`<engine> stop` (never fails)."""
         subprocess.run([self.binary, "stop", handle], capture_output=True, check=False)
 
 

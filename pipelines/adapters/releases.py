@@ -46,6 +46,7 @@ class Release:
     image: str = ""  # the serving image by digest, from the release record
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (`registry --json`)."""
         return asdict(self)
 
 

@@ -107,9 +107,11 @@ class DriftReport:
 
     @property
     def drifted(self) -> list[FeatureDrift]:
+        """The features that drifted."""
         return [f for f in self.features if f.drifted]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: rows, whether anything drifted, which features, every feature's statistics."""
         return {
             "rows": self.rows,
             "drift": bool(self.drifted),

@@ -22,6 +22,7 @@ class Rule:
 
     @property
     def comparison(self) -> str:
+        """How `value` had to compare with `threshold`: <= for lower-is-better metrics, else >=."""
         return "<=" if self.metric in LOWER_IS_BETTER else ">="
 
 
@@ -34,10 +35,12 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
+        """Whether every rule held."""
         return all(rule.passed for rule in self.rules)
 
     @property
     def failures(self) -> list[Rule]:
+        """The rules that did not hold."""
         return [rule for rule in self.rules if not rule.passed]
 
 

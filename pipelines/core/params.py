@@ -36,6 +36,8 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class SplitParams(_Section):
+    """split: the held-out fraction, the seed, whether to stratify on the label."""
+
     test_size: Fraction
     seed: int
     stratify: bool
@@ -85,6 +87,8 @@ class TrainParams(BaseModel):
 
 
 class EvaluateParams(_Section):
+    """evaluate: the decision threshold, importance and curve settings, recorded holdout rows."""
+
     threshold: Fraction
     permutation_repeats: PositiveInt
     permutation_max_samples: PositiveInt
@@ -95,6 +99,8 @@ class EvaluateParams(_Section):
 
 
 class MlflowParams(_Section):
+    """mlflow: the experiment every pipeline run is logged to."""
+
     experiment: Annotated[str, Field(min_length=1)]
 
 
@@ -126,6 +132,8 @@ class CiParams(_Section):
 
 
 class ServeLogParams(_Section):
+    """serve.log: the prediction log's location, sampling and size caps (bytes)."""
+
     directory: str
     sample_rate: Annotated[float, Field(ge=0.0, le=1.0)]
     max_rows_per_request: PositiveInt
@@ -135,6 +143,8 @@ class ServeLogParams(_Section):
 
 
 class ServeParams(_Section):
+    """serve: address, body limit (bytes), timeouts and graceful shutdown (seconds), the log."""
+
     host: str
     port: Annotated[int, Field(ge=0, le=65535)]
     max_body_bytes: PositiveInt
@@ -145,6 +155,8 @@ class ServeParams(_Section):
 
 
 class EnvironmentParams(_Section):
+    """One environment: its branch name, what it is promoted from, its rollback policy and tolerances."""
+
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
     promote_from: Annotated[str, Field(min_length=1)]
     rollback: Literal["commit", "pull_request"]
@@ -152,10 +164,13 @@ class EnvironmentParams(_Section):
 
 
 class EnvironmentsParams(_Section):
+    """environments: the registered model name and the environments in promotion order."""
+
     model_name: Annotated[str, Field(min_length=1)]
     stages: Annotated[list[EnvironmentParams], Field(min_length=1)]
 
     def get(self, name: str) -> EnvironmentParams:
+        """The environment named `name`; ParamsError naming the ones params.yaml defines."""
         for env in self.stages:
             if env.name == name:
                 return env
@@ -169,6 +184,8 @@ class EnvironmentsParams(_Section):
 
 
 class MonitorParams(_Section):
+    """monitor: where the prediction log is, the window (hours) and the drift thresholds."""
+
     logs: str | None = None
     window_hours: Annotated[float, Field(gt=0)]
     max_rows: PositiveInt
@@ -180,6 +197,8 @@ class MonitorParams(_Section):
 
 
 class IngestParams(_Section):
+    """ingest: where fresh batches come from (a path or URL glob, or SQL) and the quarantine folder."""
+
     source: str | None = None
     sql_url_env: str | None = None
     sql_query: str | None = None
@@ -187,6 +206,8 @@ class IngestParams(_Section):
 
 
 class Params(_Section):
+    """The whole of params.yaml, one section per stage or concern."""
+
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams

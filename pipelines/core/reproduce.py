@@ -59,6 +59,7 @@ class Finding:
 
     @property
     def failed(self) -> bool:
+        """Whether this finding makes the reproduction fail (differs or stale)."""
         return self.status in FAILING
 
 
@@ -73,18 +74,22 @@ class Reproduction:
 
     @property
     def ok(self) -> bool:
+        """Whether every output reproduces (identical, equivalent or not compared)."""
         return not any(f.failed for f in self.findings)
 
     @property
     def failures(self) -> list[Finding]:
+        """The findings that make it fail."""
         return [f for f in self.findings if f.failed]
 
     @property
     def stale_stages(self) -> list[str]:
+        """The stages whose committed dvc.lock entry is not what the re-run recorded."""
         return sorted({f.stage for f in self.findings if f.status == "stale"})
 
     @property
     def equivalent(self) -> list[Finding]:
+        """The outputs whose bytes differ while their numbers agree."""
         return [f for f in self.findings if f.status == "equivalent"]
 
     @property
@@ -131,6 +136,7 @@ class Reproduction:
         return text
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what `reproduce --verdict` writes)."""
         findings = [asdict(f) for f in self.findings]
         return {
             "rev": self.rev,
@@ -144,6 +150,7 @@ class Reproduction:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Reproduction:
+        """The inverse of `to_dict`."""
         findings = [Finding(**f) for f in data.get("findings", [])]
         return cls(str(data["rev"]), findings, str(data.get("commit_paths", "")), bool(data.get("forced", False)))
 
@@ -169,11 +176,13 @@ class _Worst:
     mismatch: str = ""
 
     def number(self, produced: float, committed: float, where: str) -> None:
+        """Record the scaled difference of one pair of numbers at `where`."""
         excess = _excess(produced, committed)
         if excess > self.value or (excess == math.inf and not self.where):
             self.value, self.where = excess, f"{where}: {committed!r} -> {produced!r}"
 
     def structure(self, message: str) -> None:
+        """Record the first structural mismatch (keys, lengths, headers, non-numeric values)."""
         self.mismatch = self.mismatch or message
 
 

@@ -27,9 +27,11 @@ class ValidationReport:
 
     @property
     def valid(self) -> bool:
+        """Whether no check failed."""
         return not self.checks
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (reports/validation.json)."""
         return {
             "valid": self.valid,
             "rows": self.rows,

@@ -57,6 +57,7 @@ class Column:
     categories: list[Any] | None = None
 
     def field_code(self) -> str:
+        """The `pa.Field(...)` line that declares this column in the generated schema."""
         args = [f"alias={json.dumps(self.name)}"] if self.attribute != self.name else []
         if self.categories is not None:
             args.append(f"isin={json.dumps(self.categories)}")

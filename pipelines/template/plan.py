@@ -78,6 +78,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
+        """Whether init would change nothing."""
         return not self.writes and self.data_file is None
 
 
