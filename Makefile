@@ -54,7 +54,7 @@ metrics: ## compare metrics and params of the workspace with HEAD
 	dvc params diff
 
 test: install ## run the whole test suite (unit, data, model, integration, workflows), one worker per core
-	pytest --numprocesses=auto --dist=loadfile
+	pytest --numprocesses=auto --dist=loadgroup
 
 test-fast: install ## the edit-test loop: everything but the slow end-to-end tests, in one process
 	pytest -m "not slow"

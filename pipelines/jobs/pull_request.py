@@ -50,8 +50,9 @@ def _gate_inputs(
 def _read_reproduction(path: str | None) -> Any:
     """The verdict `reproduce --force --verdict` wrote for HEAD, or None when no path was given.
 
-    PipelineError when the file is unreadable, was written at another commit, or without --force (then
-    outputs restored from a DVC cache or remote were never re-derived).
+    PipelineError when the file is unreadable, or written at another commit, or when it says the outputs
+    reproduce but was written without --force (outputs restored from a DVC cache or remote were then
+    never re-derived). A verdict that says they do not reproduce stands as it is.
     """
     import json
 
@@ -69,7 +70,7 @@ def _read_reproduction(path: str | None) -> Any:
     head = git.resolve("HEAD")
     if verdict.rev != head:
         raise PipelineError(f"{path} judges commit {verdict.rev[:12]}, not HEAD ({str(head)[:12]}); {again}")
-    if not verdict.forced:
+    if verdict.ok and not verdict.forced:
         raise PipelineError(f"{path} was written without --force, so cached outputs were not re-derived; {again}")
     return verdict
 

@@ -20,7 +20,7 @@ import yaml
 from pipelines.core.tasks import dvc_plots, spec
 from tests.conftest import Repo, clone_template
 
-pytestmark = [pytest.mark.slow, pytest.mark.example]
+pytestmark = [pytest.mark.slow, pytest.mark.example, pytest.mark.xdist_group("init")]
 
 
 def _churn(path: Path) -> None:

@@ -75,7 +75,7 @@ def test_a_lock_from_one_cpu_kernel_reproduces_on_another_and_a_real_change_fail
     assert changed.returncode == 1
     assert "the committed dvc.lock is stale: stage split (params changed: split.test_size (0.2 -> 0.25))" in (
         changed.stderr
-    )
+    )  # and every stage after it re-ran: the metrics name what moved
     found = json.loads(verdict.read_text())
     (metrics,) = [f for f in found["findings"] if f["path"] == "metrics.json"]
     assert metrics["stage"] == "evaluate" and metrics["status"] == "differs"

@@ -133,6 +133,7 @@ def test_a_param_change_without_the_lock_fails_the_gate_as_stale_until_reproduce
 ) -> None:
     """The ml-gate steps on a branch whose params.yaml changed but whose dvc.lock was not re-committed: the gate
     fails with the stale-lock reason and the command to run; after `dvc repro` and a commit it passes."""
+    quick = ("reproduce", "--advisory", "--verdict", "reports/reproduction.json")  # a failing verdict stands as is
     steps = ("reproduce", "--force", "--advisory", "--verdict", "reports/reproduction.json")
     gate = ("gate", "--base", "main", "--reproduction", "reports/reproduction.json")
     repo_copy.git("checkout", "-q", "-b", "stale")
@@ -143,7 +144,7 @@ def test_a_param_change_without_the_lock_fails_the_gate_as_stale_until_reproduce
         repo_copy.pipelines("report", "--base", "main", "--reproduction", "reports/reproduction.json")
         return (repo_copy.path / "reports" / "report.md").read_text()
 
-    repo_copy.pipelines(*steps)
+    repo_copy.pipelines(*quick)
     failed = repo_copy.pipelines(*gate, check=False)
     text = report()
 

@@ -19,7 +19,8 @@ from pipelines.adapters import modelio
 from pipelines.core.contract import Contract
 from pipelines.core.data import default_dataset
 from pipelines.core.evaluate import recorded_predictions
-from pipelines.core.reproduce import Output, Reproduction, Settings, compare, compare_content, compare_files
+from pipelines.core.numbers import compare_content, compare_files
+from pipelines.core.reproduce import Output, Reproduction, Settings, compare
 from tests.conftest import PARAMS
 
 TOLERANCES = PARAMS.reproduce
