@@ -54,3 +54,24 @@ def test_the_image_requirements_are_exported_from_the_current_lock() -> None:
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert exported == (ROOT / "deploy" / "requirements.txt").read_text(), "run `make requirements`"
+
+
+def test_the_suite_runner_keeps_an_xdist_group_on_one_worker(tmp_path: Path) -> None:
+    """`make test` relies on `--dist=loadgroup` keeping each `xdist_group` (the promotion and init modules,
+    whose tests share one repository in order) on one worker; pytest 9.2 with xdist 3.8 silently stopped
+    doing that (pytest-dev/pytest-xdist#1386)."""
+    (tmp_path / "test_grouped.py").write_text(
+        "import os, pytest\n"
+        "pytestmark = pytest.mark.xdist_group('one')\n"
+        + "".join(f"def test_{i}():\n    open('{i}.worker', 'w').write(os.environ['PYTEST_XDIST_WORKER'])\n"
+                  for i in range(8))
+    )  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--dist=loadgroup", "-q",
+         "test_grouped.py"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    workers = {path.read_text() for path in tmp_path.glob("*.worker")}
+    assert len(list(tmp_path.glob("*.worker"))) == 8, result.stdout
+    assert len(workers) == 1, f"the group ran on {sorted(workers)}:\n{result.stdout}"
