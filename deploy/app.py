@@ -12,19 +12,19 @@ import asyncio
 import threading
 import time
 import warnings
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from deploy.predictions import PredictionLog
-from deploy.scoring import Bundle, InputSpec, RequestError, parse_payload
+from deploy.scoring import Bundle, InputSpec, RequestError, loads, parse_payload
 
 ROUTES = frozenset({"/invocations", "/health/live", "/health/ready", "/version", "/metrics"})
 
@@ -232,11 +232,7 @@ def create_app(
             if media != "application/json":
                 raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
             body = await _read_body(request, state.settings.max_body_bytes)
-            try:
-                payload = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise RequestError(400, "BAD_REQUEST", "the body is not valid JSON") from None
-            rows = parse_payload(payload, spec)
+            rows = parse_payload(loads(body), spec)
             matrix = spec.to_matrix(rows)
             if len(rows) <= state.settings.inline_max_rows:
                 output = bundle.output(matrix)
@@ -257,9 +253,10 @@ def create_app(
             if state.log:
                 state.log.offer(spec.names, rows, output, None, state.version)
             return _json({"predictions": output})
-        labels = bundle.classes[output.argmax(axis=1)]
-        for value, count in zip(*np.unique(labels, return_counts=True), strict=True):
-            state.predictions.labels(str(value), state.version).inc(int(count))
+        # as Python values: labels may be text, booleans or integers (an object array is not JSON)
+        labels = bundle.classes[output.argmax(axis=1)].tolist()
+        for value, count in Tally(map(str, labels)).items():
+            state.predictions.labels(value, state.version).inc(count)
         if state.log:
             state.log.offer(spec.names, rows, labels, output, state.version)
         return _json({"predictions": labels, "probabilities": output})

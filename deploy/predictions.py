@@ -64,7 +64,7 @@ class PredictionLog:
         self,
         columns: Sequence[str],
         rows: list[list[Any]],
-        labels: np.ndarray,
+        labels: Sequence[Any] | np.ndarray,
         proba: np.ndarray | None,
         version: str,
     ) -> None:
@@ -99,7 +99,7 @@ class PredictionLog:
         while (record := self._queue.get()) is not None:
             try:
                 self._write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-            except OSError:
+            except (OSError, TypeError, ValueError):  # unwritable, or a value JSON cannot hold: count it
                 self.dropped += 1
         self._finish_file()
 

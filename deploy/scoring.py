@@ -45,35 +45,42 @@ def _invalid(message: str) -> RequestError:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """The input contract: column order, which columns are numeric, nullable, and their bounds."""
+    """The input contract: column order, which columns are numeric, nullable, their bounds, and the
+    categories a column allows (pandera's `isin`), so the service refuses what `validate` refuses."""
 
     names: tuple[str, ...]
     numeric: tuple[bool, ...]
     nullable: tuple[bool, ...]
     low: np.ndarray  # per column, -inf where unbounded (numeric columns only)
     high: np.ndarray
+    allowed: tuple[frozenset[Any] | None, ...] = ()  # per column, None where any value is allowed
 
     @classmethod
     def from_schema(cls, schema: Any) -> InputSpec:
-        """Read names, kinds, nullability and ge/le (or gt/lt) bounds from a pandera DataFrameSchema
-        (pipelines.core.contract.Contract.inputs)."""
+        """Read names, kinds, nullability, ge/le (or gt/lt) bounds and `isin` categories from a pandera
+        DataFrameSchema (pipelines.core.contract.Contract.inputs)."""
         import pandas as pd
 
-        names, numeric, nullable, low, high = [], [], [], [], []
+        names, numeric, nullable, low, high, allowed = [], [], [], [], [], []
         for name, column in schema.columns.items():
             names.append(str(name))
-            numeric.append(bool(pd.api.types.is_numeric_dtype(str(column.dtype))))
+            is_numeric = bool(pd.api.types.is_numeric_dtype(str(column.dtype)))
+            numeric.append(is_numeric)
             nullable.append(bool(column.nullable))
-            lo, hi = -math.inf, math.inf
+            lo, hi, values = -math.inf, math.inf, None
             for check in column.checks:
                 stats = check.statistics or {}
                 if "min_value" in stats:
                     lo = max(lo, float(stats["min_value"]))
                 if "max_value" in stats:
                     hi = min(hi, float(stats["max_value"]))
+                if "allowed_values" in stats:
+                    given = frozenset(float(v) if is_numeric else str(v) for v in stats["allowed_values"])
+                    values = given if values is None else values & given
             low.append(lo)
             high.append(hi)
-        return cls(tuple(names), tuple(numeric), tuple(nullable), np.array(low), np.array(high))
+            allowed.append(values)
+        return cls(tuple(names), tuple(numeric), tuple(nullable), np.array(low), np.array(high), tuple(allowed))
 
     @property
     def all_numeric(self) -> bool:
@@ -81,23 +88,39 @@ class InputSpec:
         return all(self.numeric)
 
     def to_matrix(self, rows: list[list[Any]]) -> np.ndarray:
-        """Type-check every value and return the model's input matrix; 422 names row and column."""
+        """Type-check every value and return the model's input matrix (rows x columns: float64 when every
+        column is numeric, else object with NaN for a missing category).
+
+        A missing value is JSON null (or NaN, read as null); a JSON boolean in a text column is its text
+        ("True", "False"), as validation coerces it. Raises RequestError (422) naming the row, the column
+        and the rule broken, never the value.
+        """
         if not rows:
             raise _bad("no rows to score")
+        allowed = self.allowed or (None,) * len(self.names)
         for i, row in enumerate(rows):
             for j, value in enumerate(row):
                 kind = type(value)
+                if kind is float and value != value:  # NaN: missing, as pandas reads it
+                    row[j] = value = None
+                    kind = type(None)
                 if kind is float or kind is int:
                     if not self.numeric[j]:
                         raise _invalid(f"row {i}: column {self.names[j]} must be a string")
                 elif value is None:
                     if not self.nullable[j]:
                         raise _invalid(f"row {i}: column {self.names[j]} must not be null")
-                elif kind is str:
+                    continue
+                elif kind is str or (kind is bool and not self.numeric[j]):
                     if self.numeric[j]:
                         raise _invalid(f"row {i}: column {self.names[j]} must be a number")
-                else:  # bool, list, dict: never a valid cell
+                    if kind is bool:
+                        row[j] = value = str(value)
+                else:  # bool in a numeric column, list, dict: never a valid cell
                     raise _invalid(f"row {i}: column {self.names[j]} has the wrong type ({kind.__name__})")
+                domain = allowed[j]
+                if domain is not None and value not in domain:
+                    raise _invalid(f"row {i}: column {self.names[j]} is not one of its {len(domain)} allowed values")
         if self.all_numeric:
             matrix = values = np.array(rows, dtype=np.float64)  # None (nullable) becomes NaN
         else:
@@ -121,6 +144,22 @@ class InputSpec:
         raise _invalid(
             f"row {i}: column {self.names[j]} is outside its allowed range [{self.low[j]:g}, {self.high[j]:g}]"
         )
+
+
+def loads(body: bytes) -> Any:
+    """The request body as JSON. Strict JSON first (orjson); then Python's reader, which also takes the
+    NaN and Infinity tokens that Python and MLflow clients write for missing and infinite floats: NaN is
+    read as null (missing), Infinity stays a float (refused later as not finite). Raises RequestError 400."""
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body, parse_constant=lambda token: None if token == "NaN" else float(token))
+    except (ValueError, RecursionError):
+        raise _bad("the body is not valid JSON") from None
 
 
 def _check_columns(given: Sequence[Any], spec: InputSpec) -> dict[str, int]:
@@ -322,11 +361,11 @@ def build_bundle(model: Any, spec: InputSpec, release: Mapping[str, str], probe:
     )
     try:
         fast = _FastPath(model, spec.names)
-        matrix = spec.to_matrix(probe)
-        if np.allclose(fast(matrix), bundle.slow_output(matrix), rtol=0, atol=1e-9):
+        matrix = spec.to_matrix([list(row) for row in probe])
+        if np.allclose(fast(matrix), bundle.slow_output(matrix), rtol=0, atol=1e-9, equal_nan=True):
             bundle.fast = fast
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-        pass  # a pipeline of another shape: the DataFrame path always works
+    except Exception:  # a probe that fails disables the fast path, never the model
+        pass  # a pipeline of another shape, or a probe the fast path cannot take: the DataFrame path works
     return bundle
 
 
@@ -336,7 +375,7 @@ def load_bundle(model_dir: Path, manifest: Mapping[str, Any], release: Mapping[s
 
     modelio.verify(model_dir, dict(manifest))
     model = modelio.load(model_dir)
-    example = json.loads((model_dir / "input_example.json").read_text())
+    example = loads((model_dir / "input_example.json").read_bytes())
     columns, data = example["columns"], example["data"]
     probe = [[row[columns.index(name)] for name in spec.names] for row in data]
     return build_bundle(model, spec, release, probe)

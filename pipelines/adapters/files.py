@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,11 +95,21 @@ def write_frame(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
 
 
 def read_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a table written by `write_frame`, or a CSV file."""
-    p = Path(path)
-    if p.suffix == ".csv":
-        return pd.read_csv(p)
-    return pd.read_parquet(p)
+    """Read a table written by `write_frame` (Parquet: the pipeline's intermediate tables)."""
+    return pd.read_parquet(Path(path))
+
+
+def read_table(source: Any, missing_values: Sequence[str], name: str | None = None) -> pd.DataFrame:
+    """Read a raw data table: CSV, or Parquet when its name ends in .parquet.
+
+    `source` is a path or an open binary file (then `name` says what it is). In a CSV file only the
+    strings in `missing_values` (params.yaml `data.missing_values`; [""]: empty cells) are missing, so a
+    country code "NA" or a category "None" stays a value instead of pandas' default reading of it as NaN.
+    """
+    label = str(name if name is not None else source)
+    if label.endswith(".parquet"):
+        return pd.read_parquet(source)
+    return pd.read_csv(source, keep_default_na=False, na_values=list(missing_values))
 
 
 @dataclass(frozen=True)
@@ -124,15 +134,16 @@ def data_files(directory: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def read_raw(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[Source]]:
-    """Read and concatenate every data file; row numbers in the result are global.
+def read_raw(directory: str | os.PathLike[str], missing_values: Sequence[str]) -> tuple[pd.DataFrame, list[Source]]:
+    """Read and concatenate every data file (see `read_table` for `missing_values`); row numbers in the
+    result are global.
 
     Raises DataError naming a missing directory, an empty one, or a file that cannot be read.
     """
     frames, sources, start = [], [], 0
     for path in data_files(directory):
         try:
-            frame = read_frame(path)
+            frame = read_table(path, missing_values)
         except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
             raise DataError(f"{path}: cannot be read: {exc}") from None
         frames.append(frame)

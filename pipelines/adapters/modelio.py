@@ -182,11 +182,32 @@ def save(model: Any, directory: str | os.PathLike[str], input_example: pd.DataFr
             mlflow_model=Model(utc_time_created="1970-01-01 00:00:00", model_uuid=uuid),
         )
         (tmp / MODEL_FILE).write_bytes(raw)
+        for example in ("input_example.json", "serving_input_example.json"):
+            _null_for_nan(tmp / example)
         meta = Model.load(str(tmp))
         meta.model_size_bytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file() and p.name != "MLmodel")
         meta.save(str(tmp / "MLmodel"))
         digest = content_hash(tmp)
     return digest
+
+
+def _without_nan(node: Any) -> Any:
+    if isinstance(node, float) and node != node:
+        return None
+    if isinstance(node, dict):
+        return {key: _without_nan(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_without_nan(value) for value in node]
+    return node
+
+
+def _null_for_nan(path: Path) -> None:
+    """Rewrite an input example that MLflow wrote with the token NaN (not JSON: curl, browsers and strict
+    parsers refuse it) with null, which MLflow and the service read as a missing value."""
+    if not path.exists() or b"NaN" not in (raw := path.read_bytes()):
+        return
+    indent = 2 if raw.startswith(b"{\n") else None
+    path.write_text(json.dumps(_without_nan(json.loads(raw)), indent=indent, allow_nan=False))
 
 
 def load(directory: str | os.PathLike[str]) -> Any:

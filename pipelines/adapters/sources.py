@@ -66,8 +66,9 @@ class Outcome:
     quarantined: list[str] = field(default_factory=list)
 
 
-def from_files(pattern: str) -> list[Batch]:
-    """Every CSV or Parquet file matching `pattern` (a path or fsspec URL, globs allowed)."""
+def from_files(pattern: str, missing_values: Sequence[str]) -> list[Batch]:
+    """Every CSV or Parquet file matching `pattern` (a path or fsspec URL, globs allowed); in CSV files only
+    `missing_values` (params.yaml data.missing_values) are missing."""
     import fsspec
     from fsspec.core import url_to_fs
 
@@ -76,7 +77,7 @@ def from_files(pattern: str) -> list[Batch]:
     for name in sorted(fs.glob(path) if any(c in path for c in "*?[") else [path]):
         url = fs.unstrip_protocol(name)
         with fsspec.open(url, "rb") as handle:
-            frame = pd.read_parquet(handle) if name.endswith(".parquet") else pd.read_csv(handle)
+            frame = files.read_table(handle, missing_values, name=name)
         batches.append(Batch(url, frame))
     return batches
 

@@ -37,18 +37,58 @@ def default_csv() -> bytes:
     return default_dataset().to_csv(index=False, lineterminator="\n").encode()
 
 
-def split(
-    frame: pd.DataFrame, test_size: float, seed: int, stratify: bool, task: str, target: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded train/test split, stratified on `target` when asked (a label: classification only).
+def min_rows_per_class(test_size: float) -> int:
+    """The fewest rows a class needs so that a holdout of `test_size` (a fraction) can hold one of them and
+    training keeps at least one: max(2, ceil(1 / test_size))."""
+    import math
 
-    `test_size` is the held-out fraction. Raises DataError for a stratified regression split.
+    return max(2, math.ceil(1 / test_size - 1e-9))
+
+
+def check_classes(y: pd.Series, test_size: float) -> None:
+    """Raise DataError naming every class of the label `y` with too few rows for a holdout split, its
+    count, the minimum and what to do."""
+    needed = min_rows_per_class(test_size)
+    counts = y.value_counts()
+    few = counts[counts < needed]
+    if len(few):
+        listed = ", ".join(f"{label!r} has {count} row(s)" for label, count in few.items())
+        raise DataError(
+            f"target {y.name!r}: {listed}; each class needs at least {needed} for a holdout of "
+            f"{test_size:g} to contain it: add rows, merge or drop the class, or change split.test_size"
+        )
+
+
+def split(
+    frame: pd.DataFrame,
+    test_size: float,
+    seed: int,
+    stratify: bool,
+    task: str,
+    target: str,
+    order_by: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/test split (rows x columns in, two frames out): seeded and random, stratified on `target` when
+    asked (a label: classification only); or, with `order_by` (a timestamp column), the newest `test_size`
+    fraction of rows held out, so the model is judged on the future it will meet.
+
+    Raises DataError for a stratified regression split, `order_by` with `stratify` or naming no column, and
+    a class with too few rows for the holdout (check_classes).
     """
     from sklearn.model_selection import train_test_split
 
     if stratify and task == "regression":
         raise DataError("split.stratify: true needs a class label, and the target is a number; set it to false")
-
+    if task != "regression":
+        check_classes(frame[target], test_size)
+    if order_by is not None:
+        if stratify:
+            raise DataError("split.order_by holds out the newest rows; set split.stratify to false with it")
+        if order_by not in frame.columns:
+            raise DataError(f"split.order_by: {order_by!r} is not a column of the data")
+        ordered = frame.iloc[pd.to_datetime(frame[order_by]).argsort(kind="stable")]
+        cut = len(ordered) - max(1, round(len(ordered) * test_size))
+        return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
     train, test = train_test_split(
         frame, test_size=test_size, random_state=seed, stratify=frame[target] if stratify else None
     )

@@ -35,12 +35,19 @@ Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
+class DataParams(_Section):
+    """data: how raw tables are read (by validate, init, ingest and monitor --labelled)."""
+
+    missing_values: list[str]
+
+
 class SplitParams(_Section):
     """split: the held-out fraction, the seed, whether to stratify on the label."""
 
     test_size: Fraction
     seed: int
     stratify: bool
+    order_by: str | None = None
 
 
 class TrainParams(BaseModel):
@@ -53,6 +60,7 @@ class TrainParams(BaseModel):
     estimator: Annotated[str, Field(min_length=1)]
     seed: int
     reference_bins: Annotated[int, Field(ge=2, le=100)]
+    reference_discrete_max: Annotated[int, Field(ge=1)]
 
     def sections(self) -> dict[str, Any]:
         """The estimators' sections as written in params.yaml, by estimator name."""
@@ -193,6 +201,7 @@ class MonitorParams(_Section):
     psi_threshold: Annotated[float, Field(gt=0)]
     ks_alpha: Fraction
     ks_min_statistic: Fraction
+    chi2_min_effect: Annotated[float, Field(gt=0)]
     missing_rate_change: Fraction
 
 
@@ -208,6 +217,7 @@ class IngestParams(_Section):
 class Params(_Section):
     """The whole of params.yaml, one section per stage or concern."""
 
+    data: DataParams
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams

@@ -297,6 +297,15 @@ def promotion_body(model_hash: str, env: str, source: str, metrics: Mapping[str,
     return f"Promote model `{model_hash[:12]}` from `{source}` to `{env}`" + (f": {shown}." if shown else ".")
 
 
+def _test_cell(f: Any) -> str:
+    """The feature's distribution test: KS distance for a continuous feature, chi-square w otherwise."""
+    if f.ks_statistic is not None:
+        return f"KS {f.ks_statistic:.3f} (p={f.ks_pvalue:.2g})"
+    if f.chi2_effect is not None:
+        return f"chi-square w={f.chi2_effect:.3f} (p={f.chi2_pvalue:.2g})"
+    return "n/a"
+
+
 def drift_report(report: DriftReport, window: str) -> str:
     """The drift report: verdict, a PSI bar chart (Mermaid), and a table of every feature."""
     head = (f"## ⚠️ Drift in {len(report.drifted)} feature(s)" if report.drifted else "## ✅ No drift") + (
@@ -308,13 +317,15 @@ def drift_report(report: DriftReport, window: str) -> str:
         (
             md.code(f.name),
             f"{f.psi:.4f}",
-            "n/a" if f.ks_statistic is None else f"{f.ks_statistic:.3f} (p={f.ks_pvalue:.2g})",
+            _test_cell(f),
             f"{f.missing_before:.3f} -> {f.missing_now:.3f}",
             ("⚠️ " + "; ".join(f.reasons)) if f.drifted else "no",
         )
         for f in ordered
     ]
-    return "\n\n".join([head, chart, md.table(["feature", "PSI", "KS", "missing (ref -> now)", "drift"], rows)]) + "\n"
+    return (
+        "\n\n".join([head, chart, md.table(["feature", "PSI", "test", "missing (ref -> now)", "drift"], rows)]) + "\n"
+    )
 
 
 def not_enough_data(rows: int, window: str, needed: int) -> str:

@@ -15,12 +15,12 @@ from pipelines.jobs.common import add, say
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.adapters import files
-    from pipelines.adapters.params import load_contract
+    from pipelines.adapters.params import load_contract, load_params
     from pipelines.core.data import profile
     from pipelines.core.validation import DataValidationError, validate
 
     contract = load_contract()
-    frame, sources = files.read_raw(args.data)
+    frame, sources = files.read_raw(args.data, load_params(args.params).data.missing_values)
     say("validate", f"read {len(frame)} rows from {len(sources)} file(s) under {args.data}")
     source_list = [{"path": s.path, "first_row": s.first_row, "rows": s.rows} for s in sources]
     try:
@@ -44,7 +44,9 @@ def cmd_split(args: argparse.Namespace) -> int:
 
     params, contract = load_params(args.params).split, load_contract()
     frame, _ = validate(files.read_frame(args.input), contract.raw)
-    train, test = split(frame, params.test_size, params.seed, params.stratify, contract.task, contract.target)
+    train, test = split(
+        frame, params.test_size, params.seed, params.stratify, contract.task, contract.target, params.order_by
+    )
     files.write_frame(args.train, train)
     files.write_frame(args.test, test)
     say("split", f"{len(train)} train rows, {len(test)} test rows (seed {params.seed})")
@@ -68,7 +70,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         say("train", f"warning: {note}")
     digest = modelio.save(model, args.model, input_example=train[contract.features].head(5))
     files.write_json(args.manifest, modelio.manifest(args.model))
-    profile = reference_profile(train, contract.numeric, contract.categorical, params.reference_bins)
+    profile = reference_profile(
+        train, contract.numeric, contract.categorical, params.reference_bins, params.reference_discrete_max
+    )
     files.write_json(args.reference, profile)
     say("train", f"fitted in {time.perf_counter() - started:.1f}s; saved {args.model} (sha256 {digest[:12]})")
     return 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.template.infer import MAX_CATEGORIES, Column
+from pipelines.template.infer import MAX_CATEGORIES, Inferred
 
 SCHEMA_TEMPLATE = '''"""The data contract: pandera schemas for the raw data and the model inputs; the target; the task.
 
@@ -44,9 +43,9 @@ class Features(pa.DataFrameModel):
 
 
 class RawData(Features):
-    """A labelled row: the features plus the target."""
+    """A labelled row: the features, {others_doc}the target."""
 
-{target_field}
+{other_fields}{target_field}
 
     class Config:
         strict = True
@@ -54,8 +53,18 @@ class RawData(Features):
 '''
 
 
-def render_schema(features: Sequence[Column], target: Column, task: str, source: str, rows: int) -> str:
+def render_schema(inferred: Inferred, task: str, source: str, rows: int) -> str:
     """The source of pipelines/yours/schema.py for these columns (`source`: the dataset's file name)."""
+    features, target, others = inferred.features, inferred.target, inferred.others
+    if others:
+        lines = "\n".join(
+            f"    # {json.dumps(c.name)}: {inferred.reasons.get(c.name, 'left out')}; move it to Features to use it"
+            f"\n{c.field_code()}"
+            for c in others
+        )
+        other_fields, others_doc = lines + "\n", "columns kept in the data but not used as inputs, and "
+    else:
+        other_fields, others_doc = "", "plus "
     if task == "regression":
         doc = f"The number to predict ({target.name})."
     elif task == "binary":
@@ -72,6 +81,8 @@ def render_schema(features: Sequence[Column], target: Column, task: str, source:
         n_numeric=sum(c.kind == "float" for c in features),
         n_categorical=sum(c.kind == "str" for c in features),
         feature_fields="\n".join(c.field_code() for c in features),
+        other_fields=other_fields,
+        others_doc=others_doc,
         target_field=target.field_code(),
     )
 

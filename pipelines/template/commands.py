@@ -32,6 +32,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         dataset=Path(args.dataset).resolve() if args.dataset else None,
         target=args.target,
         task=args.task,
+        missing_values=tuple(args.missing_values.split(",")) if args.missing_values is not None else None,
+        keep_columns=tuple(c for c in (args.keep_columns or "").split(",") if c),
     )
     if options.dataset is not None and not options.target:
         raise planner.InitError("--dataset needs --target COLUMN: the column to predict")
@@ -40,6 +42,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     if plan.task:
         scores = ", ".join(f"{k}={v:.4f}" for k, v in plan.scores.items())
         say("init", f"task: {plan.task}; the first model on the holdout split: {scores}")
+    for note in plan.notes:
+        say("init", note)
     changed = planner.apply(root, options, plan)
     if not changed:
         say("init", "already set up with these options: nothing to change")
@@ -135,6 +139,14 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--dataset", help="your data: a .csv or .parquet file (replaces the embedded example)")
     p.add_argument("--target", help="the column to predict (with --dataset)")
     p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="override the inferred task")
+    p.add_argument(
+        "--missing-values",
+        help="comma-separated CSV cells that mean missing (data.missing_values; default: only empty cells), e.g. ',NA'",
+    )
+    p.add_argument(
+        "--keep-columns",
+        help="comma-separated columns to use as inputs even if they look like identifiers or timestamps",
+    )
 
     p = add(
         sub,

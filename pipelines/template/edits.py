@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,9 +46,28 @@ def _replace(mapping: Any, values: Mapping[str, float]) -> None:
         mapping.ca.items[list(mapping)[-1]] = tail
 
 
-def edit_params(text: str, options: Options, task: str | None, gates: tuple[dict, dict, dict] | None) -> str:
+@dataclass(frozen=True)
+class Setup:
+    """What init chose for the data: the task (None without a dataset), balanced class weights for an
+    imbalanced binary target, and the CSV missing-value markers (None keeps params.yaml's)."""
+
+    task: str | None
+    balanced: bool = False
+    missing_values: tuple[str, ...] | None = None
+
+
+def _comment(mapping: Any, key: str, text: str) -> None:
+    """Replace the end-of-line comment of `key` (so that a kept comment stays true for the new task)."""
+    mapping.ca.items.pop(key, None)
+    mapping.yaml_add_eol_comment(text, key, column=24)
+
+
+def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, dict, dict] | None) -> str:
     """params.yaml with the project's names, environments and (with a dataset) task settings."""
     data = _load(text)
+    task = setup.task
+    if setup.missing_values is not None:
+        data["data"]["missing_values"] = list(setup.missing_values)
     data["mlflow"]["experiment"] = options.name
     if options.model_name:
         data["environments"]["model_name"] = options.model_name
@@ -60,6 +80,11 @@ def edit_params(text: str, options: Options, task: str | None, gates: tuple[dict
     if task is not None and gates is not None:
         floors, regression, production = gates
         data["split"]["stratify"] = task != "regression"
+        if task == "regression":
+            _comment(data["split"], "stratify", "a number has no classes to balance (true needs a label)")
+            _comment(data["evaluate"], "threshold", "used by binary tasks only (the positive-class cut-off)")
+        elif task == "multiclass":
+            _comment(data["evaluate"], "threshold", "used by binary tasks only; multiclass takes the likeliest class")
         train = data["train"]
         if task == "regression":
             train["estimator"] = "ridge"
@@ -68,13 +93,16 @@ def edit_params(text: str, options: Options, task: str | None, gates: tuple[dict
             if "ridge" not in train:
                 from ruamel.yaml.comments import CommentedMap
 
-                train.insert(list(train).index("reference_bins") + 1, "ridge", CommentedMap(alpha=1.0))
+                train.insert(list(train).index("reference_discrete_max") + 1, "ridge", CommentedMap(alpha=1.0))
                 train.yaml_add_eol_comment("L2 regularisation strength of the linear model", "ridge")
             for section in ("random_forest", "hist_gradient_boosting"):
                 if section in train and "class_weight" in train[section]:
                     del train[section]["class_weight"]
         else:
             train["estimator"] = "logistic_regression"
+            if setup.balanced:
+                train["logistic_regression"]["class_weight"] = "balanced"
+                _comment(train["logistic_regression"], "class_weight", "init: the target is imbalanced")
         _replace(data["gate"]["floors"], floors)
         _replace(data["gate"]["max_regression"], regression)
         for stage in stages[1:]:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.core.contract import Contract
-from pipelines.core.tasks import IN_TARGET_UNITS, spec
+from pipelines.core.tasks import IN_TARGET_UNITS, LOWER_IS_BETTER, spec
 from pipelines.template.infer import _outward
 
 SCORE_MARGIN = 0.05  # floors of scores (AUC, F1, R²...): this much below the first model
@@ -23,6 +23,8 @@ LOG_LOSS_REGRESSION = 0.05
 ERROR_FACTOR = 1.10  # ceiling of an error in the target's units (RMSE, MAE): 10% above the first model
 ERROR_REGRESSION = 0.05  # ...and its allowed worsening: 5% of the first model's value
 PRODUCTION_SHARE = 1 / 3  # production's tolerance on the task's primary metric: a third of the regression rule
+BASELINE_SHARE = 0.5  # a floor keeps at least half of the first model's lead over the trivial model
+IMBALANCE_SHARE = 0.10  # a binary target whose smaller class is below this share is imbalanced
 
 
 def _round(value: float, up: bool, digits: int = 2) -> float:
@@ -30,33 +32,64 @@ def _round(value: float, up: bool, digits: int = 2) -> float:
     return float((math.ceil if up else math.floor)(round(value * factor, 9)) / factor)
 
 
-def floors_for(scores: Mapping[str, float], task: str) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+def _between(value: float, limit: float, baseline: float | None, lower_is_better: bool) -> float:
+    """`limit` moved towards `value` where it would let the trivial model (score `baseline`) pass: the floor
+    (ceiling) keeps BASELINE_SHARE of the first model's lead over the baseline, and `value` itself passes."""
+    if baseline is None or not math.isfinite(baseline):
+        return limit
+    lead = (baseline - value) if lower_is_better else (value - baseline)
+    if lead <= 0:  # no better than the trivial model: nothing to keep (init warns)
+        return limit
+    kept = value + lead * BASELINE_SHARE if lower_is_better else value - lead * BASELINE_SHARE
+    if lower_is_better:
+        return min(limit, float(f"{_outward(kept, up=True):.6g}"))
+    return max(limit, _round(kept, up=False, digits=3))
+
+
+def floors_for(
+    scores: Mapping[str, float], task: str, baseline: Mapping[str, float] | None = None
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """(floors, max_regression, production max_regression) from the first model's holdout scores.
 
     Floors sit a margin below what the first model reaches (ceilings above, for errors), so a
-    clearly worse model fails while seed-level noise does not.
+    clearly worse model fails while seed-level noise does not; and, given the `baseline` scores of the
+    trivial model (class priors, or the mean), never where that model would pass: each keeps at least
+    BASELINE_SHARE of the first model's lead over it (on imbalanced data, recall >= 0.0 guards nothing).
     """
     floors: dict[str, float] = {}
     regression: dict[str, float] = {}
     for metric in spec(task).gated:
         value = float(scores[metric])
+        trivial = None if baseline is None else baseline.get(metric)
         if metric in IN_TARGET_UNITS:
-            floors[metric] = float(f"{_outward(value * ERROR_FACTOR, up=True):.6g}")
+            limit = float(f"{_outward(value * ERROR_FACTOR, up=True):.6g}")
             regression[metric] = float(f"{_outward(max(value * ERROR_REGRESSION, 1e-9), up=True):.3g}")
         elif metric == "log_loss":
-            floors[metric] = _round(value * LOG_LOSS_FACTOR + LOG_LOSS_MARGIN, up=True)
+            limit = _round(value * LOG_LOSS_FACTOR + LOG_LOSS_MARGIN, up=True)
             regression[metric] = LOG_LOSS_REGRESSION
         else:
-            floors[metric] = max(0.0, _round(value - SCORE_MARGIN, up=False))
+            limit = max(0.0, _round(value - SCORE_MARGIN, up=False))
             regression[metric] = SCORE_REGRESSION
+        floors[metric] = _between(value, limit, trivial, metric in LOWER_IS_BETTER)
     primary = spec(task).primary
     production = {primary: float(f"{regression[primary] * PRODUCTION_SHARE:.3g}")}
     return floors, regression, production
 
 
-def first_scores(frame: pd.DataFrame, contract: Contract, params: Any) -> dict[str, float]:
-    """The holdout scores the default pipeline will reach on this data with these params: the same
-    split (seed, size, stratification), preprocessing and estimator as `make run`."""
+def imbalance(y: pd.Series) -> float | None:
+    """The smaller class's share of a binary label when it is below IMBALANCE_SHARE, else None."""
+    shares = y.value_counts(normalize=True)
+    return float(shares.min()) if len(shares) == 2 and shares.min() < IMBALANCE_SHARE else None
+
+
+def first_scores(frame: pd.DataFrame, contract: Contract, params: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """The holdout scores the default pipeline will reach on this data with these params (the same split,
+    preprocessing and estimator as `make run`), and those of the trivial model on the same rows (class
+    priors for a classifier, the training mean for a regressor: scikit-learn's Dummy estimators)."""
+    import warnings
+
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
     from pipelines.adapters.params import estimators
     from pipelines.core.data import split
     from pipelines.core.evaluate import model_output, score
@@ -64,16 +97,22 @@ def first_scores(frame: pd.DataFrame, contract: Contract, params: Any) -> dict[s
     from pipelines.yours.features import build_preprocessor
 
     validated = contract.raw.validate(frame, lazy=True)
-    train, test = split(
-        validated, params.split.test_size, params.split.seed, params.split.stratify, contract.task, contract.target
-    )
-    model = build_pipeline(contract, params.train, estimators(), build_preprocessor)
-    model.fit(train[contract.features], train[contract.target])
-    output = model_output(model, test[contract.features], contract.task)
-    return score(
-        test[contract.target].to_numpy(),
-        output,
-        task=contract.task,
-        classes=getattr(model, "classes_", None),
-        threshold=params.evaluate.threshold,
-    )
+    s = params.split
+    train, test = split(validated, s.test_size, s.seed, s.stratify, contract.task, contract.target, s.order_by)
+    results = []
+    trivial = DummyRegressor() if contract.task == "regression" else DummyClassifier(strategy="prior")
+    for model in (build_pipeline(contract, params.train, estimators(), build_preprocessor), trivial):
+        model.fit(train[contract.features], train[contract.target])
+        output = model_output(model, test[contract.features], contract.task)
+        with warnings.catch_warnings():  # the trivial model predicts one class: precision is 0 by definition
+            warnings.simplefilter("ignore")
+            results.append(
+                score(
+                    test[contract.target].to_numpy(),
+                    output,
+                    task=contract.task,
+                    classes=getattr(model, "classes_", None),
+                    threshold=params.evaluate.threshold,
+                )
+            )
+    return results[0], results[1]

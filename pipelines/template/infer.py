@@ -18,6 +18,12 @@ from pipelines.errors import PipelineError
 
 MAX_CLASSES = 50  # more distinct labels than this is not a classification target we guess at
 MAX_CATEGORIES = 50  # a text column with more distinct values gets no `isin` check
+ID_SHARE = 0.95  # a text column with at least this share of distinct values per row is an identifier
+ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)($|[^a-z])|_id$|^id_", re.I)
+# Strings pandas reads as missing by default; init keeps them as values and says where it saw them.
+MISSING_MARKERS = frozenset({"NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "#N/A", "-", "?", "."})
+# Column names that the generated pandera DataFrameModel (or Python) would read as its own attributes.
+RESERVED = frozenset(name.lower() for name in dir(pa.DataFrameModel)) | {"config", "series", "pa", "index"}
 
 
 class InitError(PipelineError, ValueError):
@@ -50,7 +56,7 @@ class Column:
 
     name: str
     attribute: str  # a Python identifier; `alias` carries the real name when they differ
-    kind: str  # "float", "int" or "str"
+    kind: str  # "float", "int", "str" or "datetime"
     nullable: bool
     low: float | None = None
     high: float | None = None
@@ -66,7 +72,8 @@ class Column:
         if self.high is not None:
             args.append(f"le={_num(self.high)}")
         args.append(f"nullable={self.nullable}")
-        return f"    {self.attribute}: Series[{self.kind}] = pa.Field({', '.join(args)})"
+        kind = "pa.DateTime" if self.kind == "datetime" else self.kind
+        return f"    {self.attribute}: Series[{kind}] = pa.Field({', '.join(args)})"
 
 
 def _num(value: float) -> str:
@@ -91,8 +98,10 @@ def _bounds(values: pd.Series) -> tuple[float, float]:
 
 
 def _attribute(name: str, taken: set[str]) -> str:
+    """A Python identifier for a column (the schema field; `alias` keeps the real name): not a keyword and
+    not an attribute of pandera's DataFrameModel, unique among the columns."""
     base = re.sub(r"\W+", "_", str(name).strip()).strip("_").lower() or "column"
-    if base[0].isdigit() or keyword.iskeyword(base):
+    if base[0].isdigit() or keyword.iskeyword(base) or base in RESERVED or not base.isidentifier():
         base = f"c_{base}"
     candidate, n = base, 2
     while candidate in taken:
@@ -105,16 +114,104 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def infer_columns(frame: pd.DataFrame, target: str, task: str) -> tuple[list[Column], Column]:
-    """The feature columns and the target column of a starting schema for `frame`."""
+def check_names(names: list[Any]) -> None:
+    """Refuse, in one line, column names that cannot be told apart: empty ones and duplicates."""
+    empty = [i + 1 for i, name in enumerate(names) if not str(name).strip()]
+    if empty:
+        raise InitError(f"column(s) {', '.join(map(str, empty))} (counting from 1) have no name: name them first")
+    seen: dict[str, int] = {}
+    for name in map(str, names):
+        seen[name] = seen.get(name, 0) + 1
+    twice = [name for name, count in seen.items() if count > 1]
+    if twice:
+        raise InitError(f"column name(s) used more than once: {', '.join(map(repr, twice))}: rename them first")
+
+
+def missing_markers(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Text cells that pandas would have read as missing ("NA", "None", "null"...): column -> marker -> rows."""
+    found: dict[str, dict[str, int]] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        counts = column.dropna().astype(str).value_counts()
+        hits = {str(k): int(v) for k, v in counts.items() if str(k) in MISSING_MARKERS}
+        if hits:
+            found[str(name)] = hits
+    return found
+
+
+def _is_timestamp(col: pd.Series) -> bool:
+    """A datetime column, or text that pandas parses as dates throughout (with digits and a date separator)."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return True
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return False
+    text = col.dropna().astype(str)
+    if text.empty or not text.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).all():
+        return False
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pd.to_datetime(text)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+def _is_identifier(name: str, col: pd.Series) -> bool:
+    """One distinct value per row (or nearly): text with >= ID_SHARE distinct values, or whole numbers that
+    are all distinct and either named like an id or (almost) consecutive. Continuous floats never are."""
+    values = col.dropna()
+    if len(values) < 20:
+        return False
+    distinct = values.nunique()
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if not pd.api.types.is_numeric_dtype(values):
+        return distinct >= ID_SHARE * len(values)
+    numbers = values.to_numpy(dtype=float)
+    if not np.all(np.mod(numbers, 1) == 0) or distinct != len(values):
+        return False
+    return bool(ID_NAME.search(name)) or (numbers.max() - numbers.min() + 1) <= 1.05 * len(values)
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """A starting contract: the model inputs, the target, and the columns kept in the data but left out of
+    the inputs (identifiers, timestamps), each with the reason."""
+
+    features: list[Column]
+    target: Column
+    others: list[Column]
+    reasons: dict[str, str]
+    timestamps: list[str]
+
+
+def infer_columns(frame: pd.DataFrame, target: str, task: str, keep: frozenset[str] = frozenset()) -> Inferred:
+    """A starting schema for `frame`: feature columns, the target, and the identifier and timestamp columns
+    left out of the features (unless named in `keep`)."""
     taken: set[str] = set()
-    features = []
+    features, others, reasons, timestamps = [], [], {}, []
     for name in frame.columns:
         if name == target:
             continue
         col = frame[name]
         attribute = _attribute(name, taken)
         nullable = bool(col.isna().any())
+        if _is_timestamp(col):
+            timestamps.append(str(name))
+            if str(name) not in keep:
+                others.append(Column(str(name), attribute, "datetime", nullable))
+                reasons[str(name)] = "a timestamp"
+                continue
+        elif _is_identifier(str(name), col) and str(name) not in keep:
+            kind = "str" if not pd.api.types.is_numeric_dtype(col) else "float"
+            others.append(Column(str(name), attribute, kind, nullable))
+            reasons[str(name)] = f"an identifier ({col.nunique()} distinct values in {len(col)} rows)"
+            continue
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             present = col.dropna()
             if present.empty:
@@ -126,22 +223,34 @@ def infer_columns(frame: pd.DataFrame, target: str, task: str) -> tuple[list[Col
             categories = sorted(text.unique()) if text.nunique() <= MAX_CATEGORIES else None
             features.append(Column(str(name), attribute, "str", nullable, categories=categories))
     if not features:
-        raise InitError("the dataset has no columns besides the target")
+        left_out = f" ({', '.join(reasons)} left out: pass --keep-columns to use them)" if reasons else ""
+        raise InitError(f"the dataset has no feature columns besides the target{left_out}")
     y = frame[target]
     attribute = _attribute(target, taken)
     if task == "regression":
         low, high = _bounds(y)
-        return features, Column(target, attribute, "float", False, low, high)
-    labels = sorted(_plain(v) for v in y.unique())
-    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
-    if numeric:
-        return features, Column(target, attribute, "int", False, categories=[int(v) for v in labels])
-    return features, Column(target, attribute, "str", False, categories=[str(v) for v in labels])
+        label = Column(target, attribute, "float", False, low, high)
+    elif pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        label = Column(target, attribute, "int", False, categories=[int(v) for v in sorted(map(_plain, y.unique()))])
+    else:
+        label = Column(target, attribute, "str", False, categories=sorted({str(v) for v in y.unique()}))
+    return Inferred(features, label, others, reasons, timestamps)
+
+
+def check_classes(y: pd.Series, test_size: float) -> None:
+    """Refuse a label with too few rows for a holdout split that contains it (see core.data.check_classes)."""
+    from pipelines.core.data import DataError
+    from pipelines.core.data import check_classes as check
+
+    try:
+        check(y, test_size)
+    except DataError as exc:
+        raise InitError(str(exc)) from None
 
 
 def _column(column: Column) -> pa.Column:
     """The pandera Column a generated `pa.Field` declares (the same dtype, checks and nullability)."""
-    dtype = {"float": float, "int": int, "str": str}[column.kind]
+    dtype = {"float": float, "int": int, "str": str, "datetime": pa.DateTime}[column.kind]
     checks = []
     if column.categories is not None:
         checks.append(pa.Check.isin(column.categories))
@@ -152,11 +261,13 @@ def _column(column: Column) -> pa.Column:
     return pa.Column(dtype, checks=checks, nullable=column.nullable)
 
 
-def contract_for(features: list[Column], target: Column, task: str) -> Contract:
+def contract_for(inferred: Inferred, task: str) -> Contract:
     """The contract the generated pipelines/yours/schema.py declares, built directly (nothing is executed)."""
-    inputs = {c.name: _column(c) for c in features}
+    inputs = {c.name: _column(c) for c in inferred.features}
+    others = {c.name: _column(c) for c in inferred.others}
+    target = inferred.target
     return Contract(
-        raw=pa.DataFrameSchema({**inputs, target.name: _column(target)}, strict=True, coerce=True),
+        raw=pa.DataFrameSchema({**inputs, **others, target.name: _column(target)}, strict=True, coerce=True),
         inputs=pa.DataFrameSchema(inputs, strict=True, coerce=True),
         target=target.name,
         task=task,

@@ -45,6 +45,8 @@ class Options:
     dataset: Path | None = None
     target: str | None = None
     task: str | None = None
+    missing_values: tuple[str, ...] | None = None  # None: params.yaml's data.missing_values
+    keep_columns: tuple[str, ...] = ()  # use as features even if they look like identifiers or timestamps
 
     def recorded(self) -> dict[str, Any]:
         """The options as written to the record (dataset by file name and content hash)."""
@@ -64,6 +66,10 @@ class Options:
                 target=self.target,
                 task=self.task,
             )
+            if self.missing_values is not None:
+                out["missing_values"] = list(self.missing_values)
+            if self.keep_columns:
+                out["keep_columns"] = list(self.keep_columns)
         return out
 
 
@@ -75,6 +81,7 @@ class Plan:
     data_file: Path | None = None  # the dataset to place in data/ (then `dvc add`)
     task: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what init noticed and chose, for its summary
 
     @property
     def empty(self) -> bool:
@@ -82,13 +89,24 @@ class Plan:
         return not self.writes and self.data_file is None
 
 
-def _read_dataset(path: Path) -> pd.DataFrame:
-    from pipelines.adapters.files import read_frame
+def _read_dataset(path: Path, missing_values: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The user's table, read as the pipeline will read it; its column names checked first, as written in
+    the file (pandas would silently rename a duplicate to `name.1` and an empty one to `Unnamed: 3`)."""
+    from pipelines.adapters.files import read_table
 
     if path.suffix not in (".csv", ".parquet"):
         raise InitError(f"{path}: expected a .csv or .parquet file")
     try:
-        return read_frame(path)
+        if path.suffix == ".csv":
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            infer.check_names(header.iloc[0].tolist() if len(header) else [])
+        else:
+            import pyarrow.parquet as pq
+
+            infer.check_names(list(pq.read_schema(path).names))
+        return read_table(path, missing_values)
+    except InitError:
+        raise
     except FileNotFoundError:
         raise InitError(f"{path}: no such file") from None
     except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
@@ -133,8 +151,10 @@ def plan(root: Path, options: Options) -> Plan:
 
     gates = None
     task = None
+    balance = None
     if options.dataset is not None:
-        frame = _read_dataset(options.dataset)
+        markers = options.missing_values if options.missing_values is not None else current.data.missing_values
+        frame = _read_dataset(options.dataset, markers)
         if not options.target or options.target not in frame.columns:
             raise InitError(
                 f"--target {options.target!r} is not a column of {options.dataset.name}; "
@@ -147,10 +167,40 @@ def plan(root: Path, options: Options) -> Plan:
             raise InitError(
                 f"{options.dataset.name} has {len(frame)} rows; at least 20 are needed to train and hold out"
             )
+        unknown = [c for c in options.keep_columns if c not in frame.columns]
+        if unknown:
+            raise InitError(f"--keep-columns: {', '.join(map(repr, unknown))} not column(s) of {options.dataset.name}")
         task = options.task or infer.infer_task(frame[options.target])
-        features, target = infer.infer_columns(frame, options.target, task)
-        code = codegen.formatted(codegen.render_schema(features, target, task, options.dataset.name, len(frame)), root)
-        contract = infer.contract_for(features, target, task)
+        if task != "regression":
+            infer.check_classes(frame[options.target], current.split.test_size)
+        for column, hits in infer.missing_markers(frame).items():
+            found = ", ".join(f"{marker!r} ({rows} rows)" for marker, rows in sorted(hits.items()))
+            result.notes.append(
+                f"column {column!r} holds {found}: kept as values, not missing; if they mean missing, run init "
+                "with --missing-values (e.g. ',NA') or list them in params.yaml data.missing_values"
+            )
+        inferred = infer.infer_columns(frame, options.target, task, frozenset(options.keep_columns))
+        for column, reason in inferred.reasons.items():
+            result.notes.append(
+                f"column {column!r} looks like {reason}: kept in the data, left out of the model inputs "
+                "(pass --keep-columns to use it)"
+            )
+        if inferred.timestamps:
+            result.notes.append(
+                f"to judge the model on the newest rows, set split.order_by: {inferred.timestamps[0]} and "
+                "split.stratify: false in params.yaml (a time-ordered holdout)"
+            )
+        balance = floors.imbalance(frame[options.target]) if task == "binary" else None
+        if balance is not None:
+            result.notes.append(
+                f"the target is imbalanced (the smaller class is {balance:.1%} of rows): training uses balanced "
+                "class weights, and the floors keep half of the first model's lead over predicting the "
+                "majority class (average_precision and recall are the ones to watch)"
+            )
+        source = codegen.render_schema(inferred, task, options.dataset.name, len(frame))
+        code = codegen.formatted(source, root)
+        contract = infer.contract_for(inferred, task)
+        from pipelines.core.data import DataError
         from pipelines.core.validation import DataValidationError, validate
 
         try:
@@ -158,17 +208,35 @@ def plan(root: Path, options: Options) -> Plan:
         except DataValidationError as error:
             raise InitError(f"{options.dataset.name} does not pass the schema inferred from it:\n{error}") from None
         zeros = dict.fromkeys(spec(task).gated, 0.0)
-        provisional = edits.edit_params(params_text, options, task, (zeros, zeros, zeros))
+        setup = edits.Setup(task, balanced=balance is not None, missing_values=options.missing_values)
+        provisional = edits.edit_params(params_text, options, setup, (zeros, zeros, zeros))
         params = parse_params(_yaml_safe(provisional), "params.yaml", estimators())
-        result.scores = floors.first_scores(frame, contract, params)
-        gates = floors.floors_for(result.scores, task)
+        try:
+            result.scores, baseline = floors.first_scores(frame, contract, params)
+        except DataError as exc:
+            raise InitError(str(exc)) from None
+        gates = floors.floors_for(result.scores, task, baseline)
+        for metric in spec(task).gated:
+            from pipelines.core.tasks import LOWER_IS_BETTER
+
+            value, trivial = result.scores[metric], baseline[metric]
+            if (value >= trivial) if metric in LOWER_IS_BETTER else (value <= trivial):
+                result.notes.append(
+                    f"warning: the first model's {metric} ({value:.4f}) is no better than predicting "
+                    f"{'the mean' if task == 'regression' else 'the class priors'} ({trivial:.4f})"
+                )
         result.writes[SCHEMA] = code
         result.writes["dvc.yaml"] = edits.edit_dvc_yaml((root / "dvc.yaml").read_text(), task)
         data_dir = load_paths(root / "dvc.yaml")["data"]
         if not _data_in_place(root, options.dataset, data_dir):
             result.data_file = options.dataset
         result.task = task
-    result.writes["params.yaml"] = edits.edit_params(params_text, options, task, gates)
+    setup = (
+        edits.Setup(task, balanced=balance is not None, missing_values=options.missing_values)
+        if task is not None
+        else edits.Setup(None, missing_values=options.missing_values)
+    )
+    result.writes["params.yaml"] = edits.edit_params(params_text, options, setup, gates)
     settings = (root / ".github/protection.yml").read_text()
     result.writes[".github/protection.yml"] = edits.edit_settings(settings, options, old_envs)
     for name in owned_files(root):
