@@ -307,22 +307,29 @@ def _compile_estimator(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
 class _FastPath:
     """The model's output on a NumPy matrix through the fitted ColumnTransformer's parts, by position."""
 
-    def __init__(self, pipeline: Any, names: Sequence[str]):
+    def __init__(self, pipeline: Any, names: Sequence[str], numeric: Sequence[bool] | None = None):
         preprocess, estimator = pipeline.steps[0][1], pipeline.steps[-1][1]
         index = {name: i for i, name in enumerate(names)}
-        self.parts = [
-            (_compile_transformer(fitted), np.array([index[c] for c in columns]))
-            for name, fitted, columns in preprocess.transformers_
-            if name != "remainder" and fitted != "drop" and len(columns)
-        ]
-        self.identity = len(self.parts) == 1 and list(self.parts[0][1]) == list(range(len(names)))
+        kinds = list(numeric) if numeric is not None else [True] * len(names)
+        self.parts = []
+        for name, fitted, columns in preprocess.transformers_:
+            if name == "remainder" or fitted == "drop" or not len(columns):
+                continue
+            positions = np.array([index[c] for c in columns])
+            # a numeric part of a mixed (object) matrix is cast to float64, as the DataFrame path's dtypes are
+            as_float = all(kinds[k] for k in positions)
+            self.parts.append((_compile_transformer(fitted), positions, as_float))
+        self.identity = len(self.parts) == 1 and list(self.parts[0][1]) == list(range(len(names))) and all(kinds)
         self.estimator = _compile_estimator(estimator)
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
         if self.identity:  # one transformer over every column in order: no gather, no stack
             features = self.parts[0][0](matrix)
         else:
-            parts = [transform(matrix[:, cols]) for transform, cols in self.parts]
+            parts = [
+                transform(matrix[:, cols].astype(np.float64) if as_float else matrix[:, cols])
+                for transform, cols, as_float in self.parts
+            ]
             features = parts[0] if len(parts) == 1 else np.hstack(parts)
         return np.asarray(self.estimator(np.asarray(features, dtype=np.float64)))
 
@@ -360,7 +367,7 @@ def build_bundle(model: Any, spec: InputSpec, release: Mapping[str, str], probe:
         model=model, classes=None if classes is None else np.asarray(classes), release=dict(release), spec=spec
     )
     try:
-        fast = _FastPath(model, spec.names)
+        fast = _FastPath(model, spec.names, spec.numeric)
         matrix = spec.to_matrix([list(row) for row in probe])
         if np.allclose(fast(matrix), bundle.slow_output(matrix), rtol=0, atol=1e-9, equal_nan=True):
             bundle.fast = fast

@@ -2,6 +2,8 @@
 
 Expensive state is built once per session: `trained_repo` is a clone of this repository in which
 `make run` (the README's main command) has run. Tests that change things work on a copy of it.
+The data, contract, task, metrics and thresholds are the project's own (after `init`, the user's):
+`project_frame` is its labelled rows as `validate` reads them, CONTRACT its schema, PARAMS its knobs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipelines.adapters.params import estimators, load_contract, load_params
@@ -25,25 +28,30 @@ ESTIMATORS = estimators()
 FEATURES = CONTRACT.features
 
 
-def _is_template_example() -> bool:
-    """True while this repository is the template's own example (init has not adapted it yet)."""
-    import yaml
+def _data_is_the_bundled_example() -> bool:
+    """Whether data.dvc records exactly the embedded breast-cancer dataset (the hash DVC gives a directory
+    holding only its CSV), whatever .template.yml says: a fork that swapped the data by hand is not."""
+    import hashlib
+    import json
 
-    record = ROOT / ".template.yml"
-    return record.exists() and not (yaml.safe_load(record.read_text()) or {}).get("initialised")
+    from pipelines.core.data import DEFAULT_FILE, default_csv, parse_pointer
+
+    _, recorded = parse_pointer((ROOT / "data.dvc").read_text())
+    entry = [{"md5": hashlib.md5(default_csv()).hexdigest(), "relpath": DEFAULT_FILE}]
+    return recorded == hashlib.md5(json.dumps(entry, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
-IS_EXAMPLE = _is_template_example()
+IS_EXAMPLE = _data_is_the_bundled_example()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`example` tests assert numbers and columns of the bundled breast-cancer example, or drive
-    `init` on a pristine template; after `init` adapted the project to other data they are skipped."""
+    """`example` tests assert exact numbers of the bundled breast-cancer example, or drive `init` on a
+    pristine template; on any other data they are skipped (everything else runs on the project's data)."""
     if IS_EXAMPLE:
         return
-    skip = pytest.mark.skip(reason="asserts the bundled example's data; this project was adapted by `init`")
+    skip = pytest.mark.skip(reason="asserts the bundled example's exact numbers; this project's data is its own")
     for item in items:
-        if "example" in item.keywords:
+        if item.get_closest_marker("example") is not None:
             item.add_marker(skip)
 
 
@@ -199,3 +207,49 @@ def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
 def repo_copy(trained_repo: Repo, tmp_path: Path) -> Iterator[Repo]:
     """A private copy of the trained repository for a test that changes things."""
     yield trained_repo.copy(tmp_path / "repo")
+
+
+def read_project_data(root: Path = ROOT) -> pd.DataFrame:
+    """The project's labelled rows as the `validate` stage reads and types them (raw schema, missing-value
+    markers from params.yaml). Without data/ (a checkout before `make data`) the embedded default, when that
+    is what data.dvc records; else a failure that says how to get the data."""
+    from pipelines.adapters import files
+    from pipelines.adapters.params import load_paths
+    from pipelines.core.validation import validate
+
+    data = root / load_paths(root / "dvc.yaml")["data"]
+    if data.exists():
+        frame, _ = files.read_raw(data, PARAMS.data.missing_values)
+    elif IS_EXAMPLE:
+        from pipelines.core.data import default_dataset
+
+        frame = default_dataset()
+    else:
+        pytest.fail(f"{data} is missing: `make data` (or `dvc pull`) fetches the project's data first")
+    validated, _ = validate(frame, CONTRACT.raw)
+    return validated
+
+
+@pytest.fixture(scope="session")
+def project_frame() -> pd.DataFrame:
+    """The project's own labelled rows (after `init`, the user's table), validated by its contract."""
+    return read_project_data()
+
+
+@pytest.fixture(scope="session")
+def project_split(project_frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) exactly as the `split` stage makes them from the project's data and params."""
+    from pipelines.core.data import split
+
+    s = PARAMS.split
+    return split(project_frame, s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target, s.order_by)
+
+
+@pytest.fixture(scope="session")
+def project_model(project_split: tuple[pd.DataFrame, pd.DataFrame]) -> object:
+    """The project's estimator, with its params, fitted in-process on the project's training split."""
+    from pipelines.core.train import fit
+    from pipelines.yours.features import build_preprocessor
+
+    model, _ = fit(project_split[0], CONTRACT, PARAMS.train, ESTIMATORS, build_preprocessor)
+    return model

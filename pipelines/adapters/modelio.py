@@ -134,10 +134,17 @@ def verify(directory: str | os.PathLike[str], recorded: dict[str, Any]) -> str:
     return digest
 
 
-def save(model: Any, directory: str | os.PathLike[str], input_example: pd.DataFrame) -> str:
+def save(
+    model: Any,
+    directory: str | os.PathLike[str],
+    input_example: pd.DataFrame,
+    signature_sample: pd.DataFrame | None = None,
+) -> str:
     """Save a fitted scikit-learn model in MLflow format, atomically; return its content hash (sha256 hex).
 
-    Raises UntrustedModelError, writing nothing, when the model holds types outside the allow-list.
+    The signature's column types come from `signature_sample` (model inputs, rows x columns; default: the
+    example), so a column the few example rows leave empty is still typed. Raises UntrustedModelError,
+    writing nothing, when the model holds types outside the allow-list.
     """
     import mlflow.sklearn
     import skops.io as sio
@@ -175,7 +182,10 @@ def save(model: Any, directory: str | os.PathLike[str], input_example: pd.DataFr
             str(tmp),
             serialization_format="skops",
             skops_trusted_types=needed,
-            signature=infer_signature(input_example, prediction),
+            signature=infer_signature(
+                input_example if signature_sample is None else signature_sample,
+                prediction if signature_sample is None else model.predict(signature_sample),
+            ),
             input_example=input_example,
             pip_requirements=requirements,
             # fixed identity fields: same model, same bytes

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 PSI_EPSILON = 1e-4  # share given to an empty bin, so the logarithm stays finite
+MIN_EXPECTED = 5.0  # chi-square cells expected fewer times than this are pooled (Cochran's rule)
 
 
 def value_label(value: Any) -> str:
@@ -132,26 +133,39 @@ def ks_against_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> tupl
     return statistic, float(min(max(pvalue, 0.0), 1.0))
 
 
-def chi_square(expected: Mapping[str, float], observed: pd.Series) -> tuple[float, float, float] | None:
-    """Chi-square goodness-of-fit test of observed values (labels) against the reference shares.
+def chi_square(
+    expected: Mapping[str, float], reference_rows: float, observed: pd.Series
+) -> tuple[float, float, float] | None:
+    """Chi-square test of homogeneity between the training values (the reference `expected` shares of
+    `reference_rows` present rows) and the observed live values (labels): two samples, so the reference's own
+    sampling noise is not read as drift.
 
-    Returns (statistic, p-value, Cohen's w = sqrt(statistic / n), the effect size), or None when there is
-    nothing to test (no rows, or a single category seen anywhere: no degrees of freedom). Categories the
-    reference never saw get the PSI floor share, so a new value is a large effect. Source: Cohen (1988),
-    Statistical Power Analysis for the Behavioral Sciences, ch. 7 (w); scipy.stats.chisquare.
+    Returns (statistic, p-value, Cramér's V = sqrt(statistic / all rows), the effect size in [0, 1]), or
+    None when there is nothing to test (no rows, or a single value seen anywhere: no degrees of freedom).
+    Cells expected fewer than MIN_EXPECTED times are pooled into one, so sparse tails are not drift while
+    a value never seen in training still counts. Sources: Cramér (1946), Mathematical Methods of
+    Statistics, 21.9 (V); Cochran (1954), Biometrics 10 (the pooling); scipy.stats.chi2_contingency.
     """
     from scipy import stats
 
     counts = observed.value_counts()
     n = int(counts.sum())
     categories = sorted(set(expected) | set(counts.index))
-    if n == 0 or len(categories) < 2:
+    if n == 0 or len(categories) < 2 or reference_rows <= 0:
         return None
-    shares = np.clip(np.array([float(expected.get(c, 0.0)) for c in categories]), PSI_EPSILON, None)
-    f_exp = shares / shares.sum() * n
-    f_obs = np.array([float(counts.get(c, 0)) for c in categories])
-    result = stats.chisquare(f_obs, f_exp)
-    return float(result.statistic), float(result.pvalue), float(np.sqrt(result.statistic / n))
+    table = np.array([
+        [float(expected.get(c, 0.0)) * reference_rows for c in categories],
+        [float(counts.get(c, 0)) for c in categories],
+    ])  # fmt: skip
+    cell = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    rare = cell.min(axis=0) < MIN_EXPECTED
+    if rare.any():
+        table = np.column_stack([table[:, ~rare], table[:, rare].sum(axis=1)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return None
+    statistic, pvalue, _, _ = stats.chi2_contingency(table, correction=False)
+    return float(statistic), float(pvalue), float(np.sqrt(statistic / table.sum()))
 
 
 @dataclass(frozen=True)
@@ -162,7 +176,7 @@ class FeatureDrift:
     psi: float
     ks_statistic: float | None
     ks_pvalue: float | None
-    chi2_effect: float | None  # Cohen's w of the chi-square test (categorical and discrete features)
+    chi2_effect: float | None  # Cramér's V of the chi-square test (categorical and discrete features)
     chi2_pvalue: float | None
     missing_before: float
     missing_now: float
@@ -206,7 +220,7 @@ def compare(
     Any feature drifts when its PSI exceeds `psi_threshold`, or when its missing rate moves by more than
     `missing_rate_change`. A continuous numeric feature also drifts when the KS test rejects at `ks_alpha`
     (Bonferroni-corrected over the features) with a KS distance of at least `ks_min_statistic`; a
-    categorical or discrete one when the chi-square test rejects at the same level with Cohen's w of at
+    categorical or discrete one when the chi-square test rejects at the same level with Cramér's V of at
     least `chi2_min_effect`. Large samples make tiny shifts significant; the effect sizes keep them quiet.
     """
     features = reference["features"]
@@ -237,11 +251,12 @@ def compare(
                 np.array([ref["shares"].get(c, 0.0) for c in categories]),
                 np.array([float(now.get(c, 0.0)) for c in categories]),
             ) if len(labels) else 0.0  # fmt: skip
-            tested = chi_square(ref["shares"], labels)
+            present_rows = reference["rows"] * (1 - ref["missing_rate"])
+            tested = chi_square(ref["shares"], present_rows, labels)
             if tested is not None:
                 _, chi_p, chi_w = tested
                 if chi_p < alpha and chi_w >= chi2_min_effect:
-                    reasons.append(f"chi-square w={chi_w:.3f} (p={chi_p:.2g})")
+                    reasons.append(f"chi-square V={chi_w:.3f} (p={chi_p:.2g})")
         if value > psi_threshold:
             reasons.append(f"PSI {value:.3f}")
         if abs(missing_now - ref["missing_rate"]) > missing_rate_change:

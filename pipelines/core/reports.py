@@ -302,7 +302,7 @@ def _test_cell(f: Any) -> str:
     if f.ks_statistic is not None:
         return f"KS {f.ks_statistic:.3f} (p={f.ks_pvalue:.2g})"
     if f.chi2_effect is not None:
-        return f"chi-square w={f.chi2_effect:.3f} (p={f.chi2_pvalue:.2g})"
+        return f"chi-square V={f.chi2_effect:.3f} (p={f.chi2_pvalue:.2g})"
     return "n/a"
 
 

@@ -68,7 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, notes = fit(train, contract, params, estimators(), build_preprocessor)
     for note in notes:
         say("train", f"warning: {note}")
-    digest = modelio.save(model, args.model, input_example=train[contract.features].head(5))
+    inputs = train[contract.features]
+    digest = modelio.save(model, args.model, input_example=inputs.head(5), signature_sample=inputs.head(1000))
     files.write_json(args.manifest, modelio.manifest(args.model))
     profile = reference_profile(
         train, contract.numeric, contract.categorical, params.reference_bins, params.reference_discrete_max

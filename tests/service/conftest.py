@@ -1,5 +1,5 @@
-"""Fixtures for the prediction service: a bundle trained in-process, an in-process app, and a
-real `python -m pipelines serve` on 127.0.0.1 that stops by itself and is killed by PID."""
+"""Fixtures for the prediction service: a bundle of the project's own model trained in-process, an
+in-process app, and a real `python -m pipelines serve` on 127.0.0.1 that stops by itself and is killed by PID."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,10 +23,7 @@ from fastapi.testclient import TestClient
 from deploy.app import ServiceSettings, create_app
 from deploy.predictions import LogSettings
 from deploy.scoring import Bundle, InputSpec, build_bundle
-from pipelines.core.data import default_dataset, split
-from pipelines.core.train import fit
-from pipelines.yours.features import build_preprocessor
-from tests.conftest import CONTRACT, ESTIMATORS, FEATURES, PARAMS, ROOT, Repo
+from tests.conftest import CONTRACT, FEATURES, PARAMS, ROOT, Repo
 
 SPEC = InputSpec.from_schema(CONTRACT.inputs)
 SETTINGS = ServiceSettings(PARAMS.serve.max_body_bytes, PARAMS.serve.request_timeout_seconds,
@@ -37,29 +35,33 @@ def log_settings(directory: object, **overrides: object) -> LogSettings:
     return LogSettings(directory=directory, **{**PARAMS.serve.log.model_dump(exclude={"directory"}), **overrides})  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def holdout() -> list[list[float]]:
-    s = PARAMS.split
-    _, test = split(default_dataset(), s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target)
-    return test[FEATURES].to_numpy().tolist()
+def json_rows(frame: Any) -> list[list[Any]]:
+    """Rows of a DataFrame as a client sends them in JSON: Python values, null for a missing value."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return [[v.item() if hasattr(v, "item") else v for v in row] for row in plain.values.tolist()]
 
 
 @pytest.fixture(scope="session")
-def bundle(holdout: list[list[float]]) -> Bundle:
-    s = PARAMS.split
-    train, _ = split(default_dataset(), s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target)
-    model, _ = fit(train, CONTRACT, PARAMS.train, ESTIMATORS, build_preprocessor)
+def holdout(project_split: tuple[Any, Any]) -> list[list[Any]]:
+    """The project's holdout rows (model inputs, in schema order), as JSON rows."""
+    return json_rows(project_split[1][FEATURES])
+
+
+@pytest.fixture(scope="session")
+def bundle(project_model: Any, project_split: tuple[Any, Any]) -> Bundle:
+    """The project's model behind the service; the fast path's probe is training rows, never the holdout
+    rows the tests compare it on."""
     release = {"model_version": "test", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
-    return build_bundle(model, SPEC, release, holdout[:5])
+    return build_bundle(project_model, SPEC, release, json_rows(project_split[0][FEATURES].head(5)))
 
 
 @pytest.fixture
 def client(bundle: Bundle) -> Iterator[TestClient]:
     app = create_app(SPEC, lambda: bundle, dataclasses.replace(SETTINGS, max_body_bytes=200_000))
     with TestClient(app, raise_server_exceptions=False) as test_client:
-        for _ in range(200):
-            if test_client.get("/health/ready").status_code == 200:
-                break
+        deadline = time.monotonic() + 30
+        while test_client.get("/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, f"not ready: {test_client.get('/health/ready').json()}"
             time.sleep(0.01)
         yield test_client
 

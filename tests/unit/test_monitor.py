@@ -1,4 +1,5 @@
-"""Drift statistics and verdicts: no false alarms on training-like traffic, the shifted feature alone flagged."""
+"""Drift statistics and verdicts: no false alarms on training-like traffic, the shifted feature alone flagged,
+on the project's own data; constants, flags and categories judged by tests that suit them."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from pipelines.core.data import default_dataset, split
-from pipelines.core.drift import compare, psi, reference_profile
+from pipelines.core.drift import compare, ks_against_quantiles, psi, reference_profile
 from tests.conftest import CONTRACT, FEATURES, PARAMS
 
-# asserts columns and numbers of the bundled breast-cancer example
-pytestmark = pytest.mark.example
-
 M = PARAMS.monitor
+T = PARAMS.train
 shares = (
     st.lists(st.floats(0.0, 1.0), min_size=2, max_size=12)
     .filter(lambda xs: sum(xs) > 0)
@@ -23,15 +21,24 @@ shares = (
 )
 
 
-@pytest.fixture(scope="module")
-def reference() -> dict:
-    s = PARAMS.split
-    train, _ = split(default_dataset(), s.test_size, s.seed, s.stratify, CONTRACT.task, CONTRACT.target)
-    return reference_profile(train, CONTRACT.numeric, [], PARAMS.train.reference_bins)
+def _profile(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict:
+    return reference_profile(frame, numeric, categorical, T.reference_bins, T.reference_discrete_max)
 
 
 def _check(live: pd.DataFrame, reference: dict):  # type: ignore[no-untyped-def]
-    return compare(live, reference, M.psi_threshold, M.ks_alpha, M.ks_min_statistic, M.missing_rate_change)
+    return compare(
+        live, reference, M.psi_threshold, M.ks_alpha, M.ks_min_statistic, M.missing_rate_change, M.chi2_min_effect
+    )
+
+
+@pytest.fixture(scope="module")
+def train(project_split: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    return project_split[0][FEATURES]
+
+
+@pytest.fixture(scope="module")
+def reference(train: pd.DataFrame) -> dict:
+    return _profile(train, CONTRACT.numeric, CONTRACT.categorical)
 
 
 @given(shares)
@@ -47,35 +54,113 @@ def test_psi_is_symmetric_and_never_negative(pair: tuple[list[float], list[float
     assert psi(a, b) >= -1e-12
 
 
+def test_the_ks_statistic_matches_scipy_on_a_continuous_reference() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    quantiles = np.quantile(rng.normal(size=5000), np.linspace(0, 1, 101))
+    live = rng.normal(0.3, 1, size=400)
+    expected = stats.kstest(live, lambda x: np.interp(x, quantiles, np.linspace(0, 1, 101), left=0, right=1))
+    assert ks_against_quantiles(live, quantiles) == pytest.approx((expected.statistic, expected.pvalue), rel=1e-9)
+
+
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000))
-def test_the_verdict_does_not_depend_on_row_order(reference: dict, seed: int) -> None:
-    live = default_dataset()[FEATURES].sample(300, replace=True, random_state=seed).reset_index(drop=True)
+def test_the_verdict_does_not_depend_on_row_order(train: pd.DataFrame, reference: dict, seed: int) -> None:
+    live = train.sample(300, replace=True, random_state=seed).reset_index(drop=True)
     shuffled = live.sample(frac=1.0, random_state=seed + 1).reset_index(drop=True)
     a, b = _check(live, reference), _check(shuffled, reference)
-    assert [(f.name, f.psi, f.ks_statistic) for f in a.features] == [
-        (f.name, f.psi, f.ks_statistic) for f in b.features
+    assert [(f.name, f.psi, f.ks_statistic, f.chi2_effect) for f in a.features] == [
+        (f.name, f.psi, f.ks_statistic, f.chi2_effect) for f in b.features
     ]
 
 
-def test_traffic_from_the_training_distribution_raises_no_alarm_over_many_draws(reference: dict) -> None:
-    data = default_dataset()[FEATURES]
-    alarms = [seed for seed in range(40) if _check(data.sample(1000, replace=True, random_state=seed)
-                                                   .reset_index(drop=True), reference).drifted]  # fmt: skip
-    assert alarms == [], f"false alarms in draws {alarms} (of 40)"
+def test_traffic_from_the_training_distribution_raises_no_alarm_over_many_draws(
+    train: pd.DataFrame, reference: dict
+) -> None:
+    alarms = {seed: [f.name for f in _check(train.sample(1000, replace=True, random_state=seed)
+                                            .reset_index(drop=True), reference).drifted]
+              for seed in range(40)}  # fmt: skip
+    assert {seed: names for seed, names in alarms.items() if names} == {}, "false alarms (of 40 draws)"
 
 
-@pytest.mark.parametrize("feature", ["mean_texture", "worst_area", "symmetry_error"])
-def test_a_shifted_feature_is_flagged_and_only_that_one(reference: dict, feature: str) -> None:
-    data = default_dataset()[FEATURES]
-    for seed in range(5):
-        live = data.sample(1000, replace=True, random_state=seed).reset_index(drop=True)
-        live[feature] = live[feature] + data[feature].std()
+def _continuous(reference: dict) -> list[str]:
+    return [name for name, ref in reference["features"].items() if ref["kind"] == "numeric"]
+
+
+def test_a_shifted_feature_is_flagged_and_only_that_one(train: pd.DataFrame, reference: dict) -> None:
+    """Up to three of the project's continuous features, each shifted by one standard deviation."""
+    continuous = _continuous(reference)
+    if not continuous:
+        pytest.skip("the project has no continuous numeric input")
+    for feature in continuous[:: max(1, len(continuous) // 3)][:3]:
+        for seed in range(3):
+            live = train.sample(1000, replace=True, random_state=seed).reset_index(drop=True)
+            live[feature] = live[feature] + train[feature].std()
+            assert [f.name for f in _check(live, reference).drifted] == [feature]
+
+
+def test_a_shift_in_a_categorys_share_is_flagged_and_only_that_one(train: pd.DataFrame, reference: dict) -> None:
+    """Each categorical or discrete input of the project: the commonest value's rows become its rarest."""
+    by_value = [name for name, ref in reference["features"].items() if ref["kind"] in ("categorical", "discrete")]
+    shiftable = [name for name in by_value if train[name].dropna().nunique() >= 2]
+    if not shiftable:
+        pytest.skip("the project has no categorical or discrete input with two values")
+    for feature in shiftable[:3]:
+        live = train.sample(1000, replace=True, random_state=1).reset_index(drop=True)
+        counts = train[feature].value_counts()
+        live[feature] = live[feature].replace(counts.index[0], counts.index[-1])
         assert [f.name for f in _check(live, reference).drifted] == [feature]
 
 
-def test_a_jump_in_missing_values_is_drift(reference: dict) -> None:
-    live = default_dataset()[FEATURES].sample(1000, replace=True, random_state=3).reset_index(drop=True)
-    live.loc[live.sample(frac=0.2, random_state=4).index, "mean_radius"] = np.nan
-    (drift,) = _check(live, reference).drifted
-    assert drift.name == "mean_radius" and any("missing rate 0.000 -> 0.200" in r for r in drift.reasons)
+def test_a_jump_in_missing_values_is_drift(train: pd.DataFrame, reference: dict) -> None:
+    feature = FEATURES[0]
+    live = train.sample(1000, replace=True, random_state=3).reset_index(drop=True)
+    before = reference["features"][feature]["missing_rate"]
+    live.loc[live.sample(frac=0.3, random_state=4).index, feature] = np.nan
+    drift = {f.name: f for f in _check(live, reference).drifted}
+    assert feature in drift and any(f"missing rate {before:.3f} ->" in r for r in drift[feature].reasons)
+
+
+def _low_cardinality(rng: np.random.Generator, n: int, p_flag: float = 0.3) -> pd.DataFrame:
+    return pd.DataFrame({
+        "constant": np.full(n, 7.0),
+        "flag": (rng.random(n) < p_flag).astype(float),
+        "count": rng.poisson(2.0, n).astype(float),
+        "zero_inflated": np.where(rng.random(n) < 0.4, 0.0, rng.exponential(3.0, n)),
+        "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.6, 0.3, 0.1]),
+        "only": np.full(n, "x"),
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def low_cardinality_reference() -> dict:
+    frame = _low_cardinality(np.random.default_rng(0), 2000)
+    return _profile(frame, ["constant", "flag", "count", "zero_inflated"], ["plan", "only"])
+
+
+def test_constants_flags_counts_and_point_masses_raise_no_false_alarm(low_cardinality_reference: dict) -> None:
+    """A KS test on a constant gives distance 1 when live values equal it; these inputs are judged by value."""
+    kinds = {name: ref["kind"] for name, ref in low_cardinality_reference["features"].items()}
+    assert kinds["constant"] == kinds["flag"] == kinds["count"] == "discrete"
+    assert kinds["zero_inflated"] == "numeric"
+    draws = {seed: _low_cardinality(np.random.default_rng(seed + 1), 1500) for seed in range(30)}
+    alarms = [seed for seed, live in draws.items() if _check(live, low_cardinality_reference).drifted]
+    assert alarms == []
+
+
+@pytest.mark.parametrize(
+    ("feature", "change"),
+    [
+        ("constant", lambda f, rng: f.assign(constant=8.0)),
+        ("flag", lambda f, rng: f.assign(flag=(rng.random(len(f)) < 0.6).astype(float))),
+        ("count", lambda f, rng: f.assign(count=rng.poisson(3.0, len(f)).astype(float))),
+        ("zero_inflated", lambda f, rng: f.assign(zero_inflated=np.where(rng.random(len(f)) < 0.7, 0.0, 3.0))),
+        ("plan", lambda f, rng: f.assign(plan=rng.choice(["basic", "plus", "pro"], len(f), p=[0.3, 0.3, 0.4]))),
+        ("only", lambda f, rng: f.assign(only=rng.choice(["x", "y"], len(f)))),
+    ],
+)  # fmt: skip
+def test_a_real_shift_in_a_low_cardinality_input_still_alarms(low_cardinality_reference: dict, feature, change) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(5)
+    live = change(_low_cardinality(rng, 1500), rng)
+    assert [f.name for f in _check(live, low_cardinality_reference).drifted] == [feature]
