@@ -253,3 +253,54 @@ def project_model(project_split: tuple[pd.DataFrame, pd.DataFrame]) -> object:
 
     model, _ = fit(project_split[0], CONTRACT, PARAMS.train, ESTIMATORS, build_preprocessor)
     return model
+
+
+def forbidden_cell() -> tuple[str, object]:
+    """A model-input column and a value its contract forbids (below a numeric bound, or an unknown
+    category): how tests break one cell of the project's own data."""
+    from deploy.scoring import InputSpec
+
+    spec = InputSpec.from_schema(CONTRACT.inputs)
+    for j, name in enumerate(spec.names):
+        if spec.numeric[j] and spec.low[j] > float("-inf"):
+            return name, float(spec.low[j]) - max(1.0, abs(float(spec.low[j])))
+    for j, name in enumerate(spec.names):
+        if spec.allowed and spec.allowed[j] is not None:
+            return name, "\u2603 not a category"
+    for j, name in enumerate(spec.names):
+        if spec.numeric[j]:
+            return name, "not a number"
+    pytest.fail("the contract forbids nothing a test can put in one cell")
+
+
+def noisy_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """`rows` of the project's rows with +-1% noise on the numeric inputs: new data from the same source."""
+    import numpy as np
+
+    sample = frame.sample(rows, random_state=seed, replace=rows > len(frame)).reset_index(drop=True)
+    numeric = CONTRACT.numeric
+    rng = np.random.default_rng(seed)
+    sample[numeric] = sample[numeric] * rng.uniform(0.99, 1.01, size=(rows, len(numeric)))
+    return sample
+
+
+def cripple(repo: Repo) -> None:
+    """Make `repo`'s model one that has learnt next to nothing, for any task: a linear model regularised
+    until it predicts about a constant (what the gate must refuse)."""
+    if CONTRACT.task == "regression":
+        repo.set_param("train.estimator", "ridge")
+        repo.set_param("train.ridge.alpha", 1.0e9)
+    else:
+        repo.set_param("train.estimator", "logistic_regression")
+        repo.set_param("train.logistic_regression.C", 1.0e-6)
+
+
+def nudge(repo: Repo) -> None:
+    """Change `repo`'s model a little (other bytes, about the same numbers): the configured estimator's first
+    float hyper-parameter times 0.98, or its seed plus one."""
+    estimator = PARAMS.train.estimator
+    for key, value in PARAMS.train.sections()[estimator].items():
+        if isinstance(value, float) and value > 0:
+            repo.set_param(f"train.{estimator}.{key}", round(value * 0.98, 6))
+            return
+    repo.set_param("train.seed", PARAMS.train.seed + 1)

@@ -12,9 +12,20 @@ import yaml
 
 from pipelines.adapters import modelio
 from pipelines.core.tasks import spec
-from tests.conftest import CONTRACT, Repo, make_run, other_blas_kernel
+from tests.conftest import CONTRACT, PARAMS, Repo, forbidden_cell, make_run, other_blas_kernel, read_project_data
 
 TASK = CONTRACT.task
+
+
+def _knob() -> tuple[str, float | int]:
+    """A numeric hyper-parameter of the configured estimator (params.yaml) and a different valid value."""
+    estimator = PARAMS.train.estimator
+    for key, value in PARAMS.train.sections()[estimator].items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        return f"train.{estimator}.{key}", (max(1, value // 2) if isinstance(value, int) else value * 0.5) or 0.5
+    pytest.fail(f"train.{estimator} has no numeric hyper-parameter to change")
+
 
 pytestmark = pytest.mark.slow
 
@@ -145,38 +156,44 @@ def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -
     assert "model/MLmodel" in logged and "model/model.skops" in logged
 
 
-@pytest.mark.example
 def test_corrupt_data_stops_the_pipeline_lists_every_failure_and_keeps_the_model(repo_copy: Repo) -> None:
     """A data file that breaks the schema fails `dvc repro` with each failing check listed; model and metrics stay."""
     model_dir = repo_copy.path / "models" / "model"
     model_hash = modelio.content_hash(model_dir)
     metrics_before = (repo_copy.path / "metrics.json").read_text()
-    csv = repo_copy.path / "data" / "breast_cancer.csv"
-    frame = pd.read_csv(csv, dtype=str)
-    frame.loc[3, "mean_radius"] = "-1.5"
-    frame.loc[10, "worst_area"] = "abc"
-    frame.loc[20, "texture_error"] = None
-    frame.loc[30, "malignant"] = "2"
-    frame.to_csv(csv, index=False)
+    frame = read_project_data(repo_copy.path).astype(object)
+    column, value = forbidden_cell()
+    target = CONTRACT.target
+    frame.loc[3, column] = value
+    frame.loc[30, target] = "\u2603 not a label"
+    expected = {(column, 3), (target, 30)}
+    required = [c for c in CONTRACT.features if c != column and not CONTRACT.inputs.columns[c].nullable]
+    if required:
+        frame.loc[20, required[0]] = None
+        expected.add((required[0], 20))
+    data = repo_copy.path / "data"
+    for old in data.iterdir():
+        if old.suffix in (".csv", ".parquet"):
+            old.unlink()
+    frame.to_csv(data / "corrupt.csv", index=False)
 
     result = repo_copy.dvc("repro", check=False)
 
     assert result.returncode != 0
-    for column in ("mean_radius", "worst_area", "texture_error", "malignant"):
-        assert column in result.stderr + result.stdout
+    for name, _ in expected:
+        assert name in result.stderr + result.stdout
     report = json.loads((repo_copy.path / "reports" / "validation.json").read_text())
     assert report["valid"] is False
     found = {(c["column"], c["row"]) for c in report["failure_cases"]}
-    assert {("mean_radius", 3), ("worst_area", 10), ("texture_error", 20), ("malignant", 30)} <= found
+    assert expected <= found
     assert modelio.content_hash(model_dir) == model_hash
     assert (repo_copy.path / "metrics.json").read_text() == metrics_before
     modelio.load(model_dir)  # the previous model is still loadable
 
 
-@pytest.mark.example
 def test_a_training_param_change_reruns_only_train_and_evaluate(repo_copy: Repo) -> None:
     """Changing one training hyper-parameter re-runs train and evaluate, not validate or split."""
-    repo_copy.set_param("train.logistic_regression.C", 0.3)
+    repo_copy.set_param(*_knob())
     result = repo_copy.dvc("repro")
     assert _stages_run(result.stdout) == ["train", "evaluate"]
     changed = {line[3:] for line in repo_copy.git("status", "--porcelain").stdout.splitlines()}
@@ -186,43 +203,46 @@ def test_a_training_param_change_reruns_only_train_and_evaluate(repo_copy: Repo)
     assert {name for name in changed if not name.startswith("plots/")} == committed_outputs
 
 
-@pytest.mark.example
 def test_bad_params_fail_the_stage_by_key_name_and_keep_the_model(repo_copy: Repo) -> None:
     """A mistyped value and an unknown key are named; the failed train stage leaves the model loadable."""
     model_dir = repo_copy.path / "models" / "model"
     model_hash = modelio.content_hash(model_dir)
-    repo_copy.set_param("train.logistic_regression.C", -1)
+    key, _ = _knob()
+    repo_copy.set_param(key, -1)
     repo_copy.set_param("train.lerning_rate", 0.1)
 
     result = repo_copy.dvc("repro", check=False)
 
     assert result.returncode != 0
-    assert "train.logistic_regression.C" in result.stderr
+    assert key in result.stderr
     assert "train.lerning_rate: unknown key" in result.stderr
     assert modelio.content_hash(model_dir) == model_hash
     modelio.load(model_dir)
 
 
-@pytest.mark.example
 def test_dvc_exp_run_with_a_param_and_exp_show_lists_its_metrics(repo_copy: Repo) -> None:
     """`dvc exp run -S` runs an experiment; `dvc exp show` lists its metrics next to the baseline."""
-    repo_copy.dvc("exp", "run", "-S", "train.logistic_regression.C=0.05", "-n", "low-c")
+    key, value = _knob()
+    repo_copy.dvc("exp", "run", "-S", f"{key}={value}", "-n", "tuned")
     shown = repo_copy.dvc("exp", "show", "--csv").stdout
     rows = list(__import__("csv").DictReader(shown.splitlines()))
     by_name = {r["Experiment"]: r for r in rows}
-    assert "low-c" in by_name
-    assert by_name["low-c"]["train.logistic_regression.C"] == "0.05"
-    assert float(by_name["low-c"]["roc_auc"]) > 0.5
+    assert "tuned" in by_name
+    assert float(by_name["tuned"][key]) == float(value)
+    metrics = json.loads((repo_copy.path / "metrics.json").read_text())  # the workspace's, not the experiment's
+    primary = spec(TASK).primary
+    assert by_name["tuned"][primary] != "" and abs(float(by_name["tuned"][primary])) < 1e12
     workspace = next(r for r in rows if r["Experiment"] in ("", "workspace") or r.get("rev") == "workspace")
-    assert by_name["low-c"]["roc_auc"] != "" and workspace["roc_auc"] != ""
+    assert float(workspace[primary]) == pytest.approx(metrics[primary], abs=1e-5)
 
 
-@pytest.mark.example
 def test_bootstrap_without_remote_refuses_data_dvc_that_is_not_the_default(repo_copy: Repo) -> None:
     """With no remote, a data.dvc that does not describe the embedded data fails with what to do."""
     shutil.rmtree(repo_copy.path / "data")
     pointer = repo_copy.path / "data.dvc"
-    pointer.write_text(pointer.read_text().replace("b1e3", "0000"))
+    recorded = yaml.safe_load(pointer.read_text())
+    recorded["outs"][0]["md5"] = "0" * 32 + ".dir"
+    pointer.write_text(yaml.safe_dump(recorded, sort_keys=False))
     result = repo_copy.pipelines("bootstrap", check=False)
     assert result.returncode == 1
     assert "dvc remote add" in result.stderr

@@ -1,7 +1,8 @@
 """The pull-request loop, driven through the same commands the workflow runs, on real branches.
 
 Each test branches off `main` of a trained copy (bare `origin`, real dvc), changes something,
-runs `dvc repro`, commits, then runs `report` and `gate` against main as the workflow does.
+runs `dvc repro`, commits, then runs `report` and `gate` against main as the workflow does. The
+data, estimator, metrics and floors are the project's own; only the exact-number test is `example`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.core.data import default_dataset
-from tests.conftest import FEATURES, Repo
+from tests.conftest import CONTRACT, PARAMS, Repo, cripple, read_project_data
 
-pytestmark = [pytest.mark.slow, pytest.mark.example]
+pytestmark = pytest.mark.slow
 
 
-def _branch_and_repro(repo: Repo, name: str) -> None:
+def _branch(repo: Repo, name: str) -> None:
     repo.git("checkout", "-q", "-b", name)
 
 
@@ -33,8 +33,25 @@ def _report(repo: Repo, base: str = "main") -> str:
     return (repo.path / "reports" / "report.md").read_text()
 
 
-def test_a_branch_that_improves_the_model_shows_positive_deltas_and_passes(repo_copy: Repo) -> None:
-    _branch_and_repro(repo_copy, "improve")
+def test_a_branch_that_changes_a_param_shows_it_and_the_metrics_and_passes(repo_copy: Repo) -> None:
+    _branch(repo_copy, "plots")
+    repo_copy.set_param("evaluate.curve_points", 150)
+    _commit(repo_copy, "fewer curve points")
+
+    report = _report(repo_copy)
+    gate = repo_copy.pipelines("gate", "--base", "main", check=False)
+
+    assert gate.returncode == 0, gate.stderr
+    assert "## ✅ Model gate passed" in report
+    assert "| `evaluate.curve_points` | 200 | 150 |" in report
+    for metric in PARAMS.gate.floors:
+        assert f"| `{metric}` |" in report
+    assert json.loads((repo_copy.path / "reports" / "pr.json").read_text()) == {"number": 3, "head_sha": "a" * 40}
+
+
+@pytest.mark.example
+def test_a_branch_that_improves_the_example_model_shows_positive_deltas_and_passes(repo_copy: Repo) -> None:
+    _branch(repo_copy, "improve")
     repo_copy.set_param("train.logistic_regression.C", 0.3)
     _commit(repo_copy, "tune C")
 
@@ -50,28 +67,47 @@ def test_a_branch_that_improves_the_model_shows_positive_deltas_and_passes(repo_
 
 
 def test_a_branch_that_degrades_the_model_fails_the_gate_naming_the_rule(repo_copy: Repo, tmp_path: Path) -> None:
-    _branch_and_repro(repo_copy, "cripple")
-    repo_copy.set_param("train.logistic_regression.C", 0.001)
+    _branch(repo_copy, "cripple")
+    cripple(repo_copy)
     _commit(repo_copy, "over-regularise")
 
     summary = tmp_path / "summary.md"
     gate = repo_copy.pipelines("gate", "--base", "main", "--summary", str(summary), check=False)
     report = _report(repo_copy)
+    metrics = json.loads((repo_copy.path / "metrics.json").read_text())
 
     assert gate.returncode == 1
-    assert "FAIL: recall = 0.6667 is below the floor 0.8500" in gate.stderr
-    assert "FAIL: recall regressed by 0.2619 against the base (0.9286 -> 0.6667); at most 0.0500 is allowed" in (
-        gate.stderr
-    )
+    failed = [m for m in PARAMS.gate.floors if f"FAIL: {m} = {metrics[m]:.4f} is " in gate.stderr]
+    assert failed, gate.stderr
+    for metric in failed:  # the message names the metric, its value and the floor params.yaml sets
+        assert f"the floor {PARAMS.gate.floors[metric]:.4f}" in gate.stderr or (
+            f"the ceiling {PARAMS.gate.floors[metric]:.4f}" in gate.stderr
+        )
     assert "### ❌ Model gate failed" in summary.read_text()
     assert "## ❌ Model gate failed" in report and "🔴" in report
 
 
+@pytest.mark.example
+def test_the_degraded_example_model_fails_with_the_exact_numbers(repo_copy: Repo) -> None:
+    _branch(repo_copy, "cripple")
+    repo_copy.set_param("train.logistic_regression.C", 0.001)
+    _commit(repo_copy, "over-regularise")
+    gate = repo_copy.pipelines("gate", "--base", "main", check=False)
+    floor, allowed = PARAMS.gate.floors["recall"], PARAMS.gate.max_regression["recall"]
+    assert f"FAIL: recall = 0.6667 is below the floor {floor:.4f}" in gate.stderr
+    assert (
+        f"FAIL: recall regressed by 0.2619 against the base (0.9286 -> 0.6667); at most {allowed:.4f} is allowed"
+        in gate.stderr
+    )
+
+
 def test_a_branch_that_adds_rows_gets_a_data_section(repo_copy: Repo) -> None:
-    _branch_and_repro(repo_copy, "more-data")
+    _branch(repo_copy, "more-data")
     rng = np.random.default_rng(7)
-    extra = default_dataset().sample(60, random_state=7).reset_index(drop=True)
-    extra[FEATURES] = extra[FEATURES] * rng.uniform(0.99, 1.01, size=(60, len(FEATURES)))
+    frame = read_project_data(repo_copy.path)
+    extra = frame.sample(60, random_state=7).reset_index(drop=True)
+    numeric = CONTRACT.numeric
+    extra[numeric] = extra[numeric] * rng.uniform(0.99, 1.01, size=(60, len(numeric)))
     extra.to_csv(repo_copy.path / "data" / "batch-2.csv", index=False)
     repo_copy.dvc("add", "data")
     _commit(repo_copy, "new batch")
@@ -80,7 +116,7 @@ def test_a_branch_that_adds_rows_gets_a_data_section(repo_copy: Repo) -> None:
 
     section = report.split("### Data")[1].split("### Plots")[0]
     assert "added: `data/batch-2.csv`" in section
-    assert "rows: 569 -> 629 (+60)" in section
+    assert f"rows: {len(frame)} -> {len(frame) + 60} (+60)" in section
     assert "schema: ✅ valid" in section
     assert "Largest distribution shifts" in section
 
@@ -89,7 +125,7 @@ def test_without_metrics_on_main_the_gate_uses_floors_only_and_the_report_says_s
     repo_copy.git("rm", "-q", "metrics.json")
     repo_copy.git("commit", "-q", "-m", "a main branch before its first model")
     repo_copy.git("push", "-q", "origin", "main")
-    _branch_and_repro(repo_copy, "first-model")
+    _branch(repo_copy, "first-model")
     _commit(repo_copy, "first model")
 
     gate = repo_copy.pipelines("gate", "--base", "origin/main", check=False)
@@ -102,7 +138,7 @@ def test_without_metrics_on_main_the_gate_uses_floors_only_and_the_report_says_s
 
 
 def test_a_docs_only_change_needs_no_training_and_a_params_change_does(repo_copy: Repo, tmp_path: Path) -> None:
-    _branch_and_repro(repo_copy, "docs")
+    _branch(repo_copy, "docs")
     (repo_copy.path / "README.md").write_text("# changed docs\n")
     (repo_copy.path / "docs" / "NOTES.md").write_text("notes\n")
     repo_copy.git("add", "-A")

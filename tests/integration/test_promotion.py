@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.core.tasks import LOWER_IS_BETTER
-from tests.conftest import PARAMS, Repo, other_blas_kernel
+from tests.conftest import PARAMS, Repo, cripple, nudge, other_blas_kernel
 from tests.service.conftest import Server, _die_with_parent, free_port, wait_http_ok
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
@@ -245,15 +245,16 @@ def test_4_the_last_environment_gets_the_same_artifact_after_its_own_check(proje
     assert table[LAST]["image"] == first["image"]
 
 
-def test_5_a_better_model_is_promoted_and_a_rollback_returns_the_previous_release(
+def test_5_a_new_model_is_promoted_and_a_rollback_returns_the_previous_release(
     project: Project, mlflow_server: str
 ) -> None:
-    """A new model of record reaches the first environment; rolling it back restores the earlier release
+    """A new model of record (the model nudged: other bytes, about the same numbers) reaches the first
+    environment; rolling it back restores the earlier release
     (model and image) and the deploy accepts it without a new verdict."""
     author = project.author
-    author.set_param("train.logistic_regression.C", 0.3)
+    nudge(author)
     author.dvc("repro", "-q")
-    author.git("commit", "-q", "-am", "tune C")
+    author.git("commit", "-q", "-am", "tune the model")
     author.git("push", "-q", "origin", "main")
     _main_workflow(project, runner=author)  # on the author's machine this time: nothing to rebuild
     project.merge(f"promote/{FIRST}", FIRST)
@@ -278,7 +279,7 @@ def test_5_a_better_model_is_promoted_and_a_rollback_returns_the_previous_releas
 def test_6_a_worse_candidate_fails_the_promotion_gate_naming_the_rule(project: Project) -> None:
     author = project.author
     author.git("checkout", "-q", "-b", "worse", "origin/main")
-    author.set_param("train.logistic_regression.C", 0.001)
+    cripple(author)
     author.dvc("repro", "-q")
     author.git("commit", "-q", "-am", "over-regularise")
     gate = author.pipelines("promotion-gate", "--env", FIRST, "--candidate", "worse", check=False)
