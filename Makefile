@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test test-fast lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
+.PHONY: help install data repro run metrics test test-fast table lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,11 +53,11 @@ metrics: ## compare metrics and params of the workspace with HEAD
 	dvc metrics diff --all
 	dvc params diff
 
-test: install ## run the whole test suite (unit, data, model, integration, workflows), one worker per core
+test: data ## the whole test suite on the project's own data (unit, data, model, service, integration, workflows), one worker per core
 	pytest --numprocesses=auto --dist=loadgroup
 
-test-fast: install ## the edit-test loop: everything but the slow end-to-end tests, in one process
-	pytest -m "not slow"
+test-fast: data ## the edit-test loop: everything but the slow end-to-end tests
+	pytest --numprocesses=auto -m "not slow"
 
 lint: install ## ruff lint and format check
 	ruff check .
@@ -77,6 +77,10 @@ actionlint: ## install actionlint into .tools/bin (needs Go; the workflow-lint w
 
 cml: ## install CML (npm), used by the comment workflow
 	npm install --global --no-audit --no-fund @dvcorg/cml@$(CML_VERSION)
+
+table: install ## template self-test: write a table that is not the example, KIND=binary|multiclass|regression|imbalanced OUT=path
+	@test -n "$(KIND)" -a -n "$(OUT)" || { echo "set KIND=... OUT=..." >&2; exit 1; }
+	python -m tests.tables "$(KIND)" "$(OUT)"
 
 init: install ## make this copy your project: ARGS='--dataset my.csv --target y' (see docs/FORKING.md)
 	python -m pipelines init $(ARGS)

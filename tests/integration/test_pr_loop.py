@@ -43,7 +43,7 @@ def test_a_branch_that_changes_a_param_shows_it_and_the_metrics_and_passes(repo_
 
     assert gate.returncode == 0, gate.stderr
     assert "## ✅ Model gate passed" in report
-    assert "| `evaluate.curve_points` | 200 | 150 |" in report
+    assert "| `evaluate.curve_points` | `200` | `150` |" in report
     for metric in PARAMS.gate.floors:
         assert f"| `{metric}` |" in report
     assert json.loads((repo_copy.path / "reports" / "pr.json").read_text()) == {"number": 3, "head_sha": "a" * 40}

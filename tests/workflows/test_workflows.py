@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -57,8 +59,8 @@ def test_every_run_step_is_one_make_target_or_one_pipelines_command(path: Path) 
         words = run.split()
         if words[0] == "make":
             assert words[1] in _make_targets(), f"make {words[1]} does not exist"
-        elif words[:3] == ["python3", "-m", "pipelines.comment"]:
-            continue  # the stdlib-only entry of the trusted comment job
+        elif words[:3] in (["python3", "-m", "pipelines.comment"], ["python3", "-m", "pipelines.checks"]):
+            continue  # the stdlib-only entries: the trusted comment job, the aggregate required check
         else:
             assert words[:3] in (["python", "-m", "pipelines"], ["python3", "-m", "pipelines"]), run
             assert words[3] in COMMANDS, f"python -m pipelines {words[3]} does not exist"
@@ -135,7 +137,7 @@ def test_the_comment_workflow_never_checks_out_or_runs_pull_request_code() -> No
 
 def test_the_comment_command_needs_only_the_standard_library() -> None:
     """It runs on the runner's bare Python in the trusted job: no third-party imports on its path."""
-    code = "import pipelines.comment, pipelines.adapters.github, pipelines.errors, sys; " \
+    code = "import pipelines.comment, pipelines.checks, pipelines.adapters.github, pipelines.errors, sys; " \
            "bad = [m for m in sys.modules if m.split('.')[0] in {'yaml','pandas','pydantic','numpy'}]; " \
            "assert not bad, bad"  # fmt: skip
     result = subprocess.run([sys.executable, "-S", "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -230,3 +232,45 @@ def test_pre_commit_runs_ruff_and_the_workflow_checks() -> None:
         [tool, "validate-config", str(ROOT / ".pre-commit-config.yaml")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_one_required_check_passes_only_when_the_gate_and_the_suite_both_pass() -> None:
+    """pull-request.yml: `ml-gate` always runs, needs the pipeline gate and the tests, and judges their results;
+    the tests job runs the README's test command and the linters; main.yml runs them before the model of record."""
+    from pipelines.checks import verdict
+
+    doc = _load(GITHUB / "workflows" / "pull-request.yml")
+    gate = doc["jobs"]["ml-gate"]
+    assert gate["if"] == "always()" and set(gate["needs"]) == {"pipeline", "tests"}
+    assert [s["run"] for s in gate["steps"] if "run" in s] == ["python3 -m pipelines.checks"]
+    assert [s["run"] for s in doc["jobs"]["tests"]["steps"] if "run" in s] == ["make lint", "make test"]
+    main = _load(GITHUB / "workflows" / "main.yml")
+    assert [s["run"] for s in main["jobs"]["tests"]["steps"] if "run" in s] == ["make lint", "make test"]
+    assert main["jobs"]["record"]["needs"] == "tests"
+    assert verdict({"pipeline": {"result": "success"}, "tests": {"result": "success"}})[0]
+    for result in ("failure", "cancelled", "skipped"):
+        assert not verdict({"pipeline": {"result": "success"}, "tests": {"result": result}})[0]
+    assert not verdict({})[0]
+
+
+def test_the_checks_command_reads_the_needs_context_and_exits_by_it() -> None:
+    env = {**os.environ, "NEEDS": json.dumps({"pipeline": {"result": "success"}, "tests": {"result": "failure"}})}
+    failed = subprocess.run([sys.executable, "-m", "pipelines.checks"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    assert failed.returncode == 1 and "tests: failure" in failed.stderr
+    env["NEEDS"] = json.dumps({"pipeline": {"result": "success"}, "tests": {"result": "success"}})
+    passed = subprocess.run([sys.executable, "-m", "pipelines.checks"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    assert passed.returncode == 0, passed.stderr
+
+
+def test_the_template_self_test_adapts_three_tables_and_runs_the_readmes_two_commands() -> None:
+    doc = _load(GITHUB / "workflows" / "template-selftest.yml")
+    job = doc["jobs"]["adapted"]
+    assert job["if"] == "github.event.repository.is_template", "forks made from the template skip it"
+    kinds = {entry["kind"] for entry in job["strategy"]["matrix"]["include"]}
+    assert kinds == {"binary", "multiclass", "regression"}
+    assert any(e["table"].endswith(".parquet") for e in job["strategy"]["matrix"]["include"])
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs == ['make table KIND="$KIND" OUT="$TABLE"', 'make init ARGS="--dataset $TABLE --target $TARGET"',
+                    "make run", "make test"]  # fmt: skip
