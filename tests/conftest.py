@@ -304,3 +304,13 @@ def nudge(repo: Repo) -> None:
             repo.set_param(f"train.{estimator}.{key}", round(value * 0.98, 6))
             return
     repo.set_param("train.seed", PARAMS.train.seed + 1)
+
+
+def knob() -> tuple[str, float | int]:
+    """A numeric hyper-parameter of the configured estimator (its dotted params.yaml key) and another valid value."""
+    estimator = PARAMS.train.estimator
+    for key, value in PARAMS.train.sections()[estimator].items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        return f"train.{estimator}.{key}", (max(1, value // 2) if isinstance(value, int) else value * 0.5) or 0.5
+    pytest.fail(f"train.{estimator} has no numeric hyper-parameter to change")

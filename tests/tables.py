@@ -54,13 +54,14 @@ def binary() -> pd.DataFrame:
 
 def multiclass() -> pd.DataFrame:
     """600 rows of the wine data (178 resampled with noise): text labels, two categorical columns, about 8%
-    missing values in numeric and text columns alike."""
+    missing values in numeric and text columns alike, names with punctuation, a keyword, a digit, unicode."""
     from sklearn.datasets import load_wine
 
     rng = np.random.default_rng(12)
     wine = load_wine(as_frame=True)
     base = wine.frame.sample(600, replace=True, random_state=12).reset_index(drop=True)
-    frame = base.drop(columns="target").rename(columns=lambda c: str(c).replace("/", " per "))
+    names = {"alcohol": "Alcohol (%)", "malic_acid": "class", "ash": "2nd ash", "magnesium": "magnésium"}
+    frame = base.drop(columns="target").rename(columns=lambda c: names.get(str(c), str(c).replace("/", " per ")))
     numeric = frame.columns.tolist()
     frame[numeric] = (frame[numeric] * rng.normal(1.0, 0.03, frame[numeric].shape)).round(4)
     frame["region"] = rng.choice(["north", "south", "east", "west"], len(frame))

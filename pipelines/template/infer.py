@@ -100,8 +100,9 @@ def _bounds(values: pd.Series) -> tuple[float, float]:
 def _attribute(name: str, taken: set[str]) -> str:
     """A Python identifier for a column (the schema field; `alias` keeps the real name): not a keyword and
     not an attribute of pandera's DataFrameModel, unique among the columns."""
-    base = re.sub(r"\W+", "_", str(name).strip()).strip("_").lower() or "column"
-    if base[0].isdigit() or keyword.iskeyword(base) or base in RESERVED or not base.isidentifier():
+    chars = (c if f"a{c}".isidentifier() else "_" for c in str(name).strip().lower())  # e.g. "²" is \w, not valid
+    base = re.sub(r"_+", "_", "".join(chars)).strip("_") or "column"
+    if not base.isidentifier() or keyword.iskeyword(base) or base in RESERVED:
         base = f"c_{base}"
     candidate, n = base, 2
     while candidate in taken:

@@ -78,4 +78,4 @@ def test_the_service_answers_its_example_and_training_rows_replayed_through_it_s
     fork.pipelines("monitor", "--logs", str(logs), "--out", str(tmp_path / "monitor.md"), "--verdict", str(verdict))
     result = json.loads(verdict.read_text())
     assert result["status"] == "ok" and result["drift"] is False, result
-    assert result["rows"] == len(rows)
+    assert result["rows"] == len(rows) + len(example["dataframe_split"]["data"])

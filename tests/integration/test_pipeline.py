@@ -12,22 +12,9 @@ import yaml
 
 from pipelines.adapters import modelio
 from pipelines.core.tasks import spec
-from tests.conftest import CONTRACT, PARAMS, Repo, forbidden_cell, make_run, other_blas_kernel, read_project_data
+from tests.conftest import CONTRACT, Repo, forbidden_cell, knob, make_run, other_blas_kernel, read_project_data
 
 TASK = CONTRACT.task
-
-
-def _knob() -> tuple[str, float | int]:
-    """A numeric hyper-parameter of the configured estimator (params.yaml) and a different valid value."""
-    estimator = PARAMS.train.estimator
-    for key, value in PARAMS.train.sections()[estimator].items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        return f"train.{estimator}.{key}", (max(1, value // 2) if isinstance(value, int) else value * 0.5) or 0.5
-    pytest.fail(f"train.{estimator} has no numeric hyper-parameter to change")
-
-
-pytestmark = pytest.mark.slow
 
 
 def _stages_run(output: str) -> list[str]:
@@ -193,7 +180,7 @@ def test_corrupt_data_stops_the_pipeline_lists_every_failure_and_keeps_the_model
 
 def test_a_training_param_change_reruns_only_train_and_evaluate(repo_copy: Repo) -> None:
     """Changing one training hyper-parameter re-runs train and evaluate, not validate or split."""
-    repo_copy.set_param(*_knob())
+    repo_copy.set_param(*knob())
     result = repo_copy.dvc("repro")
     assert _stages_run(result.stdout) == ["train", "evaluate"]
     changed = {line[3:] for line in repo_copy.git("status", "--porcelain").stdout.splitlines()}
@@ -207,7 +194,7 @@ def test_bad_params_fail_the_stage_by_key_name_and_keep_the_model(repo_copy: Rep
     """A mistyped value and an unknown key are named; the failed train stage leaves the model loadable."""
     model_dir = repo_copy.path / "models" / "model"
     model_hash = modelio.content_hash(model_dir)
-    key, _ = _knob()
+    key, _ = knob()
     repo_copy.set_param(key, -1)
     repo_copy.set_param("train.lerning_rate", 0.1)
 
@@ -222,7 +209,7 @@ def test_bad_params_fail_the_stage_by_key_name_and_keep_the_model(repo_copy: Rep
 
 def test_dvc_exp_run_with_a_param_and_exp_show_lists_its_metrics(repo_copy: Repo) -> None:
     """`dvc exp run -S` runs an experiment; `dvc exp show` lists its metrics next to the baseline."""
-    key, value = _knob()
+    key, value = knob()
     repo_copy.dvc("exp", "run", "-S", f"{key}={value}", "-n", "tuned")
     shown = repo_copy.dvc("exp", "show", "--csv").stdout
     rows = list(__import__("csv").DictReader(shown.splitlines()))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import CONTRACT, PARAMS, Repo, cripple, read_project_data
+from tests.conftest import CONTRACT, PARAMS, Repo, cripple, knob, read_project_data
 
 pytestmark = pytest.mark.slow
 
@@ -242,3 +242,14 @@ def test_a_committed_output_forged_with_its_lock_entry_is_caught_because_every_s
     repo_copy.git("commit", "-q", "--allow-empty", "-m", "another commit")
     moved = repo_copy.pipelines("gate", "--base", "main", "--reproduction", verdict, check=False)
     assert moved.returncode == 1 and "not HEAD" in moved.stderr
+
+
+def test_after_a_failed_repro_gate_and_report_refuse_to_judge_the_outputs_left_over(repo_copy: Repo) -> None:
+    """A stage that fails keeps its previous outputs; the gate must not pass them off as this branch's model."""
+    key, _ = knob()
+    repo_copy.set_param(key, -1)
+    assert repo_copy.dvc("repro", check=False).returncode != 0
+    for command in ("gate", "report"):
+        result = repo_copy.pipelines(command, "--base", "main", check=False)
+        assert result.returncode == 1, result.stderr
+        assert "outputs are stale" in result.stderr and "Model gate passed" not in result.stdout + result.stderr

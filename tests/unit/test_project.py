@@ -72,3 +72,128 @@ def test_the_template_record_matches_the_files_init_owns() -> None:
     if recorded["initialised"]:
         pytest.skip("this project was set up by init; the record now guards its own edits")
     assert record.diverged(ROOT, recorded) == [], "run `make template-record`"
+
+
+def _inferred(frame: pd.DataFrame, target: str, keep: frozenset[str] = frozenset()) -> infer.Inferred:
+    return infer.infer_columns(frame, target, infer.infer_task(frame[target]), keep)
+
+
+def test_identifiers_and_timestamps_are_left_out_of_the_inputs_and_continuous_floats_are_kept() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({
+        "customer_id": np.arange(5000, 5000 + n),  # whole numbers, all distinct, named like an id
+        "order": rng.permutation(n) + 1,  # all distinct and consecutive: a row number
+        "token": [f"u-{i:05d}-{rng.integers(1e6)}" for i in range(n)],  # text, one value per row
+        "signed_up": pd.date_range("2024-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M"),
+        "income": rng.normal(50_000, 9_000, n),  # continuous: every value distinct, still a feature
+        "visits": rng.integers(0, 900, n),  # whole numbers, many distinct, neither id-named nor consecutive
+        "plan": rng.choice(["a", "b"], n),
+        "y": rng.choice(["no", "yes"], n),
+    })  # fmt: skip
+    inferred = _inferred(frame, "y")
+    assert {c.name for c in inferred.features} == {"income", "visits", "plan"}
+    assert set(inferred.reasons) == {"customer_id", "order", "token", "signed_up"}
+    assert inferred.timestamps == ["signed_up"] and "timestamp" in inferred.reasons["signed_up"]
+    contract = infer.contract_for(inferred, "binary")
+    assert set(contract.raw.columns) == set(frame.columns) and "customer_id" not in contract.features
+    contract.raw.validate(frame)  # the left-out columns stay in the raw schema: the data still passes it
+    kept = _inferred(frame, "y", frozenset({"customer_id"}))
+    assert "customer_id" in {c.name for c in kept.features}
+
+
+def test_column_names_that_cannot_be_told_apart_are_refused_in_one_line() -> None:
+    with pytest.raises(infer.InitError, match=r"column name\(s\) used more than once: 'a'"):
+        infer.check_names(["a", "b", "a"])
+    with pytest.raises(infer.InitError, match=r"column\(s\) 2 \(counting from 1\) have no name"):
+        infer.check_names(["a", " ", "c"])
+
+
+@pytest.mark.parametrize(
+    "name", ["class", "2nd value", "área (m²)", "validate", "Config", "columns", "dtypes", "a-b.c", "_private"]
+)
+def test_unusual_column_names_get_a_valid_schema_attribute_and_keep_their_name(name: str, tmp_path: Path) -> None:
+    """The generated schema module imports, and its contract names the real columns (alias) in order."""
+    import importlib.util
+    import sys
+
+    from pipelines.core.contract import Contract
+    from pipelines.template import codegen
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({name: rng.normal(size=60), "other": rng.normal(size=60), "y": rng.choice([0, 1], 60)})
+    inferred = _inferred(frame, "y")
+    path = tmp_path / "generated_schema.py"
+    path.write_text(codegen.render_schema(inferred, "binary", "t.csv", 60))
+    module_name = f"generated_schema_{abs(hash(name))}"
+    loader = importlib.util.spec_from_file_location(module_name, path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[module_name] = module
+    try:
+        loader.loader.exec_module(module)
+        contract = Contract.from_module(module)
+    finally:
+        del sys.modules[module_name]
+    assert contract.features == [name, "other"]
+    contract.raw.validate(frame)
+
+
+def test_missing_value_markers_are_kept_as_values_and_reported() -> None:
+    frame = pd.DataFrame({"country": ["NA", "ZA", "None", "BW"], "x": [1.0, 2.0, 3.0, 4.0]})
+    assert infer.missing_markers(frame) == {"country": {"NA": 1, "None": 1}}
+
+
+def test_a_class_too_small_for_a_holdout_is_named_with_its_count_and_the_minimum() -> None:
+    from pipelines.core.data import DataError, split
+
+    y = pd.Series(["a"] * 50 + ["b"] * 30 + ["c"], name="label")
+    with pytest.raises(infer.InitError, match=r"target 'label': 'c' has 1 row\(s\); each class needs at least 5"):
+        infer.check_classes(y, 0.2)
+    frame = pd.DataFrame({"x": range(len(y)), "label": y})
+    with pytest.raises(DataError, match="'c' has 1 row"):
+        split(frame, 0.2, 0, True, "multiclass", "label")
+
+
+def test_a_time_ordered_split_holds_out_the_newest_rows() -> None:
+    from pipelines.core.data import split
+
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=100, freq="D")[::-1], "y": [0, 1] * 50})
+    train, test = split(frame, 0.2, 0, False, "binary", "y", order_by="when")
+    assert len(test) == 20 and test["when"].min() > train["when"].max()
+
+
+def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_the_floors_init_writes() -> None:
+    """2.4% positives: init switches to balanced class weights and keeps floors above the trivial model's scores."""
+    from pipelines.adapters.params import estimators
+    from pipelines.core.params import parse_params
+    from pipelines.template.plan import Options
+    from tests.tables import imbalanced
+
+    frame = imbalanced()
+    assert floors.imbalance(frame["churned"]) == pytest.approx(0.024)
+    inferred = _inferred(frame, "churned")
+    contract = infer.contract_for(inferred, "binary")
+    setup = edits.Setup("binary", balanced=True)
+    zeros = dict.fromkeys(spec("binary").gated, 0.0)
+    text = edits.edit_params((ROOT / "params.yaml").read_text(), Options(name="churn"), setup, (zeros, zeros, zeros))
+    params = parse_params(yaml.safe_load(text), "params.yaml", estimators())
+    assert params.train.sections()["logistic_regression"]["class_weight"] == "balanced"
+    scores, trivial = floors.first_scores(frame, contract, params)
+    minimums, regression, _ = floors.floors_for(scores, "binary", trivial)
+    rules = GateParams(floors=minimums, max_regression=regression)
+    assert check(scores, None, rules).passed, "the first model must pass its own floors"
+    assert not check(trivial, None, rules).passed, f"the majority-only model passes {minimums}"
+    assert minimums["recall"] > 0.0 and minimums["average_precision"] > trivial["average_precision"]
+
+
+def test_comments_init_keeps_stay_true_for_a_regression() -> None:
+    from pipelines.template.plan import Options
+
+    zeros = dict.fromkeys(spec("regression").gated, 0.0)
+    text = edits.edit_params(
+        (ROOT / "params.yaml").read_text(), Options(name="r"), edits.Setup("regression"), (zeros, zeros, zeros)
+    )
+    split_lines = [line for line in text.splitlines() if line.strip().startswith("stratify:")]
+    assert split_lines and "class balance" not in split_lines[0] and "no classes" in split_lines[0]
+    assert "binary tasks only" in next(line for line in text.splitlines() if line.strip().startswith("threshold:"))
