@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import CONTRACT, PARAMS, Repo, cripple, knob, read_project_data
+from tests.conftest import CONTRACT, PARAMS, Repo, cripple, forbidden_cell, read_project_data
 
 pytestmark = pytest.mark.slow
 
@@ -245,9 +245,12 @@ def test_a_committed_output_forged_with_its_lock_entry_is_caught_because_every_s
 
 
 def test_after_a_failed_repro_gate_and_report_refuse_to_judge_the_outputs_left_over(repo_copy: Repo) -> None:
-    """A stage that fails keeps its previous outputs; the gate must not pass them off as this branch's model."""
-    key, _ = knob()
-    repo_copy.set_param(key, -1)
+    """A stage that fails keeps its previous outputs; the gate must not pass them off as this branch's model.
+    Here new data breaks the contract, so `dvc repro` stops at validate and the old model stays in place."""
+    frame = read_project_data(repo_copy.path).head(30).astype(object)
+    column, value = forbidden_cell()
+    frame.loc[0, column] = value
+    frame.to_csv(repo_copy.path / "data" / "batch-bad.csv", index=False)
     assert repo_copy.dvc("repro", check=False).returncode != 0
     for command in ("gate", "report"):
         result = repo_copy.pipelines(command, "--base", "main", check=False)
