@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test test-fast table lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
+.PHONY: help install data repro run metrics test test-fast table kind-up kind-image kind-deploy kind-smoke render lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -118,6 +118,39 @@ bench-monitor: install ## benchmark: drift monitoring over 1M logged rows x 30 f
 
 bench-serve: install ## benchmark: this service against `mlflow models serve` (needs wrk, or uses a Python client)
 	python benchmarks/serve.py
+
+# --- A throwaway cluster (the deploy-kind workflow runs these on GitHub: they need docker and kind) ---
+KIND_CLUSTER ?= gitops-ml
+KIND_REGISTRY ?= localhost:5001
+ENVIRONMENT ?= staging
+
+kind-up: ## GitHub only: a kind cluster and a registry at $(KIND_REGISTRY) that its nodes pull from
+	docker run -d --restart=always -p "127.0.0.1:5001:5000" --network bridge --name kind-registry registry:2
+	printf 'kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\ncontainerdConfigPatches:\n- |-\n  [plugins."io.containerd.grpc.v1.cri".registry]\n    config_path = "/etc/containerd/certs.d"\n' \
+	  | kind create cluster --name $(KIND_CLUSTER) --wait 180s --config=-
+	for node in $$(kind get nodes --name $(KIND_CLUSTER)); do \
+	  docker exec "$$node" mkdir -p /etc/containerd/certs.d/$(KIND_REGISTRY); \
+	  printf '[host."http://kind-registry:5000"]\n' | docker exec -i "$$node" cp /dev/stdin /etc/containerd/certs.d/$(KIND_REGISTRY)/hosts.toml; \
+	done
+	docker network connect kind kind-registry
+
+kind-image: install ## GitHub only: build the serving image from the workspace's model, push it, record name@digest
+	python -m pipelines image-context --out build/image
+	docker build -t $(KIND_REGISTRY)/prediction-service:ci build/image
+	docker push $(KIND_REGISTRY)/prediction-service:ci
+	docker inspect --format '{{index .RepoDigests 0}}' $(KIND_REGISTRY)/prediction-service:ci > build/kind-image.txt
+
+kind-deploy: install ## GitHub only: apply ENVIRONMENT's rendered overlay with that digest and wait for the rollout
+	python -m pipelines render --env $(ENVIRONMENT) --image "$$(cat build/kind-image.txt)" --out build/kind-$(ENVIRONMENT).yaml
+	kubectl apply -f build/kind-$(ENVIRONMENT).yaml
+	kubectl -n ml-$(ENVIRONMENT) rollout status deployment/prediction-service --timeout=300s
+
+kind-smoke: install ## GitHub only: smoke-test ENVIRONMENT's service in the cluster through a port-forward
+	kubectl -n ml-$(ENVIRONMENT) port-forward service/prediction-service 18080:80 & pid=$$!; sleep 3; \
+	  python -m pipelines smoke --url http://127.0.0.1:18080 --workspace; status=$$?; kill $$pid; exit $$status
+
+render: install ## print ENVIRONMENT's Kubernetes manifests, checked against the schemas and the policy (ENVIRONMENT=staging)
+	python -m pipelines render --env $(ENVIRONMENT)
 
 clean: ## remove the environment and uncommitted outputs (keeps data/, the DVC cache, metrics and plots)
 	rm -rf $(VENV) .tools mlflow.db mlruns build/*.parquet reports/validation.json reports/figures models/model

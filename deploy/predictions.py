@@ -33,6 +33,8 @@ class LogSettings:
     max_file_bytes: int
     max_total_bytes: int
     queue_size: int
+    flush_seconds: float  # an object-store file is written out (and a new one started) at least this often
+    writer: str = ""  # who writes (the pod name): file names carry it, so replicas never write the same file
 
 
 class PredictionLog:
@@ -96,16 +98,40 @@ class PredictionLog:
         self._thread = None
 
     def _run(self) -> None:
-        while (record := self._queue.get()) is not None:
+        deadline = time.monotonic() + self.settings.flush_seconds
+        while True:
+            try:
+                record = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:  # the flush interval passed with nothing new
+                self._flush()
+                deadline = time.monotonic() + self.settings.flush_seconds
+                continue
+            if record is None:
+                break
+            if time.monotonic() >= deadline:
+                self._flush()
+                deadline = time.monotonic() + self.settings.flush_seconds
             try:
                 self._write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
             except (OSError, TypeError, ValueError):  # unwritable, or a value JSON cannot hold: count it
                 self.dropped += 1
         self._finish_file()
 
+    def _flush(self) -> None:
+        """Make what was written durable: an object-store file is written whole (the next record starts a new
+        one, as objects cannot be appended to); a local file is written unbuffered already."""
+        if self.remote and self._file is not None and self._file[1]:
+            try:
+                self._finish_file()
+            except OSError:
+                self.dropped += 1
+                self._file = None
+
     def _name(self) -> str:
         self._sequence += 1
-        return f"predictions-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{self._sequence:06d}.jsonl"
+        writer = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.settings.writer)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        return f"predictions-{stamp}-{writer + '-' if writer else ''}{self._sequence:06d}.jsonl"
 
     def _finish_file(self) -> None:
         if self._file is None:

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "pipelines.jobs.environments",  # promotion-gate.yml, rollback.yml, `registry`
     "pipelines.jobs.operations",  # retrain.yml and monitor.yml
     "pipelines.jobs.serve",  # the prediction service
+    "pipelines.jobs.cluster",  # what an environment declares the cluster runs (render)
     "pipelines.template.commands",  # once per project: init, setup, protect
 )
 

@@ -74,7 +74,7 @@ class DirectoryEngine:
         logs = tempfile.mkdtemp(prefix="fake-image-logs-")
         cmd = [sys.executable if cmd[0] == "python" else cmd[0], *cmd[1:]]
         cmd[cmd.index("--host") + 1], cmd[cmd.index("--port") + 1] = "127.0.0.1", str(port)
-        cmd[cmd.index("--log-dir") + 1] = logs
+        cmd += ["--log-dir", logs]  # the cluster sets SERVE_LOG_DIRECTORY; here, a temporary directory
         process = subprocess.Popen(cmd, cwd=image, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    preexec_fn=_die_with_parent)  # fmt: skip
         self._log("run", reference=reference, pid=str(process.pid))

@@ -148,6 +148,7 @@ class ServeLogParams(_Section):
     max_file_bytes: PositiveInt
     max_total_bytes: PositiveInt
     queue_size: PositiveInt
+    flush_seconds: Annotated[float, Field(gt=0)]
 
 
 class ServeParams(_Section):

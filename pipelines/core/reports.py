@@ -344,20 +344,27 @@ def live_metrics(metrics: Mapping[str, float], floors: Mapping[Any, float], fail
     return f"\n### Live metrics on labelled traffic\n\n{md.table(['metric', 'live', 'floor'], rows)}\n\n{verdict}"
 
 
-def registry_table(rows: list[tuple[str, Any]], main_hash: str | None, task: str) -> str:
-    """What runs where: one row per environment (a releases.Release or None), headline metrics of the task."""
+def registry_table(
+    rows: list[tuple[str, Any]], main_hash: str | None, task: str, declared: Mapping[str, str | None] | None = None
+) -> str:
+    """What runs where: one row per environment (a releases.Release or None), headline metrics of the task, and
+    the image digest each environment's Kubernetes overlay declares (`declared`, by environment)."""
     shown = list(spec(task).headline)
     header = ["environment", "version", "model hash", "image", "commit", "data hash", *shown, "promoted at"]
+    if declared is not None:
+        header.append("overlay declares")
     table_rows: list[list[Any]] = []
     if main_hash:
         table_rows.append(["main (not a release)", "-", main_hash[:12], *["-"] * (len(header) - 3)])
     for label, r in rows:
+        overlay = [] if declared is None else [(declared.get(label) or "-").rsplit("@", 1)[-1][:19]]
         if r is None:
-            table_rows.append([label, *["-"] * (len(header) - 1)])
+            table_rows.append([label, *["-"] * (len(header) - 1 - len(overlay)), *overlay])
             continue
         values = [f"{r.metrics[m]:.4f}" if m in r.metrics else "n/a" for m in shown]
         image = r.image.rsplit("@", 1)[-1][:19] if r.image else "-"
         table_rows.append(
-            [label, f"v{r.version}", r.model_hash[:12], image, r.commit[:10], r.data_hash[:12], *values, r.promoted_at]
-        )
+            [label, f"v{r.version}", r.model_hash[:12], image, r.commit[:10], r.data_hash[:12], *values, r.promoted_at,
+             *overlay]
+        )  # fmt: skip
     return md.table(header, table_rows)

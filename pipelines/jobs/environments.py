@@ -100,7 +100,12 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
         if git.resolve(candidate_rev) == git.resolve(own):
             commit = record.amend(env.name, recorded, f"Promotion gate: {outcome}")
         else:
+            from pipelines.jobs.cluster import release_overlay
+
             source = record.source_of(candidate_rev)
+            image = str((record.read_json(candidate_rev, paths["release"]) or {}).get("image", ""))
+            if image:  # the same image, by digest, declared in this environment's overlay
+                recorded |= release_overlay(env.name, candidate_rev, image, digest)
             commit = record.start(
                 env.name,
                 branch,
@@ -204,19 +209,29 @@ def cmd_registry(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(rows, indent=2) if args.json else "\n".join(lines))
         return 0
+    from pipelines.adapters import manifests
+
     table: dict[str, Any] = {}
+    declared: dict[str, str | None] = {}
     for env in envs.stages:
         try:
             table[env.name] = releases.current(env.name)
         except releases.RegistryError:
             table[env.name] = None
+        ref = git.branch_ref(env.name)
+        overlay = manifests.declared_at(ref, env.name) if git.resolve(ref) else None
+        declared[env.name] = overlay["image"] if overlay else None
     manifest = json.loads(git.show(git.branch_ref("main"), load_paths()["manifest"]) or "null")
     main_hash = manifest["content_hash"] if manifest else None
     if args.json:
         out = {"main": {"model_hash": main_hash} if main_hash else None}
-        print(json.dumps(out | {k: (v.to_dict() if v else None) for k, v in table.items()}, indent=2))
+        by_env: dict[str, Any] = {k: (v.to_dict() if v else None) for k, v in table.items()}
+        for name, entry in by_env.items():
+            if entry is not None:
+                entry["overlay_image"] = declared[name]
+        print(json.dumps(out | by_env, indent=2))
         return 0
-    print(registry_table(list(table.items()), main_hash, load_contract().task))
+    print(registry_table(list(table.items()), main_hash, load_contract().task, declared))
     return 0
 
 

@@ -132,8 +132,11 @@ def cmd_build_image(args: argparse.Namespace) -> int:
     say("build-image", f"pushed {reference}")
     version = smoke_image(engine, reference, example, digest, args.port)
     say("build-image", f"smoke test: {version['model_version']} answers its input example")
+    from pipelines.jobs.cluster import release_overlay
+
     release = {"model_hash": digest, "image": reference, "source_commit": source, "data_hash": labels["data_hash"]}
-    commit = record.amend(env.name, {paths["release"]: json_bytes(release)}, f"Image {reference}")
+    files = {paths["release"]: json_bytes(release), **release_overlay(env.name, rev, reference, digest)}
+    commit = record.amend(env.name, files, f"Image {reference}")
     say("build-image", f"{rev} = {commit[:12]} records the image")
     append(args.github_output, f"image={reference}\n")
     return 0
@@ -238,6 +241,14 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from pipelines.adapters import git, images, record, releases, smoke
     from pipelines.adapters.params import load_paths
 
+    if args.workspace:  # the model this checkout built (a throwaway cluster's image, `make kind-image`)
+        model_dir, digest = workspace_model()
+        example = json.loads((model_dir / "serving_input_example.json").read_text())
+        version = smoke.check(args.url, example, digest) if args.url else smoke_image(
+            images.engine_from_env(), args.image, example, digest, args.port
+        )  # fmt: skip
+        say("smoke", f"ok: {version['model_version']} ({digest[:12]}) answers its input example, the workspace's model")
+        return 0
     rev = git.branch_ref(args.rev)
     if git.resolve(rev) is None:
         raise smoke.SmokeError(f"unknown revision {args.rev!r} (fetch it, or check the branch name)")
@@ -345,6 +356,7 @@ def add_commands(sub: Any) -> None:
     target.add_argument("--url")
     target.add_argument("--image")
     p.add_argument("--rev", default="HEAD", help="the revision whose manifest names the expected model")
+    p.add_argument("--workspace", action="store_true", help="expect the workspace's model instead (a local build)")
     p.add_argument("--port", type=int, default=18080)
 
     p = add(sub, "image-context", cmd_image_context, "lay out the serving image's build context (model verified)")

@@ -59,8 +59,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     spec = InputSpec.from_schema(load_contract().inputs)
     log = None
     if params.log.sample_rate > 0:
-        directory = args.log_dir or params.log.directory
-        log = PredictionLog(LogSettings(directory=directory, **params.log.model_dump(exclude={"directory"})))
+        import os
+        import socket
+
+        # the cluster sets the log location per environment (deploy/k8s: a ConfigMap, SERVE_LOG_DIRECTORY)
+        directory = args.log_dir or os.environ.get("SERVE_LOG_DIRECTORY") or params.log.directory
+        writer = os.environ.get("POD_NAME") or socket.gethostname()
+        log = PredictionLog(
+            LogSettings(directory=directory, writer=writer, **params.log.model_dump(exclude={"directory"}))
+        )
 
     def loader() -> Any:
         return load_bundle(model_dir, manifest, release, spec)

@@ -25,6 +25,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         name=name,
         model_name=args.model_name or name,
         image=args.image,
+        repo_url=args.repo_url or _origin_url(),
         environments=(environments[0], environments[1]) if environments else None,
         reviewers=tuple(r for r in args.reviewers.split(",") if r) if args.reviewers is not None else None,
         dvc_remote=args.dvc_remote,
@@ -56,6 +57,17 @@ def cmd_init(args: argparse.Namespace) -> int:
         "`make test`, then commit everything (docs/FORKING.md)",
     )
     return 0
+
+
+def _origin_url() -> str | None:
+    """The `origin` remote's URL when it is a hosted repository (what Argo CD can clone), else None."""
+    from pipelines.adapters import git
+
+    try:
+        url = git.text("remote", "get-url", "origin")
+    except git.GitError:
+        return None
+    return url if re.match(r"^(https://|git@|ssh://)", url) else None
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
@@ -136,6 +148,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--reviewers", help="comma-separated GitHub logins or org/team slugs who approve production deploys")
     p.add_argument("--dvc-remote", help="URL of the default DVC remote, e.g. s3://bucket/dvc")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI, set as a repository variable by `setup`")
+    p.add_argument("--repo-url", help="git URL Argo CD syncs the environments from (default: the origin remote's)")
     p.add_argument("--dataset", help="your data: a .csv or .parquet file (replaces the embedded example)")
     p.add_argument("--target", help="the column to predict (with --dataset)")
     p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="override the inferred task")

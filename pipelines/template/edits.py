@@ -156,6 +156,30 @@ def edit_workflow(text: str, options: Options, old_envs: Sequence[str]) -> str:
     return text
 
 
+def edit_overlay(text: str, options: Options, old_envs: Sequence[str]) -> str:
+    """An environment's Kubernetes overlay (deploy/k8s/overlays/<env>/kustomization.yaml) with the
+    environments renamed (namespace, labels, log prefix) and the image name set, when init was asked to."""
+    if options.environments:
+        text = rename_environments(text, old_envs, options.environments)
+    if options.image:
+        data = _load(text)
+        for entry in data.get("images") or []:
+            entry["newName"] = options.image
+        text = _dump(data)
+    return text
+
+
+def edit_applications(text: str, options: Options, old_envs: Sequence[str]) -> str:
+    """deploy/argocd/applicationset.yaml with the environments renamed and the repository URL set."""
+    if options.environments:
+        text = rename_environments(text, old_envs, options.environments)
+    if options.repo_url:
+        data = _load(text)
+        data["spec"]["template"]["spec"]["source"]["repoURL"] = options.repo_url
+        text = _dump(data)
+    return text
+
+
 def edit_dvc_config(text: str, url: str) -> str:
     """.dvc/config with `url` as the default remote named `storage`, in DVC's own layout (configobj,
     the library DVC reads its config with; comments and other settings stay)."""

@@ -19,6 +19,8 @@ import pandas as pd
 from pipelines.template import codegen, edits, floors, infer
 from pipelines.template.infer import InitError
 from pipelines.template.record import (
+    APPLICATIONS,
+    OVERLAYS,
     RECORD,
     SCHEMA,
     WORKFLOWS,
@@ -45,6 +47,7 @@ class Options:
     dataset: Path | None = None
     target: str | None = None
     task: str | None = None
+    repo_url: str | None = None  # the git URL Argo CD syncs from (deploy/argocd)
     missing_values: tuple[str, ...] | None = None  # None: params.yaml's data.missing_values
     keep_columns: tuple[str, ...] = ()  # use as features even if they look like identifiers or timestamps
 
@@ -59,6 +62,8 @@ class Options:
             "dvc_remote": self.dvc_remote,
             "mlflow_uri": self.mlflow_uri,
         }
+        if self.repo_url is not None:
+            out["repo_url"] = self.repo_url
         if self.dataset is not None:
             out.update(
                 dataset=self.dataset.name,
@@ -78,6 +83,7 @@ class Plan:
     """Every change init would make; empty when the copy is already set up this way."""
 
     writes: dict[str, str] = field(default_factory=dict)  # path -> new text
+    removes: list[str] = field(default_factory=list)  # paths to delete (an environment's renamed overlay)
     data_file: Path | None = None  # the dataset to place in data/ (then `dvc add`)
     task: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
@@ -86,7 +92,7 @@ class Plan:
     @property
     def empty(self) -> bool:
         """Whether init would change nothing."""
-        return not self.writes and self.data_file is None
+        return not self.writes and not self.removes and self.data_file is None
 
 
 def _read_dataset(path: Path, missing_values: tuple[str, ...] | list[str]) -> pd.DataFrame:
@@ -242,6 +248,17 @@ def plan(root: Path, options: Options) -> Plan:
     for name in owned_files(root):
         if name.startswith(f".github/{WORKFLOWS}/"):
             result.writes[name] = edits.edit_workflow((root / name).read_text(), options, old_envs)
+    new_envs = list(options.environments) if options.environments else old_envs
+    for old, new in zip(old_envs, new_envs, strict=True):
+        overlay = root / OVERLAYS / old / "kustomization.yaml"
+        if not overlay.exists():
+            continue
+        text = edits.edit_overlay(overlay.read_text(), options, old_envs)
+        result.writes[f"{OVERLAYS}/{new}/kustomization.yaml"] = text
+        if new != old:
+            result.removes.append(f"{OVERLAYS}/{old}/kustomization.yaml")
+    if (root / APPLICATIONS).exists():
+        result.writes[APPLICATIONS] = edits.edit_applications((root / APPLICATIONS).read_text(), options, old_envs)
     if options.dvc_remote:
         config = root / ".dvc" / "config"
         existing = config.read_text() if config.exists() else ""
@@ -262,12 +279,13 @@ def apply(root: Path, options: Options, result: Plan) -> list[str]:
 
     `root` must be the working directory (DVC commands run there).
     """
+    import contextlib
     import shutil
 
     from pipelines.adapters import dvc, files
     from pipelines.adapters.params import load_paths
 
-    changed = sorted(result.writes)
+    changed = sorted([*result.writes, *result.removes])
     if result.data_file is not None:
         data_dir = root / load_paths(root / "dvc.yaml")["data"]
         if data_dir.exists() and any(data_dir.iterdir()):
@@ -280,6 +298,10 @@ def apply(root: Path, options: Options, result: Plan) -> list[str]:
                 )
     for name, text in result.writes.items():
         files.write_text(root / name, text)
+    for name in result.removes:
+        (root / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the renamed environment's directory, once empty
+            (root / name).parent.rmdir()
     if result.data_file is not None:
         with files.atomic_dir(data_dir) as tmp:
             shutil.copyfile(result.data_file, tmp / result.data_file.name)

@@ -14,6 +14,8 @@ from pipelines.template.infer import InitError
 RECORD = ".template.yml"
 WORKFLOWS = "workflows"  # under .github/
 SCHEMA = "pipelines/yours/schema.py"
+OVERLAYS = "deploy/k8s/overlays"  # one per environment: init renames them with the environments
+APPLICATIONS = "deploy/argocd/applicationset.yaml"
 
 
 def sha256(data: bytes) -> str:
@@ -25,6 +27,8 @@ def owned_files(root: Path) -> list[str]:
     """Every file init may write, relative to `root` (besides data/ and the record itself)."""
     names = ["params.yaml", "dvc.yaml", "data.dvc", SCHEMA, ".github/protection.yml", ".dvc/config"]
     names += sorted(str(p.relative_to(root)) for p in (root / ".github" / WORKFLOWS).glob("*.yml"))
+    names += sorted(str(p.relative_to(root)) for p in (root / OVERLAYS).glob("*/kustomization.yaml"))
+    names += [APPLICATIONS] if (root / APPLICATIONS).exists() else []
     return names
 
 

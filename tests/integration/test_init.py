@@ -159,7 +159,8 @@ def test_init_sets_names_environments_remote_and_tracking_uri(tmp_path: Path) ->
     repo = clone_template(tmp_path)
     repo.pipelines("init", "--name", "churn", "--model-name", "churn-model", "--environments", "qa,live",
                    "--reviewers", "alice,acme/ml-leads", "--image", "ghcr.io/acme/churn",
-                   "--dvc-remote", str(tmp_path / "remote"), "--mlflow-uri", "https://mlflow.example.com")  # fmt: skip
+                   "--dvc-remote", str(tmp_path / "remote"), "--mlflow-uri", "https://mlflow.example.com",
+                   "--repo-url", "https://github.com/acme/churn.git")  # fmt: skip
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
     assert params["environments"]["model_name"] == "churn-model" and params["mlflow"]["experiment"] == "churn"
     assert [(s["name"], s["promote_from"]) for s in params["environments"]["stages"]] == [
@@ -176,6 +177,19 @@ def test_init_sets_names_environments_remote_and_tracking_uri(tmp_path: Path) ->
     assert "staging" not in deploy and "production" not in deploy
     assert repo.dvc("remote", "list").stdout.split()[:2] == ["storage", str(tmp_path / "remote")]
     assert repo.run("zizmor", "--offline", ".github/", check=False).returncode == 0
+    overlays = repo.path / "deploy" / "k8s" / "overlays"
+    assert sorted(p.name for p in overlays.iterdir()) == ["live", "qa"]  # renamed, the old ones gone
+    for env in ("qa", "live"):
+        render = repo.pipelines("render", "--env", env, "--image", "ghcr.io/acme/churn@sha256:" + "1" * 64)
+        assert f"namespace: ml-{env}" in render.stdout and "gitops-ml/environment: " + env in render.stdout
+        assert "ghcr.io/acme/churn" in (overlays / env / "kustomization.yaml").read_text()
+    apps = yaml.safe_load((repo.path / "deploy" / "argocd" / "applicationset.yaml").read_text())
+    assert [e["environment"] for e in apps["spec"]["generators"][0]["list"]["elements"]] == ["qa", "live"]
+    assert apps["spec"]["template"]["spec"]["source"]["repoURL"] == "https://github.com/acme/churn.git"
+    assert repo.pipelines("init", "--name", "churn", "--model-name", "churn-model", "--environments", "qa,live",
+                          "--reviewers", "alice,acme/ml-leads", "--image", "ghcr.io/acme/churn",
+                          "--dvc-remote", str(tmp_path / "remote"), "--mlflow-uri", "https://mlflow.example.com",
+                          "--repo-url", "https://github.com/acme/churn.git").stderr.count("wrote") == 0  # fmt: skip
     repo.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
              *sorted(str(p) for p in (repo.path / ".github" / "workflows").glob("*.yml")))  # fmt: skip
 

@@ -139,6 +139,21 @@ def _deploy_workflow(project: Project, env: str) -> tuple[Repo, dict[str, str]]:
     return runner, outputs
 
 
+def _declared(repo: Repo, rev: str, env: str) -> str | None:
+    """The image (name@digest) `env`'s Kubernetes overlay declares at `rev`; None while it is unpromoted."""
+    import yaml
+
+    text = repo.git("show", f"{rev}:deploy/k8s/overlays/{env}/kustomization.yaml").stdout
+    data = yaml.safe_load(text)
+    image = data["images"][0]
+    if "digest" not in image:
+        assert "../../components/unpromoted" in data.get("components", []), "no digest, yet not unpromoted"
+        return None
+    labels = {k: v for e in data.get("labels", []) for k, v in e["pairs"].items()}
+    assert labels["gitops-ml/model-hash"] == data["commonAnnotations"]["gitops-ml/model-content-hash"][:12]
+    return f"{image['newName']}@{image['digest']}"
+
+
 def _alias(url: str, alias: str) -> tuple[str, str]:
     from mlflow import MlflowClient
 
@@ -177,6 +192,10 @@ def test_1_the_main_workflow_builds_the_model_of_record_once_and_records_it_on_p
     assert verdict["candidate"]["model_hash"] == manifest["content_hash"] and verdict["passed"] is True
     assert verdict["champion"]["model_hash"] is None  # the first release
     assert _alias(mlflow_server, "candidate") == ("1", manifest["content_hash"])
+    # the cluster's desired state moves with the record: the first environment's overlay now runs that image
+    assert _declared(runner, record, FIRST) == release["image"]
+    assert _declared(runner, record, LAST) is None, "only the environment being promoted to changes"
+    assert _declared(runner, "origin/main", FIRST) is None, "main never declares a deployment"
     parents = runner.git("rev-list", "--parents", "-n", "1", record).stdout.split()[1:]
     on_top_of = runner.git("rev-parse", f"origin/{FIRST}").stdout.strip()  # == main here: setup made it so
     assert parents == list(dict.fromkeys([on_top_of, release["source_commit"]]))
@@ -243,6 +262,8 @@ def test_4_the_last_environment_gets_the_same_artifact_after_its_own_check(proje
     table = json.loads(project.author.pipelines("registry", "--json").stdout)
     assert table[FIRST]["model_hash"] == table[LAST]["model_hash"] == first["model_hash"]
     assert table[LAST]["image"] == first["image"]
+    assert _declared(project.author, f"origin/{LAST}", LAST) == first["image"]
+    assert table[LAST]["overlay_image"] == table[FIRST]["overlay_image"] == first["image"]
 
 
 def test_5_a_new_model_is_promoted_and_a_rollback_returns_the_previous_release(
@@ -269,8 +290,10 @@ def test_5_a_new_model_is_promoted_and_a_rollback_returns_the_previous_release(
     runner = project.runner(FIRST)
     check = runner.pipelines("promotion-check", "--env", FIRST, "--base", "HEAD~1")
     assert f"returns {FIRST} to v1" in check.stderr
+    assert _declared(project.author, f"origin/{FIRST}~1", FIRST) == first["image"]
     outputs = _output(runner, "deploy", "--env", FIRST)
     assert outputs["image"] == before["image"] and outputs["model_hash"] == before["model_hash"]
+    assert _declared(runner, "HEAD", FIRST) == before["image"], "the rollback rolls the cluster back too"
     history = json.loads(runner.pipelines("registry", "--history", FIRST, "--json").stdout)
     assert [r["version"] for r in history] == [1, 2, 1]
     assert _alias(mlflow_server, FIRST) == ("1", before["model_hash"])

@@ -77,6 +77,12 @@ def test_a_barrage_of_bad_requests_gets_4xx_and_the_service_keeps_answering(serv
     assert post(server.url, example)[0] == 200
 
 
+def test_smoke_checks_a_running_service_against_the_workspaces_model(server: Server, trained_repo: Repo) -> None:
+    """What the kind workflow runs against the cluster (`make kind-smoke`), here against the local service."""
+    ok = trained_repo.pipelines("smoke", "--url", server.url, "--workspace")
+    assert "answers its input example, the workspace's model" in ok.stderr
+
+
 def test_predictions_are_logged_for_monitoring(server: Server, trained_repo: Repo) -> None:
     # the trained copy's model: a clean checkout (as CI has) has no models/model of its own
     example = json.loads((trained_repo.path / "models" / "model" / "serving_input_example.json").read_text())
@@ -165,8 +171,10 @@ def test_the_image_build_context_runs_with_only_the_image_requirements(trained_r
     port = str(_free_port())
     args = [str(venv / "bin" / "python"), *cmd[1:]]
     args[args.index("--host") + 1], args[args.index("--port") + 1] = "127.0.0.1", port
-    args[args.index("--log-dir") + 1] = str(tmp_path / "image-logs")
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    assert "--log-dir" not in args, "the log location is a setting (SERVE_LOG_DIRECTORY), not baked into CMD"
+    env_logs = str(tmp_path / "image-logs")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1",
+           "SERVE_LOG_DIRECTORY": env_logs, "POD_NAME": "prediction-service-7d4b9-x2x8q"}  # fmt: skip
     process = subprocess.Popen(["timeout", "120", *args], cwd=context, env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -179,6 +187,8 @@ def test_the_image_build_context_runs_with_only_the_image_requirements(trained_r
     finally:
         process.terminate()
         process.wait(20)
+    logged = sorted(Path(env_logs).glob("predictions-*.jsonl"))  # written on SIGTERM, named after the pod
+    assert logged and all("prediction-service-7d4b9-x2x8q" in p.name for p in logged)
     assert subprocess.run([str(venv / "bin" / "python"), "-c", "import mlflow"], capture_output=True).returncode != 0
 
 

@@ -1,0 +1,68 @@
+"""What an environment declares the cluster runs: `render` (the overlay's manifests, checked against the
+Kubernetes schemas and the policy in pipelines.core.manifests), and the overlay edit that promotion makes
+(`release_overlay`, used by jobs.release and jobs.environments on promote/<env>). No command here talks
+to a cluster: Argo CD (deploy/argocd) reconciles what the branches say; the kind workflow applies a
+rendering on GitHub only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipelines.jobs.common import add, say
+
+
+def release_overlay(env: str, rev: str, image: str, model_hash: str) -> dict[str, bytes]:
+    """The overlay file of `env` as `rev` holds it, edited to run `image` (by digest) for `model_hash`, with
+    the model version `<env>-v<N>` (N: the environment's release count plus one), keyed by repository path;
+    empty when `rev` has no overlay for `env` (a project that does not use the manifests)."""
+    from pipelines.adapters import git, manifests, releases
+
+    path = manifests.kustomization_path(env)
+    text = git.show(rev, path)
+    if text is None:
+        return {}
+    ref = git.branch_ref(env)
+    earlier = releases.history(ref) if git.resolve(ref) else []
+    version = f"{env}-v{len(earlier) + 1}"
+    return {path: manifests.with_release(text, image, version, model_hash).encode()}
+
+
+def checked(env: str, image: str | None, port: int, grace: float) -> tuple[str, list[str]]:
+    """(rendered YAML, every schema and policy problem) of `env`'s overlay in the working tree."""
+    from pipelines.adapters import manifests
+    from pipelines.core import manifests as policy
+
+    rendered = manifests.render(env, ".", image)
+    docs = manifests.documents(rendered)
+    return rendered, manifests.schema_problems(docs) + policy.problems(docs, port, grace)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from pipelines.adapters import files
+    from pipelines.adapters.params import load_params
+
+    params = load_params(args.params)
+    params.environments.get(args.env)  # an unknown environment is named, with the known ones
+    rendered, problems = checked(args.env, args.image, params.serve.port, params.serve.graceful_shutdown_seconds)
+    if args.out:
+        files.write_text(args.out, rendered)
+    elif not args.check:
+        sys.stdout.write(rendered)
+    for problem in problems:
+        say("render", f"FAIL: {args.env}: {problem}")
+    if problems:
+        return 1
+    say("render", f"{args.env}: the rendered manifests pass the Kubernetes schemas and the policy")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register render."""
+    p = add(sub, "render", cmd_render, "print an environment's Kubernetes manifests (kustomize), checked")
+    p.add_argument("--env", required=True, help="the environment (params.yaml environments)")
+    p.add_argument("--image", help="render as if promoted to this image (name@sha256:...), e.g. a local build")
+    p.add_argument("--out", type=Path, help="write the manifests here instead of standard output")
+    p.add_argument("--check", action="store_true", help="only check (schemas and policy), print nothing else")
