@@ -156,17 +156,21 @@ def edit_workflow(text: str, options: Options, old_envs: Sequence[str]) -> str:
     return text
 
 
-def edit_overlay(text: str, options: Options, old_envs: Sequence[str]) -> str:
-    """An environment's Kubernetes overlay (deploy/k8s/overlays/<env>/kustomization.yaml) with the
-    environments renamed (namespace, labels, log prefix) and the image name set, when init was asked to."""
+def edit_overlay(text: str, options: Options, old_envs: Sequence[str], env: str) -> str:
+    """Environment `env`'s Kubernetes overlay (deploy/k8s/overlays/<env>/kustomization.yaml) with the
+    environments renamed (labels, log prefix), its namespace `ml-<env>`, and the image name set, when init
+    was asked to."""
+    if not options.environments and not options.image:
+        return text
     if options.environments:
         text = rename_environments(text, old_envs, options.environments)
-    if options.image:
-        data = _load(text)
-        for entry in data.get("images") or []:
+    data = _load(text)
+    if "namespace" in data:
+        data["namespace"] = f"ml-{env}"
+    for entry in data.get("images") or []:
+        if options.image:
             entry["newName"] = options.image
-        text = _dump(data)
-    return text
+    return _dump(data)
 
 
 def edit_applications(text: str, options: Options, old_envs: Sequence[str]) -> str:

@@ -253,7 +253,7 @@ def plan(root: Path, options: Options) -> Plan:
         overlay = root / OVERLAYS / old / "kustomization.yaml"
         if not overlay.exists():
             continue
-        text = edits.edit_overlay(overlay.read_text(), options, old_envs)
+        text = edits.edit_overlay(overlay.read_text(), options, old_envs, new)
         result.writes[f"{OVERLAYS}/{new}/kustomization.yaml"] = text
         if new != old:
             result.removes.append(f"{OVERLAYS}/{old}/kustomization.yaml")
