@@ -222,15 +222,15 @@ def plan(root: Path, options: Options) -> Plan:
         except DataError as exc:
             raise InitError(str(exc)) from None
         gates = floors.floors_for(result.scores, task, baseline)
-        for metric in spec(task).gated:
-            from pipelines.core.tasks import LOWER_IS_BETTER
+        from pipelines.core.tasks import LOWER_IS_BETTER
 
-            value, trivial = result.scores[metric], baseline[metric]
-            if (value >= trivial) if metric in LOWER_IS_BETTER else (value <= trivial):
-                result.notes.append(
-                    f"warning: the first model's {metric} ({value:.4f}) is no better than predicting "
-                    f"{'the mean' if task == 'regression' else 'the class priors'} ({trivial:.4f})"
-                )
+        primary = spec(task).primary  # a threshold metric (recall) can favour the trivial model by design
+        value, trivial = result.scores[primary], baseline[primary]
+        if (value >= trivial) if primary in LOWER_IS_BETTER else (value <= trivial):
+            result.notes.append(
+                f"warning: the first model's {primary} ({value:.4f}) is no better than predicting "
+                f"{'the mean' if task == 'regression' else 'the class priors'} ({trivial:.4f})"
+            )
         result.writes[SCHEMA] = code
         result.writes["dvc.yaml"] = edits.edit_dvc_yaml((root / "dvc.yaml").read_text(), task)
         data_dir = load_paths(root / "dvc.yaml")["data"]

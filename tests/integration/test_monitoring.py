@@ -83,13 +83,14 @@ def test_the_prediction_log_can_write_to_an_fsspec_url_and_monitor_reads_it_back
     fs = fsspec.filesystem("memory")
     frame = pd.concat([project_frame[FEATURES]] * 2, ignore_index=True).head(300)
     rows = json_rows(frame)
-    log = PredictionLog(log_settings("memory://predictions", max_file_bytes=30_000))
+    size = len(json.dumps({"rows": rows[:50]}))  # one request's record: rotate after about two of them
+    log = PredictionLog(log_settings("memory://round-trip", max_file_bytes=2 * size))
     log.start()
     for start in range(0, len(rows), 50):
         chunk = rows[start : start + 50]
         log.offer(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1")
     log.close()
-    paths = list_logs("memory://predictions")
+    paths = list_logs("memory://round-trip")
     assert len(paths) > 1 and all(fs.exists(p) for p in paths)
     live = read_logs(paths, None, 10_000)
     assert json_rows(live[FEATURES]) == rows
