@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,11 @@ class RequestError(Exception):
 def _name(value: Any) -> str:
     text = str(value)
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 3] + "..."
+
+
+def shown(name: str) -> str:
+    """A column name as messages show it: as is when it is a plain word, else quoted (`"alcohol %"`)."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) else json.dumps(name, ensure_ascii=False)
 
 
 def _bad(message: str) -> RequestError:
@@ -106,21 +112,23 @@ class InputSpec:
                     kind = type(None)
                 if kind is float or kind is int:
                     if not self.numeric[j]:
-                        raise _invalid(f"row {i}: column {self.names[j]} must be a string")
+                        raise _invalid(f"row {i}: column {shown(self.names[j])} must be a string")
                 elif value is None:
                     if not self.nullable[j]:
-                        raise _invalid(f"row {i}: column {self.names[j]} must not be null")
+                        raise _invalid(f"row {i}: column {shown(self.names[j])} must not be null")
                     continue
                 elif kind is str or (kind is bool and not self.numeric[j]):
                     if self.numeric[j]:
-                        raise _invalid(f"row {i}: column {self.names[j]} must be a number")
+                        raise _invalid(f"row {i}: column {shown(self.names[j])} must be a number")
                     if kind is bool:
                         row[j] = value = str(value)
                 else:  # bool in a numeric column, list, dict: never a valid cell
-                    raise _invalid(f"row {i}: column {self.names[j]} has the wrong type ({kind.__name__})")
+                    raise _invalid(f"row {i}: column {shown(self.names[j])} has the wrong type ({kind.__name__})")
                 domain = allowed[j]
                 if domain is not None and value not in domain:
-                    raise _invalid(f"row {i}: column {self.names[j]} is not one of its {len(domain)} allowed values")
+                    raise _invalid(
+                        f"row {i}: column {shown(self.names[j])} is not one of its {len(domain)} allowed values"
+                    )
         if self.all_numeric:
             matrix = values = np.array(rows, dtype=np.float64)  # None (nullable) becomes NaN
         else:
@@ -140,9 +148,9 @@ class InputSpec:
 
     def _raise_bound(self, i: int, j: int, value: float) -> np.ndarray:
         if not math.isfinite(value):
-            raise _invalid(f"row {i}: column {self.names[j]} must be a finite number")
+            raise _invalid(f"row {i}: column {shown(self.names[j])} must be a finite number")
         raise _invalid(
-            f"row {i}: column {self.names[j]} is outside its allowed range [{self.low[j]:g}, {self.high[j]:g}]"
+            f"row {i}: column {shown(self.names[j])} is outside its allowed range [{self.low[j]:g}, {self.high[j]:g}]"
         )
 
 
@@ -158,7 +166,9 @@ def loads(body: bytes) -> Any:
         pass
     try:
         return json.loads(body, parse_constant=lambda token: None if token == "NaN" else float(token))
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise _bad("the body is nested too deeply") from None
+    except ValueError:
         raise _bad("the body is not valid JSON") from None
 
 
@@ -173,10 +183,14 @@ def _check_columns(given: Sequence[Any], spec: InputSpec) -> dict[str, int]:
     if missing or unknown:
         parts = []
         if missing:
-            parts.append("missing column(s): " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+            parts.append(
+                "missing column(s): " + ", ".join(map(shown, missing[:5])) + (" ..." if len(missing) > 5 else "")
+            )
         if unknown:
             parts.append(
-                "unknown column(s): " + ", ".join(_name(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+                "unknown column(s): "
+                + ", ".join(shown(_name(n)) for n in unknown[:5])
+                + (" ..." if len(unknown) > 5 else "")
             )
         raise _bad("; ".join(parts))
     return positions

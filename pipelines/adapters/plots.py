@@ -7,6 +7,7 @@ section of dvc.yaml (tests/integration checks that every file it names is produc
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,34 @@ def _regression_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
     ax.axvline(0, linestyle=":", color="grey")
     ax.set(xlabel="actual - predicted", ylabel="rows", title=f"Residuals (RMSE {ev.metrics['rmse']:.3g})")
     save(fig, tmp, "residuals.png")
+
+
+def forest(
+    paired: Mapping[str, Mapping[str, float]], tolerances: Mapping[str, float], level: float, path: Path
+) -> None:
+    """A forest plot of the paired differences (this - base) with their intervals, and each metric's allowed
+    regression as a dashed mark (its side depends on the metric's direction). Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipelines.core.tasks import LOWER_IS_BETTER
+
+    names = list(paired)
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.2), dpi=100)
+    for i, name in enumerate(names):
+        entry = paired[name]
+        ax.plot([entry["low"], entry["high"]], [i, i], color="#4c72b0", linewidth=2)
+        ax.plot([entry["difference"]], [i], "o", color="#4c72b0")
+        if name in tolerances:
+            bound = tolerances[name] if name in LOWER_IS_BETTER else -tolerances[name]
+            ax.plot([bound], [i], "|", color="#c44e52", markersize=14)
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"this branch - base, paired {level:.0%} interval (red: allowed regression)")
+    fig.tight_layout()
+    with files.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -109,3 +110,54 @@ def provenance(rev: str | None = None) -> dict[str, str]:
     if rev is None:
         return {"git_commit": git.commit(), "data_hash": workspace_data_hash()}
     return {"git_commit": git.resolve(rev) or "unknown", "data_hash": data_hash_at(rev)}
+
+
+def intervals(rev: str | None, path: str) -> dict[str, Any] | None:
+    """reports/intervals.json as committed at `rev` (or in the workspace, for None), or None when absent."""
+    if rev is None:
+        p = Path(path)
+        return json.loads(p.read_text()) if p.exists() else None
+    found = _json(rev, path)
+    return found if isinstance(found, dict) else None
+
+
+def paired_with_base(
+    base: str, paths: dict[str, str], current: Any, contract: Any
+) -> tuple[dict[str, dict[str, float]] | None, str]:
+    """The paired difference (this - base) of every metric on the same holdout rows, and how it was made.
+
+    Both sides are the models' outputs recorded on fixed holdout rows (models/holdout_predictions.csv,
+    committed), so the base model itself is not needed: no DVC remote, no registry, and it works on fork
+    pull requests. The rows correspond when the base committed the same data pointer and split params and
+    recorded the same rows; otherwise (None, the reason) and the comparison is unpaired.
+    """
+    from pipelines.adapters import files
+    from pipelines.core.intervals import paired
+
+    name = paths["holdout_predictions"]
+    text = git.show(base, name)
+    if text is None:
+        return None, f"unpaired: the base has no {name}"
+    head_pointer, base_pointer = Path(DATA_POINTER).read_text(), git.show(base, DATA_POINTER)
+    if base_pointer is None or parse_pointer(base_pointer)[1] != parse_pointer(head_pointer)[1]:
+        return None, "unpaired: the data changed, so the two holdouts are different rows"
+    head_split = flatten({"split": current.split.model_dump()})
+    base_split = {k: v for k, v in (params(base) or {}).items() if k.startswith("split.")}
+    if any(base_split.get(k) != v for k, v in head_split.items()):
+        return None, "unpaired: the split params changed, so the two holdouts are different rows"
+    base_rows, head_rows = pd.read_csv(io.StringIO(text)), pd.read_csv(Path(name))
+    if list(base_rows["row"]) != list(head_rows["row"]) or list(base_rows.columns) != list(head_rows.columns):
+        return None, "unpaired: the base recorded other holdout rows or classes"
+    test = files.read_frame(paths["test"])
+    y = test[contract.target].iloc[head_rows["row"].to_numpy()].to_numpy()
+    columns = [c for c in head_rows.columns if c != "row"]
+    if contract.task == "regression":
+        head_out, base_out, classes = head_rows["prediction"].to_numpy(), base_rows["prediction"].to_numpy(), None
+    else:
+        head_out, base_out = head_rows[columns].to_numpy(), base_rows[columns].to_numpy()
+        y, classes = np.array([str(v) for v in y]), np.array(columns)
+    settings = current.evaluate.intervals.settings()
+    found = paired(contract.task, y, head_out, base_out, classes, current.evaluate.threshold, settings)
+    rows = len(head_rows)
+    scope = "every holdout row" if rows == len(test) else f"{rows} of {len(test)} holdout rows (evaluate.recorded_rows)"
+    return found, f"paired: both models' recorded outputs on {scope}, {settings.used(rows)} shared resamples"

@@ -6,7 +6,7 @@ for binary labels, macro-averaged ones for several labels, errors for numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,20 @@ class Evaluation:
     task: str
     metrics: dict[str, float]
     plots: dict[str, pd.DataFrame]  # one frame per entry of tasks.spec(task).plot_files
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # per metric {"low", "high"}
+    rows: int = 0  # holdout rows scored
+
+    def intervals_record(self, settings: Any) -> dict[str, Any]:
+        """reports/intervals.json: the method, the resamples drawn, the level, the holdout rows, and per metric its
+        value, low and high (`settings`: pipelines.core.intervals.Settings)."""
+        return {
+            "method": settings.method,
+            "resamples": settings.used(self.rows),
+            "rows": self.rows,
+            "level": settings.level,
+            "seed": settings.seed,
+            "metrics": {m: {"value": self.metrics[m], **self.intervals.get(m, {})} for m in self.metrics},
+        }
 
     @property
     def importance(self) -> pd.DataFrame:
@@ -175,6 +189,9 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: C
     output = model_output(model, x, task)
     classes = None if task == "regression" else np.asarray(model.classes_)
     scores = score(y, output, task=task, classes=classes, threshold=params.threshold)
+    from pipelines.core.intervals import intervals
+
+    bootstrap = intervals(task, y, output, classes, params.threshold, params.intervals.settings())
     if task == "binary":
         plots = _binary_plots(y, output, np.asarray(classes), params)
     elif task == "multiclass":
@@ -203,4 +220,4 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: C
         .drop(columns="written")
         .reset_index(drop=True)
     )
-    return Evaluation(task=task, metrics=scores, plots=plots)
+    return Evaluation(task=task, metrics=scores, plots=plots, intervals=bootstrap, rows=len(y))

@@ -13,7 +13,7 @@ from pipelines.core.tasks import LOWER_IS_BETTER, spec
 class Rule:
     """One checked rule. `threshold` is the bound `value` had to meet."""
 
-    kind: str  # "floor" or "regression"
+    kind: str  # "floor", "regression" (point) or "non-inferiority" (the paired interval's bound)
     metric: str
     threshold: float
     value: float | None
@@ -64,8 +64,20 @@ def check_task(params: GateParams, task: str) -> None:
         raise ParamsError(f"{', '.join(wrong)}: not reported for a {task} task; its metrics are: {', '.join(allowed)}")
 
 
-def check(metrics: Mapping[str, float], base: Mapping[str, float] | None, params: GateParams) -> Verdict:
-    """Apply the gate rules; `base` is None when the base branch has no committed metrics yet."""
+def check(
+    metrics: Mapping[str, float],
+    base: Mapping[str, float] | None,
+    params: GateParams,
+    paired: Mapping[str, Mapping[str, float]] | None = None,
+    level: float | None = None,
+) -> Verdict:
+    """Apply the gate rules; `base` is None when the base branch has no committed metrics yet.
+
+    `paired` (pipelines.core.intervals.paired: per metric the difference this - base and its interval, at
+    `level`) judges the metrics `params.regression_rule` marks non_inferiority: the interval's worse bound
+    must stay within max_regression. Without it (the two holdouts differ, or the base recorded no outputs)
+    those metrics fall back to the point rule, and the reason says so.
+    """
     rules: list[Rule] = []
     for metric, floor in params.floors.items():
         value = metrics.get(metric)
@@ -82,6 +94,10 @@ def check(metrics: Mapping[str, float], base: Mapping[str, float] | None, params
             value, before = metrics.get(metric), base.get(metric)
             if before is None:
                 continue  # the base did not report this metric: nothing to regress from
+            entry = (paired or {}).get(metric)
+            if params.regression_rule.get(metric) == "non_inferiority" and entry is not None and value is not None:
+                rules.append(_non_inferiority(metric, tolerance, entry, level))
+                continue
             bound = before + tolerance if metric in LOWER_IS_BETTER else before - tolerance
             if value is None:
                 rules.append(Rule("regression", metric, bound, None, False, f"{metric} is missing from the metrics"))
@@ -94,5 +110,24 @@ def check(metrics: Mapping[str, float], base: Mapping[str, float] | None, params
                 else f"{metric} regressed by {worse:.4f} against the base ({before:.4f} -> {value:.4f}); "
                 f"at most {tolerance:.4f} is allowed"
             )
+            if not ok and params.regression_rule.get(metric) == "non_inferiority":
+                reason += " (point rule: no paired interval, the two holdouts differ)"
             rules.append(Rule("regression", metric, bound, value, ok, reason))
     return Verdict(rules=rules, has_baseline=base is not None)
+
+
+def _non_inferiority(metric: str, tolerance: float, entry: Mapping[str, float], level: float | None) -> Rule:
+    """The paired interval of (this - base) must keep its worse bound within `tolerance`."""
+    lower = metric in LOWER_IS_BETTER
+    bound = float(entry["high"] if lower else entry["low"])
+    threshold = tolerance if lower else -tolerance
+    ok = bound <= threshold + _EPSILON if lower else bound >= threshold - _EPSILON
+    shown = f"{level:.0%} " if level else ""
+    reason = (
+        ""
+        if ok
+        else f"{metric}: the paired {shown}interval of this - base is [{entry['low']:+.4f}, {entry['high']:+.4f}]; "
+        f"its {'upper' if lower else 'lower'} bound must be {'at most' if lower else 'at least'} {threshold:+.4f} "
+        "(non-inferiority)"
+    )
+    return Rule("non-inferiority", metric, threshold, bound, ok, reason)

@@ -6,7 +6,7 @@ would split a table cell), a newline, or a double quote (which would end a Merma
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -30,3 +30,38 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def label(value: Any) -> str:
     """A double-quoted Mermaid label (inner double quotes become single ones)."""
     return '"' + str(value).replace('"', "'").replace("\n", " ") + '"'
+
+
+def interval_bar(low: float, high: float, span: float, width: int = 17) -> str:
+    """A text bar of an interval of a difference on [-span, +span]: `━` inside it, `┼` at zero, `·` outside."""
+    cells = []
+    for i in range(width):
+        x = -span + (i + 0.5) * (2 * span / width)
+        half = span / width
+        if abs(x) <= half:
+            cells.append("┼" if low - half <= 0 <= high + half else "│")
+        elif low - half <= x <= high + half:
+            cells.append("━")
+        else:
+            cells.append("·")
+    return "`" + "".join(cells) + "`"
+
+
+def with_interval(value: float, entry: Mapping[str, Any] | None) -> str:
+    """A value with its interval, `0.9512 [0.9000, 0.9882]`, or the value alone when it has none."""
+    if not entry or entry.get("low") is None or entry.get("high") is None:
+        return f"{value:.4f}"
+    return f"{value:.4f} [{entry['low']:.4f}, {entry['high']:.4f}]"
+
+
+def difference(entry: Mapping[str, float] | None, span: float, lower_is_better: bool) -> str:
+    """The paired difference, its interval and bar, and what it says (better, worse, or no detectable change)."""
+    if not entry:
+        return ""
+    low, high = entry["low"], entry["high"]
+    if low <= 0 <= high:
+        said = "no detectable difference"
+    else:
+        better = (high < 0) if lower_is_better else (low > 0)
+        said = "better" if better else "worse"
+    return f"{entry['difference']:+.4f} [{low:+.4f}, {high:+.4f}] {interval_bar(low, high, span)} {said}"

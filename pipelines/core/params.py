@@ -94,8 +94,24 @@ class TrainParams(BaseModel):
         return entry.params.model_validate(self.sections().get(self.estimator) or {})
 
 
+class IntervalParams(_Section):
+    """evaluate.intervals: the percentile bootstrap of the holdout metrics (pipelines.core.intervals)."""
+
+    method: Literal["percentile"]
+    resamples: Annotated[int, Field(ge=200)]
+    level: Fraction
+    seed: int
+    max_cells: Annotated[int, Field(ge=1_000_000)]
+
+    def settings(self) -> Any:
+        """As pipelines.core.intervals.Settings."""
+        from pipelines.core.intervals import Settings
+
+        return Settings(self.resamples, self.level, self.seed, self.method, self.max_cells)
+
+
 class EvaluateParams(_Section):
-    """evaluate: the decision threshold, importance and curve settings, recorded holdout rows."""
+    """evaluate: the decision threshold, importance and curve settings, recorded holdout rows, intervals."""
 
     threshold: Fraction
     permutation_repeats: PositiveInt
@@ -104,6 +120,7 @@ class EvaluateParams(_Section):
     curve_points: Annotated[int, Field(ge=10)]
     seed: int
     recorded_rows: PositiveInt
+    intervals: IntervalParams
 
 
 class MlflowParams(_Section):
@@ -117,6 +134,9 @@ class GateParams(_Section):
 
     floors: dict[Metric, float]
     max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]]
+    # per metric, how max_regression is judged: "point" (this - base on the point estimates, the default for
+    # a metric not listed) or "non_inferiority" (the paired interval's bound of this - base must clear it)
+    regression_rule: dict[Metric, Literal["point", "non_inferiority"]]
 
 
 class ReproduceParams(_Section):

@@ -23,6 +23,7 @@ class Comparison:
     champion: dict[str, float] | None
     champion_source: str  # how the champion's metrics were obtained
     verdict: Verdict
+    paired: dict[str, dict[str, float]] | None = None  # candidate - champion on the same resamples of the holdout
 
 
 def compare(
@@ -40,17 +41,33 @@ def compare(
 
     Only the metrics matter here, so permutation importance runs once on at most 200 rows.
     """
+    from pipelines.core.evaluate import model_output
+    from pipelines.core.intervals import paired as paired_difference
+
     cheap = evaluate_params.model_copy(update={"permutation_repeats": 1, "permutation_max_samples": 200})
     challenger = evaluate(candidate, holdout, cheap, contract).metrics
+    paired = None
     if champion is not None:
         champion_metrics: dict[str, float] | None = evaluate(champion, holdout, cheap, contract).metrics
         source = "evaluated on the same holdout"
+        x, y = holdout[contract.features], holdout[contract.target].to_numpy()
+        classes = None if contract.task == "regression" else getattr(candidate, "classes_", None)
+        if classes is None or list(classes) == list(getattr(champion, "classes_", [])):
+            paired = paired_difference(
+                contract.task, y, model_output(candidate, x, contract.task), model_output(champion, x, contract.task),
+                classes, evaluate_params.threshold, evaluate_params.intervals.settings(),
+            )  # fmt: skip
     elif champion_committed:
         champion_metrics, source = dict(champion_committed), "its committed metrics (model files not available here)"
     else:
         champion_metrics, source = None, "none: the environment has no model yet"
-    rules = GateParams(floors=gate.floors, max_regression=env.max_regression or gate.max_regression)
-    return Comparison(challenger, champion_metrics, source, check(challenger, champion_metrics, rules))
+    rules = GateParams(
+        floors=gate.floors,
+        max_regression=env.max_regression or gate.max_regression,
+        regression_rule=gate.regression_rule,
+    )
+    verdict = check(challenger, champion_metrics, rules, paired, evaluate_params.intervals.level)
+    return Comparison(challenger, champion_metrics, source, verdict, paired)
 
 
 def verdict_record(env: str, candidate_hash: str, champion_hash: str | None, result: Comparison) -> dict[str, Any]:
@@ -59,6 +76,7 @@ def verdict_record(env: str, candidate_hash: str, champion_hash: str | None, res
         "environment": env,
         "candidate": {"model_hash": candidate_hash, "metrics": result.candidate},
         "champion": {"model_hash": champion_hash, "metrics": result.champion, "source": result.champion_source},
+        "paired": result.paired,
         "passed": result.verdict.passed,
         "failures": [rule.reason for rule in result.verdict.failures],
     }

@@ -62,6 +62,10 @@ class ReportInputs:
     images: str = "mermaid"
     task: str = "binary"  # the contract's task
     reproduction: Reproduction | None = None  # the committed outputs against a re-run (pull requests)
+    intervals: Mapping[str, Any] | None = None  # reports/intervals.json of this branch
+    base_intervals: Mapping[str, Any] | None = None  # ... and of the base (None: it has none)
+    paired: Mapping[str, Mapping[str, float]] | None = None  # pipelines.core.intervals.paired against the base
+    pairing: str = ""  # how the comparison was made (paired on which rows, or why unpaired)
 
 
 def _fmt(value: Any) -> str:
@@ -76,21 +80,44 @@ def _order(task: str) -> list[str]:
     return [*spec(task).metrics, *(m for m in METRICS if m not in spec(task).metrics)]
 
 
-def _metrics_table(metrics: Mapping[str, float], base: Mapping[str, float] | None, task: str) -> str:
+def _metrics_table(
+    metrics: Mapping[str, float],
+    base: Mapping[str, float] | None,
+    task: str,
+    intervals: Mapping[str, Any] | None = None,
+    base_intervals: Mapping[str, Any] | None = None,
+    paired: Mapping[str, Mapping[str, float]] | None = None,
+) -> str:
     names = [m for m in _order(task) if m in metrics]
+    now_ci = (intervals or {}).get("metrics", {})
+    base_ci = (base_intervals or {}).get("metrics", {})
     if base is None:
-        return md.table(["metric", "this branch"], [(md.code(m), f"{metrics[m]:.4f}") for m in names])
+        return md.table(
+            ["metric", "this branch"], [(md.code(m), md.with_interval(metrics[m], now_ci.get(m))) for m in names]
+        )
+    span = max([1e-3, *(max(abs(e["low"]), abs(e["high"])) for e in (paired or {}).values())]) * 1.1
     rows = []
     for m in names:
         now, before = metrics[m], base.get(m)
         if before is None:
-            rows.append((md.code(m), "n/a", f"{now:.4f}", "new"))
+            rows.append([md.code(m), "n/a", md.with_interval(now, now_ci.get(m)), "new"])
             continue
         delta = now - before
         better = delta < 0 if m in LOWER_IS_BETTER else delta > 0
         mark = "⚪" if abs(delta) < 5e-5 else ("🟢" if better else "🔴")
-        rows.append((md.code(m), f"{before:.4f}", f"{now:.4f}", f"{mark} {delta:+.4f}"))
-    return md.table(["metric", "base", "this branch", "change"], rows)
+        row = [
+            md.code(m),
+            md.with_interval(before, base_ci.get(m)),
+            md.with_interval(now, now_ci.get(m)),
+            f"{mark} {delta:+.4f}",
+        ]
+        if paired is not None:
+            row.append(md.difference(paired.get(m), span, m in LOWER_IS_BETTER))
+        rows.append(row)
+    header = ["metric", "base", "this branch", "change"] + (
+        ["paired difference [interval]"] if paired is not None else []
+    )
+    return md.table(header, rows)
 
 
 def _params_diff(params: Mapping[str, Any], base: Mapping[str, Any] | None) -> str:
@@ -271,7 +298,18 @@ def build(inputs: ReportInputs) -> str:
             "> **No baseline:** the base branch has no committed metrics yet, so the gate checks the "
             "absolute floors only."
         )
-    parts += ["### Metrics", _metrics_table(inputs.metrics, inputs.base_metrics, inputs.task)]
+    table = _metrics_table(
+        inputs.metrics, inputs.base_metrics, inputs.task, inputs.intervals, inputs.base_intervals, inputs.paired
+    )
+    parts += ["### Metrics", table]
+    if inputs.intervals:
+        level, resamples = inputs.intervals.get("level", 0.95), inputs.intervals.get("resamples")
+        note = f"<sub>[low, high]: {level:.0%} percentile-bootstrap intervals on the holdout ({resamples} resamples"
+        if inputs.base_metrics is not None:
+            note += f"; comparison with the base {inputs.pairing or 'unpaired'}"
+            if inputs.paired is None:
+                note += "; without a paired interval, read the two intervals side by side"
+        parts.append(note + ").</sub>")
     parts += ["### Gate", gate_table(v)]
     if reproduced is not None:
         parts += ["### Reproduction", reproduced.markdown().rstrip()]

@@ -29,8 +29,9 @@ def stage_params(flat: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _gate_inputs(
     command: str, params_file: str, dvc_yaml: str, base_rev: str | None
-) -> tuple[Any, dict[str, str], dict[str, float], Any, Any, Any]:
-    """Params, paths, this branch's metrics, the base's metrics (None if absent), the verdict, the contract."""
+) -> tuple[Any, dict[str, str], dict[str, float], Any, Any, Any, Any]:
+    """Params, paths, this branch's metrics, the base's metrics (None if absent), the verdict, the contract, and
+    the paired comparison with the base: (per metric difference and interval, or None; how it was made)."""
     import json
 
     from pipelines.adapters import git, revisions
@@ -44,7 +45,16 @@ def _gate_inputs(
     if base_rev and git.resolve(base_rev) is None:
         raise git.GitError(f"base revision {base_rev!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
     base = revisions.metrics(base_rev, paths["metrics"]) if base_rev else None
-    return params, paths, metrics, base, check(metrics, base, params.gate), contract
+    comparison: tuple[Any, str] = (None, "no base")
+    if base_rev and base is not None:
+        comparison = (
+            revisions.paired_with_base(base_rev, paths, params, contract)
+            if Path(paths["test"]).exists()
+            else (None, f"unpaired: {paths['test']} is not in the workspace (run `dvc repro`)")
+        )
+    level = params.evaluate.intervals.level
+    verdict = check(metrics, base, params.gate, comparison[0], level)
+    return params, paths, metrics, base, verdict, contract, comparison
 
 
 def _read_reproduction(path: str | None) -> Any:
@@ -78,11 +88,13 @@ def _read_reproduction(path: str | None) -> Any:
 def cmd_gate(args: argparse.Namespace) -> int:
     from pipelines.core.reports import gate_summary, gate_table
 
-    _, _, _, base, verdict, _ = _gate_inputs("gate", args.params, args.dvc_yaml, args.base)
+    _, _, _, base, verdict, _, (_, pairing) = _gate_inputs("gate", args.params, args.dvc_yaml, args.base)
     reproduced = _read_reproduction(args.reproduction)
     print(gate_table(verdict))
     if base is None:
         say("gate", "no baseline metrics on the base revision: checking the absolute floors only")
+    else:
+        say("gate", f"comparison with the base: {pairing}")
     reasons = [r.reason for r in verdict.failures]
     if reproduced is not None and not reproduced.ok:
         reasons.insert(0, reproduced.headline())
@@ -118,7 +130,9 @@ def write_report(
     from pipelines.core.params import flatten
     from pipelines.core.reports import ReportInputs, build
 
-    params, paths, metrics, base_metrics, verdict, contract = _gate_inputs("report", params_file, dvc_yaml, base_rev)
+    params, paths, metrics, base_metrics, verdict, contract, (paired, pairing) = _gate_inputs(
+        "report", params_file, dvc_yaml, base_rev
+    )
     base = git.resolve(base_rev) if base_rev else None
     inputs = ReportInputs(
         metrics=metrics,
@@ -136,8 +150,18 @@ def write_report(
         images=images,
         task=contract.task,
         reproduction=_read_reproduction(reproduction),
+        intervals=revisions.intervals(None, paths["intervals"]),
+        base_intervals=revisions.intervals(base, paths["intervals"]) if base else None,
+        paired=paired,
+        pairing=pairing,
     )
     files.write_text(out, build(inputs))
+    if paired:
+        from pipelines.adapters import plots
+
+        plots.forest(
+            paired, params.gate.max_regression, params.evaluate.intervals.level, Path(out).with_name("forest.png")
+        )
     return bool(verdict.passed) and (inputs.reproduction is None or inputs.reproduction.ok)
 
 

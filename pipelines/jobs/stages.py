@@ -97,6 +97,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # another CPU's last-bit differences almost never change the file (so git status stays quiet)
     files.write_csv(args.predictions, recorded_predictions(model, test, params.evaluate.recorded_rows, contract))
     files.write_json(args.metrics, result.metrics)
+    files.write_json(args.intervals, result.intervals_record(params.evaluate.intervals.settings()))
     say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     if args.track:
         run_id = tracking.log_run(
@@ -135,4 +136,5 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--plots", required=True, help="directory for plot data (dvc plots)")
     p.add_argument("--figures", required=True, help="directory for PNG figures")
     p.add_argument("--predictions", required=True, help="CSV of the model's outputs on recorded holdout rows")
+    p.add_argument("--intervals", required=True, help="JSON of each metric's bootstrap interval on the holdout")
     p.add_argument("--no-track", dest="track", action="store_false", help="skip MLflow logging")

@@ -209,7 +209,7 @@ def infer_columns(frame: pd.DataFrame, target: str, task: str, keep: frozenset[s
                 reasons[str(name)] = "a timestamp"
                 continue
         elif _is_identifier(str(name), col) and str(name) not in keep:
-            kind = "str" if not pd.api.types.is_numeric_dtype(col) else "float"
+            kind = "str" if not pd.api.types.is_numeric_dtype(col) else ("float" if nullable else "int")
             others.append(Column(str(name), attribute, kind, nullable))
             reasons[str(name)] = f"an identifier ({col.nunique()} distinct values in {len(col)} rows)"
             continue

@@ -179,7 +179,8 @@ def plan(root: Path, options: Options) -> Plan:
         task = options.task or infer.infer_task(frame[options.target])
         if task != "regression":
             infer.check_classes(frame[options.target], current.split.test_size)
-        for column, hits in infer.missing_markers(frame).items():
+        csv = options.dataset.suffix == ".csv"  # in Parquet a missing value is a real null; "NA" is text
+        for column, hits in (infer.missing_markers(frame) if csv else {}).items():
             found = ", ".join(f"{marker!r} ({rows} rows)" for marker, rows in sorted(hits.items()))
             result.notes.append(
                 f"column {column!r} holds {found}: kept as values, not missing; if they mean missing, run init "

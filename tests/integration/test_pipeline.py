@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -15,6 +14,8 @@ from pipelines.core.tasks import spec
 from tests.conftest import CONTRACT, Repo, forbidden_cell, knob, make_run, other_blas_kernel, read_project_data
 
 TASK = CONTRACT.task
+
+pytestmark = pytest.mark.slow
 
 
 def _stages_run(output: str) -> list[str]:
@@ -95,7 +96,9 @@ def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo
     meta = yaml.safe_load((model_dir / "MLmodel").read_text())
     assert meta["flavors"]["sklearn"]["serialization_format"] == "skops"
     assert meta["signature"]["inputs"]
-    example = pd.read_json(model_dir / "input_example.json", orient="split")
+    from mlflow.models import Model
+
+    example = Model.load(str(model_dir)).load_input_example(str(model_dir))  # typed by the signature
     pyfunc_pred = mlflow.pyfunc.load_model(str(model_dir)).predict(example)
     ours = modelio.load(model_dir)
     assert list(pyfunc_pred) == list(ours.predict(example))

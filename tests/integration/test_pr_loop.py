@@ -256,3 +256,60 @@ def test_after_a_failed_repro_gate_and_report_refuse_to_judge_the_outputs_left_o
         result = repo_copy.pipelines(command, "--base", "main", check=False)
         assert result.returncode == 1, result.stderr
         assert "outputs are stale" in result.stderr and "Model gate passed" not in result.stdout + result.stderr
+
+
+def _non_inferiority(repo: Repo) -> str:
+    """Judge the task's primary metric by the paired interval (gate.regression_rule); its name."""
+    from pipelines.core.tasks import spec
+
+    primary = spec(CONTRACT.task).primary
+    repo.set_param("gate.regression_rule", {primary: "non_inferiority"})
+    return primary
+
+
+def _row(report: str, metric: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith(f"| `{metric}` |"))
+
+
+def test_intervals_a_clearly_better_model_passes_non_inferiority_and_a_clearly_worse_one_fails_it(
+    repo_copy: Repo,
+) -> None:
+    """Paired on the same holdout rows from the committed outputs (no DVC remote here): a model far better than
+    the base is shown better; one far worse fails naming the metric, the interval and the bound."""
+    template_params = (repo_copy.path / "params.yaml").read_text()
+    cripple(repo_copy)
+    _commit(repo_copy, "a main whose model learnt nothing")
+    _branch(repo_copy, "fix")
+    (repo_copy.path / "params.yaml").write_text(template_params)
+    primary = _non_inferiority(repo_copy)
+    _commit(repo_copy, "the model back")
+    gate = repo_copy.pipelines("gate", "--base", "main", check=False)
+    report = _report(repo_copy)
+    assert gate.returncode == 0, gate.stderr
+    assert "comparison with the base: paired" in gate.stderr
+    assert _row(report, primary).endswith(" better |"), _row(report, primary)
+    assert "paired difference [interval]" in report and (repo_copy.path / "reports" / "forest.png").exists()
+
+    _branch(repo_copy, "break-again")
+    cripple(repo_copy)
+    _non_inferiority(repo_copy)
+    _commit(repo_copy, "learn nothing again")
+    worse = repo_copy.pipelines("gate", "--base", "fix", check=False)
+    assert worse.returncode == 1
+    line = next(x for x in worse.stderr.splitlines() if "(non-inferiority)" in x)
+    assert line.startswith(f"[gate] FAIL: {primary}: the paired 95% interval of this - base is [")
+    tolerance = PARAMS.gate.max_regression[primary]
+    assert f"bound must be at least -{tolerance:.4f}" in line or f"bound must be at most +{tolerance:.4f}" in line
+
+
+def test_intervals_a_change_within_the_noise_is_reported_as_no_detectable_difference(repo_copy: Repo) -> None:
+    _branch(repo_copy, "same")
+    repo_copy.set_param("evaluate.curve_points", 150)  # the same model: a paired difference of exactly 0
+    _commit(repo_copy, "fewer curve points")
+    report = _report(repo_copy)
+    from pipelines.core.tasks import spec
+
+    for metric in spec(CONTRACT.task).metrics:
+        row = _row(report, metric)
+        assert "+0.0000 [+0.0000, +0.0000]" in row and row.endswith("no detectable difference |"), row
+    assert "comparison with the base paired: both models' recorded outputs" in report

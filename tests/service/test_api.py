@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from deploy.app import create_app
-from deploy.scoring import Bundle
+from deploy.scoring import Bundle, shown
 from tests.conftest import CONTRACT, ESTIMATORS, FEATURES
 from tests.service.conftest import SETTINGS, SPEC
 
@@ -72,32 +72,32 @@ def _bad_cases() -> list[tuple[str, object, int, str]]:
     """(description, change of one record, status, message) for the project's own columns."""
     first = FEATURES[0]
     cases: list[tuple[str, object, int, str]] = [
-        ("missing column", lambda r: r.pop(first), 400, f"row 0: missing column(s): {first}"),
-        ("unknown column", lambda r: r.update({"patient id": 1}), 400, "row 0: unknown column(s): patient id"),
+        ("missing column", lambda r: r.pop(first), 400, f"row 0: missing column(s): {shown(first)}"),
+        ("unknown column", lambda r: r.update({"patient id": 1}), 400, 'row 0: unknown column(s): "patient id"'),
         ("renamed column", lambda r: r.update({first + "_x": r.pop(first)}), 400,
-         f"row 0: missing column(s): {first}; unknown column(s): {first + '_x'}"),
+         f"row 0: missing column(s): {shown(first)}; unknown column(s): {shown(first + '_x')}"),
     ]  # fmt: skip
     for j, name in enumerate(FEATURES):
 
         def put(value: object, name: str = name):  # type: ignore[no-untyped-def]
             return lambda r: r.update({name: value})
 
-        cases.append((f"{name}: a list", put([1.0]), 422, f"row 0: column {name} has the wrong type (list)"))
+        cases.append((f"{name}: a list", put([1.0]), 422, f"row 0: column {shown(name)} has the wrong type (list)"))
         if SPEC.numeric[j]:
-            cases.append((f"{name}: text", put("1000"), 422, f"row 0: column {name} must be a number"))
-            cases.append((f"{name}: boolean", put(True), 422, f"row 0: column {name} has the wrong type (bool)"))
+            cases.append((f"{name}: text", put("1000"), 422, f"row 0: column {shown(name)} must be a number"))
+            cases.append((f"{name}: boolean", put(True), 422, f"row 0: column {shown(name)} has the wrong type (bool)"))
             low, high = SPEC.low[j], SPEC.high[j]
             if math.isfinite(low) and math.isfinite(high):
-                message = f"row 0: column {name} is outside its allowed range [{low:g}, {high:g}]"
+                message = f"row 0: column {shown(name)} is outside its allowed range [{low:g}, {high:g}]"
                 cases.append((f"{name}: out of range", put(low - max(1.0, abs(low))), 422, message))
         else:
-            cases.append((f"{name}: a number", put(SECRET), 422, f"row 0: column {name} must be a string"))
+            cases.append((f"{name}: a number", put(SECRET), 422, f"row 0: column {shown(name)} must be a string"))
             domain = SPEC.allowed[j] if SPEC.allowed else None
             if domain is not None:
-                cases.append((f"{name}: unknown category", put("\u2603 not a category"), 422,
-                              f"row 0: column {name} is not one of its {len(domain)} allowed values"))  # fmt: skip
+                message = f"row 0: column {shown(name)} is not one of its {len(domain)} allowed values"
+                cases.append((f"{name}: unknown category", put("\u2603 not a category"), 422, message))
         if not SPEC.nullable[j]:
-            cases.append((f"{name}: null", put(None), 422, f"row 0: column {name} must not be null"))
+            cases.append((f"{name}: null", put(None), 422, f"row 0: column {shown(name)} must not be null"))
     return cases
 
 
@@ -132,7 +132,8 @@ def test_nan_from_python_and_mlflow_clients_is_read_as_missing(client: TestClien
             assert response.status_code == 200, response.text
         else:
             assert (
-                response.status_code == 422 and response.json()["message"] == f"row 0: column {name} must not be null"
+                response.status_code == 422
+                and response.json()["message"] == f"row 0: column {shown(name)} must not be null"
             )
     infinite = json.dumps({"instances": [[float("inf")] * len(FEATURES)]}).encode()
     assert (

@@ -12,6 +12,7 @@ from pipelines.core.tasks import LOWER_IS_BETTER, METRICS
 GATE = GateParams(
     floors={"roc_auc": 0.95, "recall": 0.85, "log_loss": 0.25},
     max_regression={"roc_auc": 0.01, "recall": 0.05, "log_loss": 0.05},
+    regression_rule={},
 )
 GOOD = {"roc_auc": 0.99, "recall": 0.93, "log_loss": 0.08, "f1": 0.95}
 
@@ -58,8 +59,50 @@ scores = st.floats(0.0, 1.0, allow_nan=False)
 @given(base=st.fixed_dictionaries({m: scores for m in METRICS}), better=st.sampled_from(METRICS), step=scores)
 def test_improving_one_metric_never_turns_a_pass_into_a_fail(base: dict, better: str, step: float) -> None:
     params = GateParams(
-        floors={m: 0.0 for m in METRICS if m not in LOWER_IS_BETTER}, max_regression={m: 0.0 for m in METRICS}
+        floors={m: 0.0 for m in METRICS if m not in LOWER_IS_BETTER},
+        max_regression={m: 0.0 for m in METRICS},
+        regression_rule={},
     )
     assert check(base, base, params).passed
     moved = base[better] - step if better in LOWER_IS_BETTER else base[better] + step
     assert check({**base, better: moved}, base, params).passed
+
+
+INTERVAL_GATE = GATE.model_copy(
+    update={"regression_rule": {"roc_auc": "non_inferiority", "log_loss": "non_inferiority"}}
+)
+BASE = {"roc_auc": 0.98, "recall": 0.93, "log_loss": 0.10}
+
+
+def test_a_non_inferiority_rule_judges_the_paired_intervals_worse_bound() -> None:
+    """The point rule and the interval rule disagree both ways: the configuration decides which applies."""
+    now = {"roc_auc": 0.975, "recall": 0.93, "log_loss": 0.10}  # 0.005 worse: inside the 0.01 point tolerance
+    noisy = {"roc_auc": {"difference": -0.005, "low": -0.02, "high": 0.01},
+             "log_loss": {"difference": 0.0, "low": -0.01, "high": 0.01}}  # fmt: skip
+    assert check(now, BASE, GATE, noisy, 0.95).passed  # point rule: passes
+    verdict = check(now, BASE, INTERVAL_GATE, noisy, 0.95)
+    assert not verdict.passed
+    (rule,) = verdict.failures
+    assert rule.kind == "non-inferiority" and rule.metric == "roc_auc"
+    assert rule.reason == ("roc_auc: the paired 95% interval of this - base is [-0.0200, +0.0100]; its lower bound "
+                           "must be at least -0.0100 (non-inferiority)")  # fmt: skip
+
+    worse = {"roc_auc": 0.965, "recall": 0.93, "log_loss": 0.10}  # 0.015 worse: fails the point rule
+    tight = {"roc_auc": {"difference": -0.015, "low": -0.009, "high": -0.001},  # an interval that excludes -0.01
+             "log_loss": {"difference": 0.0, "low": 0.0, "high": 0.0}}  # fmt: skip
+    assert not check(worse, BASE, GATE, tight, 0.95).passed
+    assert check(worse, BASE, INTERVAL_GATE, tight, 0.95).passed
+
+
+def test_without_a_paired_interval_the_rule_falls_back_to_the_point_rule_and_says_so() -> None:
+    verdict = check({"roc_auc": 0.95, "recall": 0.93, "log_loss": 0.10}, BASE, INTERVAL_GATE, None, 0.95)
+    (rule,) = [r for r in verdict.failures if r.metric == "roc_auc" and r.kind == "regression"]
+    assert rule.reason.endswith("(point rule: no paired interval, the two holdouts differ)")
+
+
+def test_a_lower_is_better_metric_bounds_the_upper_end_of_the_difference() -> None:
+    paired = {"roc_auc": {"difference": 0.0, "low": 0.0, "high": 0.0},
+              "log_loss": {"difference": 0.01, "low": -0.01, "high": 0.06}}  # fmt: skip
+    verdict = check({**BASE, "log_loss": 0.11}, BASE, INTERVAL_GATE, paired, 0.95)
+    (rule,) = verdict.failures
+    assert rule.metric == "log_loss" and "its upper bound must be at most +0.0500" in rule.reason

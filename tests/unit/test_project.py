@@ -49,7 +49,7 @@ def test_the_first_models_scores_pass_the_floors_derived_from_them(task: str) ->
     scores = {m: (0.8 if m not in ("rmse", "mae", "log_loss") else 12.0) for m in spec(task).metrics}
     minimums, regression, production = floors.floors_for(scores, task)
     assert set(minimums) <= set(spec(task).metrics) and set(production) <= set(regression)
-    assert check(scores, scores, GateParams(floors=minimums, max_regression=regression)).passed
+    assert check(scores, scores, GateParams(floors=minimums, max_regression=regression, regression_rule={})).passed
 
 
 def test_environment_names_are_replaced_as_whole_words_only() -> None:
@@ -163,6 +163,7 @@ def test_a_time_ordered_split_holds_out_the_newest_rows() -> None:
     assert len(test) == 20 and test["when"].min() > train["when"].max()
 
 
+@pytest.mark.example  # edits the template's params.yaml as shipped (its classifier sections)
 def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_the_floors_init_writes() -> None:
     """2.4% positives: init switches to balanced class weights and keeps floors above the trivial model's scores."""
     from pipelines.adapters.params import estimators
@@ -181,12 +182,13 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
     assert params.train.sections()["logistic_regression"]["class_weight"] == "balanced"
     scores, trivial = floors.first_scores(frame, contract, params)
     minimums, regression, _ = floors.floors_for(scores, "binary", trivial)
-    rules = GateParams(floors=minimums, max_regression=regression)
+    rules = GateParams(floors=minimums, max_regression=regression, regression_rule={})
     assert check(scores, None, rules).passed, "the first model must pass its own floors"
     assert not check(trivial, None, rules).passed, f"the majority-only model passes {minimums}"
     assert minimums["recall"] > 0.0 and minimums["average_precision"] > trivial["average_precision"]
 
 
+@pytest.mark.example  # edits the template's params.yaml as shipped
 def test_comments_init_keeps_stay_true_for_a_regression() -> None:
     from pipelines.template.plan import Options
 

@@ -9,7 +9,7 @@ from pipelines.core.gate import check
 from pipelines.core.params import GateParams
 from pipelines.core.reports import DataChange, ReportInputs, build
 
-GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01})
+GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01}, regression_rule={})
 PLOTS = {
     "roc": pd.DataFrame({"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.9, 1.0]}),
     "precision_recall": pd.DataFrame({"recall": [1.0, 0.5, 0.0], "precision": [0.5, 0.9, 1.0]}),
