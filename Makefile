@@ -56,8 +56,8 @@ metrics: ## compare metrics and params of the workspace with HEAD
 test: data ## the whole test suite on the project's own data (unit, data, model, service, integration, workflows), one worker per core
 	pytest --numprocesses=auto --dist=loadgroup
 
-test-fast: data ## the edit-test loop: everything but the slow end-to-end tests
-	pytest --numprocesses=auto -m "not slow"
+test-fast: data ## the edit-test loop: the unit, data, model and in-process service tiers (about half a minute)
+	pytest --numprocesses=auto -m "not slow" tests/unit tests/data tests/model tests/service
 
 lint: install ## ruff lint and format check
 	ruff check .
