@@ -74,6 +74,9 @@ def tool_env(tmp: Path) -> dict[str, str]:
         GIT_COMMITTER_EMAIL="test@example.invalid",
         GIT_CONFIG_NOSYSTEM="1",
         HOME=str(tmp / "home"),
+        # MLflow runs logged before a stage ends, so that a test sees them at once (test_pipeline tests the
+        # background path on its own)
+        PIPELINES_MLFLOW_BACKGROUND="0",
     )
     (tmp / "home").mkdir(exist_ok=True)
     return env

@@ -10,12 +10,20 @@ at the version an environment runs, so `models:/<name>@<env>` resolves to the sa
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pipelines.core.params import flatten
+
+PENDING = Path("logs/tracking/pending")  # runs waiting to be logged (ignored by git, like every log)
 
 
 def log_run(
@@ -39,6 +47,64 @@ def log_run(
             if Path(local).exists():
                 mlflow.log_artifacts(str(local), artifact_path=artifact_path)
         return str(run.info.run_id)
+
+
+def queue_run(
+    *,
+    experiment: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    artifacts: Mapping[str, str | os.PathLike[str]],
+    pending: Path = PENDING,
+) -> Path:
+    """Write a run to the spool (`pending`/<time>-<id>/: run.json and a copy of each artifact directory, so a
+    later re-run cannot change what is logged); its directory. `flush` logs it."""
+    entry = pending / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    staging = entry.with_name(entry.name + ".partial")
+    for artifact_path, local in artifacts.items():
+        if Path(local).exists():
+            shutil.copytree(local, staging / "artifacts" / artifact_path)
+    staging.mkdir(parents=True, exist_ok=True)
+    record = {"experiment": experiment, "params": flatten(params), "metrics": dict(metrics), "tags": dict(tags)}
+    (staging / "run.json").write_text(json.dumps(record, sort_keys=True))
+    os.replace(staging, entry)  # complete or absent: a flush never sees half a run
+    return entry
+
+
+def flush(pending: Path = PENDING) -> tuple[int, list[str]]:
+    """Log every spooled run, oldest first, removing each once MLflow has it; (runs logged, one line per run
+    that could not be, left in the spool). One flush at a time: a second waits for the first (a file lock)."""
+    import fcntl
+
+    if not pending.is_dir():
+        return 0, []
+    logged, failures = 0, []
+    with (pending / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for entry in sorted(p for p in pending.iterdir() if p.is_dir() and not p.name.endswith(".partial")):
+            try:
+                record = json.loads((entry / "run.json").read_text())
+                artifacts = {p.name: p for p in sorted((entry / "artifacts").glob("*"))}
+                log_run(**record, artifacts=artifacts)
+            except Exception as exc:  # unreachable server, bad credentials, a full disk: keep it for later
+                first = (str(exc).splitlines() or [""])[0][:200]
+                failures.append(f"{entry.name}: {type(exc).__name__}: {first}")
+                continue
+            shutil.rmtree(entry)
+            logged += 1
+    return logged, failures
+
+
+def flush_in_background(pending: Path = PENDING) -> None:
+    """Start `python -m pipelines track` detached (its own session: it outlives the stage that queued the run),
+    writing what it says to `pending`/flush.log."""
+    pending.mkdir(parents=True, exist_ok=True)
+    with (pending / "flush.log").open("ab") as log:
+        subprocess.Popen(  # our own interpreter and module
+            [sys.executable, "-m", "pipelines", "track", "--pending", str(pending)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
 
 
 def registry_configured() -> bool:

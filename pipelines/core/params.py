@@ -127,6 +127,7 @@ class MlflowParams(_Section):
     """mlflow: the experiment every pipeline run is logged to."""
 
     experiment: Annotated[str, Field(min_length=1)]
+    background: bool  # log each run in a detached process (never in CI); `python -m pipelines track` flushes
 
 
 class GateParams(_Section):

@@ -66,6 +66,17 @@ def _missing_outputs(lock: Path) -> list[str]:
     return [path for path in paths if not (lock.parent / path).exists()]
 
 
+def cmd_track(args: argparse.Namespace) -> int:
+    """Log the MLflow runs queued in the spool (the evaluate stage's background runs, or runs MLflow refused)."""
+    from pipelines.adapters import tracking
+
+    logged, failures = tracking.flush(Path(args.pending) if args.pending else tracking.PENDING)
+    for failure in failures:
+        say("track", f"not logged, kept for later: {failure}")
+    say("track", f"logged {logged} queued MLflow run(s)" + (f"; {len(failures)} left" if failures else ""))
+    return 1 if failures else 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     say("bootstrap", bootstrap(args.dvc_file))
     return 0
@@ -154,7 +165,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    """Register bootstrap and reproduce."""
+    """Register bootstrap, reproduce and track."""
+    p = add(
+        sub, "track", cmd_track, "log the MLflow runs waiting in the spool (background or refused runs)", params=False
+    )
+    p.add_argument("--pending", help="the spool directory (default: logs/tracking/pending)")
     p = add(
         sub,
         "bootstrap",

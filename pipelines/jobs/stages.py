@@ -80,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pipelines.adapters import files, modelio, plots, tracking
+    from pipelines.adapters import files, modelio, plots
     from pipelines.adapters.params import load_contract, load_params
     from pipelines.adapters.revisions import provenance
     from pipelines.core.evaluate import evaluate, recorded_predictions
@@ -100,15 +100,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     files.write_json(args.intervals, result.intervals_record(params.evaluate.intervals.settings()))
     say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     if args.track:
-        run_id = tracking.log_run(
-            experiment=params.mlflow.experiment,
-            params=params.model_dump(include={"split", "train", "evaluate"}),
-            metrics=result.metrics,
-            tags={**provenance(), "model_hash": modelio.content_hash(args.model), "estimator": params.train.estimator},
-            artifacts={"model": args.model, "figures": args.figures},
-        )
-        say("evaluate", f"logged MLflow run {run_id} ({len(figures)} figures)")
+        run = {
+            "experiment": params.mlflow.experiment,
+            "params": params.model_dump(include={"split", "train", "evaluate"}),
+            "metrics": result.metrics,
+            "tags": {
+                **provenance(),
+                "model_hash": modelio.content_hash(args.model),
+                "estimator": params.train.estimator,
+            },
+            "artifacts": {"model": args.model, "figures": args.figures},
+        }
+        _track(run, background=params.mlflow.background and not _synchronous(), figures=len(figures))
     return 0
+
+
+def _synchronous() -> bool:
+    """Whether this machine must log before the stage ends: a CI job (its runner stops every process left when
+    the job ends), or PIPELINES_MLFLOW_BACKGROUND=0."""
+    import os
+
+    return os.environ.get("CI", "").lower() in ("1", "true") or os.environ.get("PIPELINES_MLFLOW_BACKGROUND") == "0"
+
+
+def _track(run: dict[str, Any], background: bool, figures: int) -> None:
+    """Log the run to MLflow: in a detached process (the stage's outputs are final; importing MLflow and opening
+    its store cost seconds), or now; a run that cannot be logged is queued, never a failed stage."""
+    import os
+
+    from pipelines.adapters import tracking
+
+    if background:
+        tracking.queue_run(**run)
+        tracking.flush_in_background()
+        say(
+            "evaluate", f"MLflow run queued ({figures} figures); logged in the background (`python -m pipelines track`)"
+        )
+        return
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # a server that is down: warn, do not hang
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    try:
+        run_id = tracking.log_run(**run)
+    except Exception as exc:  # an unreachable or refusing tracking server: the pipeline's outputs stand
+        entry = tracking.queue_run(**run)
+        say("evaluate", f"warning: MLflow did not take the run ({type(exc).__name__}); queued in {entry}, "
+                        "`python -m pipelines track` logs it")  # fmt: skip
+        return
+    say("evaluate", f"logged MLflow run {run_id} ({figures} figures)")
 
 
 def add_commands(sub: Any) -> None:

@@ -308,3 +308,45 @@ def test_an_estimator_added_in_yours_alone_trains_loads_and_serves(repo_copy: Re
     finally:
         server.stop()
     assert status == 200 and len(body["predictions"]) == len(example["dataframe_split"]["data"])
+
+
+def test_mlflow_runs_log_in_the_background_and_an_unreachable_server_never_fails_the_stage(
+    repo_copy: Repo, tmp_path: Path
+) -> None:
+    """Off CI the evaluate stage queues its run and a detached `track` logs it (once, even if `track` is run by
+    hand meanwhile); with the tracking server down the stage still succeeds, warns, and keeps the run queued
+    until `python -m pipelines track` can log it."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from tests.service.conftest import free_port
+
+    env = {k: v for k, v in repo_copy.env.items() if k != "CI"} | {"PIPELINES_MLFLOW_BACKGROUND": "1"}
+    background = Repo(repo_copy.path, env)
+    background.dvc("repro", "--force", "-s", "evaluate")
+    pending = repo_copy.path / "logs" / "tracking" / "pending"
+    deadline = time.monotonic() + 60
+    while any(p.is_dir() for p in pending.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    background.pipelines("track")  # waits for the detached flush's lock, then finds nothing left
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo_copy.path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(_experiment(repo_copy))
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2, "the trained copy's run and this one, each logged once"
+
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
+    offline = Repo(repo_copy.path, {**repo_copy.env, "MLFLOW_TRACKING_URI": down, **quick})
+    result = offline.dvc("repro", "--force", "-s", "evaluate")
+    assert "warning: MLflow did not take the run" in result.stdout + result.stderr
+    assert [p for p in pending.iterdir() if p.is_dir()], "the run is kept for later"
+    still_down = offline.pipelines("track", check=False)
+    assert still_down.returncode == 1 and "not logged, kept for later" in still_down.stderr
+    background.pipelines("track")  # the local store is reachable: the queued run goes in
+    assert not [p for p in pending.iterdir() if p.is_dir()]
+    assert len(client.search_runs([experiment.experiment_id])) == 3
+
+
+def _experiment(repo: Repo) -> str:
+    return str(yaml.safe_load((repo.path / "params.yaml").read_text())["mlflow"]["experiment"])
