@@ -22,7 +22,7 @@ lives in pipelines/core/validation.py.
 from __future__ import annotations
 
 import pandera.pandas as pa
-from pandera.typing import Series
+{extra_imports}from pandera.typing import Series
 
 from pipelines.core.tasks import Task
 
@@ -82,6 +82,11 @@ def render_schema(inferred: Inferred, task: str, source: str, rows: int) -> str:
         n_categorical=sum(c.kind == "str" for c in features),
         feature_fields="\n".join(c.field_code() for c in features),
         other_fields=other_fields,
+        extra_imports=(
+            "from pandera.engines.pandas_engine import DateTime\n"
+            if any(c.kind == "datetime" for c in [*features, *others])
+            else ""
+        ),
         others_doc=others_doc,
         target_field=target.field_code(),
     )

@@ -72,7 +72,9 @@ class Column:
         if self.high is not None:
             args.append(f"le={_num(self.high)}")
         args.append(f"nullable={self.nullable}")
-        kind = "pa.DateTime" if self.kind == "datetime" else self.kind
+        if self.kind == "datetime":  # files, batches and sources write timestamps in more than one format
+            args.append('dtype_kwargs={"to_datetime_kwargs": {"format": "mixed"}}')
+        kind = "DateTime" if self.kind == "datetime" else self.kind
         return f"    {self.attribute}: Series[{kind}] = pa.Field({', '.join(args)})"
 
 
@@ -251,7 +253,11 @@ def check_classes(y: pd.Series, test_size: float) -> None:
 
 def _column(column: Column) -> pa.Column:
     """The pandera Column a generated `pa.Field` declares (the same dtype, checks and nullability)."""
-    dtype = {"float": float, "int": int, "str": str, "datetime": pa.DateTime}[column.kind]
+    from pandera.engines.pandas_engine import DateTime
+
+    dtype: Any = {"float": float, "int": int, "str": str}.get(column.kind)
+    if column.kind == "datetime":
+        dtype = DateTime(to_datetime_kwargs={"format": "mixed"})  # type: ignore[call-arg]
     checks = []
     if column.categories is not None:
         checks.append(pa.Check.isin(column.categories))
