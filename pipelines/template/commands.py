@@ -29,6 +29,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         environments=(environments[0], environments[1]) if environments else None,
         reviewers=tuple(r for r in args.reviewers.split(",") if r) if args.reviewers is not None else None,
         dvc_remote=args.dvc_remote,
+        dvc_endpoint=args.dvc_endpoint,
         mlflow_uri=args.mlflow_uri,
         dataset=Path(args.dataset).resolve() if args.dataset else None,
         target=args.target,
@@ -147,6 +148,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--environments", help="the two environment branch names, e.g. staging,production")
     p.add_argument("--reviewers", help="comma-separated GitHub logins or org/team slugs who approve production deploys")
     p.add_argument("--dvc-remote", help="URL of the default DVC remote, e.g. s3://bucket/dvc")
+    p.add_argument("--dvc-endpoint", help="the S3-compatible store's URL for that remote, e.g. http://minio:9000")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI, set as a repository variable by `setup`")
     p.add_argument("--repo-url", help="git URL Argo CD syncs the environments from (default: the origin remote's)")
     p.add_argument("--dataset", help="your data: a .csv or .parquet file (replaces the embedded example)")

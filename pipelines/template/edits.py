@@ -184,13 +184,17 @@ def edit_applications(text: str, options: Options, old_envs: Sequence[str]) -> s
     return text
 
 
-def edit_dvc_config(text: str, url: str) -> str:
-    """.dvc/config with `url` as the default remote named `storage`, in DVC's own layout (configobj,
-    the library DVC reads its config with; comments and other settings stay)."""
+def edit_dvc_config(text: str, url: str, endpoint: str | None = None) -> str:
+    """.dvc/config with `url` as the default remote named `storage` (and, for an S3-compatible store such as
+    the team stack's MinIO, its `endpointurl`), in DVC's own layout (configobj, the library DVC reads its
+    config with; comments and other settings stay). Credentials never go here: environment variables or
+    .dvc/config.local."""
     from configobj import ConfigObj
 
     config = ConfigObj(text.splitlines())
     config.setdefault("core", {})["remote"] = "storage"
     config.setdefault('remote "storage"', {})["url"] = url
+    if endpoint:
+        config['remote "storage"']["endpointurl"] = endpoint
     config.indent_type = "    "
     return "\n".join(config.write()) + "\n"

@@ -43,6 +43,7 @@ class Options:
     environments: tuple[str, str] | None = None
     reviewers: tuple[str, ...] | None = None
     dvc_remote: str | None = None
+    dvc_endpoint: str | None = None  # an S3-compatible store's URL (MinIO): the remote's endpointurl
     mlflow_uri: str | None = None
     dataset: Path | None = None
     target: str | None = None
@@ -64,6 +65,8 @@ class Options:
         }
         if self.repo_url is not None:
             out["repo_url"] = self.repo_url
+        if self.dvc_endpoint is not None:
+            out["dvc_endpoint"] = self.dvc_endpoint
         if self.dataset is not None:
             out.update(
                 dataset=self.dataset.name,
@@ -143,6 +146,8 @@ def plan(root: Path, options: Options) -> Plan:
             "init only sets up a fresh copy and will not overwrite your edits. Make the change by hand instead "
             "(docs/FORKING.md lists where each setting lives), or run init in a fresh copy of the template."
         )
+    if options.dvc_endpoint and not options.dvc_remote:
+        raise InitError("--dvc-endpoint sets the endpoint of the remote --dvc-remote names: pass both")
     if options.environments and len(set(options.environments)) != 2:
         raise InitError("--environments takes two different names: the first is promoted from main, then the second")
     for name in options.environments or ():
@@ -263,7 +268,7 @@ def plan(root: Path, options: Options) -> Plan:
     if options.dvc_remote:
         config = root / ".dvc" / "config"
         existing = config.read_text() if config.exists() else ""
-        result.writes[".dvc/config"] = edits.edit_dvc_config(existing, options.dvc_remote)
+        result.writes[".dvc/config"] = edits.edit_dvc_config(existing, options.dvc_remote, options.dvc_endpoint)
     # keep only real changes, so that a second run with the same options changes nothing
     result.writes = {k: v for k, v in result.writes.items() if not (root / k).exists() or (root / k).read_text() != v}
     return result

@@ -202,3 +202,9 @@ def test_comments_init_keeps_stay_true_for_a_regression() -> None:
     split_lines = [line for line in text.splitlines() if line.strip().startswith("stratify:")]
     assert split_lines and "class balance" not in split_lines[0] and "no classes" in split_lines[0]
     assert "binary tasks only" in next(line for line in text.splitlines() if line.strip().startswith("threshold:"))
+
+
+def test_an_s3_compatible_remote_gets_its_endpoint_and_no_credentials() -> None:
+    out = edits.edit_dvc_config("", "s3://mlops/dvc", "http://minio:9000")
+    assert "url = s3://mlops/dvc" in out and "endpointurl = http://minio:9000" in out
+    assert "secret" not in out and "access_key" not in out
