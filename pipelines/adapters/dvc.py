@@ -69,15 +69,32 @@ def add(path: str) -> None:
     run("add", "--quiet", path, check=True)
 
 
+def default_remote() -> str:
+    """The default remote as messages name it: `remote 'storage' (s3://bucket/dvc)`, or `the DVC remote`."""
+    name = run("remote", "default").stdout.strip()
+    urls = dict(line.split(None, 1) for line in run("remote", "list").stdout.splitlines() if line.strip())
+    url = urls.get(name, "").split()[0] if name in urls else ""
+    return f"remote {name!r} ({url})" if name else "the DVC remote"
+
+
+CREDENTIALS = (
+    "check the remote's credentials (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or `dvc remote modify "
+    "--local <name> access_key_id ...`, kept in .dvc/config.local) and its endpointurl"
+)
+
+
 def pull(*targets: str, allow_missing: bool = False) -> None:
-    """`dvc pull` (of `targets`, else everything the workspace records); DvcError when it fails."""
-    run("pull", *(["--allow-missing"] if allow_missing else []), *targets, check=True)
+    """`dvc pull` (of `targets`, else everything the workspace records); DvcError naming the remote when it fails."""
+    result = run("pull", *(["--allow-missing"] if allow_missing else []), *targets)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise DvcError(f"dvc pull from {default_remote()} failed: {' '.join(detail[:2])[:400]}; {CREDENTIALS}")
 
 
 def push() -> None:
-    """`dvc push` of everything the workspace records (data and outputs)."""
+    """`dvc push` of everything the workspace records (data and outputs); DvcError naming the remote."""
     if stream("push") != 0:
-        raise DvcError("dvc push failed")
+        raise DvcError(f"dvc push to {default_remote()} failed (its output is above); {CREDENTIALS}")
 
 
 def diff(rev: str) -> tuple[dict[str, Any] | None, str | None]:
