@@ -23,10 +23,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from deploy import feedback
 from deploy.predictions import PredictionLog
 from deploy.scoring import Bundle, InputSpec, RequestError, loads, parse_payload
 
-ROUTES = frozenset({"/invocations", "/health/live", "/health/ready", "/version", "/metrics"})
+ROUTES = frozenset({"/invocations", "/feedback", "/health/live", "/health/ready", "/version", "/metrics"})
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,6 +41,8 @@ class ServiceSettings:
     max_body_bytes: int
     request_timeout_seconds: float
     inline_max_rows: int  # larger batches are scored on a worker thread, under the timeout
+    feedback_max_items: int  # outcomes per /feedback request
+    feedback_max_age_days: float  # an id older than this is refused (its prediction has left the log window)
 
 
 @dataclass
@@ -51,6 +54,7 @@ class State:
     bundle: Bundle | None = None
     load_error: str | None = None
     log: PredictionLog | None = None
+    feedback_log: PredictionLog | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "score"))
 
@@ -74,6 +78,7 @@ class State:
             "prediction_log_dropped", "prediction log records dropped (queue full or capped)", registry=r
         )
         self.log_dropped.set_function(lambda: float(self.log.dropped) if self.log else 0.0)
+        self.feedback = Counter("feedback", "outcomes received by /feedback, by result", ["result"], registry=r)
 
     @property
     def version(self) -> str:
@@ -108,8 +113,17 @@ class MetricsMiddleware:
             self.state.latency.labels(*labels).observe(time.perf_counter() - start)
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    """The request's JSON body; RequestError 415 for another media type, 413 above `limit` bytes, 400 for bad JSON."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+    return loads(await _read_body(request, limit))
 
 
 def _error(error: RequestError) -> Response:
@@ -164,17 +178,43 @@ INVOCATIONS_SCHEMA = {
 }
 
 
+FEEDBACK_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "description": 'Outcomes for prediction ids: {"id", "label"} (classifier) or {"id", "value"}.',
+                    "items": {"type": "object"},
+                }
+            }
+        },
+    },
+    "responses": {
+        "200": {"description": "the number of outcomes accepted"},
+        "400": {"description": "malformed request"},
+        "413": {"description": "body too large, or too many outcomes"},
+        "415": {"description": "not JSON"},
+        "422": {"description": "an id that is malformed, foreign or expired, or an outcome outside the target"},
+        "503": {"description": "model not loaded yet"},
+    },
+}
+
+
 def create_app(
     spec: InputSpec,
     load: Callable[[], Bundle],
     settings: ServiceSettings,
     log: PredictionLog | None = None,
+    feedback_log: PredictionLog | None = None,
 ) -> FastAPI:
     """The ASGI app. `load` runs on a background thread at start-up; until it returns the service
-    is live but not ready, and `/invocations` answers 503."""
+    is live but not ready, and `/invocations` and `/feedback` answer 503. Every prediction row gets an id
+    (deploy/feedback.py) that `/feedback` takes outcomes for, written to `feedback_log`."""
     # The fitted inner pipelines remember DataFrame column names; the fast path feeds them arrays.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    state = State(settings=settings, spec=spec, log=log)
+    state = State(settings=settings, spec=spec, log=log, feedback_log=feedback_log)
 
     def load_in_background() -> None:
         try:
@@ -190,11 +230,13 @@ def create_app(
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         threading.Thread(target=load_in_background, name="load-model", daemon=True).start()
-        if state.log:
-            state.log.start()
+        for writer in (state.log, state.feedback_log):
+            if writer:
+                writer.start()
         yield
-        if state.log:
-            state.log.close()
+        for writer in (state.log, state.feedback_log):
+            if writer:
+                writer.close()
         state.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="Prediction service", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -228,11 +270,8 @@ def create_app(
         if bundle is None:
             return _json({"error_code": "NOT_READY", "message": "the model is not loaded yet"}, 503)
         try:
-            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media != "application/json":
-                raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
-            body = await _read_body(request, state.settings.max_body_bytes)
-            rows = parse_payload(loads(body), spec)
+            request_id = feedback.request_id(request.headers.get("x-request-id"))
+            rows = parse_payload(await _json_body(request, state.settings.max_body_bytes), spec)
             matrix = spec.to_matrix(rows)
             if len(rows) <= state.settings.inline_max_rows:
                 output = bundle.output(matrix)
@@ -248,18 +287,47 @@ def create_app(
             return _error(
                 RequestError(422, "UNSCORABLE", f"the model could not score this input ({type(exc).__name__})")
             )
+        model_hash = bundle.release["model_hash"]
+        ids = feedback.make_ids(model_hash, len(rows))
+        headers = {"X-Request-ID": request_id}
         if bundle.classes is None:  # regression: the predictions are the values; no per-class count
             state.predictions.labels("", state.version).inc(len(output))
             if state.log:
-                state.log.offer(spec.names, rows, output, None, state.version)
-            return _json({"predictions": output})
+                state.log.offer(spec.names, rows, output, None, state.version, ids, model_hash, None, request_id)
+            return _json({"predictions": output, "ids": ids}, headers=headers)
         # as Python values: labels may be text, booleans or integers (an object array is not JSON)
+        classes = bundle.classes.tolist()
         labels = bundle.classes[output.argmax(axis=1)].tolist()
         for value, count in Tally(map(str, labels)).items():
             state.predictions.labels(value, state.version).inc(count)
         if state.log:
-            state.log.offer(spec.names, rows, labels, output, state.version)
-        return _json({"predictions": labels, "probabilities": output})
+            state.log.offer(spec.names, rows, labels, output, state.version, ids, model_hash, classes, request_id)
+        return _json({"predictions": labels, "probabilities": output, "ids": ids}, headers=headers)
+
+    @app.post("/feedback", openapi_extra=FEEDBACK_SCHEMA)
+    async def outcomes(request: Request) -> Response:
+        bundle = state.bundle
+        if bundle is None:
+            return _json({"error_code": "NOT_READY", "message": "the model is not loaded yet"}, 503)
+        try:
+            payload = await _json_body(request, state.settings.max_body_bytes)
+            classes = None if bundle.classes is None else bundle.classes.tolist()
+            items = feedback.parse_feedback(
+                payload,
+                classes,
+                [bundle.release["model_hash"]],
+                state.settings.feedback_max_items,
+                state.settings.feedback_max_age_days,
+            )
+        except RequestError as error:
+            state.feedback.labels("rejected").inc()
+            return _error(error)
+        now = time.time()
+        if state.feedback_log:
+            for item in items:
+                state.feedback_log.offer_record({"ts": now, **item, "source": "api"})
+        state.feedback.labels("accepted").inc(len(items))
+        return _json({"accepted": len(items)})
 
     app.add_middleware(MetricsMiddleware, state=state)
     return app

@@ -40,8 +40,8 @@ class LogSettings:
 class PredictionLog:
     """Sampled, size-capped, non-blocking prediction log: records go to a bounded queue and a writer thread."""
 
-    def __init__(self, settings: LogSettings, seed: int | None = None):
-        self.settings = settings
+    def __init__(self, settings: LogSettings, seed: int | None = None, prefix: str = "predictions"):
+        self.settings, self.prefix = settings, prefix
         self.dropped = 0
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(settings.queue_size)
         self._random = random.Random(seed)
@@ -69,20 +69,33 @@ class PredictionLog:
         labels: Sequence[Any] | np.ndarray,
         proba: np.ndarray | None,
         version: str,
+        ids: Sequence[str] | None = None,
+        model_hash: str | None = None,
+        classes: Sequence[Any] | None = None,
+        request_id: str | None = None,
     ) -> None:
-        """Queue one request's rows for writing, if sampled; returns at once."""
+        """Queue one request's rows for writing, if sampled; returns at once. `ids` are the rows' prediction
+        ids, `classes` the columns of `proba` (what feedback is later joined to and scored with)."""
         if self.settings.sample_rate < 1.0 and self._random.random() >= self.settings.sample_rate:
             return
         n = self.settings.max_rows_per_request
         record = {
             "ts": time.time(),
             "model_version": version,
+            "model_hash": model_hash,
+            "request_id": request_id,
             "columns": list(columns),
             "rows": rows[:n],
+            "ids": None if ids is None else list(ids[:n]),
             "predictions": labels[:n],
             "probabilities": None if proba is None else proba[:n],
+            "classes": None if classes is None else list(classes),
             "truncated": len(rows) > n,
         }
+        self.offer_record(record)
+
+    def offer_record(self, record: dict[str, Any]) -> None:
+        """Queue any JSON-ready record (a feedback outcome, say), unsampled; returns at once."""
         try:
             self._queue.put_nowait(record)
         except queue.Full:
@@ -131,7 +144,7 @@ class PredictionLog:
         self._sequence += 1
         writer = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.settings.writer)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        return f"predictions-{stamp}-{writer + '-' if writer else ''}{self._sequence:06d}.jsonl"
+        return f"{self.prefix}-{stamp}-{writer + '-' if writer else ''}{self._sequence:06d}.jsonl"
 
     def _finish_file(self) -> None:
         if self._file is None:
@@ -163,7 +176,7 @@ class PredictionLog:
         self._written += len(line)
 
     def _enforce_cap(self, incoming: int) -> None:
-        files = sorted(Path(self.settings.directory).glob("predictions-*.jsonl"))
+        files = sorted(Path(self.settings.directory).glob(f"{self.prefix}-*.jsonl"))
         total = sum(f.stat().st_size for f in files)
         while files and total + incoming > self.settings.max_total_bytes:
             oldest = files.pop(0)

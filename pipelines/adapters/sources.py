@@ -147,13 +147,43 @@ def ingest(batches: list[Batch], data_dir: Path, quarantine: Path, schema: pa.Da
     return outcome
 
 
-def list_logs(location: str) -> list[str]:
-    """Prediction-log files under a local directory or any fsspec URL, oldest first."""
+def list_logs(location: str, prefix: str = "predictions") -> list[str]:
+    """Log files (`prefix`: predictions, or feedback) under a local directory or any fsspec URL, oldest first."""
     from fsspec.core import url_to_fs
 
     fs, root = url_to_fs(location)
-    found = sorted(fs.glob(f"{root.rstrip('/')}/predictions-*.jsonl"))
+    found = sorted(fs.glob(f"{root.rstrip('/')}/{prefix}-*.jsonl"))
     return [fs.unstrip_protocol(path) for path in found]
+
+
+def _records(paths: Sequence[str]) -> Any:
+    import fsspec
+    import orjson
+
+    for path in paths:
+        with fsspec.open(path, "rb") as handle:
+            for line in handle:
+                if line.strip():
+                    yield orjson.loads(line)
+
+
+def read_predictions(paths: Sequence[str], since: float | None) -> list[dict[str, Any]]:
+    """Logged prediction rows that carry ids, one dict per row: id, ts, model_hash, output (class probabilities
+    or the value), classes, inputs; `since` in epoch seconds (None: all)."""
+    rows = []
+    for record in _records(paths):
+        if (since is not None and record.get("ts", 0) < since) or not record.get("ids"):
+            continue
+        outputs = record["probabilities"] if record.get("probabilities") is not None else record["predictions"]
+        shared = {"ts": record["ts"], "model_hash": record.get("model_hash"), "classes": record.get("classes")}
+        for i, prediction_id in enumerate(record["ids"]):
+            rows.append({"id": prediction_id, **shared, "output": outputs[i], "inputs": record["rows"][i]})
+    return rows
+
+
+def read_outcomes(paths: Sequence[str], since: float | None) -> list[dict[str, Any]]:
+    """Outcomes from feedback-log files ({id, ts, label | value}), those sent since `since` (None: all)."""
+    return [r for r in _records(paths) if since is None or r.get("ts", 0) >= since]
 
 
 def read_logs(paths: Sequence[str], since: float | None, max_rows: int) -> pd.DataFrame:

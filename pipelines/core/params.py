@@ -172,8 +172,16 @@ class ServeLogParams(_Section):
     flush_seconds: Annotated[float, Field(gt=0)]
 
 
+class ServeFeedbackParams(_Section):
+    """serve.feedback: where outcomes sent to /feedback go, how many per request, how old an id may be (days)."""
+
+    directory: str
+    max_items: PositiveInt
+    max_age_days: Annotated[float, Field(gt=0)]
+
+
 class ServeParams(_Section):
-    """serve: address, body limit (bytes), timeouts and graceful shutdown (seconds), the log."""
+    """serve: address, body limit (bytes), timeouts and graceful shutdown (seconds), the log, feedback."""
 
     host: str
     port: Annotated[int, Field(ge=0, le=65535)]
@@ -182,6 +190,7 @@ class ServeParams(_Section):
     inline_max_rows: PositiveInt
     graceful_shutdown_seconds: Annotated[float, Field(ge=0)]
     log: ServeLogParams
+    feedback: ServeFeedbackParams
 
 
 class EnvironmentParams(_Section):
@@ -225,6 +234,8 @@ class MonitorParams(_Section):
     ks_min_statistic: Fraction
     chi2_min_effect: Annotated[float, Field(gt=0)]
     missing_rate_change: Fraction
+    feedback: str | None = None  # where outcomes are read; None: serve.feedback.directory
+    min_labelled_rows: PositiveInt
 
 
 class IngestParams(_Section):

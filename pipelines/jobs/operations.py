@@ -194,9 +194,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         metrics, failures = live_metrics(args.labelled, params)
         verdict["live_metrics"], verdict["below_floors"] = metrics, failures
         text += reports.live_metrics(metrics, params.gate.floors, failures, load_contract().task)
+    from pipelines.jobs.feedback import live_section, write_prometheus
+
+    text += live_section(params, location, args.feedback, time.time() - settings.window_hours * 3600, verdict)
     verdict["alert"] = bool(verdict["drift"] or verdict.get("below_floors"))
     files.write_text(args.out, text)
     files.write_json(args.verdict, verdict)
+    if args.prometheus:
+        write_prometheus(args.prometheus, verdict)
     drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
     say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}")
     drift, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
@@ -248,6 +253,10 @@ def add_commands(sub: Any) -> None:
         help="labelled live rows (features + target; CSV/Parquet, path or fsspec URL): "
         "adds live metrics against the gate floors",
     )
+    p.add_argument(
+        "--feedback", help="outcomes for prediction ids (default: monitor.feedback, else serve.feedback.directory)"
+    )
+    p.add_argument("--prometheus", help="also write the verdict as Prometheus gauges (text format) to this file")
     p.add_argument("--github-output", help="append drift= and alert=true|false to this file ($GITHUB_OUTPUT)")
 
     p = add(

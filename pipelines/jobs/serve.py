@@ -58,10 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         release = release_labels(args.release, digest)
     spec = InputSpec.from_schema(load_contract().inputs)
     log = None
-    if params.log.sample_rate > 0:
-        import os
-        import socket
+    import os
+    import socket
 
+    if params.log.sample_rate > 0:
         # the cluster sets the log location per environment (deploy/k8s: a ConfigMap, SERVE_LOG_DIRECTORY)
         directory = args.log_dir or os.environ.get("SERVE_LOG_DIRECTORY") or params.log.directory
         writer = os.environ.get("POD_NAME") or socket.gethostname()
@@ -72,8 +72,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def loader() -> Any:
         return load_bundle(model_dir, manifest, release, spec)
 
-    settings = ServiceSettings(params.max_body_bytes, params.request_timeout_seconds, params.inline_max_rows)
-    app = create_app(spec, loader, settings, log)
+    settings = ServiceSettings(
+        params.max_body_bytes,
+        params.request_timeout_seconds,
+        params.inline_max_rows,
+        params.feedback.max_items,
+        params.feedback.max_age_days,
+    )
+    outcomes = PredictionLog(
+        LogSettings(
+            directory=args.feedback_dir or os.environ.get("SERVE_FEEDBACK_DIRECTORY") or params.feedback.directory,
+            writer=os.environ.get("POD_NAME") or socket.gethostname(),
+            **{**params.log.model_dump(exclude={"directory"}), "sample_rate": 1.0},
+        ),
+        prefix="feedback",
+    )
+    app = create_app(spec, loader, settings, log, outcomes)
     host, port = args.host or params.host, args.port if args.port is not None else params.port
     say("serve", f"model {release['model_version']} verified; listening on {host}:{port}")
     config = uvicorn.Config(
@@ -100,4 +114,5 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--log-dir", help="prediction log directory (default: serve.log.directory)")
+    p.add_argument("--feedback-dir", help="feedback log directory (default: serve.feedback.directory)")
     p.add_argument("--dvc-yaml", default="dvc.yaml")

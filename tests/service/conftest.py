@@ -27,7 +27,8 @@ from tests.conftest import CONTRACT, FEATURES, PARAMS, ROOT, Repo
 
 SPEC = InputSpec.from_schema(CONTRACT.inputs)
 SETTINGS = ServiceSettings(PARAMS.serve.max_body_bytes, PARAMS.serve.request_timeout_seconds,
-                           PARAMS.serve.inline_max_rows)  # fmt: skip
+                           PARAMS.serve.inline_max_rows, PARAMS.serve.feedback.max_items,
+                           PARAMS.serve.feedback.max_age_days)  # fmt: skip
 
 
 def log_settings(directory: object, **overrides: object) -> LogSettings:

@@ -1,0 +1,79 @@
+"""Prediction ids that check themselves, and the outcomes (ground truth) clients send back for them.
+
+The prediction log is sampled, written asynchronously and spread over replicas, so the service cannot
+look an id up. Instead an id carries what is needed to judge it on its own (pipelines.core.ids): the first
+12 hex digits of the model's hash, when it was made, 40 random bits and 4 check digits.
+
+A malformed id (wrong length, not hex, wrong check), a foreign one (a model this service does not run)
+or an expired one (older than serve.feedback.max_age_days, or from the future) is refused with a 4xx.
+Whether the id was really logged is for `python -m pipelines monitor` to find out, when it joins.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from deploy.scoring import RequestError
+from pipelines.core import ids
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def make_ids(model_hash: str, count: int, now_ms: int | None = None) -> list[str]:
+    """`count` new prediction ids for model `model_hash` (hex), made now (or at `now_ms`): pipelines.core.ids."""
+    made = now_ms if now_ms is not None else int(time.time() * 1000)
+    noise = os.urandom(5 * count)
+    return [ids.compose(model_hash, made, noise[5 * i : 5 * i + 5]) for i in range(count)]
+
+
+def request_id(header: str | None) -> str:
+    """The X-Request-ID to answer with: the client's when it is 1-64 characters of [A-Za-z0-9._:-], a new one
+    when it sent none; RequestError 400 for one that is not."""
+    if header is None:
+        return os.urandom(16).hex()
+    if not REQUEST_ID.match(header):
+        raise RequestError(400, "BAD_REQUEST", "X-Request-ID must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    return header
+
+
+def parse_feedback(
+    payload: Any,
+    classes: Sequence[Any] | None,
+    models: Iterable[str],
+    max_items: int,
+    max_age_days: float,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """The outcomes in a /feedback body: a list of {"id", "label"} (classification, one of `classes`) or
+    {"id", "value"} (regression, a finite number), or {"feedback": [...]}. All or nothing: RequestError 400 or
+    422 naming the first bad item (its position and what is wrong), never the value."""
+    items = payload.get("feedback") if isinstance(payload, dict) and set(payload) == {"feedback"} else payload
+    if not isinstance(items, list) or not items:
+        shape = 'the body must be a non-empty list of {"id", "label"} (or {"id", "value"})'
+        raise RequestError(400, "BAD_REQUEST", shape)
+    if len(items) > max_items:
+        raise RequestError(413, "TOO_MANY_ITEMS", f"at most {max_items} outcomes per request")
+    field = "value" if classes is None else "label"
+    known = list(models)
+    allowed = None if classes is None else list(classes)
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"id", field}:
+            raise RequestError(400, "BAD_REQUEST", f'feedback[{i}] must be an object with exactly "id" and "{field}"')
+        problem = ids.problem(item["id"], known, max_age_days, time.time() if now is None else now)
+        if problem:
+            raise RequestError(422, "INVALID_ID", f"feedback[{i}]: the id {problem}")
+        outcome = item[field]
+        if allowed is None:
+            if isinstance(outcome, bool) or not isinstance(outcome, (int, float)) or not math.isfinite(outcome):
+                raise RequestError(422, "INVALID_OUTCOME", f"feedback[{i}]: value must be a finite number")
+        elif not any(type(outcome) is type(c) and outcome == c for c in allowed):
+            message = f"feedback[{i}]: label is not one of the model's {len(allowed)} classes"
+            raise RequestError(422, "INVALID_OUTCOME", message)
+        out.append({"id": item["id"], field: outcome})
+    return out

@@ -1,0 +1,155 @@
+"""The loop's return path: outcomes for predictions, joined and scored (`monitor` calls `live_performance`),
+imported from another system (`feedback-import`), and written for Prometheus (`write_prometheus`)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from typing import Any
+
+from pipelines.jobs.common import add, say
+
+
+def feedback_location(params: Any, override: str | None = None) -> str:
+    """Where outcomes are read from: `override`, else monitor.feedback, else serve.feedback.directory."""
+    return str(override or params.monitor.feedback or params.serve.feedback.directory)
+
+
+def live_performance(params: Any, logs: str, outcomes_at: str, since: float | None) -> list[dict[str, Any]]:
+    """Per model in the prediction log, its live performance on the predictions that have an outcome
+    (pipelines.core.feedback.performance), each with `unmatched`: outcomes whose prediction is not in the
+    window. Empty when there are no outcomes at all."""
+    from pipelines.adapters import sources
+    from pipelines.adapters.params import load_contract
+    from pipelines.core.feedback import join, latest_outcomes, performance
+
+    outcome_files = sources.list_logs(outcomes_at, "feedback")
+    if not outcome_files:
+        return []
+    outcomes = latest_outcomes(sources.read_outcomes(outcome_files, since))
+    by_model, unmatched = join(sources.read_predictions(sources.list_logs(logs), since), outcomes)
+    task = load_contract().task
+    found = []
+    for joined in sorted(by_model.values(), key=lambda j: -j.predictions):
+        entry = performance(
+            joined,
+            task,
+            params.evaluate.threshold,
+            params.evaluate.intervals.settings(),
+            params.gate.floors,
+            params.monitor.min_labelled_rows,
+        )
+        found.append({**entry, "unmatched": unmatched})
+    return found
+
+
+def live_section(params: Any, logs: str, feedback: str | None, since: float, verdict: dict[str, Any]) -> str:
+    """Score the window's predictions against their outcomes; adds `live` to `verdict` (and any broken floor
+    to its `below_floors`) and returns the section for reports/monitor.md ("" when no outcome has come back)."""
+    from pipelines.adapters.params import load_contract
+    from pipelines.core.feedback import report
+
+    live = live_performance(params, logs, feedback_location(params, feedback), since)
+    if not live:
+        return ""
+    verdict["live"] = live
+    verdict["below_floors"] = [*verdict.get("below_floors", []), *(r for e in live for r in e["below_floors"])]
+    for entry in live:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in entry["metrics"].items())
+        say("monitor", f"live {entry['model_hash'][:12]}: {entry['labelled']} of {entry['predictions']} "
+                       f"predictions labelled; {shown or 'no metrics yet'}")  # fmt: skip
+    return report(live, params.gate.floors, load_contract().task, params.monitor.min_labelled_rows)
+
+
+def write_prometheus(path: str, verdict: dict[str, Any]) -> None:
+    """The monitor's verdict as Prometheus gauges in text format (for node_exporter's textfile collector or a
+    Pushgateway): live metric values, labelled rows and label coverage per model, and drift per feature."""
+    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+    registry = CollectorRegistry()
+    metric = Gauge("gitops_ml_live_metric", "a task metric on labelled live rows", ["metric", "model_hash"],
+                   registry=registry)  # fmt: skip
+    labelled = Gauge("gitops_ml_live_labelled_rows", "predictions with an outcome", ["model_hash"], registry=registry)
+    coverage = Gauge("gitops_ml_live_label_coverage", "labelled / predicted", ["model_hash"], registry=registry)
+    drifted = Gauge("gitops_ml_feature_drift", "1 when the feature drifted", ["feature"], registry=registry)
+    alert = Gauge("gitops_ml_monitor_alert", "1 when the monitor alerts (drift or a broken floor)", registry=registry)
+    for entry in verdict.get("live") or []:
+        short = str(entry["model_hash"])[:12]
+        labelled.labels(short).set(entry["labelled"])
+        coverage.labels(short).set(entry["coverage"])
+        for name, value in entry["metrics"].items():
+            metric.labels(name, short).set(value)
+    for name, info in (verdict.get("features") or {}).items():
+        drifted.labels(name).set(1.0 if info.get("drifted") else 0.0)
+    alert.set(1.0 if verdict.get("alert") else 0.0)
+    write_to_textfile(path, registry)
+
+
+def cmd_feedback_import(args: argparse.Namespace) -> int:
+    """Outcomes from a file (CSV or Parquet, path or fsspec URL) or a SQL query, appended to the feedback log as
+    one content-addressed file: importing the same outcomes twice writes nothing new."""
+    import os
+
+    import orjson
+
+    from pipelines.adapters import files, sources
+    from pipelines.adapters.params import load_contract, load_params
+    from pipelines.errors import PipelineError
+
+    params, contract = load_params(args.params), load_contract()
+    if args.file:
+        import fsspec
+
+        with fsspec.open(args.file, "rb") as handle:
+            frame = files.read_table(handle, params.data.missing_values, name=args.file)
+        source = f"file:{args.file}"
+    else:
+        (batch,) = sources.from_sql(args.sql_url_env, args.query)
+        frame, source = batch.frame, batch.source
+    column = args.outcome_column or contract.target
+    missing = [c for c in (args.id_column, column) if c not in frame.columns]
+    if missing:
+        raise PipelineError(f"{source}: no column(s) {', '.join(missing)} (see --id-column, --outcome-column)")
+    target = contract.raw.columns[contract.target]
+    checked = target.validate(frame[[column]].rename(columns={column: contract.target})) if len(frame) else frame
+    from pipelines.core.ids import well_formed
+
+    bad = [i for i in frame[args.id_column] if not well_formed(str(i))]
+    if bad:
+        raise PipelineError(f"{source}: {len(bad)} id(s) are not prediction ids (37 hex digits with their check)")
+    field = "value" if contract.task == "regression" else "label"
+    pairs = sorted(
+        (str(i), outcome.item() if hasattr(outcome, "item") else outcome)
+        for i, outcome in zip(frame[args.id_column], checked[contract.target], strict=True)
+    )
+    digest = hashlib.sha256(orjson.dumps(pairs)).hexdigest()[:16]  # the outcomes, not when they came in
+    now = time.time()
+    lines = [orjson.dumps({"id": i, field: outcome, "ts": now, "source": source}) for i, outcome in pairs]
+    location = feedback_location(params, args.to)
+    target_path = f"{location.rstrip('/')}/feedback-import-{digest}.jsonl"
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(target_path)
+    if fs.exists(path):
+        say("feedback-import", f"{len(lines)} outcome(s) from {source} were imported already ({target_path})")
+        return 0
+    if "://" not in location:
+        os.makedirs(location, exist_ok=True)
+    with fsspec.open(target_path + ".partial", "wb") as out:
+        out.write(b"\n".join(lines) + b"\n")
+    fs.mv(path + ".partial", path)
+    say("feedback-import", f"{len(lines)} outcome(s) from {source} -> {target_path}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register feedback-import."""
+    p = add(sub, "feedback-import", cmd_feedback_import, "append outcomes for prediction ids from a file or SQL query")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", help="CSV or Parquet with the ids and outcomes (path or fsspec URL)")
+    source.add_argument("--sql-url-env", help="NAME of the environment variable holding a SQLAlchemy URL")
+    p.add_argument("--query", help="with --sql-url-env: the query returning the ids and outcomes")
+    p.add_argument("--id-column", default="id", help="the column of prediction ids (default: id)")
+    p.add_argument("--outcome-column", help="the column of outcomes (default: the target's name)")
+    p.add_argument("--to", help="the feedback log (default: monitor.feedback, else serve.feedback.directory)")
