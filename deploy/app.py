@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -43,6 +44,7 @@ class ServiceSettings:
     inline_max_rows: int  # larger batches are scored on a worker thread, under the timeout
     feedback_max_items: int  # outcomes per /feedback request
     feedback_max_age_days: float  # an id older than this is refused (its prediction has left the log window)
+    challenger_traffic: float = 0.0  # share of requests the challenger answers (A/B, by id); 0: shadow only
 
 
 @dataclass
@@ -53,6 +55,8 @@ class State:
     spec: InputSpec
     bundle: Bundle | None = None
     load_error: str | None = None
+    challenger: Bundle | None = None  # scored on every request beside the champion (shadow), logged, not returned
+    challenger_error: str | None = None
     log: PredictionLog | None = None
     feedback_log: PredictionLog | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -79,6 +83,11 @@ class State:
         )
         self.log_dropped.set_function(lambda: float(self.log.dropped) if self.log else 0.0)
         self.feedback = Counter("feedback", "outcomes received by /feedback, by result", ["result"], registry=r)
+        self.shadow_rows = Counter("shadow_rows", "rows the challenger scored, by whether it answered", ["answered"],
+                                   registry=r)  # fmt: skip
+        self.shadow_failures = Counter(
+            "shadow_failures", "challenger failures (never a failed request), by stage", ["stage"], registry=r
+        )
 
     @property
     def version(self) -> str:
@@ -208,10 +217,17 @@ def create_app(
     settings: ServiceSettings,
     log: PredictionLog | None = None,
     feedback_log: PredictionLog | None = None,
+    challenger: Callable[[], Bundle] | None = None,
 ) -> FastAPI:
     """The ASGI app. `load` runs on a background thread at start-up; until it returns the service
     is live but not ready, and `/invocations` and `/feedback` answer 503. Every prediction row gets an id
-    (deploy/feedback.py) that `/feedback` takes outcomes for, written to `feedback_log`."""
+    (deploy/feedback.py) that `/feedback` takes outcomes for, written to `feedback_log`.
+
+    `challenger` loads a second verified model (a candidate) after the champion: it scores every request
+    too and both outputs are logged with their model hash, for `monitor` to compare on live outcomes. Its
+    answer is returned only for the `settings.challenger_traffic` share of requests (chosen by id, so the
+    same id always had the same model); a challenger that fails to load or score is counted
+    (shadow_failures), and the champion answers."""
     # The fitted inner pipelines remember DataFrame column names; the fast path feeds them arrays.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
     state = State(settings=settings, spec=spec, log=log, feedback_log=feedback_log)
@@ -227,6 +243,44 @@ def create_app(
             1
         )
         state.ready.set(1)
+        if challenger is not None:
+            try:
+                state.challenger = feedback.compatible(bundle, challenger())
+            except Exception as exc:  # the champion serves on; /version says why there is no challenger
+                state.challenger_error = f"{type(exc).__name__}: {exc}"
+                state.shadow_failures.labels("load").inc()
+
+    async def score(model: Bundle, matrix: Any, n: int) -> Any:
+        """`model`'s output on `matrix` (n rows): inline when small, else on a worker thread under the timeout.
+        C-contiguous, as orjson needs to write it."""
+        if n <= state.settings.inline_max_rows:
+            return np.ascontiguousarray(model.output(matrix))
+        future = asyncio.get_running_loop().run_in_executor(state.executor, model.output, matrix)
+        try:
+            return np.ascontiguousarray(await asyncio.wait_for(future, state.settings.request_timeout_seconds))
+        except TimeoutError:
+            raise RequestError(504, "TIMEOUT", "scoring took longer than the request timeout") from None
+
+    async def shadow(matrix: Any, n: int) -> Any:
+        """The challenger's output on the same rows, or None (no challenger, or it failed: counted)."""
+        model = state.challenger
+        if model is None:
+            return None
+        try:
+            output = await score(model, matrix, n)
+            if not feedback.finite_output(output, n):
+                raise ValueError("non-finite output")
+            return output
+        except Exception:  # whatever the challenger does, the request is the champion's
+            state.shadow_failures.labels("score").inc()
+            return None
+
+    def answer(model: Bundle, output: Any, n: int) -> tuple[Any, dict[str, Any]]:
+        """The labels to log and the response body's predictions (and probabilities) of `model`."""
+        if model.classes is None:  # regression: the predictions are the values
+            return output, {"predictions": output}
+        labels = model.classes[output.argmax(axis=1)].tolist()  # as Python values: text, booleans, integers
+        return labels, {"predictions": labels, "probabilities": output}
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         threading.Thread(target=load_in_background, name="load-model", daemon=True).start()
@@ -258,7 +312,10 @@ def create_app(
     async def version() -> Response:
         if state.bundle is None:
             return _json({"error_code": "NOT_READY", "message": "the model is not loaded yet"}, 503)
-        return _json(state.bundle.release)
+        if challenger is None:
+            return _json(state.bundle.release)
+        shadow = state.challenger.release if state.challenger else None
+        return _json({**state.bundle.release, "challenger": shadow, "challenger_error": state.challenger_error})
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -273,36 +330,38 @@ def create_app(
             request_id = feedback.request_id(request.headers.get("x-request-id"))
             rows = parse_payload(await _json_body(request, state.settings.max_body_bytes), spec)
             matrix = spec.to_matrix(rows)
-            if len(rows) <= state.settings.inline_max_rows:
-                output = bundle.output(matrix)
-            else:
-                future = asyncio.get_running_loop().run_in_executor(state.executor, bundle.output, matrix)
-                try:
-                    output = await asyncio.wait_for(future, state.settings.request_timeout_seconds)
-                except TimeoutError:
-                    raise RequestError(504, "TIMEOUT", "scoring took longer than the request timeout") from None
+            output = await score(bundle, matrix, len(rows))
         except RequestError as error:
             return _error(error)
         except (ValueError, TypeError) as exc:  # the model refused input that passed the schema
             return _error(
                 RequestError(422, "UNSCORABLE", f"the model could not score this input ({type(exc).__name__})")
             )
-        model_hash = bundle.release["model_hash"]
-        ids = feedback.make_ids(model_hash, len(rows))
-        headers = {"X-Request-ID": request_id}
-        if bundle.classes is None:  # regression: the predictions are the values; no per-class count
-            state.predictions.labels("", state.version).inc(len(output))
-            if state.log:
-                state.log.offer(spec.names, rows, output, None, state.version, ids, model_hash, None, request_id)
-            return _json({"predictions": output, "ids": ids}, headers=headers)
-        # as Python values: labels may be text, booleans or integers (an object array is not JSON)
-        classes = bundle.classes.tolist()
-        labels = bundle.classes[output.argmax(axis=1)].tolist()
-        for value, count in Tally(map(str, labels)).items():
-            state.predictions.labels(value, state.version).inc(count)
-        if state.log:
-            state.log.offer(spec.names, rows, labels, output, state.version, ids, model_hash, classes, request_id)
-        return _json({"predictions": labels, "probabilities": output, "ids": ids}, headers=headers)
+        ids = feedback.make_ids(bundle.release["model_hash"], len(rows))
+        scored = [(bundle, output, "champion")]
+        other = await shadow(matrix, len(rows))
+        if other is not None:
+            assert state.challenger is not None
+            scored.append((state.challenger, other, "challenger"))
+            if feedback.challenger_answers(ids[0], state.settings.challenger_traffic):
+                scored.reverse()
+            state.shadow_rows.labels(str(scored[0][2] == "challenger").lower()).inc(len(rows))
+        body: dict[str, Any] = {}
+        logged = state.log is not None and state.log.sample()  # champion and challenger rows are logged together
+        for i, (model, out, role) in enumerate(scored):
+            labels, shown = answer(model, out, len(rows))
+            version = model.release["model_version"]
+            if i == 0:
+                body = {**shown, "ids": ids}
+                counts = Tally(map(str, labels)) if model.classes is not None else {"": len(rows)}
+                for value, count in counts.items():
+                    state.predictions.labels(value, version).inc(count)
+            if logged and state.log:
+                classes = None if model.classes is None else model.classes.tolist()
+                proba = None if model.classes is None else out
+                state.log.offer(spec.names, rows, labels, proba, version, ids, model.release["model_hash"], classes,
+                                request_id, role=role, answered=i == 0, sampled=True)  # fmt: skip
+        return _json(body, headers={"X-Request-ID": request_id})
 
     @app.post("/feedback", openapi_extra=FEEDBACK_SCHEMA)
     async def outcomes(request: Request) -> Response:
@@ -315,7 +374,7 @@ def create_app(
             items = feedback.parse_feedback(
                 payload,
                 classes,
-                [bundle.release["model_hash"]],
+                [m.release["model_hash"] for m in (bundle, state.challenger) if m is not None],
                 state.settings.feedback_max_items,
                 state.settings.feedback_max_age_days,
             )

@@ -73,10 +73,14 @@ class PredictionLog:
         model_hash: str | None = None,
         classes: Sequence[Any] | None = None,
         request_id: str | None = None,
+        role: str = "champion",
+        answered: bool = True,
+        sampled: bool | None = None,
     ) -> None:
-        """Queue one request's rows for writing, if sampled; returns at once. `ids` are the rows' prediction
-        ids, `classes` the columns of `proba` (what feedback is later joined to and scored with)."""
-        if self.settings.sample_rate < 1.0 and self._random.random() >= self.settings.sample_rate:
+        """Queue one request's rows for writing, if sampled (`sampled`: already decided by `sample()`); returns
+        at once. `ids` are the rows' prediction ids, `classes` the columns of `proba` (what feedback is later
+        joined to and scored with), `role` champion or challenger, `answered` whether this output was returned."""
+        if not (self.sample() if sampled is None else sampled):
             return
         n = self.settings.max_rows_per_request
         record = {
@@ -91,8 +95,14 @@ class PredictionLog:
             "probabilities": None if proba is None else proba[:n],
             "classes": None if classes is None else list(classes),
             "truncated": len(rows) > n,
+            "role": role,
+            "answered": answered,
         }
         self.offer_record(record)
+
+    def sample(self) -> bool:
+        """Whether to log the next request (serve.log.sample_rate)."""
+        return self.settings.sample_rate >= 1.0 or self._random.random() < self.settings.sample_rate
 
     def offer_record(self, record: dict[str, Any]) -> None:
         """Queue any JSON-ready record (a feedback outcome, say), unsampled; returns at once."""

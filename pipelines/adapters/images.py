@@ -109,11 +109,17 @@ def engine_from_env() -> ContainerEngine:
 
 
 def lay_out_context(
-    out: str | os.PathLike[str], model_dir: Path, manifest: dict[str, Any], release: dict[str, str], params: str
+    out: str | os.PathLike[str],
+    model_dir: Path,
+    manifest: dict[str, Any],
+    release: dict[str, str],
+    params: str,
+    challenger: tuple[Path, dict[str, Any], dict[str, str]] | None = None,
 ) -> None:
     """Write the image's build context to `out` (replaced atomically): deploy/Dockerfile's COPY list.
 
-    The model is verified against `manifest` (the one git recorded) on the way in.
+    The model is verified against `manifest` (the one git recorded) on the way in; so is `challenger`
+    (directory, manifest, release), laid out under challenger/ for the service to shadow (empty without one).
     """
     from pipelines.adapters import modelio
 
@@ -129,5 +135,11 @@ def lay_out_context(
         files.write_json(tmp / "manifest.json", manifest)
         files.write_json(tmp / "release.json", release)
         modelio.verify(tmp / "model", manifest)  # what goes into the image is what git recorded
+        (tmp / "challenger").mkdir()
+        if challenger is not None:
+            shutil.copytree(challenger[0], tmp / "challenger" / "model")
+            files.write_json(tmp / "challenger" / "manifest.json", challenger[1])
+            files.write_json(tmp / "challenger" / "release.json", challenger[2])
+            modelio.verify(tmp / "challenger" / "model", challenger[1])
         for path in [tmp, *tmp.rglob("*")]:  # the image runs as a non-root user: everything readable
             path.chmod(0o755 if path.is_dir() else 0o644)

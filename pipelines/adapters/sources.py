@@ -44,6 +44,7 @@ class Batch:
 
     source: str
     frame: pd.DataFrame
+    ids: tuple[str, ...] = ()  # for a batch of live outcomes: the prediction ids of its rows (kept in the ledger)
 
     @functools.cached_property
     def csv(self) -> bytes:
@@ -102,6 +103,35 @@ def _ledger(data_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def ingested_ids(data_dir: Path) -> set[str]:
+    """The prediction ids whose outcomes are already in the data (ledger entries of feedback batches)."""
+    return {i for entry in _ledger(data_dir).values() for i in entry.get("ids", ())}
+
+
+def from_feedback(
+    predictions: Sequence[dict[str, Any]],
+    outcomes: dict[str, tuple[float, Any]],
+    target: str,
+    data_dir: Path,
+    location: str,
+) -> list[Batch]:
+    """One batch of the labelled live rows not ingested yet: each prediction's inputs (as logged) and its latest
+    outcome as `target`, one row per prediction id, in id order (so the same rows are the same batch).
+    Empty when there is nothing new."""
+    done = ingested_ids(data_dir)
+    rows: dict[str, tuple[list[str], list[Any]]] = {}
+    for row in predictions:
+        prediction_id = str(row["id"])
+        if prediction_id in outcomes and prediction_id not in done and prediction_id not in rows:
+            rows[prediction_id] = (list(row["columns"]), [*row["inputs"], outcomes[prediction_id][1]])
+    if not rows:
+        return []
+    ids = sorted(rows)
+    columns = [*rows[ids[0]][0], target]
+    frame = pd.DataFrame([rows[i][1] for i in ids], columns=columns)
+    return [Batch(f"feedback:{location}", frame, tuple(ids))]
+
+
 def pending(batches: list[Batch], data_dir: Path, schema: pa.DataFrameSchema) -> list[Batch]:
     """The batches valid against `schema` and not ingested yet: what `ingest` would append (nothing is written)."""
     ledger = _ledger(data_dir)
@@ -140,6 +170,8 @@ def ingest(batches: list[Batch], data_dir: Path, quarantine: Path, schema: pa.Da
         with files.atomic_path(data_dir / name) as tmp:
             tmp.write_bytes(batch.csv)
         ledger[digest] = {"source": batch.source, "file": name, "rows": len(batch.frame)}
+        if batch.ids:
+            ledger[digest]["ids"] = list(batch.ids)
         outcome.added.append(name)
         outcome.rows += len(batch.frame)
     if outcome.added:
@@ -175,7 +207,13 @@ def read_predictions(paths: Sequence[str], since: float | None) -> list[dict[str
         if (since is not None and record.get("ts", 0) < since) or not record.get("ids"):
             continue
         outputs = record["probabilities"] if record.get("probabilities") is not None else record["predictions"]
-        shared = {"ts": record["ts"], "model_hash": record.get("model_hash"), "classes": record.get("classes")}
+        shared = {
+            "ts": record["ts"],
+            "model_hash": record.get("model_hash"),
+            "classes": record.get("classes"),
+            "role": record.get("role") or "champion",
+            "columns": record.get("columns"),
+        }
         for i, prediction_id in enumerate(record["ids"]):
             rows.append({"id": prediction_id, **shared, "output": outputs[i], "inputs": record["rows"][i]})
     return rows

@@ -35,6 +35,7 @@ class Joined:
     """The predictions of one model that have an outcome, and what could not be joined."""
 
     model_hash: str
+    role: str = "champion"  # or "challenger": scored in shadow (or answering its share of an A/B test)
     ids: list[str] = field(default_factory=list)
     y: list[Any] = field(default_factory=list)  # the outcomes
     output: list[Any] = field(default_factory=list)  # per row: class probabilities, or the predicted value
@@ -47,15 +48,17 @@ class Joined:
 def join(
     predictions: Iterable[Mapping[str, Any]], outcomes: Mapping[str, tuple[float, Any]]
 ) -> tuple[dict[str, Joined], int]:
-    """Per model hash, its labelled predictions; and the number of outcomes whose prediction is not in the
-    window (sampled out, older, or from a model that is gone). A prediction id seen twice counts once."""
+    """Per model hash, its labelled predictions (champion and challenger score the same ids); and the number of
+    outcomes whose prediction is not in the window (sampled out, older, or from a model that is gone). A
+    prediction id seen twice for one model counts once."""
     by_model: dict[str, Joined] = {}
-    seen: set[str] = set()
-    for row in sorted(predictions, key=lambda r: (str(r["id"]), str(r.get("model_hash")))):
-        if row["id"] in seen:
+    seen: set[tuple[str, str]] = set()
+    for row in sorted(predictions, key=lambda r: (str(r.get("model_hash")), str(r["id"]), float(r["ts"]))):
+        key = (str(row.get("model_hash")), str(row["id"]))
+        if key in seen:
             continue
-        seen.add(row["id"])
-        joined = by_model.setdefault(str(row.get("model_hash")), Joined(str(row.get("model_hash"))))
+        seen.add(key)
+        joined = by_model.setdefault(key[0], Joined(key[0], str(row.get("role") or "champion")))
         joined.predictions += 1
         if joined.classes is None and row.get("classes") is not None:
             joined.classes = list(row["classes"])
@@ -67,7 +70,8 @@ def join(
         joined.output.append(row["output"])
         joined.delays.append(max(0.0, found[0] - float(row["ts"])))
         joined.rows.append(list(row.get("inputs", [])))
-    return by_model, sum(1 for key in outcomes if key not in seen)
+    known = {prediction_id for _, prediction_id in seen}
+    return by_model, sum(1 for key in outcomes if key not in known)
 
 
 def performance(
@@ -87,6 +91,7 @@ def performance(
     n = len(joined.ids)
     out: dict[str, Any] = {
         "model_hash": joined.model_hash,
+        "role": joined.role,
         "predictions": joined.predictions,
         "labelled": n,
         "coverage": round(n / joined.predictions, 6) if joined.predictions else 0.0,
@@ -122,6 +127,65 @@ def performance(
     return out
 
 
+def compare_models(
+    champion: Joined, challenger: Joined, task: str, threshold: float, interval_settings: Any, min_rows: int
+) -> dict[str, Any] | None:
+    """Champion and challenger on the same labelled live rows (the ids both scored): each one's metrics and the
+    paired bootstrap difference (challenger - champion) per metric with its interval, and per metric whether
+    the challenger is better, worse or not distinguishable (interval across 0). None without common rows, or
+    when a classifier has seen one class so far."""
+    from pipelines.core.evaluate import score
+    from pipelines.core.intervals import paired
+
+    index = {i: k for k, i in enumerate(champion.ids)}
+    pairs = sorted((i, index[i], k) for k, i in enumerate(challenger.ids) if i in index)
+    if not pairs:
+        return None
+    y = np.asarray([champion.y[a] for _, a, _ in pairs], dtype=float if task == "regression" else object)
+    if task != "regression" and len(set(y.tolist())) < 2:
+        return None
+    base = np.asarray([champion.output[a] for _, a, _ in pairs], dtype=float)
+    head = np.asarray([challenger.output[b] for _, _, b in pairs], dtype=float)
+    classes = None if task == "regression" else np.asarray(champion.classes, dtype=object)
+    difference = paired(task, y, head, base, classes, threshold, interval_settings)
+    verdicts = {}
+    for metric, entry in difference.items():
+        sign = -1 if metric in LOWER_IS_BETTER else 1
+        low, high = sorted((sign * entry["low"], sign * entry["high"]))
+        verdicts[metric] = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
+    return {
+        "champion": champion.model_hash,
+        "challenger": challenger.model_hash,
+        "rows": len(pairs),
+        "judged": len(pairs) >= min_rows,
+        "champion_metrics": score(y, base, task=task, classes=classes, threshold=threshold),
+        "challenger_metrics": score(y, head, task=task, classes=classes, threshold=threshold),
+        "difference": difference,
+        "verdict": verdicts,
+    }
+
+
+def comparison_report(found: Mapping[str, Any], task: str, min_rows: int) -> str:
+    """Markdown: champion vs challenger on the same live labelled rows (metric, each value, the paired
+    difference with its interval, the verdict), for reports/monitor.md and the promotion pull request."""
+    from pipelines.core import markdown as md
+
+    rows = [
+        (md.code(m), f"{found['champion_metrics'][m]:.4f}", f"{found['challenger_metrics'][m]:.4f}",
+         f"{found['difference'][m]['difference']:+.4f} [{found['difference'][m]['low']:+.4f}, "
+         f"{found['difference'][m]['high']:+.4f}]", found["verdict"][m])
+        for m in spec(task).metrics if m in found["difference"]
+    ]  # fmt: skip
+    head = (
+        f"Champion `{found['champion'][:12]}` and challenger `{found['challenger'][:12]}` on the same "
+        f"{found['rows']} labelled live rows (paired bootstrap; challenger - champion)."
+    )
+    if not found["judged"]:
+        head += f" Fewer than {min_rows} rows: read it as a hint, not a verdict."
+    table = md.table(["metric", "champion", "challenger", "difference [interval]", "challenger is"], rows)
+    return "### Champion vs challenger on live outcomes\n\n" + head + "\n\n" + table + "\n"
+
+
 def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task: str, min_rows: int) -> str:
     """The live-performance section of reports/monitor.md: per model, coverage, label delay, and each metric
     with its interval against its floor, plus a bar chart of the first model's metrics."""
@@ -131,8 +195,8 @@ def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task:
     for entry in live:
         delay = entry["label_delay_hours"]
         head = (
-            f"Model `{str(entry['model_hash'])[:12]}`: {entry['labelled']} of {entry['predictions']} predictions "
-            f"have an outcome (coverage {entry['coverage']:.1%})"
+            f"Model `{str(entry['model_hash'])[:12]}` ({entry['role']}): {entry['labelled']} of "
+            f"{entry['predictions']} predictions have an outcome (coverage {entry['coverage']:.1%})"
             + (f"; label delay median {delay['median']:.2f} h, p90 {delay['p90']:.2f} h" if delay else "")
             + f"; {entry['unmatched']} outcome(s) without a prediction in the window."
         )

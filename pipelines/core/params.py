@@ -180,8 +180,16 @@ class ServeFeedbackParams(_Section):
     max_age_days: Annotated[float, Field(gt=0)]
 
 
+class ServeChallengerParams(_Section):
+    """serve.challenger: a second model scored beside the champion on every request (shadow), and the share
+    of requests it answers (an A/B test, chosen by prediction id; 0: shadow only)."""
+
+    directory: str | None = None
+    traffic: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class ServeParams(_Section):
-    """serve: address, body limit (bytes), timeouts and graceful shutdown (seconds), the log, feedback."""
+    """serve: address, body limit (bytes), timeouts and graceful shutdown (seconds), the log, feedback, challenger."""
 
     host: str
     port: Annotated[int, Field(ge=0, le=65535)]
@@ -191,6 +199,7 @@ class ServeParams(_Section):
     graceful_shutdown_seconds: Annotated[float, Field(ge=0)]
     log: ServeLogParams
     feedback: ServeFeedbackParams
+    challenger: ServeChallengerParams
 
 
 class EnvironmentParams(_Section):
@@ -245,6 +254,7 @@ class IngestParams(_Section):
     sql_url_env: str | None = None
     sql_query: str | None = None
     quarantine: str
+    feedback: bool = False  # also ingest the live rows whose outcomes came back (prediction log + feedback log)
 
 
 class Params(_Section):

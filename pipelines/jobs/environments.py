@@ -90,6 +90,9 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     text = promotion_report(
         f"Promotion to {env.name}: model {digest[:12]}{replaces}", env.name, result.champion_source, note, report
     )
+    from pipelines.jobs.feedback import promotion_section
+
+    text += promotion_section(params, digest, current.model_hash if current else None)
     if args.report:
         from pipelines.adapters import files
 

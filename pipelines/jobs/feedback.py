@@ -16,50 +16,108 @@ def feedback_location(params: Any, override: str | None = None) -> str:
     return str(override or params.monitor.feedback or params.serve.feedback.directory)
 
 
-def live_performance(params: Any, logs: str, outcomes_at: str, since: float | None) -> list[dict[str, Any]]:
+def live_performance(
+    params: Any, logs: str, outcomes_at: str, since: float | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Per model in the prediction log, its live performance on the predictions that have an outcome
     (pipelines.core.feedback.performance), each with `unmatched`: outcomes whose prediction is not in the
-    window. Empty when there are no outcomes at all."""
+    window; and, when a challenger was scored beside the champion, the two compared on the same labelled
+    rows (pipelines.core.feedback.compare_models). ([], None) when no outcome has come back."""
     from pipelines.adapters import sources
     from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import join, latest_outcomes, performance
+    from pipelines.core.feedback import compare_models, join, latest_outcomes, performance
 
     outcome_files = sources.list_logs(outcomes_at, "feedback")
     if not outcome_files:
-        return []
+        return [], None
     outcomes = latest_outcomes(sources.read_outcomes(outcome_files, since))
     by_model, unmatched = join(sources.read_predictions(sources.list_logs(logs), since), outcomes)
-    task = load_contract().task
+    task, settings = load_contract().task, params.evaluate.intervals.settings()
+    ordered = sorted(by_model.values(), key=lambda j: (j.role != "champion", -j.predictions, j.model_hash))
     found = []
-    for joined in sorted(by_model.values(), key=lambda j: -j.predictions):
+    for joined in ordered:
         entry = performance(
-            joined,
-            task,
-            params.evaluate.threshold,
-            params.evaluate.intervals.settings(),
-            params.gate.floors,
-            params.monitor.min_labelled_rows,
+            joined, task, params.evaluate.threshold, settings, params.gate.floors, params.monitor.min_labelled_rows
         )
         found.append({**entry, "unmatched": unmatched})
-    return found
+    champion = next((j for j in ordered if j.role == "champion"), None)
+    challenger = next((j for j in ordered if j.role == "challenger"), None)
+    comparison = None
+    if champion is not None and challenger is not None:
+        comparison = compare_models(
+            champion, challenger, task, params.evaluate.threshold, settings, params.monitor.min_labelled_rows
+        )
+    return found, comparison
 
 
 def live_section(params: Any, logs: str, feedback: str | None, since: float, verdict: dict[str, Any]) -> str:
-    """Score the window's predictions against their outcomes; adds `live` to `verdict` (and any broken floor
-    to its `below_floors`) and returns the section for reports/monitor.md ("" when no outcome has come back)."""
+    """Score the window's predictions against their outcomes; adds `live` (and `comparison`, champion vs
+    challenger) to `verdict`, and any broken floor of the champion to its `below_floors`; returns the section
+    for reports/monitor.md ("" when no outcome has come back)."""
     from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import report
+    from pipelines.core.feedback import comparison_report, report
 
-    live = live_performance(params, logs, feedback_location(params, feedback), since)
+    live, comparison = live_performance(params, logs, feedback_location(params, feedback), since)
     if not live:
         return ""
+    task, min_rows = load_contract().task, params.monitor.min_labelled_rows
     verdict["live"] = live
-    verdict["below_floors"] = [*verdict.get("below_floors", []), *(r for e in live for r in e["below_floors"])]
+    broken = [r for e in live if e["role"] == "champion" for r in e["below_floors"]]
+    verdict["below_floors"] = [*verdict.get("below_floors", []), *broken]
     for entry in live:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in entry["metrics"].items())
-        say("monitor", f"live {entry['model_hash'][:12]}: {entry['labelled']} of {entry['predictions']} "
-                       f"predictions labelled; {shown or 'no metrics yet'}")  # fmt: skip
-    return report(live, params.gate.floors, load_contract().task, params.monitor.min_labelled_rows)
+        say("monitor", f"live {entry['role']} {entry['model_hash'][:12]}: {entry['labelled']} of "
+                       f"{entry['predictions']} predictions labelled; {shown or 'no metrics yet'}")  # fmt: skip
+    text = report(live, params.gate.floors, task, min_rows)
+    if comparison is not None:
+        verdict["comparison"] = comparison
+        text += "\n" + comparison_report(comparison, task, min_rows)
+        better = [m for m, v in comparison["verdict"].items() if v == "better"]
+        say("monitor", f"challenger {comparison['challenger'][:12]} vs champion on {comparison['rows']} rows: "
+                       f"better on {', '.join(better) or 'no metric'}")  # fmt: skip
+    return text
+
+
+def promotion_section(params: Any, candidate: str, champion: str | None) -> str:
+    """For the promotion pull request: the candidate (`candidate`, its model hash) against the champion on live
+    outcomes, when the candidate ran as the environment's challenger within monitor.window_hours (read from
+    monitor.logs / serve.log.directory and the feedback log); "" otherwise, or when the logs cannot be read."""
+    from pipelines.adapters.params import load_contract
+    from pipelines.core.feedback import comparison_report
+
+    logs = params.monitor.logs or params.serve.log.directory
+    try:
+        _, comparison = live_performance(
+            params, logs, feedback_location(params), time.time() - params.monitor.window_hours * 3600
+        )
+    except (OSError, ValueError) as exc:  # an unreachable log is not a reason to hold a promotion
+        say("promotion-gate", f"no live comparison: the logs at {logs} could not be read ({type(exc).__name__})")
+        return ""
+    if comparison is None or comparison["challenger"] != candidate:
+        return ""
+    if champion is not None and comparison["champion"] != champion:
+        return ""
+    return comparison_report(comparison, load_contract().task, params.monitor.min_labelled_rows)
+
+
+def labelled_batch(params: Any, data_dir: Any) -> list[Any]:
+    """For `ingest` (ingest.feedback: true): the predictions in the log (monitor.logs, else serve.log.directory)
+    that have an outcome and are not in the data yet, as one batch with the outcome as the target column
+    (pipelines.adapters.sources.from_feedback); validated, quarantined or appended like any other batch."""
+    from pipelines.adapters import sources
+    from pipelines.adapters.params import load_contract
+    from pipelines.core.feedback import latest_outcomes
+
+    logs, outcomes_at = params.monitor.logs or params.serve.log.directory, feedback_location(params)
+    outcome_files = sources.list_logs(outcomes_at, "feedback")
+    if not outcome_files:
+        say("ingest", f"no outcomes at {outcomes_at} yet")
+        return []
+    outcomes = latest_outcomes(sources.read_outcomes(outcome_files, None))
+    predictions = [r for r in sources.read_predictions(sources.list_logs(logs), None) if r["role"] == "champion"]
+    batches = sources.from_feedback(predictions, outcomes, load_contract().target, data_dir, outcomes_at)
+    say("ingest", f"{len(batches[0].frame) if batches else 0} new labelled live row(s) from {logs} and {outcomes_at}")
+    return batches
 
 
 def write_prometheus(path: str, verdict: dict[str, Any]) -> None:
@@ -68,7 +126,7 @@ def write_prometheus(path: str, verdict: dict[str, Any]) -> None:
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
     registry = CollectorRegistry()
-    metric = Gauge("gitops_ml_live_metric", "a task metric on labelled live rows", ["metric", "model_hash"],
+    metric = Gauge("gitops_ml_live_metric", "a task metric on labelled live rows", ["metric", "model_hash", "role"],
                    registry=registry)  # fmt: skip
     labelled = Gauge("gitops_ml_live_labelled_rows", "predictions with an outcome", ["model_hash"], registry=registry)
     coverage = Gauge("gitops_ml_live_label_coverage", "labelled / predicted", ["model_hash"], registry=registry)
@@ -79,7 +137,13 @@ def write_prometheus(path: str, verdict: dict[str, Any]) -> None:
         labelled.labels(short).set(entry["labelled"])
         coverage.labels(short).set(entry["coverage"])
         for name, value in entry["metrics"].items():
-            metric.labels(name, short).set(value)
+            metric.labels(name, short, entry["role"]).set(value)
+    comparison = verdict.get("comparison")
+    if comparison:
+        difference = Gauge("gitops_ml_challenger_difference", "challenger - champion on the same live rows",
+                           ["metric", "challenger"], registry=registry)  # fmt: skip
+        for name, entry in comparison["difference"].items():
+            difference.labels(name, comparison["challenger"][:12]).set(entry["difference"])
     for name, info in (verdict.get("features") or {}).items():
         drifted.labels(name).set(1.0 if info.get("drifted") else 0.0)
     alert.set(1.0 if verdict.get("alert") else 0.0)

@@ -10,12 +10,17 @@ from typing import Any
 
 from pipelines.jobs.common import add, add_repo, annotate, append, say
 
-NO_SOURCE = "no source configured: set ingest.source, or ingest.sql_url_env and sql_query, in params.yaml"
+NO_SOURCE = (
+    "no source configured: set ingest.source, or ingest.sql_url_env and sql_query, or ingest.feedback, in params.yaml"
+)
 
 
 def configured(params: Any) -> bool:
-    """Whether params.yaml names a source of fresh data (`ingest.source`, or `sql_url_env` and `sql_query`)."""
-    return bool(params.ingest.source or (params.ingest.sql_url_env and params.ingest.sql_query))
+    """Whether params.yaml names a source of fresh data (`ingest.source`, `sql_url_env` and `sql_query`, or
+    `feedback`: the live rows whose outcomes came back)."""
+    return bool(
+        params.ingest.source or (params.ingest.sql_url_env and params.ingest.sql_query) or params.ingest.feedback
+    )
 
 
 def ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
@@ -27,14 +32,19 @@ def ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
     from pipelines.core.data import DataError, parse_pointer
 
     settings = params.ingest
+    data_dir = Path(parse_pointer(Path("data.dvc").read_text())[0])
+    batches = []
     if settings.source:
         batches = sources.from_files(settings.source, params.data.missing_values)
     elif settings.sql_url_env and settings.sql_query:
         batches = sources.from_sql(settings.sql_url_env, settings.sql_query)
-    else:
+    elif not settings.feedback:
         raise sources.IngestError(NO_SOURCE)
+    if settings.feedback:  # the live rows whose outcomes came back, as one more batch (pipelines.jobs.feedback)
+        from pipelines.jobs.feedback import labelled_batch
+
+        batches += labelled_batch(params, data_dir)
     schema = load_contract().raw
-    data_dir = Path(parse_pointer(Path("data.dvc").read_text())[0])
     if need_remote_for_new_data and sources.pending(batches, data_dir, schema) and not dvc.has_remote():
         raise DataError(
             "there is new data, but no DVC remote is configured, so a pushed branch would point at data that "

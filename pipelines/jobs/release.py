@@ -297,7 +297,13 @@ def cmd_image_context(args: argparse.Namespace) -> int:
             labels = version_labels(digest)
         if args.model_version:
             labels["model_version"] = args.model_version
-        images.lay_out_context(args.out, model_dir, manifest, labels, args.params)
+        challenger = None
+        if args.challenger_rev:  # a candidate for the service to shadow (serve --challenger challenger)
+            c_dir = Path(tmp) / "challenger"
+            c_digest = releases.fetch_model(args.challenger_rev, c_dir)
+            c_manifest = json.loads(git.show(args.challenger_rev, paths["manifest"]) or "{}")
+            challenger = (c_dir, c_manifest, version_labels(c_digest, args.challenger_rev))
+        images.lay_out_context(args.out, model_dir, manifest, labels, args.params, challenger)
     say("image-context", f"wrote {args.out} for model {labels['model_version']} ({digest[:12]})")
     return 0
 
@@ -363,4 +369,5 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", default="build/image")
     p.add_argument("--rev", help="the model recorded at this revision (default: the workspace's model)")
     p.add_argument("--model-version", help="version label for /version (default: sha-<model hash>)")
+    p.add_argument("--challenger-rev", help="also lay in the model recorded here, for the service to shadow")
     p.add_argument("--dvc-yaml", default="dvc.yaml")

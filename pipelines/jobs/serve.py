@@ -22,7 +22,51 @@ def release_labels(path: str | None, digest: str) -> dict[str, str]:
     return version_labels(digest)
 
 
+def environment_model(env: str, dvc_yaml: str) -> tuple[Path, dict[str, Any], dict[str, str]]:
+    """The exact model an environment runs, fetched at its branch and verified: (directory, manifest, release)."""
+    import tempfile
+
+    from pipelines.adapters import git, releases
+    from pipelines.adapters.params import load_paths
+
+    rev = git.branch_ref(env)
+    now = releases.current(rev)
+    if now is None:
+        raise releases.RegistryError(f"{env} has no model yet")
+    model_dir = Path(tempfile.mkdtemp(prefix=f"serve-{env}-")) / "model"
+    digest = releases.fetch_model(rev, model_dir)
+    manifest = json.loads(git.show(rev, load_paths(dvc_yaml)["manifest"]) or "{}")
+    release = {
+        "model_version": f"{env}-v{now.version}",
+        "model_hash": digest,
+        "git_commit": now.commit,
+        "data_hash": now.data_hash,
+    }
+    return model_dir, manifest, release
+
+
+def challenger_model(
+    args: argparse.Namespace, directory: str | None
+) -> tuple[Path, dict[str, Any], dict[str, str]] | None:
+    """The challenger to shadow the champion with: `--challenger-env`'s model, or a directory laid out by
+    `image-context --challenger-rev` (model/, manifest.json, release.json; verified); None when neither is
+    given or the directory is empty (an image built without a challenger)."""
+    from pipelines.adapters import modelio
+
+    if args.challenger_env:
+        return environment_model(args.challenger_env, args.dvc_yaml)
+    if not directory or not (Path(directory) / "manifest.json").exists():
+        return None
+    root = Path(directory)
+    manifest = json.loads((root / "manifest.json").read_text())
+    digest = modelio.verify(root / "model", manifest)
+    return root / "model", manifest, release_labels(str(root / "release.json"), digest)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+    import socket
+
     import uvicorn
 
     from deploy.app import ServiceSettings, create_app
@@ -32,62 +76,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pipelines.adapters.params import load_contract, load_params, load_paths
 
     params = load_params(args.params).serve
-    if args.env:  # the exact model an environment runs, fetched at its branch and verified
-        import tempfile
-
-        from pipelines.adapters import git, releases
-
-        rev = git.branch_ref(args.env)
-        now = releases.current(rev)
-        if now is None:
-            raise releases.RegistryError(f"{args.env} has no model yet")
-        model_dir = Path(tempfile.mkdtemp(prefix=f"serve-{args.env}-")) / "model"
-        digest = releases.fetch_model(rev, model_dir)
-        manifest = json.loads(git.show(rev, load_paths(args.dvc_yaml)["manifest"]) or "{}")
-        release = {
-            "model_version": f"{args.env}-v{now.version}",
-            "model_hash": digest,
-            "git_commit": now.commit,
-            "data_hash": now.data_hash,
-        }
+    if args.env:
+        model_dir, manifest, release = environment_model(args.env, args.dvc_yaml)
     else:
         paths = load_paths(args.dvc_yaml) if not (args.model and args.manifest) else {}
         model_dir = Path(args.model or paths["model"])
         manifest = json.loads(Path(args.manifest or paths["manifest"]).read_text())
         digest = modelio.verify(model_dir, manifest)  # a tampered model never gets as far as a socket
         release = release_labels(args.release, digest)
+    shadow = challenger_model(args, args.challenger or params.challenger.directory)
     spec = InputSpec.from_schema(load_contract().inputs)
+    writer = os.environ.get("POD_NAME") or socket.gethostname()
     log = None
-    import os
-    import socket
-
     if params.log.sample_rate > 0:
         # the cluster sets the log location per environment (deploy/k8s: a ConfigMap, SERVE_LOG_DIRECTORY)
         directory = args.log_dir or os.environ.get("SERVE_LOG_DIRECTORY") or params.log.directory
-        writer = os.environ.get("POD_NAME") or socket.gethostname()
         log = PredictionLog(
             LogSettings(directory=directory, writer=writer, **params.log.model_dump(exclude={"directory"}))
         )
-
-    def loader() -> Any:
-        return load_bundle(model_dir, manifest, release, spec)
-
+    outcomes = PredictionLog(
+        LogSettings(
+            directory=args.feedback_dir or os.environ.get("SERVE_FEEDBACK_DIRECTORY") or params.feedback.directory,
+            writer=writer,
+            **{**params.log.model_dump(exclude={"directory"}), "sample_rate": 1.0},
+        ),
+        prefix="feedback",
+    )
     settings = ServiceSettings(
         params.max_body_bytes,
         params.request_timeout_seconds,
         params.inline_max_rows,
         params.feedback.max_items,
         params.feedback.max_age_days,
+        params.challenger.traffic,
     )
-    outcomes = PredictionLog(
-        LogSettings(
-            directory=args.feedback_dir or os.environ.get("SERVE_FEEDBACK_DIRECTORY") or params.feedback.directory,
-            writer=os.environ.get("POD_NAME") or socket.gethostname(),
-            **{**params.log.model_dump(exclude={"directory"}), "sample_rate": 1.0},
-        ),
-        prefix="feedback",
-    )
-    app = create_app(spec, loader, settings, log, outcomes)
+    challenger = None
+    if shadow is not None:
+        c_dir, c_manifest, c_release = shadow
+
+        def challenger() -> Any:
+            return load_bundle(c_dir, c_manifest, c_release, spec)
+
+        say("serve", f"challenger {c_release['model_version']} ({c_release['model_hash'][:12]}) verified: "
+                     f"scored in shadow, answering {params.challenger.traffic:.0%} of requests")  # fmt: skip
+
+    def loader() -> Any:
+        return load_bundle(model_dir, manifest, release, spec)
+
+    app = create_app(spec, loader, settings, log, outcomes, challenger)
     host, port = args.host or params.host, args.port if args.port is not None else params.port
     say("serve", f"model {release['model_version']} verified; listening on {host}:{port}")
     config = uvicorn.Config(
@@ -111,6 +147,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--model", help="model directory (default: from dvc.yaml)")
     p.add_argument("--manifest", help="model manifest with the hashes to verify (default: from dvc.yaml)")
     p.add_argument("--release", help="JSON with model_version, git_commit, data_hash (default: from git)")
+    p.add_argument("--challenger", help="a challenger laid out by image-context (default: serve.challenger.directory)")
+    p.add_argument("--challenger-env", help="shadow the champion with the model this environment runs")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--log-dir", help="prediction log directory (default: serve.log.directory)")

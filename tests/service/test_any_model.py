@@ -141,3 +141,27 @@ def _wait_ready(client: TestClient) -> bool:
             return True
         time.sleep(0.01)
     raise AssertionError(client.get("/health/ready").json())
+
+
+def test_feedback_takes_the_models_own_labels_as_json_values_and_refuses_others(
+    saved: tuple[Path, Contract, str],
+) -> None:
+    """/feedback for text, boolean, integer and three-class models: a label of the model's classes (as the
+    response gave it) is accepted; the same value as another JSON type, or another label, is a 422."""
+    directory, contract, kind = saved
+    spec = InputSpec.from_schema(contract.inputs)
+    release = {"model_version": "t", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
+    bundle = load_bundle(directory, modelio.manifest(directory), release, spec)
+    with TestClient(create_app(spec, lambda: bundle, SETTINGS), raise_server_exceptions=False) as client:
+        assert client.get("/health/ready").status_code == 200 or _wait_ready(client)
+        answer = client.post("/invocations", content=(directory / "serving_input_example.json").read_bytes(),
+                             headers={"Content-Type": "application/json"}).json()  # fmt: skip
+        first = answer["ids"][0]
+        label = LABELS[kind].tolist()[-1]
+        accepted = client.post("/feedback", json=[{"id": first, "label": label}])
+        assert accepted.status_code == 200 and accepted.json() == {"accepted": 1}
+        other_type = str(label) if not isinstance(label, str) else 1
+        for wrong in (other_type, "surely not a class", None, [label]):
+            refused = client.post("/feedback", json=[{"id": first, "label": wrong}])
+            assert refused.status_code == 422, (wrong, refused.text)
+            assert "is not one of the model's" in refused.json()["message"]

@@ -1,0 +1,203 @@
+"""Ids, feedback and a shadow challenger in the in-process service, on the project's own model: what a
+client gets is the champion's answer whatever the challenger does; both are logged with their model hash."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from deploy.app import create_app
+from deploy.predictions import PredictionLog
+from deploy.scoring import Bundle
+from pipelines.core import ids
+from tests.conftest import CONTRACT
+from tests.service.conftest import SETTINGS, SPEC, log_settings
+
+CHALLENGER = "1" * 64
+
+
+def _other(bundle: Bundle, output: Any = None) -> Bundle:
+    """A challenger: the champion's pipeline with another output (reversed classes' scores, or value + 1),
+    or `output` (a function of the input matrix)."""
+    model_hash = {**bundle.release, "model_hash": CHALLENGER, "model_version": "challenger"}
+
+    def shifted(matrix: np.ndarray) -> np.ndarray:
+        base = bundle.output(matrix)
+        return base + 1.0 if bundle.classes is None else base[:, ::-1]
+
+    return dataclasses.replace(bundle, release=model_hash, fast=output or shifted)  # type: ignore[arg-type]
+
+
+def _ready(client: TestClient) -> TestClient:
+    deadline = time.monotonic() + 30
+    while client.get("/health/ready").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return client
+
+
+@pytest.fixture
+def service(bundle: Bundle, tmp_path: Path) -> Iterator[Any]:
+    """A factory: the app with `challenger` (a Bundle, or a callable that raises) at `traffic`, logging to
+    tmp_path/logs; returns (client, log directory)."""
+    opened: list[TestClient] = []
+
+    def make(challenger: Any = None, traffic: float = 0.0) -> tuple[TestClient, Path]:
+        directory = tmp_path / f"logs-{len(opened)}"
+        log = PredictionLog(log_settings(directory, sample_rate=1.0), seed=0)
+        settings = dataclasses.replace(SETTINGS, challenger_traffic=traffic, max_body_bytes=200_000)
+        load = None if challenger is None else (challenger if callable(challenger) else lambda: challenger)
+        client = TestClient(create_app(SPEC, lambda: bundle, settings, log, challenger=load),
+                            raise_server_exceptions=False)  # fmt: skip
+        opened.append(client.__enter__())
+        return _ready(client), directory
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def _records(directory: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for f in sorted(directory.glob("predictions-*.jsonl")) for line in f.read_text().splitlines()
+    ]
+
+
+def _without_ids(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "ids"}
+
+
+def test_shadow_scoring_never_changes_the_champions_answer_and_both_are_logged(
+    service: Any, bundle: Bundle, holdout: list[list[Any]]
+) -> None:
+    alone, _ = service()
+    shadowed, logs = service(_other(bundle))
+    payload = {"instances": holdout[:20]}
+    expected = alone.post("/invocations", json=payload).json()
+    response = shadowed.post("/invocations", json=payload, headers={"X-Request-ID": "order-42"})
+    assert response.status_code == 200 and response.headers["x-request-id"] == "order-42"
+    body = response.json()
+    assert _without_ids(body) == _without_ids(expected)
+    assert len(body["ids"]) == 20 and all(ids.well_formed(i) for i in body["ids"])
+    assert shadowed.get("/version").json()["challenger"]["model_hash"] == CHALLENGER
+    shadowed.__exit__(None, None, None)  # flush the log
+    records = _records(logs)
+    roles = {r["role"]: r for r in records}
+    assert set(roles) == {"champion", "challenger"} and len(records) == 2
+    assert roles["champion"]["ids"] == roles["challenger"]["ids"] == body["ids"]
+    assert roles["champion"]["answered"] and not roles["challenger"]["answered"]
+    assert roles["challenger"]["model_hash"] == CHALLENGER
+    assert roles["champion"]["model_hash"] == bundle.release["model_hash"]
+    assert roles["champion"]["request_id"] == "order-42"
+    assert roles["challenger"]["predictions"] != roles["champion"]["predictions"] or CONTRACT.task == "regression"
+
+
+def test_a_failing_challenger_never_fails_a_request_it_is_counted(
+    service: Any, bundle: Bundle, holdout: list[list[Any]]
+) -> None:
+    def broken(matrix: np.ndarray) -> np.ndarray:
+        raise RuntimeError("the challenger fell over")
+
+    def nan(matrix: np.ndarray) -> np.ndarray:
+        return np.full_like(bundle.output(matrix), np.nan)
+
+    alone, _ = service()
+    expected = alone.post("/invocations", json={"instances": holdout[:3]}).json()
+    for fault in (broken, nan):
+        client, logs = service(_other(bundle, fault))
+        for _ in range(3):
+            response = client.post("/invocations", json={"instances": holdout[:3]})
+            assert response.status_code == 200
+            assert _without_ids(response.json()) == _without_ids(expected)
+        assert 'shadow_failures_total{stage="score"} 3.0' in client.get("/metrics").text
+        client.__exit__(None, None, None)
+        assert {r["role"] for r in _records(logs)} == {"champion"}
+
+
+def test_a_challenger_that_cannot_stand_in_is_not_loaded_and_the_champion_serves(
+    service: Any, bundle: Bundle, holdout: list[list[Any]]
+) -> None:
+    def refuses() -> Bundle:
+        raise ValueError("challenger directory does not match its manifest")
+
+    wrong_kind = dataclasses.replace(_other(bundle), classes=None if bundle.classes is not None else np.array([0, 1]))
+    for challenger in (refuses, wrong_kind):
+        client, _ = service(challenger)
+        assert client.post("/invocations", json={"instances": holdout[:2]}).status_code == 200
+        version = client.get("/version").json()
+        assert version["challenger"] is None and version["challenger_error"]
+        assert 'shadow_failures_total{stage="load"} 1.0' in client.get("/metrics").text
+
+
+def test_an_ab_split_answers_by_id_with_the_challenger_for_its_share(
+    service: Any, bundle: Bundle, holdout: list[list[Any]]
+) -> None:
+    champion_only, _ = service(_other(bundle), traffic=0.0)
+    challenger_only, logs = service(_other(bundle), traffic=1.0)
+    payload = {"instances": holdout[:5]}
+    champion = champion_only.post("/invocations", json=payload).json()
+    challenged = challenger_only.post("/invocations", json=payload).json()
+    expected = _other(bundle).output(SPEC.to_matrix(holdout[:5]))
+    key = "predictions" if bundle.classes is None else "probabilities"
+    np.testing.assert_allclose(challenged[key], expected, rtol=0, atol=1e-12)
+    assert challenged[key] != champion[key]
+    challenger_only.__exit__(None, None, None)
+    answered = {r["role"]: r["answered"] for r in _records(logs)}
+    assert answered == {"challenger": True, "champion": False}
+    # the split is a function of the id: about `traffic` of the ids, the same each time
+    from deploy.feedback import challenger_answers, make_ids
+
+    many = make_ids("ab" * 32, 4000)
+    share = sum(challenger_answers(i, 0.25) for i in many) / len(many)
+    assert 0.22 < share < 0.28 and [challenger_answers(i, 0.25) for i in many[:50]] == [
+        challenger_answers(i, 0.25) for i in many[:50]
+    ]
+
+
+def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
+    service: Any, bundle: Bundle, holdout: list[list[Any]], project_split: Any
+) -> None:
+    client, _ = service(_other(bundle))
+    given = client.post("/invocations", json={"instances": holdout[:4]}).json()["ids"]
+    truth = project_split[1][CONTRACT.target].head(4).tolist()
+    field = "value" if bundle.classes is None else "label"
+    good = [{"id": i, field: t.item() if hasattr(t, "item") else t} for i, t in zip(given, truth, strict=True)]
+    assert client.post("/feedback", json=good).json() == {"accepted": 4}
+    assert client.post("/feedback", json={"feedback": good[:1]}).status_code == 200
+    foreign = ids.compose("f" * 64, int(time.time() * 1000), b"\0" * 5)
+    expired = ids.compose(bundle.release["model_hash"], int((time.time() - 400 * 86400) * 1000), b"\0" * 5)
+    outside = "no such class" if bundle.classes is not None else "not a number"
+    bad = {
+        "malformed id": ([{"id": "123", field: good[0][field]}], 422),
+        "check digits": ([{"id": given[0][:-1] + ("0" if given[0][-1] != "0" else "1"), field: good[0][field]}], 422),
+        "foreign id": ([{"id": foreign, field: good[0][field]}], 422),
+        "expired id": ([{"id": expired, field: good[0][field]}], 422),
+        "outcome outside the target": ([{"id": given[0], field: outside}], 422),
+        "wrong field": ([{"id": given[0], "prediction": 1}], 400),
+        "not a list": ({"id": given[0]}, 400),
+        "empty": ([], 400),
+        "too many": ([good[0]] * (SETTINGS.feedback_max_items + 1), 413),
+    }
+    for name, (payload, status) in bad.items():
+        response = client.post("/feedback", json=payload)
+        assert response.status_code == status, (name, response.text)
+        assert str(outside) not in response.json()["message"], "a refusal never echoes the value"
+    assert (
+        client.post("/feedback", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    )
+    assert client.post("/feedback", content=b"[]", headers={"Content-Type": "text/csv"}).status_code == 415
+    assert (
+        client.post("/invocations", json={"instances": holdout[:1]}, headers={"X-Request-ID": "bad id!"}).status_code
+        == 400
+    )
+    metrics = client.get("/metrics").text
+    assert 'feedback_total{result="accepted"} 5.0' in metrics
+    assert f'feedback_total{{result="rejected"}} {len(bad) + 2}.0' in metrics
