@@ -99,3 +99,82 @@ def test_live_metrics_equal_those_of_the_stream_they_come_from() -> None:
     assert found["label_delay_hours"]["median"] == pytest.approx(1000 / 3600, rel=1e-3)
     assert found["judged"] and found["below_floors"][0].startswith("roc_auc = ")
     assert found["intervals"]["roc_auc"]["low"] <= found["metrics"]["roc_auc"] <= found["intervals"]["roc_auc"]["high"]
+
+
+def _rows(outputs: list, outcomes: list, model: str = MODEL, classes: list | None = None, role: str = "champion"):  # type: ignore[no-untyped-def]
+    made = make_ids(MODEL, len(outputs), now_ms=1_000_000)
+    predictions = [{"id": i, "ts": 1000.0, "model_hash": model, "output": o, "classes": classes, "inputs": [],
+                    "role": role} for i, o in zip(made, outputs, strict=True)]  # fmt: skip
+    field = "value" if classes is None else "label"
+    answers = [{"id": i, "ts": 1000.0 + 3600, field: y} for i, y in zip(made, outcomes, strict=True)]
+    return made, predictions, answers
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(20, 200), right=st.floats(0.1, 0.9), classes=st.integers(2, 4), seed=st.integers(0, 99))
+def test_live_accuracy_is_the_share_of_outcomes_the_stream_was_made_to_get_right(
+    n: int, right: float, classes: int, seed: int
+) -> None:
+    """A stream where exactly k of n predictions name the true class: live accuracy is k/n, whatever the
+    probabilities; label delay is the hour the outcomes were made to take."""
+    rng = np.random.default_rng(seed)
+    names = [f"c{j}" for j in range(classes)]
+    k = round(right * n)
+    truth = [names[j] for j in rng.integers(0, classes, n)]
+    truth[:2] = names[:2]  # both of the first two classes seen
+    outputs, labels = [], []
+    for i, y in enumerate(truth):
+        predicted = y if i < k else names[(names.index(y) + 1) % classes]
+        p = rng.dirichlet(np.ones(classes)) * 0.5
+        p[names.index(predicted)] += 0.5 + 1e-6  # the argmax, whatever the rest
+        outputs.append((p / p.sum()).tolist())
+        labels.append(y)
+    _, predictions, answers = _rows(outputs, labels, classes=names)
+    joined, unmatched = join(predictions, latest_outcomes(answers))
+    task = "binary" if classes == 2 else "multiclass"
+    found = performance(joined[MODEL], task, 0.5, INTERVALS, {}, min_rows=10)
+    if task == "multiclass":
+        assert found["metrics"]["accuracy"] == pytest.approx(k / n, abs=1e-6)  # metrics.json precision
+    else:  # binary reports recall and precision: at the 0.5 threshold the right ones are the argmax
+        y = np.array(labels) == "c1"
+        hit = np.array([i < k for i in range(n)])
+        assert found["metrics"]["recall"] == pytest.approx((y & hit).sum() / y.sum(), abs=1e-6)
+    assert found["coverage"] == 1.0 and unmatched == 0
+    assert found["label_delay_hours"] == {"median": 1.0, "p90": 1.0}
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(10, 200), offset=st.floats(0.01, 100), seed=st.integers(0, 99))
+def test_live_rmse_and_mae_are_the_offset_the_outcomes_were_made_with(n: int, offset: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    predicted = rng.normal(0, 10, n).tolist()
+    signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    outcomes = (np.asarray(predicted) + signs * offset).tolist()
+    _, predictions, answers = _rows(predicted, outcomes)
+    joined, _ = join(predictions, latest_outcomes(answers))
+    found = performance(joined[MODEL], "regression", 0.5, INTERVALS, {"mae": offset / 2}, min_rows=5)
+    assert found["metrics"]["rmse"] == pytest.approx(offset, abs=1e-6)
+    assert found["metrics"]["mae"] == pytest.approx(offset, abs=1e-6)
+    assert found["below_floors"] == [f"mae = {found['metrics']['mae']:.4f} is above the ceiling {offset / 2:.4f} "
+                                     f"on {n} labelled live rows"]  # fmt: skip
+
+
+def test_a_challenger_closer_to_the_outcomes_is_better_on_the_same_rows_and_a_copy_is_indistinguishable() -> None:
+    from pipelines.core.feedback import compare_models
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 10, 300)
+    champion_out = (truth + rng.normal(0, 5, 300)).tolist()
+    challenger_out = (truth + rng.normal(0, 1, 300)).tolist()
+    _, champion_rows, answers = _rows(champion_out, truth.tolist())
+    challenger_rows = [{**row, "model_hash": "cd" * 32, "output": o, "role": "challenger"}
+                       for row, o in zip(champion_rows, challenger_out, strict=True)]  # fmt: skip
+    joined, unmatched = join([*challenger_rows, *champion_rows], latest_outcomes(answers))
+    assert unmatched == 0 and {j.role for j in joined.values()} == {"champion", "challenger"}
+    found = compare_models(joined[MODEL], joined["cd" * 32], "regression", 0.5, INTERVALS, min_rows=100)
+    assert found is not None and found["rows"] == 300 and found["judged"]
+    assert found["verdict"] == {"r2": "better", "rmse": "better", "mae": "better"}
+    assert found["difference"]["rmse"]["difference"] < 0
+    same = compare_models(joined[MODEL], joined[MODEL], "regression", 0.5, INTERVALS, min_rows=100)
+    assert same is not None and set(same["verdict"].values()) == {"not distinguishable"}
+    assert all(entry == {"difference": 0.0, "low": 0.0, "high": 0.0} for entry in same["difference"].values())
