@@ -7,7 +7,10 @@ generator (wrk when installed, `apt-get install wrk`; else a bounded Python clie
 time at concurrency 1 and 8, with 1-row and 100-row `dataframe_split` bodies. The in-process floor
 is `model.predict` on a DataFrame of 1 and 100 rows. Targets: at least 5x MLflow's requests/s on
 single rows; p50 at concurrency 1 within 1 ms of the floor; p99 under 10 ms at concurrency 8 on
-single rows; zero errors.
+single rows; zero errors. Then the same service with a challenger scored in shadow on every request
+(`serve --challenger`, the workspace's model laid out as image-context lays one in): target, shadow
+costs at most 30% of the requests/s at 1 row, concurrency 8. (Monitoring over 1M predictions joined
+with 1M outcomes: benchmarks/monitor.py.)
 """
 
 from __future__ import annotations
@@ -54,12 +57,22 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90) 
     raise SystemExit(f"{url} not ready after {timeout}s")
 
 
+def challenger(out: Path) -> Path:
+    """The workspace's model laid out as a challenger (what image-context --challenger-rev writes)."""
+    shutil.copytree(MODEL, out / "model")
+    shutil.copy2(ROOT / "models" / "manifest.json", out / "manifest.json")
+    (out / "release.json").write_text(json.dumps({"model_version": "challenger", "git_commit": "-", "data_hash": "-"}))
+    return out
+
+
 def start(kind: str, port: int, logdir: Path) -> subprocess.Popen[bytes]:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    if kind == "ours":
+    if kind in ("ours", "ours + shadow"):
         cmd = [sys.executable, "-m", "pipelines", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--log-dir", str(logdir)]  # fmt: skip
+               "--log-dir", str(logdir), "--feedback-dir", str(logdir.parent / "feedback")]  # fmt: skip
+        if kind == "ours + shadow":
+            cmd += ["--challenger", str(challenger(logdir.parent / "challenger"))]
         ready = f"http://127.0.0.1:{port}/health/ready"
     else:
         cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", str(MODEL), "--env-manager", "local",
@@ -179,7 +192,7 @@ def main() -> None:
     floors = {rows: floor(rows) for rows in (1, 100)}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
-        for kind in ("mlflow", "ours"):
+        for kind in ("mlflow", "ours", "ours + shadow"):
             port = free_port()
             print(f"starting {kind} on port {port} ...", file=sys.stderr, flush=True)
             process = start(kind, port, tmp / "logs")
@@ -203,6 +216,14 @@ def main() -> None:
         ratio = r["rps"] / results[("mlflow", rows, connections)]["rps"]
         print(f"| {kind} | {rows} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
               f"{int(r['errors'])} | {ratio:.1f}x | {r['p50'] - floors[rows]:+.2f} |")  # fmt: skip
+    print("\n| shadow scoring | rows | conc. | req/s off | req/s on | cost | p99 ms off | p99 ms on |")
+    print("|---|---|---|---|---|---|---|---|")
+    for rows, connections in ((1, 1), (1, 8), (100, 8)):
+        off, on = results[("ours", rows, connections)], results[("ours + shadow", rows, connections)]
+        cost = 1 - on["rps"] / off["rps"]
+        target = " (target <= 30%)" if (rows, connections) == (1, 8) else ""
+        print(f"| challenger on every request | {rows} | {connections} | {off['rps']:.0f} | {on['rps']:.0f} | "
+              f"{cost:.0%}{target} | {off['p99']:.2f} | {on['p99']:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -199,9 +199,9 @@ def _records(paths: Sequence[str]) -> Any:
                     yield orjson.loads(line)
 
 
-def read_predictions(paths: Sequence[str], since: float | None) -> list[dict[str, Any]]:
-    """Logged prediction rows that carry ids, one dict per row: id, ts, model_hash, output (class probabilities
-    or the value), classes, inputs; `since` in epoch seconds (None: all)."""
+def read_predictions(paths: Sequence[str], since: float | None, inputs: bool = True) -> list[dict[str, Any]]:
+    """Logged prediction rows that carry ids, one dict per row: id, ts, model_hash, role, output (class
+    probabilities or the value), classes, columns and (with `inputs`) inputs; `since` in epoch seconds (None: all)."""
     rows = []
     for record in _records(paths):
         if (since is not None and record.get("ts", 0) < since) or not record.get("ids"):
@@ -215,7 +215,9 @@ def read_predictions(paths: Sequence[str], since: float | None) -> list[dict[str
             "columns": record.get("columns"),
         }
         for i, prediction_id in enumerate(record["ids"]):
-            rows.append({"id": prediction_id, **shared, "output": outputs[i], "inputs": record["rows"][i]})
+            rows.append(
+                {"id": prediction_id, **shared, "output": outputs[i], "inputs": record["rows"][i] if inputs else []}
+            )
     return rows
 
 

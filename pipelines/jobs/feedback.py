@@ -31,7 +31,7 @@ def live_performance(
     if not outcome_files:
         return [], None
     outcomes = latest_outcomes(sources.read_outcomes(outcome_files, since))
-    by_model, unmatched = join(sources.read_predictions(sources.list_logs(logs), since), outcomes)
+    by_model, unmatched = join(sources.read_predictions(sources.list_logs(logs), since, inputs=False), outcomes)
     task, settings = load_contract().task, params.evaluate.intervals.settings()
     ordered = sorted(by_model.values(), key=lambda j: (j.role != "champion", -j.predictions, j.model_hash))
     found = []
@@ -90,7 +90,7 @@ def promotion_section(params: Any, candidate: str, champion: str | None) -> str:
         _, comparison = live_performance(
             params, logs, feedback_location(params), time.time() - params.monitor.window_hours * 3600
         )
-    except (OSError, ValueError) as exc:  # an unreachable log is not a reason to hold a promotion
+    except Exception as exc:  # an unreachable log (no credentials, say) is not a reason to hold a promotion
         say("promotion-gate", f"no live comparison: the logs at {logs} could not be read ({type(exc).__name__})")
         return ""
     if comparison is None or comparison["challenger"] != candidate:
@@ -120,10 +120,12 @@ def labelled_batch(params: Any, data_dir: Any) -> list[Any]:
     return batches
 
 
-def write_prometheus(path: str, verdict: dict[str, Any]) -> None:
-    """The monitor's verdict as Prometheus gauges in text format (for node_exporter's textfile collector or a
-    Pushgateway): live metric values, labelled rows and label coverage per model, and drift per feature."""
-    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+def write_prometheus(path: str | None, verdict: dict[str, Any], gateway: str | None = None) -> None:
+    """The monitor's verdict as Prometheus gauges: live metric values, labelled rows and label coverage per
+    model, challenger - champion per metric, drift per feature, the alert. Written in text format to `path`
+    (for node_exporter's textfile collector) and/or pushed to the Pushgateway at `gateway` (a URL; job
+    `gitops-ml-monitor`, replacing the previous push)."""
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
     registry = CollectorRegistry()
     metric = Gauge("gitops_ml_live_metric", "a task metric on labelled live rows", ["metric", "model_hash", "role"],
@@ -147,7 +149,11 @@ def write_prometheus(path: str, verdict: dict[str, Any]) -> None:
     for name, info in (verdict.get("features") or {}).items():
         drifted.labels(name).set(1.0 if info.get("drifted") else 0.0)
     alert.set(1.0 if verdict.get("alert") else 0.0)
-    write_to_textfile(path, registry)
+    if path:
+        write_to_textfile(path, registry)
+    if gateway:
+        push_to_gateway(gateway, job="gitops-ml-monitor", registry=registry, timeout=30)
+        say("monitor", f"pushed {len(list(registry.collect()))} metric families to the Pushgateway")
 
 
 def cmd_feedback_import(args: argparse.Namespace) -> int:

@@ -163,6 +163,7 @@ def live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    import os
     import time
 
     from pipelines.adapters import files, sources
@@ -210,8 +211,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     verdict["alert"] = bool(verdict["drift"] or verdict.get("below_floors"))
     files.write_text(args.out, text)
     files.write_json(args.verdict, verdict)
-    if args.prometheus:
-        write_prometheus(args.prometheus, verdict)
+    gateway = os.environ.get(args.pushgateway_env) if args.pushgateway_env else None
+    if args.prometheus or gateway:
+        write_prometheus(args.prometheus, verdict, gateway)
     drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
     say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}")
     drift, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
@@ -267,6 +269,8 @@ def add_commands(sub: Any) -> None:
         "--feedback", help="outcomes for prediction ids (default: monitor.feedback, else serve.feedback.directory)"
     )
     p.add_argument("--prometheus", help="also write the verdict as Prometheus gauges (text format) to this file")
+    p.add_argument("--pushgateway-env", help="NAME of an environment variable with a Pushgateway URL to push them to "
+                   "(nothing is pushed when it is unset or empty)")  # fmt: skip
     p.add_argument("--github-output", help="append drift= and alert=true|false to this file ($GITHUB_OUTPUT)")
 
     p = add(

@@ -198,7 +198,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_the_grafana_dashboard_queries_metrics_the_service_exports(server: Server) -> None:
+def test_the_grafana_dashboard_queries_metrics_the_service_exports(server: Server, tmp_path: Path) -> None:
     dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
     exported = set(re.findall(r"^# TYPE (\w+) (\w+)", urllib.request.urlopen(f"{server.url}/metrics").read().decode(),
                               re.MULTILINE))  # fmt: skip
@@ -209,10 +209,19 @@ def test_the_grafana_dashboard_queries_metrics_the_service_exports(server: Serve
     )
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     exprs = [re.sub(r"by \([^)]*\)", "", e) for e in exprs]  # label lists are not metric names
-    used = {
-        m for e in exprs for m in re.findall(r"\b([a-z_]+)(?:\{|\[|\))", e) if m.startswith(("prediction", "model"))
-    }
+    found = {m for e in exprs for m in re.findall(r"\b([a-z_]+)(?:\{|\[|\))", e)}
+    used = {m for m in found if m.startswith(("prediction", "model", "feedback", "shadow"))}
     assert used and used <= names, used - names
+    # the monitor's gauges (python -m pipelines monitor --prometheus), as write_prometheus writes them
+    from pipelines.jobs.feedback import write_prometheus
+
+    textfile = tmp_path / "monitor.prom"
+    live = [{"model_hash": "a" * 64, "role": "champion", "labelled": 10, "coverage": 0.5, "metrics": {"r2": 0.5}}]
+    comparison = {"challenger": "b" * 64, "difference": {"r2": {"difference": 0.1}}}
+    write_prometheus(str(textfile), {"live": live, "comparison": comparison, "features": {}, "alert": False})
+    written = set(re.findall(r"^# TYPE (\w+) ", textfile.read_text(), re.MULTILINE))
+    monitor = {m for m in found if m.startswith("gitops_ml")}
+    assert monitor and monitor <= written, monitor - written
 
 
 def test_the_smoke_test_passes_on_the_right_model_and_fails_on_another(server: Server, trained_repo: Repo) -> None:

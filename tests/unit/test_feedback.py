@@ -178,3 +178,38 @@ def test_a_challenger_closer_to_the_outcomes_is_better_on_the_same_rows_and_a_co
     same = compare_models(joined[MODEL], joined[MODEL], "regression", 0.5, INTERVALS, min_rows=100)
     assert same is not None and set(same["verdict"].values()) == {"not distinguishable"}
     assert all(entry == {"difference": 0.0, "low": 0.0, "high": 0.0} for entry in same["difference"].values())
+
+
+def test_the_monitors_gauges_are_written_for_a_textfile_collector_and_pushed_to_a_pushgateway(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A Pushgateway is a Go binary not installable here: a stand-in on 127.0.0.1 records what is pushed."""
+    import http.server
+    import threading
+
+    from pipelines.jobs.feedback import write_prometheus
+
+    pushed: list[tuple[str, str, bytes]] = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # the stdlib handler's name for PUT
+            pushed.append((self.command, self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        live = [{"model_hash": MODEL, "role": "champion", "labelled": 40, "coverage": 0.4, "metrics": {"f1": 0.75}}]
+        verdict = {"live": live, "features": {"age": {"drifted": True}}, "alert": True}
+        write_prometheus(str(tmp_path / "m.prom"), verdict, f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+    text = (tmp_path / "m.prom").read_text()
+    assert f'gitops_ml_live_metric{{metric="f1",model_hash="{MODEL[:12]}",role="champion"}} 0.75' in text
+    assert 'gitops_ml_feature_drift{feature="age"} 1.0' in text and "gitops_ml_monitor_alert 1.0" in text
+    ((method, path, body),) = pushed
+    assert (method, path) == ("PUT", "/metrics/job/gitops-ml-monitor")
+    assert b"gitops_ml_live_label_coverage" in body
