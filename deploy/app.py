@@ -223,11 +223,11 @@ def create_app(
     is live but not ready, and `/invocations` and `/feedback` answer 503. Every prediction row gets an id
     (deploy/feedback.py) that `/feedback` takes outcomes for, written to `feedback_log`.
 
-    `challenger` loads a second verified model (a candidate) after the champion: it scores every request
-    too and both outputs are logged with their model hash, for `monitor` to compare on live outcomes. Its
-    answer is returned only for the `settings.challenger_traffic` share of requests (chosen by id, so the
-    same id always had the same model); a challenger that fails to load or score is counted
-    (shadow_failures), and the champion answers."""
+    `challenger` loads a second verified model (a candidate) after the champion, before the service is ready:
+    it scores every request too and both outputs are logged with their model hash, for `monitor` to compare
+    on live outcomes. Its answer is returned only for the `settings.challenger_traffic` share of requests
+    (chosen by id, so the same id always had the same model); a challenger that fails to load or score is
+    counted (shadow_failures), and the champion answers."""
     # The fitted inner pipelines remember DataFrame column names; the fast path feeds them arrays.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
     state = State(settings=settings, spec=spec, log=log, feedback_log=feedback_log)
@@ -238,17 +238,17 @@ def create_app(
         except Exception as exc:  # reported by /health/ready; the CLI verifies before starting
             state.load_error = f"{type(exc).__name__}: {exc}"
             return
-        state.bundle = bundle
-        state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit", "data_hash"))).set(
-            1
-        )
-        state.ready.set(1)
-        if challenger is not None:
+        if challenger is not None:  # tried before the service is ready, so every request it answers is shadowed
             try:
                 state.challenger = feedback.compatible(bundle, challenger())
             except Exception as exc:  # the champion serves on; /version says why there is no challenger
                 state.challenger_error = f"{type(exc).__name__}: {exc}"
                 state.shadow_failures.labels("load").inc()
+        state.bundle = bundle
+        state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit", "data_hash"))).set(
+            1
+        )
+        state.ready.set(1)
 
     async def score(model: Bundle, matrix: Any, n: int) -> Any:
         """`model`'s output on `matrix` (n rows): inline when small, else on a worker thread under the timeout.

@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "pipelines.jobs.operations",  # retrain.yml and monitor.yml
     "pipelines.jobs.serve",  # the prediction service
     "pipelines.jobs.cluster",  # what an environment declares the cluster runs (render)
-    "pipelines.jobs.feedback",  # outcomes for predictions: feedback-import (monitor scores them)
+    "pipelines.jobs.feedback",  # outcomes for predictions: feedback import (monitor scores them)
     "pipelines.template.commands",  # once per project: init, setup, protect
 )
 

@@ -1,5 +1,5 @@
 """The loop's return path: outcomes for predictions, joined and scored (`monitor` calls `live_performance`),
-imported from another system (`feedback-import`), and written for Prometheus (`write_prometheus`)."""
+imported from another system (`feedback import`), and written for Prometheus (`write_prometheus`)."""
 
 from __future__ import annotations
 
@@ -202,20 +202,24 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
 
     fs, path = fsspec.core.url_to_fs(target_path)
     if fs.exists(path):
-        say("feedback-import", f"{len(lines)} outcome(s) from {source} were imported already ({target_path})")
+        say("feedback import", f"{len(lines)} outcome(s) from {source} were imported already ({target_path})")
         return 0
     if "://" not in location:
         os.makedirs(location, exist_ok=True)
     with fsspec.open(target_path + ".partial", "wb") as out:
         out.write(b"\n".join(lines) + b"\n")
     fs.mv(path + ".partial", path)
-    say("feedback-import", f"{len(lines)} outcome(s) from {source} -> {target_path}")
+    say("feedback import", f"{len(lines)} outcome(s) from {source} -> {target_path}")
     return 0
 
 
 def add_commands(sub: Any) -> None:
-    """Register feedback-import."""
-    p = add(sub, "feedback-import", cmd_feedback_import, "append outcomes for prediction ids from a file or SQL query")
+    """Register feedback (its action: import)."""
+    about = "outcomes (ground truth) for prediction ids; `monitor` scores them"
+    actions = sub.add_parser("feedback", help=about, description=about).add_subparsers(
+        dest="action", required=True, metavar="<action>"
+    )
+    p = add(actions, "import", cmd_feedback_import, "append outcomes for prediction ids from a file or SQL query")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", help="CSV or Parquet with the ids and outcomes (path or fsspec URL)")
     source.add_argument("--sql-url-env", help="NAME of the environment variable holding a SQLAlchemy URL")

@@ -1,6 +1,6 @@
 """The loop closed, end to end on the project's own data: the real service on 127.0.0.1 hands out ids, takes
 outcomes for them, scores a challenger in shadow; `monitor` joins predictions with outcomes and scores them like
-the holdout; `feedback-import` brings outcomes from a file; `ingest` turns labelled live rows into training data."""
+the holdout; `feedback import` brings outcomes from a file; `ingest` turns labelled live rows into training data."""
 
 from __future__ import annotations
 
@@ -160,10 +160,10 @@ def test_live_outcomes_are_scored_like_the_holdout_and_a_degraded_stream_alerts(
     pd.DataFrame({"prediction_id": [got_ids[i] for i in labelled], CONTRACT.target: degraded}).to_parquet(table)
     imported = tmp_path / "imported"
     for _ in range(2):
-        trained_repo.pipelines("feedback-import", "--file", str(table), "--id-column", "prediction_id",
+        trained_repo.pipelines("feedback", "import", "--file", str(table), "--id-column", "prediction_id",
                                "--to", str(imported))  # fmt: skip
     first = {p.name: p.read_bytes() for p in imported.iterdir()}
-    again = trained_repo.pipelines("feedback-import", "--file", str(table), "--id-column", "prediction_id",
+    again = trained_repo.pipelines("feedback", "import", "--file", str(table), "--id-column", "prediction_id",
                                    "--to", str(imported))  # fmt: skip
     assert "imported already" in again.stderr and {p.name: p.read_bytes() for p in imported.iterdir()} == first
     assert len(first) == 1
@@ -234,3 +234,48 @@ def test_labelled_live_rows_become_a_batch_once(repo_copy: Repo, tmp_path: Path,
         server.stop()
     third = repo_copy.pipelines("ingest")
     assert "1 new (1 rows)" in third.stderr and len(list((repo_copy.path / "data").glob("batch-*.csv"))) == 2
+
+
+def test_the_loop_through_an_object_store_and_a_database(
+    trained_repo: Repo, tmp_path: Path, project_frame: pd.DataFrame
+) -> None:
+    """Replicas write their logs to S3 (moto's server on 127.0.0.1); outcomes come from the API and from a
+    PostgreSQL query (`feedback import`, twice: nothing changes); `monitor` reads both logs from the bucket."""
+    from sqlalchemy import create_engine
+
+    from tests.stack import BUCKET, KEYS, S3, PostgreSQL
+
+    s3, database = S3(), PostgreSQL()
+    try:
+        env = {**trained_repo.env, **KEYS, "FSSPEC_S3_ENDPOINT_URL": s3.url, "OUTCOMES_URL": database.url}
+        repo = Repo(trained_repo.path, env)
+        logs, feedback = f"s3://{BUCKET}/predictions/production", f"s3://{BUCKET}/feedback/production"
+        sample = project_frame.sample(200, random_state=11).reset_index(drop=True)
+        server = Server(repo, "--log-dir", logs, "--feedback-dir", feedback)
+        try:
+            server.wait_ready()
+            got_ids, _ = _predict(server, sample)
+            truth = _truth(sample)
+            _send(server, [(got_ids[i], truth[i]) for i in range(100)])
+        finally:
+            server.stop()  # writes both logs out to the bucket
+        engine = create_engine(database.url)
+        try:
+            later = pd.DataFrame({"prediction": got_ids[100:150], "outcome": truth[100:150]})
+            later.to_sql("outcomes", engine, index=False)
+        finally:
+            engine.dispose()
+        command = ["feedback", "import", "--sql-url-env", "OUTCOMES_URL", "--query",
+                   "SELECT prediction, outcome FROM outcomes", "--id-column", "prediction", "--outcome-column",
+                   "outcome", "--to", feedback]  # fmt: skip
+        for attempt in range(2):
+            result = repo.pipelines(*command)
+            assert ("imported already" in result.stderr) == (attempt == 1), result.stderr
+        verdict = tmp_path / "verdict.json"
+        repo.pipelines("monitor", "--logs", logs, "--feedback", feedback, "--verdict", str(verdict),
+                       "--out", str(tmp_path / "monitor.md"))  # fmt: skip
+        (live,) = json.loads(verdict.read_text())["live"]
+        assert (live["predictions"], live["labelled"], live["coverage"], live["unmatched"]) == (200, 150, 0.75, 0)
+    finally:
+        s3.stop()
+        database.remove()

@@ -190,6 +190,25 @@ def test_the_image_build_context_runs_with_only_the_image_requirements(trained_r
     logged = sorted(Path(env_logs).glob("predictions-*.jsonl"))  # written on SIGTERM, named after the pod
     assert logged and all("prediction-service-7d4b9-x2x8q" in p.name for p in logged)
     assert subprocess.run([str(venv / "bin" / "python"), "-c", "import mlflow"], capture_output=True).returncode != 0
+    assert not (context / "challenger").exists() or not any((context / "challenger").iterdir())
+
+    # the same image with a challenger laid in (the recorded model at HEAD): scored in shadow by the same CMD
+    shadowed = tmp_path / "shadowed"
+    trained_repo.pipelines("image-context", "--out", str(shadowed), "--rev", "HEAD", "--challenger-rev", "HEAD")
+    manifest = json.loads((shadowed / "challenger" / "manifest.json").read_text())
+    env["SERVE_LOG_DIRECTORY"] = str(tmp_path / "shadow-logs")
+    process = subprocess.Popen(["timeout", "120", *args], cwd=shadowed, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http_ok(f"{url}/health/ready", timeout=60, process=process)
+        assert post(url, example)[0] == 200
+        version = json.loads(urllib.request.urlopen(f"{url}/version").read())
+        assert version["challenger"] and version["challenger"]["model_hash"] == manifest["content_hash"], version
+    finally:
+        process.terminate()
+        process.wait(20)
+    records = [json.loads(line) for f in sorted((tmp_path / "shadow-logs").glob("predictions-*.jsonl"))
+               for line in f.read_text().splitlines()]  # fmt: skip
+    assert sorted(r["role"] for r in records) == ["challenger", "champion"]
 
 
 def _free_port() -> int:
