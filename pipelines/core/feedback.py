@@ -214,7 +214,7 @@ def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task:
         bounded = [m for m in spec(task).metrics if m in first["metrics"] and m not in LOWER_IS_BETTER]
         if bounded:
             values = ", ".join(f"{first['metrics'][m]:.4f}" for m in bounded)
-            labels = ", ".join(f'"{md.label(m)}"' for m in bounded)
+            labels = ", ".join(md.label(m) for m in bounded)
             parts.append(
                 '```mermaid\nxychart-beta\n    title "Live metrics"\n'
                 f"    x-axis [{labels}]\n    y-axis 0 --> 1\n    bar [{values}]\n```"
