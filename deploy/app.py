@@ -9,6 +9,7 @@ NumPy array through the fitted transformers, skipping the DataFrame round trip. 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import warnings
@@ -82,6 +83,10 @@ class State:
             "prediction_log_dropped", "prediction log records dropped (queue full or capped)", registry=r
         )
         self.log_dropped.set_function(lambda: float(self.log.dropped) if self.log else 0.0)
+        self.feedback_dropped = Gauge(
+            "feedback_log_dropped", "accepted outcomes the feedback log could not write", registry=r
+        )
+        self.feedback_dropped.set_function(lambda: float(self.feedback_log.dropped) if self.feedback_log else 0.0)
         self.feedback = Counter("feedback", "outcomes received by /feedback, by result", ["result"], registry=r)
         self.shadow_rows = Counter("shadow_rows", "rows the challenger scored, by whether it answered", ["answered"],
                                    registry=r)  # fmt: skip
@@ -135,8 +140,8 @@ async def _json_body(request: Request, limit: int) -> Any:
     return loads(await _read_body(request, limit))
 
 
-def _error(error: RequestError) -> Response:
-    return _json({"error_code": error.code, "message": error.message}, error.status)
+def _error(error: RequestError, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error_code": error.code, "message": error.message}, error.status, headers=headers)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -204,6 +209,7 @@ FEEDBACK_SCHEMA = {
         "200": {"description": "the number of outcomes accepted"},
         "400": {"description": "malformed request"},
         "413": {"description": "body too large, or too many outcomes"},
+        "429": {"description": "the feedback log is behind: nothing recorded, retry after Retry-After seconds"},
         "415": {"description": "not JSON"},
         "422": {"description": "an id that is malformed, foreign or expired, or an outcome outside the target"},
         "503": {"description": "model not loaded yet"},
@@ -218,6 +224,7 @@ def create_app(
     log: PredictionLog | None = None,
     feedback_log: PredictionLog | None = None,
     challenger: Callable[[], Bundle] | None = None,
+    target: InputSpec | None = None,
 ) -> FastAPI:
     """The ASGI app. `load` runs on a background thread at start-up; until it returns the service
     is live but not ready, and `/invocations` and `/feedback` answer 503. Every prediction row gets an id
@@ -244,6 +251,7 @@ def create_app(
             except Exception as exc:  # the champion serves on; /version says why there is no challenger
                 state.challenger_error = f"{type(exc).__name__}: {exc}"
                 state.shadow_failures.labels("load").inc()
+                logging.getLogger("uvicorn.error").warning("the challenger was not loaded: %s", state.challenger_error)
         state.bundle = bundle
         state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit", "data_hash"))).set(
             1
@@ -377,14 +385,18 @@ def create_app(
                 [m.release["model_hash"] for m in (bundle, state.challenger) if m is not None],
                 state.settings.feedback_max_items,
                 state.settings.feedback_max_age_days,
+                target=target,
             )
         except RequestError as error:
             state.feedback.labels("rejected").inc()
             return _error(error)
         now = time.time()
-        if state.feedback_log:
-            for item in items:
-                state.feedback_log.offer_record({"ts": now, **item, "source": "api"})
+        if state.feedback_log and not state.feedback_log.offer_batch(
+            [{"ts": now, **i, "source": "api"} for i in items]
+        ):
+            state.feedback.labels("busy").inc()
+            busy = RequestError(429, "BUSY", "the feedback log is behind; nothing was recorded, retry later")
+            return _error(busy, headers={"Retry-After": "5"})
         state.feedback.labels("accepted").inc(len(items))
         return _json({"accepted": len(items)})
 

@@ -18,10 +18,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from deploy.scoring import RequestError
+from deploy.scoring import InputSpec, RequestError
 from pipelines.core import ids
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def make_ids(model_hash: str, count: int, now_ms: int | None = None) -> list[str]:
@@ -36,7 +36,7 @@ def request_id(header: str | None) -> str:
     when it sent none; RequestError 400 for one that is not."""
     if header is None:
         return os.urandom(16).hex()
-    if not REQUEST_ID.match(header):
+    if not REQUEST_ID.fullmatch(header):
         raise RequestError(400, "BAD_REQUEST", "X-Request-ID must be 1-64 characters of A-Z a-z 0-9 . _ : -")
     return header
 
@@ -48,10 +48,12 @@ def parse_feedback(
     max_items: int,
     max_age_days: float,
     now: float | None = None,
+    target: InputSpec | None = None,
 ) -> list[dict[str, Any]]:
     """The outcomes in a /feedback body: a list of {"id", "label"} (classification, one of `classes`) or
-    {"id", "value"} (regression, a finite number), or {"feedback": [...]}. All or nothing: RequestError 400 or
-    422 naming the first bad item (its position and what is wrong), never the value."""
+    {"id", "value"} (regression, a finite number within the target's rule, `target`: its bounds and allowed
+    values in the contract, as validation checks them), or {"feedback": [...]}. All or nothing: RequestError
+    400 or 422 naming the first bad item (its position and what is wrong), never the value."""
     items = payload.get("feedback") if isinstance(payload, dict) and set(payload) == {"feedback"} else payload
     if not isinstance(items, list) or not items:
         shape = 'the body must be a non-empty list of {"id", "label"} (or {"id", "value"})'
@@ -72,11 +74,22 @@ def parse_feedback(
         if allowed is None:
             if isinstance(outcome, bool) or not isinstance(outcome, (int, float)) or not math.isfinite(outcome):
                 raise RequestError(422, "INVALID_OUTCOME", f"feedback[{i}]: value must be a finite number")
+            if target is not None:
+                _within(target, outcome, i)
         elif not any(type(outcome) is type(c) and outcome == c for c in allowed):
             message = f"feedback[{i}]: label is not one of the model's {len(allowed)} classes"
             raise RequestError(422, "INVALID_OUTCOME", message)
         out.append({"id": item["id"], field: outcome})
     return out
+
+
+def _within(target: InputSpec, value: float, i: int) -> None:
+    low, high, allowed = float(target.low[0]), float(target.high[0]), (target.allowed or (None,))[0]
+    if not low <= value <= high:
+        message = f"feedback[{i}]: value is outside the target's allowed range [{low:g}, {high:g}]"
+        raise RequestError(422, "INVALID_OUTCOME", message)
+    if allowed is not None and float(value) not in allowed:
+        raise RequestError(422, "INVALID_OUTCOME", f"feedback[{i}]: value is not one of the target's allowed values")
 
 
 def compatible(champion: Any, challenger: Any) -> Any:

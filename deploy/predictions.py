@@ -31,7 +31,7 @@ class LogSettings:
     sample_rate: float
     max_rows_per_request: int
     max_file_bytes: int
-    max_total_bytes: int
+    max_total_bytes: int | None  # None: never delete (the feedback log: outcomes are scarce)
     queue_size: int
     flush_seconds: float  # an object-store file is written out (and a new one started) at least this often
     writer: str = ""  # who writes (the pod name): file names carry it, so replicas never write the same file
@@ -43,7 +43,7 @@ class PredictionLog:
     def __init__(self, settings: LogSettings, seed: int | None = None, prefix: str = "predictions"):
         self.settings, self.prefix = settings, prefix
         self.dropped = 0
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(settings.queue_size)
+        self._queue: queue.Queue[dict[str, Any] | list[dict[str, Any]] | None] = queue.Queue(settings.queue_size)
         self._random = random.Random(seed)
         self._thread: threading.Thread | None = None
         self._file: Any = None
@@ -111,6 +111,15 @@ class PredictionLog:
         except queue.Full:
             self.dropped += 1
 
+    def offer_batch(self, records: list[dict[str, Any]]) -> bool:
+        """Queue `records` as one item, all or none; False (nothing queued, nothing counted) when the queue is
+        full, so the caller can ask its client to retry."""
+        try:
+            self._queue.put_nowait(records)
+        except queue.Full:
+            return False
+        return True
+
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then stop."""
         if self._thread is None:
@@ -134,10 +143,11 @@ class PredictionLog:
             if time.monotonic() >= deadline:
                 self._flush()
                 deadline = time.monotonic() + self.settings.flush_seconds
-            try:
-                self._write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-            except (OSError, TypeError, ValueError):  # unwritable, or a value JSON cannot hold: count it
-                self.dropped += 1
+            for one in record if isinstance(record, list) else [record]:
+                try:
+                    self._write(orjson.dumps(one, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+                except (OSError, TypeError, ValueError):  # unwritable, or a value JSON cannot hold: count it
+                    self.dropped += 1
         self._finish_file()
 
     def _flush(self) -> None:
@@ -186,6 +196,8 @@ class PredictionLog:
         self._written += len(line)
 
     def _enforce_cap(self, incoming: int) -> None:
+        if self.settings.max_total_bytes is None:
+            return
         files = sorted(Path(self.settings.directory).glob(f"{self.prefix}-*.jsonl"))
         total = sum(f.stat().st_size for f in files)
         while files and total + incoming > self.settings.max_total_bytes:

@@ -157,7 +157,8 @@ class InputSpec:
 def loads(body: bytes) -> Any:
     """The request body as JSON. Strict JSON first (orjson); then Python's reader, which also takes the
     NaN and Infinity tokens that Python and MLflow clients write for missing and infinite floats: NaN is
-    read as null (missing), Infinity stays a float (refused later as not finite). Raises RequestError 400."""
+    read as null (missing), Infinity stays a float (refused later as not finite), and so does an integer too
+    long for a float. Raises RequestError 400."""
     import orjson
 
     try:
@@ -165,11 +166,21 @@ def loads(body: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(body, parse_constant=lambda token: None if token == "NaN" else float(token))
+        return json.loads(
+            body,
+            parse_constant=lambda token: None if token == "NaN" else float(token),
+            parse_int=_integer,
+        )
     except RecursionError:
         raise _bad("the body is nested too deeply") from None
     except ValueError:
         raise _bad("the body is not valid JSON") from None
+
+
+def _integer(text: str) -> int | float:
+    """A JSON integer: as an int while a float can hold it, else a float (infinite beyond 1.8e308: refused
+    later as not finite, never an OverflowError)."""
+    return int(text) if len(text.lstrip("-")) < 300 else float(text)
 
 
 def _check_columns(given: Sequence[Any], spec: InputSpec) -> dict[str, int]:
@@ -398,5 +409,12 @@ def load_bundle(model_dir: Path, manifest: Mapping[str, Any], release: Mapping[s
     model = modelio.load(model_dir)
     example = loads((model_dir / "input_example.json").read_bytes())
     columns, data = example["columns"], example["data"]
+    if sorted(columns) != sorted(spec.names):
+        missing, extra = sorted(set(spec.names) - set(columns)), sorted(set(columns) - set(spec.names))
+        raise ValueError(
+            "the model was trained on other input columns than the contract's"
+            + (f"; it lacks {', '.join(map(shown, missing[:5]))}" if missing else "")
+            + (f"; it also takes {', '.join(map(shown, extra[:5]))}" if extra else "")
+        )
     probe = [[row[columns.index(name)] for name in spec.names] for row in data]
     return build_bundle(model, spec, release, probe)

@@ -227,7 +227,8 @@ def read_outcomes(paths: Sequence[str], since: float | None) -> list[dict[str, A
 
 
 def read_logs(paths: Sequence[str], since: float | None, max_rows: int) -> pd.DataFrame:
-    """Logged input rows, newest last, at most `max_rows` of the newest; `since` in epoch seconds (None: all)."""
+    """Logged input rows, newest last, at most `max_rows` of the newest; `since` in epoch seconds (None: all).
+    Each request's inputs count once: the challenger's record of the same rows (role "challenger") is skipped."""
     import fsspec
     import orjson
 
@@ -236,7 +237,7 @@ def read_logs(paths: Sequence[str], since: float | None, max_rows: int) -> pd.Da
         with fsspec.open(path, "rb") as handle:
             for line in handle:
                 record = orjson.loads(line)
-                if since is not None and record.get("ts", 0) < since:
+                if (since is not None and record.get("ts", 0) < since) or record.get("role") == "challenger":
                     continue
                 try:
                     block = np.asarray(record["rows"], dtype=float)  # null becomes NaN

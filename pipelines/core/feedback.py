@@ -4,7 +4,8 @@ Inputs are plain records (pipelines.adapters.sources reads them from the predict
 a prediction row has its `id`, `ts` (epoch seconds), `model_hash`, the model inputs, and its output (class
 probabilities with their `classes`, or the predicted value); an outcome has `id`, `ts` and `label` (or
 `value`). The join is exact and does not depend on order or repetition: each id's outcome is the latest
-one sent (ties broken by the outcome's text), and each prediction id is counted once.
+one sent (on a tie of times, the larger outcome by its text, so the result never depends on order), and
+each prediction id is counted once.
 """
 
 from __future__ import annotations
@@ -74,6 +75,19 @@ def join(
     return by_model, sum(1 for key in outcomes if key not in known)
 
 
+def finite(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` (metric -> number, or -> {low, high, ...}) without the entries that are NaN or infinite (a
+    metric undefined on these rows, or outcomes so large that their squares overflow): JSON and Prometheus
+    cannot hold them, and a missing metric is reported as such."""
+
+    def ok(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return all(ok(v) for v in value.values())
+        return not isinstance(value, (int, float)) or bool(np.isfinite(value))
+
+    return {name: value for name, value in values.items() if ok(value)}
+
+
 def performance(
     joined: Joined,
     task: str,
@@ -113,8 +127,8 @@ def performance(
     classes = None if task == "regression" else np.asarray(joined.classes, dtype=object)
     if task != "regression" and len(set(y.tolist())) < 2:
         return out  # one class seen so far: ranking metrics are undefined
-    out["metrics"] = score(y, output, task=task, classes=classes, threshold=threshold)
-    out["intervals"] = intervals(task, y, output, classes, threshold, interval_settings)
+    out["metrics"] = finite(score(y, output, task=task, classes=classes, threshold=threshold))
+    out["intervals"] = finite(intervals(task, y, output, classes, threshold, interval_settings))
     if out["judged"]:
         for metric, floor in floors.items():
             value = out["metrics"].get(metric)
@@ -147,7 +161,7 @@ def compare_models(
     base = np.asarray([champion.output[a] for _, a, _ in pairs], dtype=float)
     head = np.asarray([challenger.output[b] for _, _, b in pairs], dtype=float)
     classes = None if task == "regression" else np.asarray(champion.classes, dtype=object)
-    difference = paired(task, y, head, base, classes, threshold, interval_settings)
+    difference = finite(paired(task, y, head, base, classes, threshold, interval_settings))
     verdicts = {}
     for metric, entry in difference.items():
         sign = -1 if metric in LOWER_IS_BETTER else 1
@@ -158,8 +172,8 @@ def compare_models(
         "challenger": challenger.model_hash,
         "rows": len(pairs),
         "judged": len(pairs) >= min_rows,
-        "champion_metrics": score(y, base, task=task, classes=classes, threshold=threshold),
-        "challenger_metrics": score(y, head, task=task, classes=classes, threshold=threshold),
+        "champion_metrics": finite(score(y, base, task=task, classes=classes, threshold=threshold)),
+        "challenger_metrics": finite(score(y, head, task=task, classes=classes, threshold=threshold)),
         "difference": difference,
         "verdict": verdicts,
     }
@@ -174,7 +188,8 @@ def comparison_report(found: Mapping[str, Any], task: str, min_rows: int) -> str
         (md.code(m), f"{found['champion_metrics'][m]:.4f}", f"{found['challenger_metrics'][m]:.4f}",
          f"{found['difference'][m]['difference']:+.4f} [{found['difference'][m]['low']:+.4f}, "
          f"{found['difference'][m]['high']:+.4f}]", found["verdict"][m])
-        for m in spec(task).metrics if m in found["difference"]
+        for m in spec(task).metrics
+        if m in found["difference"] and m in found["champion_metrics"] and m in found["challenger_metrics"]
     ]  # fmt: skip
     head = (
         f"Champion `{found['champion'][:12]}` and challenger `{found['challenger'][:12]}` on the same "

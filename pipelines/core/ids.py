@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-ID = re.compile(r"^[0-9a-f]{37}$")
+ID = re.compile(r"[0-9a-f]{37}")
 
 
 def check_digits(body: str) -> str:
@@ -28,13 +28,13 @@ def compose(model_hash: str, made_ms: int, noise: bytes) -> str:
 
 def well_formed(value: Any) -> bool:
     """Whether `value` is shaped like an id and its check digits match."""
-    return isinstance(value, str) and bool(ID.match(value)) and check_digits(value[:33]) == value[33:]
+    return isinstance(value, str) and bool(ID.fullmatch(value)) and check_digits(value[:33]) == value[33:]
 
 
 def problem(value: Any, models: Iterable[str], max_age_days: float, now: float) -> str | None:
     """What is wrong with a prediction id at time `now` (epoch seconds); None when it is one of `models`'
     (hashes), made at most `max_age_days` ago."""
-    if not isinstance(value, str) or not ID.match(value):
+    if not isinstance(value, str) or not ID.fullmatch(value):
         return "is not a prediction id (37 lowercase hex digits, as /invocations returns them)"
     if check_digits(value[:33]) != value[33:]:
         return "is not a prediction id (its check digits do not match)"

@@ -156,50 +156,121 @@ def write_prometheus(path: str | None, verdict: dict[str, Any], gateway: str | N
         say("monitor", f"pushed {len(list(registry.collect()))} metric families to the Pushgateway")
 
 
+def _read_outcomes(args: argparse.Namespace, missing_values: Any) -> tuple[Any, str]:
+    """The table to import and where it came from; PipelineError (one line, no values) when it cannot be read."""
+    from pipelines.adapters import files, sources
+    from pipelines.errors import PipelineError
+
+    if not args.file:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            (batch,) = sources.from_sql(args.sql_url_env, args.query)
+        except SQLAlchemyError as exc:
+            raise PipelineError(f"sql:{args.sql_url_env}: the query failed ({type(exc).__name__})") from None
+        return batch.frame, batch.source
+    import fsspec
+
+    try:
+        with fsspec.open(args.file, "rb") as handle:
+            return files.read_table(handle, missing_values, name=args.file), f"file:{args.file}"
+    except FileNotFoundError:
+        raise PipelineError(f"{args.file}: no such file") from None
+    except (ValueError, UnicodeDecodeError, OSError) as exc:  # not CSV/Parquet, not UTF-8, truncated
+        raise PipelineError(f"{args.file}: cannot be read as CSV (UTF-8) or Parquet ({type(exc).__name__})") from None
+
+
+def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None, now: float, max_age_days: float,
+                  contract: Any, source: str) -> list[tuple[str, Any, float]]:  # fmt: skip
+    """(id, outcome, ts) per prediction id in `frame`, sorted by id: the outcome checked with the target's rule
+    in the contract, ts from `ts_column` (epoch seconds or a date-time) or `now`; an id given twice keeps its
+    latest row (the last one on a tie). PipelineError naming the column, rule and rows (never the values) for a
+    missing column, an outcome that breaks the rule, a malformed, expired or future id, or a bad time."""
+    import numpy as np
+    import pandas as pd
+    import pandera.errors
+
+    from pipelines.core import ids
+    from pipelines.errors import PipelineError
+
+    wanted = [id_column, column] + ([ts_column] if ts_column else [])
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise PipelineError(
+            f"{source}: no column(s) {', '.join(missing)} (see --id-column, --outcome-column, --ts-column)"
+        )
+
+    def rows(mask: Any) -> str:
+        if not mask.any():  # a rule about the whole column (its type)
+            return "the outcomes"
+        where = [int(k) + 1 for k in frame.index[mask][:5]]
+        return f"{int(mask.sum())} row(s), e.g. row(s) {', '.join(map(str, where))}"
+
+    outcomes = frame[[column]].rename(columns={column: contract.target})
+    try:
+        checked = contract.raw.columns[contract.target].validate(outcomes, lazy=True)[contract.target]
+    except pandera.errors.SchemaErrors as exc:
+        broken = exc.failure_cases
+        checks = sorted({str(c) for c in broken["check"]})
+        mask = frame.index.isin(broken["index"].dropna())
+        raise PipelineError(
+            f"{source}: {rows(mask)} break the rule for {contract.target}: {'; '.join(checks)}"
+        ) from None
+    if checked.isna().any():
+        raise PipelineError(f"{source}: {rows(checked.isna().to_numpy())} have no outcome in {column}")
+    given = frame[id_column].astype(str)
+    malformed = ~given.map(ids.well_formed)
+    if malformed.any():
+        raise PipelineError(
+            f"{source}: {rows(malformed.to_numpy())} are not prediction ids (37 hex digits with their check)"
+        )
+    expired = given.map(lambda i: ids.problem(i, [i[:12]], max_age_days, now) is not None)  # foreign: see monitor
+    if expired.any():
+        raise PipelineError(f"{source}: {rows(expired.to_numpy())} have ids older than {max_age_days:g} days "
+                            "(serve.feedback.max_age_days) or made in the future")  # fmt: skip
+    stamps = pd.Series(now, index=frame.index, dtype=float)
+    if ts_column:
+        if pd.api.types.is_numeric_dtype(frame[ts_column]):
+            stamps = frame[ts_column].astype(float)
+        else:
+            when = pd.to_datetime(frame[ts_column], utc=True, errors="coerce", format="ISO8601")
+            stamps = (when.astype("int64") / 1e9).where(when.notna())
+        unreadable = ~np.isfinite(stamps.to_numpy(dtype=float))
+        if unreadable.any():
+            raise PipelineError(f"{source}: {rows(unreadable)} have no readable time in {ts_column}")
+    latest: dict[str, tuple[float, int, Any]] = {}
+    for order, (i, outcome, ts) in enumerate(zip(given, checked, stamps, strict=True)):
+        value = outcome.item() if hasattr(outcome, "item") else outcome
+        if i not in latest or (ts, order) >= latest[i][:2]:
+            latest[i] = (float(ts), order, value)
+    return sorted((i, value, ts) for i, (ts, _, value) in latest.items())
+
+
 def cmd_feedback_import(args: argparse.Namespace) -> int:
     """Outcomes from a file (CSV or Parquet, path or fsspec URL) or a SQL query, appended to the feedback log as
     one content-addressed file: importing the same outcomes twice writes nothing new."""
     import os
 
+    import fsspec
     import orjson
 
-    from pipelines.adapters import files, sources
     from pipelines.adapters.params import load_contract, load_params
-    from pipelines.errors import PipelineError
 
     params, contract = load_params(args.params), load_contract()
-    if args.file:
-        import fsspec
-
-        with fsspec.open(args.file, "rb") as handle:
-            frame = files.read_table(handle, params.data.missing_values, name=args.file)
-        source = f"file:{args.file}"
-    else:
-        (batch,) = sources.from_sql(args.sql_url_env, args.query)
-        frame, source = batch.frame, batch.source
+    frame, source = _read_outcomes(args, params.data.missing_values)
     column = args.outcome_column or contract.target
-    missing = [c for c in (args.id_column, column) if c not in frame.columns]
-    if missing:
-        raise PipelineError(f"{source}: no column(s) {', '.join(missing)} (see --id-column, --outcome-column)")
-    target = contract.raw.columns[contract.target]
-    checked = target.validate(frame[[column]].rename(columns={column: contract.target})) if len(frame) else frame
-    from pipelines.core.ids import well_formed
-
-    bad = [i for i in frame[args.id_column] if not well_formed(str(i))]
-    if bad:
-        raise PipelineError(f"{source}: {len(bad)} id(s) are not prediction ids (37 hex digits with their check)")
-    field = "value" if contract.task == "regression" else "label"
-    pairs = sorted(
-        (str(i), outcome.item() if hasattr(outcome, "item") else outcome)
-        for i, outcome in zip(frame[args.id_column], checked[contract.target], strict=True)
-    )
-    digest = hashlib.sha256(orjson.dumps(pairs)).hexdigest()[:16]  # the outcomes, not when they came in
+    ts_column = args.ts_column or ("ts" if "ts" in frame.columns and column != "ts" else None)
     now = time.time()
-    lines = [orjson.dumps({"id": i, field: outcome, "ts": now, "source": source}) for i, outcome in pairs]
+    max_age = params.serve.feedback.max_age_days
+    pairs = outcome_pairs(frame, args.id_column, column, ts_column, now, max_age, contract, source)
+    if not pairs:
+        say("feedback import", f"{source} has no outcomes: nothing to import")
+        return 0
+    field = "value" if contract.task == "regression" else "label"
+    digest = hashlib.sha256(orjson.dumps(pairs if ts_column else [p[:2] for p in pairs])).hexdigest()[:16]
+    lines = [orjson.dumps({"id": i, field: outcome, "ts": ts, "source": source}) for i, outcome, ts in pairs]
     location = feedback_location(params, args.to)
     target_path = f"{location.rstrip('/')}/feedback-import-{digest}.jsonl"
-    import fsspec
-
     fs, path = fsspec.core.url_to_fs(target_path)
     if fs.exists(path):
         say("feedback import", f"{len(lines)} outcome(s) from {source} were imported already ({target_path})")
@@ -226,4 +297,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--query", help="with --sql-url-env: the query returning the ids and outcomes")
     p.add_argument("--id-column", default="id", help="the column of prediction ids (default: id)")
     p.add_argument("--outcome-column", help="the column of outcomes (default: the target's name)")
+    p.add_argument("--ts-column", help="when each outcome was known: epoch seconds or a date-time (default: ts when "
+                   "present, else the time of the import); the latest outcome per id wins")  # fmt: skip
     p.add_argument("--to", help="the feedback log (default: monitor.feedback, else serve.feedback.directory)")

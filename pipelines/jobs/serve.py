@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +46,40 @@ def environment_model(env: str, dvc_yaml: str) -> tuple[Path, dict[str, Any], di
     return model_dir, manifest, release
 
 
-def challenger_model(
-    args: argparse.Namespace, directory: str | None
-) -> tuple[Path, dict[str, Any], dict[str, str]] | None:
-    """The challenger to shadow the champion with: `--challenger-env`'s model, or a directory laid out by
-    `image-context --challenger-rev` (model/, manifest.json, release.json; verified); None when neither is
-    given or the directory is empty (an image built without a challenger)."""
+def challenger_model(args: argparse.Namespace, directory: str | None) -> Callable[[Any], Any] | None:
+    """How to load the challenger to shadow the champion with, given the champion's InputSpec: `--challenger-env`'s
+    model (fetched and verified now), or a directory laid out by `image-context --challenger-rev` (model/,
+    manifest.json, release.json; verified when loaded, so a tampered or incompatible challenger is refused and
+    counted while the champion serves on). None when neither is given or the directory is empty (an image built
+    without a challenger); PipelineError for a directory that does not exist or holds no manifest.json."""
+    from deploy.scoring import load_bundle
     from pipelines.adapters import modelio
+    from pipelines.errors import PipelineError
 
     if args.challenger_env:
-        return environment_model(args.challenger_env, args.dvc_yaml)
-    if not directory or not (Path(directory) / "manifest.json").exists():
+        c_dir, c_manifest, c_release = environment_model(args.challenger_env, args.dvc_yaml)
+        return lambda spec: load_bundle(c_dir, c_manifest, c_release, spec)
+    if not directory:
         return None
     root = Path(directory)
-    manifest = json.loads((root / "manifest.json").read_text())
-    digest = modelio.verify(root / "model", manifest)
-    return root / "model", manifest, release_labels(str(root / "release.json"), digest)
+    if not root.is_dir():
+        raise PipelineError(f"--challenger {directory}: no such directory")
+    if not any(root.iterdir()):
+        return None
+    if not (root / "manifest.json").is_file():
+        raise PipelineError(
+            f"--challenger {directory}: no manifest.json (lay one out with `image-context --challenger-rev`)"
+        )
+
+    def load(spec: Any) -> Any:
+        manifest = json.loads((root / "manifest.json").read_text())
+        digest = modelio.verify(root / "model", manifest)
+        release = release_labels(str(root / "release.json"), digest)
+        bundle = load_bundle(root / "model", manifest, release, spec)
+        say("serve", f"challenger {release['model_version']} ({digest[:12]}) verified and loaded")
+        return bundle
+
+    return load
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -85,7 +104,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         digest = modelio.verify(model_dir, manifest)  # a tampered model never gets as far as a socket
         release = release_labels(args.release, digest)
     shadow = challenger_model(args, args.challenger or params.challenger.directory)
-    spec = InputSpec.from_schema(load_contract().inputs)
+    contract = load_contract()
+    spec = InputSpec.from_schema(contract.inputs)
     writer = os.environ.get("POD_NAME") or socket.gethostname()
     log = None
     if params.log.sample_rate > 0:
@@ -98,7 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         LogSettings(
             directory=args.feedback_dir or os.environ.get("SERVE_FEEDBACK_DIRECTORY") or params.feedback.directory,
             writer=writer,
-            **{**params.log.model_dump(exclude={"directory"}), "sample_rate": 1.0},
+            **{**params.log.model_dump(exclude={"directory"}), "sample_rate": 1.0, "max_total_bytes": None},
         ),
         prefix="feedback",
     )
@@ -112,18 +132,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     challenger = None
     if shadow is not None:
-        c_dir, c_manifest, c_release = shadow
 
         def challenger() -> Any:
-            return load_bundle(c_dir, c_manifest, c_release, spec)
+            return shadow(spec)
 
-        say("serve", f"challenger {c_release['model_version']} ({c_release['model_hash'][:12]}) verified: "
+        say("serve", f"challenger from {args.challenger_env or args.challenger or params.challenger.directory}: "
                      f"scored in shadow, answering {params.challenger.traffic:.0%} of requests")  # fmt: skip
 
     def loader() -> Any:
         return load_bundle(model_dir, manifest, release, spec)
 
-    app = create_app(spec, loader, settings, log, outcomes, challenger)
+    target = InputSpec.from_schema(contract.raw.select_columns([contract.target]))  # /feedback checks its rule
+    app = create_app(spec, loader, settings, log, outcomes, challenger, target)
     host, port = args.host or params.host, args.port if args.port is not None else params.port
     say("serve", f"model {release['model_version']} verified; listening on {host}:{port}")
     config = uvicorn.Config(

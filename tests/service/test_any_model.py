@@ -4,7 +4,9 @@ values in text columns of the input example, whole numbers in float columns. Eac
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -104,64 +106,75 @@ def test_mlflow_scores_the_models_own_example_after_its_json_round_trip(saved: t
     np.testing.assert_array_equal(pyfunc.predict(typed), expected)
 
 
+RELEASE = {"model_version": "t", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
+
+
+@pytest.fixture
+def served(saved: tuple[Path, Contract, str]) -> Iterator[tuple[TestClient, Path, str]]:
+    """The saved model loaded the way the service loads it, in the in-process app once it is ready."""
+    import time
+
+    directory, contract, kind = saved
+    spec = InputSpec.from_schema(contract.inputs)
+    bundle = load_bundle(directory, modelio.manifest(directory), RELEASE, spec)
+    with TestClient(create_app(spec, lambda: bundle, SETTINGS), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/health/ready").json()
+            time.sleep(0.01)
+        yield client, directory, kind
+
+
 def test_the_service_answers_the_models_own_example_with_labels_as_json_values(
-    saved: tuple[Path, Contract, str],
+    served: tuple[TestClient, Path, str],
 ) -> None:
     """Text, boolean and integer labels come back as JSON strings, booleans and numbers (an object array is
     not JSON); a missing text value in the example never keeps the service from becoming ready."""
-    directory, contract, kind = saved
-    spec = InputSpec.from_schema(contract.inputs)
-    release = {"model_version": "t", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
-    bundle = load_bundle(directory, modelio.manifest(directory), release, spec)
-    with TestClient(create_app(spec, lambda: bundle, SETTINGS), raise_server_exceptions=False) as client:
-        assert client.get("/health/ready").status_code == 200 or _wait_ready(client)
-        response = client.post(
-            "/invocations",
-            content=(directory / "serving_input_example.json").read_bytes(),
-            headers={"Content-Type": "application/json"},
-        )
-        assert response.status_code == 200, response.text
-        predictions = response.json()["predictions"]
-        assert set(predictions) <= set(LABELS[kind].tolist())
-        assert {type(p) for p in predictions} == {type(LABELS[kind].tolist()[0])}
-        refused = client.post("/invocations", json={"dataframe_records": [
-            {"whole number": 1.0, "Spend (€)": None, "plan": "enterprise"}]})  # fmt: skip
-        assert refused.status_code == 422
-        assert refused.json()["message"] == "row 0: column plan is not one of its 3 allowed values"
-        boolean = client.post("/invocations", json={"instances": [[1.0, 40.0, True]]})
-        assert boolean.status_code == 422 and "plan is not one of its 3 allowed values" in boolean.json()["message"]
-
-
-def _wait_ready(client: TestClient) -> bool:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if client.get("/health/ready").status_code == 200:
-            return True
-        time.sleep(0.01)
-    raise AssertionError(client.get("/health/ready").json())
+    client, directory, kind = served
+    response = client.post(
+        "/invocations",
+        content=(directory / "serving_input_example.json").read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert set(predictions) <= set(LABELS[kind].tolist())
+    assert {type(p) for p in predictions} == {type(LABELS[kind].tolist()[0])}
+    refused = client.post("/invocations", json={"dataframe_records": [
+        {"whole number": 1.0, "Spend (€)": None, "plan": "enterprise"}]})  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.json()["message"] == "row 0: column plan is not one of its 3 allowed values"
+    boolean = client.post("/invocations", json={"instances": [[1.0, 40.0, True]]})
+    assert boolean.status_code == 422 and "plan is not one of its 3 allowed values" in boolean.json()["message"]
+    huge = client.post("/invocations", content=b'{"instances": [[' + b"9" * 400 + b', 40.0, "basic"]]}',
+                       headers={"Content-Type": "application/json"})  # fmt: skip
+    assert huge.status_code == 422 and huge.json()["message"] == 'row 0: column "whole number" must be a finite number'
 
 
 def test_feedback_takes_the_models_own_labels_as_json_values_and_refuses_others(
-    saved: tuple[Path, Contract, str],
+    served: tuple[TestClient, Path, str],
 ) -> None:
     """/feedback for text, boolean, integer and three-class models: a label of the model's classes (as the
     response gave it) is accepted; the same value as another JSON type, or another label, is a 422."""
-    directory, contract, kind = saved
+    client, directory, kind = served
+    answer = client.post("/invocations", content=(directory / "serving_input_example.json").read_bytes(),
+                         headers={"Content-Type": "application/json"}).json()  # fmt: skip
+    first = answer["ids"][0]
+    label = LABELS[kind].tolist()[-1]
+    accepted = client.post("/feedback", json=[{"id": first, "label": label}])
+    assert accepted.status_code == 200 and accepted.json() == {"accepted": 1}
+    other_type = str(label) if not isinstance(label, str) else 1
+    for wrong in (other_type, "surely not a class", None, [label], 10**400):
+        refused = client.post("/feedback", json=[{"id": first, "label": wrong}])
+        assert refused.status_code == 422, (wrong, refused.text)
+        assert "is not one of the model's" in refused.json()["message"]
+
+
+def test_a_model_trained_on_other_columns_is_refused_with_the_columns_named(
+    saved: tuple[Path, Contract, str],
+) -> None:
+    directory, contract, _ = saved
     spec = InputSpec.from_schema(contract.inputs)
-    release = {"model_version": "t", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
-    bundle = load_bundle(directory, modelio.manifest(directory), release, spec)
-    with TestClient(create_app(spec, lambda: bundle, SETTINGS), raise_server_exceptions=False) as client:
-        assert client.get("/health/ready").status_code == 200 or _wait_ready(client)
-        answer = client.post("/invocations", content=(directory / "serving_input_example.json").read_bytes(),
-                             headers={"Content-Type": "application/json"}).json()  # fmt: skip
-        first = answer["ids"][0]
-        label = LABELS[kind].tolist()[-1]
-        accepted = client.post("/feedback", json=[{"id": first, "label": label}])
-        assert accepted.status_code == 200 and accepted.json() == {"accepted": 1}
-        other_type = str(label) if not isinstance(label, str) else 1
-        for wrong in (other_type, "surely not a class", None, [label]):
-            refused = client.post("/feedback", json=[{"id": first, "label": wrong}])
-            assert refused.status_code == 422, (wrong, refused.text)
-            assert "is not one of the model's" in refused.json()["message"]
+    other = dataclasses.replace(spec, names=(*spec.names[:-1], "tenure"))
+    with pytest.raises(ValueError, match=r"other input columns than the contract's; it lacks tenure; it also takes plan"):
+        load_bundle(directory, modelio.manifest(directory), RELEASE, other)
