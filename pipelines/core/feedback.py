@@ -127,8 +127,9 @@ def performance(
     classes = None if task == "regression" else np.asarray(joined.classes, dtype=object)
     if task != "regression" and len(set(y.tolist())) < 2:
         return out  # one class seen so far: ranking metrics are undefined
-    out["metrics"] = finite(score(y, output, task=task, classes=classes, threshold=threshold))
-    out["intervals"] = finite(intervals(task, y, output, classes, threshold, interval_settings))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing squares are left out below
+        out["metrics"] = finite(score(y, output, task=task, classes=classes, threshold=threshold))
+        out["intervals"] = finite(intervals(task, y, output, classes, threshold, interval_settings))
     if out["judged"]:
         for metric, floor in floors.items():
             value = out["metrics"].get(metric)

@@ -234,7 +234,7 @@ def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None
             stamps = frame[ts_column].astype(float)
         else:
             when = pd.to_datetime(frame[ts_column], utc=True, errors="coerce", format="ISO8601")
-            stamps = (when.astype("int64") / 1e9).where(when.notna())
+            stamps = (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds()  # whatever the parsed resolution
         unreadable = ~np.isfinite(stamps.to_numpy(dtype=float))
         if unreadable.any():
             raise PipelineError(f"{source}: {rows(unreadable)} have no readable time in {ts_column}")

@@ -8,6 +8,8 @@ import json
 import shutil
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,41 @@ def _send(server: Server, outcomes: list[tuple[str, Any]]) -> None:
         assert status == 200 and body == {"accepted": len(chunk)}, body
 
 
+@dataclass
+class Shadowed:
+    """What a served run left behind: the two logs, both models' hashes, the ids handed out and the outputs."""
+
+    logs: Path
+    feedback: Path
+    champion_hash: str
+    challenger_hash: str
+    ids: list[str]
+    outputs: list[Any]
+
+
+def _shadowed(
+    champion: Repo, challenger: Repo, tmp: Path, frame: pd.DataFrame, labelled: list[int],
+    during: Callable[[Server, Shadowed], None] | None = None,
+) -> Shadowed:  # fmt: skip
+    """Serve `champion` with `challenger`'s model in shadow, logging under `tmp`; predict every row of `frame`,
+    send the true outcome of the rows in `labelled`, run `during` (more requests), stop (flushing both logs)."""
+    laid_out, challenger_hash = _challenger(challenger, tmp / "challenger")
+    logs, feedback = tmp / "logs", tmp / "feedback"
+    server = Server(champion, "--log-dir", str(logs), "--feedback-dir", str(feedback), "--challenger", str(laid_out))
+    try:
+        server.wait_ready()
+        champion_hash = json.loads(urllib.request.urlopen(f"{server.url}/version").read())["model_hash"]
+        got_ids, outputs = _predict(server, frame)
+        truth = _truth(frame)
+        _send(server, [(got_ids[i], truth[i]) for i in labelled])
+        served = Shadowed(logs, feedback, champion_hash, challenger_hash, got_ids, outputs)
+        if during is not None:
+            during(server, served)
+    finally:
+        server.stop()
+    return served
+
+
 def _monitor(repo: Repo, logs: Path, feedback: Path, tmp: Path, name: str) -> tuple[dict[str, Any], str]:
     verdict, report = tmp / f"{name}.json", tmp / f"{name}.md"
     repo.pipelines("monitor", "--logs", str(logs), "--feedback", str(feedback), "--verdict", str(verdict),
@@ -102,29 +139,25 @@ def test_live_outcomes_are_scored_like_the_holdout_and_a_degraded_stream_alerts(
 ) -> None:
     from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 
-    logs, feedback = tmp_path / "logs", tmp_path / "feedback"
-    challenger, challenger_hash = _challenger(crippled, tmp_path / "challenger")
-    server = Server(trained_repo, "--log-dir", str(logs), "--feedback-dir", str(feedback),
-                    "--challenger", str(challenger))  # fmt: skip
-    try:
-        server.wait_ready()
-        champion_hash = json.loads(urllib.request.urlopen(f"{server.url}/version").read())["model_hash"]
-        got_ids, outputs = _predict(server, project_frame)
-        assert len(set(got_ids)) == len(project_frame) and all(i[:12] == champion_hash[:12] for i in got_ids)
+    truth = _truth(project_frame)
+    labelled = np.flatnonzero(np.random.default_rng(7).random(len(project_frame)) < 0.8).tolist()
+
+    def more(server: Server, served: Shadowed) -> None:
+        got_ids = served.ids
+        assert len(set(got_ids)) == len(project_frame) and all(i[:12] == served.champion_hash[:12] for i in got_ids)
         # MLflow's own client still reads the response
         parsed = ScoringServerClient("127.0.0.1", server.port).invoke(project_frame[FEATURES].head(3))
         assert len(parsed.get_predictions()) == 3
-        truth = _truth(project_frame)
-        labelled = np.flatnonzero(np.random.default_rng(7).random(len(got_ids)) < 0.8).tolist()
-        _send(server, [(got_ids[i], truth[i]) for i in labelled])
-        never_logged = ids.compose(champion_hash, int(time.time() * 1000), b"\1" * 5)
+        never_logged = ids.compose(served.champion_hash, int(time.time() * 1000), b"\1" * 5)
         _send(server, [(never_logged, truth[0])])
         status, body = _http(f"{server.url}/feedback", [{"id": got_ids[0], FIELD: "certainly not an outcome"}])
         assert status == 422 and "feedback[0]" in body["message"]
         status, _ = _http(f"{server.url}/feedback", [{"id": got_ids[0][:-2], FIELD: truth[0]}])
         assert status == 422
-    finally:
-        server.stop()  # flushes both logs
+
+    served = _shadowed(trained_repo, crippled, tmp_path, project_frame, labelled, more)
+    logs, feedback, got_ids, outputs = served.logs, served.feedback, served.ids, served.outputs
+    champion_hash, challenger_hash = served.champion_hash, served.challenger_hash
 
     verdict, report = _monitor(trained_repo, logs, feedback, tmp_path, "calm")
     champion, shadow = verdict["live"]
@@ -178,17 +211,13 @@ def test_a_better_challenger_shows_as_better_in_monitor_and_in_the_promotion_bod
     from pipelines.adapters.params import load_params
     from pipelines.jobs.feedback import promotion_section
 
-    logs, feedback = tmp_path / "logs", tmp_path / "feedback"
-    challenger, challenger_hash = _challenger(trained_repo, tmp_path / "challenger")
-    server = Server(crippled, "--log-dir", str(logs), "--feedback-dir", str(feedback),
-                    "--challenger", str(challenger))  # fmt: skip
-    try:
-        server.wait_ready()
-        champion_hash = json.loads(urllib.request.urlopen(f"{server.url}/version").read())["model_hash"]
-        got_ids, _ = _predict(server, project_frame)
-        _send(server, list(zip(got_ids, _truth(project_frame), strict=True)))
-    finally:
-        server.stop()
+    served = _shadowed(crippled, trained_repo, tmp_path, project_frame, list(range(len(project_frame))))
+    logs, feedback, challenger_hash, champion_hash = (
+        served.logs,
+        served.feedback,
+        served.challenger_hash,
+        served.champion_hash,
+    )
     verdict, _ = _monitor(crippled, logs, feedback, tmp_path, "shadow")
     verdicts = verdict["comparison"]["verdict"]
     assert "better" in verdicts.values() and "worse" not in verdicts.values(), verdicts

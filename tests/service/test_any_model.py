@@ -176,5 +176,7 @@ def test_a_model_trained_on_other_columns_is_refused_with_the_columns_named(
     directory, contract, _ = saved
     spec = InputSpec.from_schema(contract.inputs)
     other = dataclasses.replace(spec, names=(*spec.names[:-1], "tenure"))
-    with pytest.raises(ValueError, match=r"other input columns than the contract's; it lacks tenure; it also takes plan"):
+    with pytest.raises(
+        ValueError, match=r"other input columns than the contract's; it lacks tenure; it also takes plan"
+    ):
         load_bundle(directory, modelio.manifest(directory), RELEASE, other)

@@ -16,12 +16,13 @@ from fastapi.testclient import TestClient
 
 from deploy.app import create_app
 from deploy.predictions import PredictionLog
-from deploy.scoring import Bundle
+from deploy.scoring import Bundle, InputSpec
 from pipelines.core import ids
 from tests.conftest import CONTRACT
 from tests.service.conftest import SETTINGS, SPEC, log_settings
 
 CHALLENGER = "1" * 64
+TARGET = InputSpec.from_schema(CONTRACT.raw.select_columns([CONTRACT.target]))  # as `serve` builds it
 
 
 def _other(bundle: Bundle, output: Any = None) -> Bundle:
@@ -55,7 +56,7 @@ def service(bundle: Bundle, tmp_path: Path) -> Iterator[Any]:
         log = PredictionLog(log_settings(directory, sample_rate=1.0), seed=0)
         settings = dataclasses.replace(SETTINGS, challenger_traffic=traffic, max_body_bytes=200_000)
         load = None if challenger is None else (challenger if callable(challenger) else lambda: challenger)
-        client = TestClient(create_app(SPEC, lambda: bundle, settings, log, challenger=load),
+        client = TestClient(create_app(SPEC, lambda: bundle, settings, log, challenger=load, target=TARGET),
                             raise_server_exceptions=False)  # fmt: skip
         opened.append(client.__enter__())
         return _ready(client), directory
@@ -185,7 +186,10 @@ def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
         "not a list": ({"id": given[0]}, 400),
         "empty": ([], 400),
         "too many": ([good[0]] * (SETTINGS.feedback_max_items + 1), 413),
+        "an integer too long for a float": ([{"id": given[0], field: 10**400}], 422),
     }
+    if bundle.classes is None and np.isfinite(TARGET.high[0]):  # a regression target with a bound in the contract
+        bad["a value outside the target's rule"] = ([{"id": given[0], field: float(TARGET.high[0]) * 2 + 1}], 422)
     for name, (payload, status) in bad.items():
         response = client.post("/feedback", json=payload)
         assert response.status_code == status, (name, response.text)
