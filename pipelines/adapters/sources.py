@@ -109,27 +109,34 @@ def ingested_ids(data_dir: Path) -> set[str]:
 
 
 def from_feedback(
-    predictions: Sequence[dict[str, Any]],
+    logged: dict[str, Any],
     outcomes: dict[str, tuple[float, Any]],
     target: str,
     data_dir: Path,
     location: str,
 ) -> list[Batch]:
-    """One batch of the labelled live rows not ingested yet: each prediction's inputs (as logged) and its latest
-    outcome as `target`, one row per prediction id, in id order (so the same rows are the same batch).
-    Empty when there is nothing new."""
+    """One batch of the labelled live rows not ingested yet: the champion's logged inputs (Logged, read with
+    inputs) and each prediction's latest outcome as `target`, one row per prediction id, in id order (so the
+    same rows are the same batch). Empty when there is nothing new."""
+    from pipelines.core.feedback import first_per_id
+
     done = ingested_ids(data_dir)
-    rows: dict[str, tuple[list[str], list[Any]]] = {}
-    for row in predictions:
-        prediction_id = str(row["id"])
-        if prediction_id in outcomes and prediction_id not in done and prediction_id not in rows:
-            rows[prediction_id] = (list(row["columns"]), [*row["inputs"], outcomes[prediction_id][1]])
-    if not rows:
+    pieces = []
+    for _, log in sorted(logged.items()):
+        if log.role != "champion" or log.inputs is None:
+            continue
+        first = first_per_id(log.ids, log.ts)
+        new = np.fromiter((i in outcomes and i not in done for i in log.ids[first]), dtype=bool, count=len(first))
+        rows = first[new]
+        piece = pd.DataFrame(log.inputs[rows], columns=log.columns, index=log.ids[rows])
+        piece[target] = [outcomes[i][1] for i in log.ids[rows]]
+        pieces.append(piece)
+    if not pieces or not sum(len(p) for p in pieces):
         return []
-    ids = sorted(rows)
-    columns = [*rows[ids[0]][0], target]
-    frame = pd.DataFrame([rows[i][1] for i in ids], columns=columns)
-    return [Batch(f"feedback:{location}", frame, tuple(ids))]
+    frame = pd.concat(pieces)
+    frame = frame[~frame.index.duplicated()].sort_index()
+    ids = tuple(str(i) for i in frame.index)
+    return [Batch(f"feedback:{location}", frame.reset_index(drop=True).infer_objects(), ids)]
 
 
 def pending(batches: list[Batch], data_dir: Path, schema: pa.DataFrameSchema) -> list[Batch]:
@@ -199,53 +206,70 @@ def _records(paths: Sequence[str]) -> Any:
                     yield orjson.loads(line)
 
 
-def read_predictions(paths: Sequence[str], since: float | None, inputs: bool = True) -> list[dict[str, Any]]:
-    """Logged prediction rows that carry ids, one dict per row: id, ts, model_hash, role, output (class
-    probabilities or the value), classes, columns and (with `inputs`) inputs; `since` in epoch seconds (None: all)."""
-    rows = []
-    for record in _records(paths):
-        if (since is not None and record.get("ts", 0) < since) or not record.get("ids"):
-            continue
-        outputs = record["probabilities"] if record.get("probabilities") is not None else record["predictions"]
-        shared = {
-            "ts": record["ts"],
-            "model_hash": record.get("model_hash"),
-            "classes": record.get("classes"),
-            "role": record.get("role") or "champion",
-            "columns": record.get("columns"),
-        }
-        for i, prediction_id in enumerate(record["ids"]):
-            rows.append(
-                {"id": prediction_id, **shared, "output": outputs[i], "inputs": record["rows"][i] if inputs else []}
-            )
-    return rows
-
-
 def read_outcomes(paths: Sequence[str], since: float | None) -> list[dict[str, Any]]:
     """Outcomes from feedback-log files ({id, ts, label | value}), those sent since `since` (None: all)."""
     return [r for r in _records(paths) if since is None or r.get("ts", 0) >= since]
 
 
-def read_logs(paths: Sequence[str], since: float | None, max_rows: int) -> pd.DataFrame:
-    """Logged input rows, newest last, at most `max_rows` of the newest; `since` in epoch seconds (None: all).
-    Each request's inputs count once: the challenger's record of the same rows (role "challenger") is skipped."""
-    import fsspec
-    import orjson
+def _block(rows: list[list[Any]]) -> np.ndarray:
+    """One record's input rows: float64 when every value is a number or null (NaN), else object."""
+    try:
+        return np.asarray(rows, dtype=float)
+    except (TypeError, ValueError):
+        return np.asarray(rows, dtype=object)
 
-    blocks: dict[tuple[str, ...], list[np.ndarray]] = {}
-    for path in paths:
-        with fsspec.open(path, "rb") as handle:
-            for line in handle:
-                record = orjson.loads(line)
-                if (since is not None and record.get("ts", 0) < since) or record.get("role") == "challenger":
-                    continue
-                try:
-                    block = np.asarray(record["rows"], dtype=float)  # null becomes NaN
-                except (TypeError, ValueError):
-                    block = np.asarray(record["rows"], dtype=object)
-                blocks.setdefault(tuple(record["columns"]), []).append(block)
-    frames = [pd.DataFrame(np.concatenate(arrays), columns=list(columns)) for columns, arrays in blocks.items()]
+
+def scan_logs(
+    paths: Sequence[str], since: float | None, max_rows: int, predictions: bool = False, inputs: bool = False
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One pass over the prediction log: the logged input rows for drift (newest last, at most `max_rows` of the
+    newest; each request once, so the challenger's copy of it is skipped); and with `predictions`, per model
+    hash its logged predictions as pipelines.core.feedback.Logged (ids, times, outputs; with `inputs`, the
+    inputs too). `since` in epoch seconds (None: all)."""
+    from pipelines.core.feedback import Logged
+
+    drift: dict[tuple[str, ...], list[np.ndarray]] = {}
+    models: dict[str, dict[str, Any]] = {}
+    for record in _records(paths):
+        if since is not None and record.get("ts", 0) < since:
+            continue
+        role = record.get("role") or "champion"
+        block = _block(record["rows"]) if (max_rows > 0 and role != "challenger") or inputs else np.empty(0)
+        if max_rows > 0 and role != "challenger":
+            drift.setdefault(tuple(record["columns"]), []).append(block)
+        if not predictions or not record.get("ids"):
+            continue
+        fresh: dict[str, Any] = {"role": set(), "classes": None, "ids": [], "ts": [], "output": [], "inputs": [],
+                 "columns": record.get("columns") or []}  # fmt: skip
+        model = models.setdefault(str(record.get("model_hash")), fresh)
+        model["role"].add(role)
+        model["classes"] = model["classes"] or record.get("classes")
+        model["ids"] += record["ids"]
+        model["ts"].append((record["ts"], len(record["ids"])))
+        output = record["probabilities"] if record.get("probabilities") is not None else record["predictions"]
+        model["output"].append(np.asarray(output, dtype=float))
+        if inputs:
+            model["inputs"].append(block.astype(object))
+    logged = {}
+    for model_hash, m in models.items():
+        ids = np.empty(len(m["ids"]), dtype=object)
+        ids[:] = m["ids"]
+        times = np.repeat([t for t, _ in m["ts"]], [k for _, k in m["ts"]]).astype(float)
+        logged[model_hash] = Logged(model_hash, "champion" if "champion" in m["role"] else "challenger",
+                                    m["classes"], list(m["columns"]), ids, times, np.concatenate(m["output"]),
+                                    np.concatenate(m["inputs"]) if inputs else None)  # fmt: skip
+    frames = [pd.DataFrame(np.concatenate(arrays), columns=list(columns)) for columns, arrays in drift.items()]
     if not frames:
-        return pd.DataFrame()
+        return pd.DataFrame(), logged
     data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return data.tail(max_rows).reset_index(drop=True)
+    return data.tail(max_rows).reset_index(drop=True), logged
+
+
+def read_logs(paths: Sequence[str], since: float | None, max_rows: int) -> pd.DataFrame:
+    """Logged input rows for drift: scan_logs' frame."""
+    return scan_logs(paths, since, max_rows)[0]
+
+
+def read_predictions(paths: Sequence[str], since: float | None, inputs: bool = True) -> dict[str, Any]:
+    """Logged predictions per model hash (pipelines.core.feedback.Logged): scan_logs without the drift frame."""
+    return scan_logs(paths, since, 0, predictions=True, inputs=inputs)[1]

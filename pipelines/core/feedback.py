@@ -1,11 +1,11 @@
 """Live performance: predictions joined with the outcomes sent back for them, scored like the holdout.
 
-Inputs are plain records (pipelines.adapters.sources reads them from the prediction and feedback logs):
-a prediction row has its `id`, `ts` (epoch seconds), `model_hash`, the model inputs, and its output (class
-probabilities with their `classes`, or the predicted value); an outcome has `id`, `ts` and `label` (or
-`value`). The join is exact and does not depend on order or repetition: each id's outcome is the latest
-one sent (on a tie of times, the larger outcome by its text, so the result never depends on order), and
-each prediction id is counted once.
+Predictions come per model as columnar `Logged` arrays (pipelines.adapters.sources reads them from the
+prediction log): each row's `id`, `ts` (epoch seconds), its output (class probabilities with their
+`classes`, or the predicted value) and, for ingest, its inputs; outcomes are records with `id`, `ts` and
+`label` (or `value`) from the feedback log. The join is vectorised (a million of each in seconds), exact, and
+does not depend on order or repetition: each id's outcome is the latest one sent (on a tie of times, the
+larger outcome by its text, so the result never depends on order), and each prediction id is counted once.
 """
 
 from __future__ import annotations
@@ -32,47 +32,109 @@ def latest_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, tuple[fl
 
 
 @dataclass
+class Logged:
+    """One model's logged predictions, one entry per row (pipelines.adapters.sources.read_predictions)."""
+
+    model_hash: str
+    role: str  # "champion" when any of its records was the champion's, else "challenger" (scored in shadow)
+    classes: list[Any] | None  # a classifier's classes, the columns of `output`; None for a regressor
+    columns: list[str]  # the model inputs' names, the columns of `inputs`
+    ids: np.ndarray  # n prediction ids (object array of str)
+    ts: np.ndarray  # n prediction times, epoch seconds
+    output: np.ndarray  # n x classes probabilities, or n predicted values
+    inputs: np.ndarray | None = None  # n x columns, as logged (only when asked for)
+
+
+def logged_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Logged]:
+    """Per model hash, its rows as Logged: from one dict per prediction row (id, ts, model_hash, output and,
+    when present, role, classes, columns, inputs), in the order given."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(str(row.get("model_hash")), []).append(row)
+    found = {}
+    for model_hash, group in grouped.items():
+        ids = np.empty(len(group), dtype=object)
+        ids[:] = [str(r["id"]) for r in group]
+        inputs = [r["inputs"] for r in group] if all("inputs" in r for r in group) else None
+        found[model_hash] = Logged(
+            model_hash,
+            "champion" if any((r.get("role") or "champion") == "champion" for r in group) else "challenger",
+            next((list(r["classes"]) for r in group if r.get("classes") is not None), None),
+            list(group[0].get("columns") or []),
+            ids,
+            np.asarray([float(r["ts"]) for r in group]),
+            np.asarray([r["output"] for r in group], dtype=float),
+            None if inputs is None else np.asarray(inputs, dtype=object).reshape(len(group), -1),
+        )
+    return found
+
+
+@dataclass
 class Joined:
-    """The predictions of one model that have an outcome, and what could not be joined."""
+    """The predictions of one model that have an outcome (arrays, one entry per labelled prediction)."""
 
     model_hash: str
     role: str = "champion"  # or "challenger": scored in shadow (or answering its share of an A/B test)
-    ids: list[str] = field(default_factory=list)
-    y: list[Any] = field(default_factory=list)  # the outcomes
-    output: list[Any] = field(default_factory=list)  # per row: class probabilities, or the predicted value
-    delays: list[float] = field(default_factory=list)  # seconds from the prediction to its outcome
+    ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # the outcomes
+    output: np.ndarray = field(default_factory=lambda: np.empty(0))  # class probabilities, or predicted values
+    delays: np.ndarray = field(default_factory=lambda: np.empty(0))  # seconds from each prediction to its outcome
     classes: list[Any] | None = None
-    predictions: int = 0  # every prediction of this model in the window, labelled or not
-    rows: list[list[Any]] = field(default_factory=list)  # the model inputs of the labelled rows
+    predictions: int = 0  # every prediction of this model in the window (distinct ids), labelled or not
+    rows: np.ndarray | None = None  # the model inputs of the labelled rows, when they were read
+    columns: list[str] = field(default_factory=list)
 
 
-def join(
-    predictions: Iterable[Mapping[str, Any]], outcomes: Mapping[str, tuple[float, Any]]
-) -> tuple[dict[str, Joined], int]:
+def first_per_id(ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Positions of each distinct id's earliest row (a prediction logged twice counts once), in row order."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(ids)
+    if len(uniques) == len(ids):
+        return np.arange(len(ids))
+    order = np.lexsort((ts, codes))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = codes[order][1:] != codes[order][:-1]
+    return np.sort(order[first])
+
+
+def join(logged: Mapping[str, Logged], outcomes: Mapping[str, tuple[float, Any]]) -> tuple[dict[str, Joined], int]:
     """Per model hash, its labelled predictions (champion and challenger score the same ids); and the number of
-    outcomes whose prediction is not in the window (sampled out, older, or from a model that is gone). A
-    prediction id seen twice for one model counts once."""
+    outcomes whose prediction is not in the window (sampled out, older, or from a model that is gone). Exact:
+    each prediction id of a model is counted once, and matches at most one outcome (its latest)."""
+    import pandas as pd
+
+    known = pd.Index(list(outcomes))
+    when = np.fromiter((v[0] for v in outcomes.values()), dtype=float, count=len(outcomes))
+    truth = np.empty(len(outcomes), dtype=object)
+    truth[:] = [v[1] for v in outcomes.values()]
     by_model: dict[str, Joined] = {}
-    seen: set[tuple[str, str]] = set()
-    for row in sorted(predictions, key=lambda r: (str(r.get("model_hash")), str(r["id"]), float(r["ts"]))):
-        key = (str(row.get("model_hash")), str(row["id"]))
-        if key in seen:
-            continue
-        seen.add(key)
-        joined = by_model.setdefault(key[0], Joined(key[0], str(row.get("role") or "champion")))
-        joined.predictions += 1
-        if joined.classes is None and row.get("classes") is not None:
-            joined.classes = list(row["classes"])
-        found = outcomes.get(row["id"])
-        if found is None:
-            continue
-        joined.ids.append(row["id"])
-        joined.y.append(found[1])
-        joined.output.append(row["output"])
-        joined.delays.append(max(0.0, found[0] - float(row["ts"])))
-        joined.rows.append(list(row.get("inputs", [])))
-    known = {prediction_id for _, prediction_id in seen}
-    return by_model, sum(1 for key in outcomes if key not in known)
+    matched = []
+    for model_hash, log in logged.items():
+        first = first_per_id(log.ids, log.ts)
+        where = known.get_indexer(log.ids[first]) if len(known) else np.full(len(first), -1)
+        rows, at = first[where >= 0], where[where >= 0]
+        matched.append(at)
+        by_model[model_hash] = Joined(
+            model_hash, log.role, log.ids[rows], truth[at], log.output[rows],
+            np.maximum(0.0, when[at] - log.ts[rows]), log.classes, len(first),
+            None if log.inputs is None else log.inputs[rows], log.columns,
+        )  # fmt: skip
+    found = np.unique(np.concatenate(matched)).size if matched else 0
+    return by_model, len(outcomes) - found
+
+
+def labels(values: Any) -> np.ndarray:
+    """Class labels as a typed array (integers, booleans or text, as JSON gave them): sorting and comparing
+    them is then vectorised, not a Python call per label; an object array when their types are mixed."""
+    given = list(values)
+    if len({type(v) for v in given}) == 1 and isinstance(given[0], (bool, int, str)):
+        typed = np.asarray(given)
+        if typed.dtype.kind in "biuU":
+            return typed
+    out = np.empty(len(given), dtype=object)
+    out[:] = given
+    return out
 
 
 def finite(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,10 +184,10 @@ def performance(
         "median": round(float(np.median(delays)), 4),
         "p90": round(float(np.quantile(delays, 0.9)), 4),
     }
-    y = np.asarray(joined.y, dtype=float if task == "regression" else object)
+    y = np.asarray(joined.y, dtype=float) if task == "regression" else labels(joined.y)
     output = np.asarray(joined.output, dtype=float)
-    classes = None if task == "regression" else np.asarray(joined.classes, dtype=object)
-    if task != "regression" and len(set(y.tolist())) < 2:
+    classes = None if task == "regression" else labels(joined.classes)
+    if task != "regression" and len(np.unique(y)) < 2:
         return out  # one class seen so far: ranking metrics are undefined
     with np.errstate(over="ignore", invalid="ignore"):  # overflowing squares are left out below
         out["metrics"] = finite(score(y, output, task=task, classes=classes, threshold=threshold))
@@ -149,19 +211,24 @@ def compare_models(
     paired bootstrap difference (challenger - champion) per metric with its interval, and per metric whether
     the challenger is better, worse or not distinguishable (interval across 0). None without common rows, or
     when a classifier has seen one class so far."""
+    import pandas as pd
+
     from pipelines.core.evaluate import score
     from pipelines.core.intervals import paired
 
-    index = {i: k for k, i in enumerate(champion.ids)}
-    pairs = sorted((i, index[i], k) for k, i in enumerate(challenger.ids) if i in index)
-    if not pairs:
+    where = (
+        pd.Index(champion.ids).get_indexer(challenger.ids) if len(champion.ids) else np.full(len(challenger.ids), -1)
+    )
+    both = where >= 0
+    if not both.any():
         return None
-    y = np.asarray([champion.y[a] for _, a, _ in pairs], dtype=float if task == "regression" else object)
-    if task != "regression" and len(set(y.tolist())) < 2:
+    y = np.asarray(champion.y[where[both]], dtype=float) if task == "regression" else labels(champion.y[where[both]])
+    if task != "regression" and len(np.unique(y)) < 2:
         return None
-    base = np.asarray([champion.output[a] for _, a, _ in pairs], dtype=float)
-    head = np.asarray([challenger.output[b] for _, _, b in pairs], dtype=float)
-    classes = None if task == "regression" else np.asarray(champion.classes, dtype=object)
+    base = np.asarray(champion.output[where[both]], dtype=float)
+    head = np.asarray(challenger.output[both], dtype=float)
+    rows = int(both.sum())
+    classes = None if task == "regression" else labels(champion.classes)
     difference = finite(paired(task, y, head, base, classes, threshold, interval_settings))
     verdicts = {}
     for metric, entry in difference.items():
@@ -171,8 +238,8 @@ def compare_models(
     return {
         "champion": champion.model_hash,
         "challenger": challenger.model_hash,
-        "rows": len(pairs),
-        "judged": len(pairs) >= min_rows,
+        "rows": rows,
+        "judged": rows >= min_rows,
         "champion_metrics": finite(score(y, base, task=task, classes=classes, threshold=threshold)),
         "challenger_metrics": finite(score(y, head, task=task, classes=classes, threshold=threshold)),
         "difference": difference,

@@ -102,12 +102,13 @@ class IntervalParams(_Section):
     level: Fraction
     seed: int
     max_cells: Annotated[int, Field(ge=1_000_000)]
+    max_rows: Annotated[int, Field(ge=1_000)]
 
     def settings(self) -> Any:
         """As pipelines.core.intervals.Settings."""
         from pipelines.core.intervals import Settings
 
-        return Settings(self.resamples, self.level, self.seed, self.method, self.max_cells)
+        return Settings(self.resamples, self.level, self.seed, self.method, self.max_cells, self.max_rows)
 
 
 class EvaluateParams(_Section):

@@ -17,21 +17,23 @@ def feedback_location(params: Any, override: str | None = None) -> str:
 
 
 def live_performance(
-    params: Any, logs: str, outcomes_at: str, since: float | None
+    params: Any, logged: dict[str, Any], outcome_files: list[str], since: float | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Per model in the prediction log, its live performance on the predictions that have an outcome
-    (pipelines.core.feedback.performance), each with `unmatched`: outcomes whose prediction is not in the
-    window; and, when a challenger was scored beside the champion, the two compared on the same labelled
-    rows (pipelines.core.feedback.compare_models). ([], None) when no outcome has come back."""
+    """Per model in `logged` (pipelines.adapters.sources.scan_logs), its live performance on the predictions that
+    have an outcome in `outcome_files` (pipelines.core.feedback.performance), each with `unmatched`: outcomes
+    whose prediction is not in the window; and, when a challenger was scored beside the champion, the two
+    compared on the same labelled rows (pipelines.core.feedback.compare_models). ([], None) when no outcome has
+    come back."""
     from pipelines.adapters import sources
     from pipelines.adapters.params import load_contract
     from pipelines.core.feedback import compare_models, join, latest_outcomes, performance
 
-    outcome_files = sources.list_logs(outcomes_at, "feedback")
     if not outcome_files:
         return [], None
     outcomes = latest_outcomes(sources.read_outcomes(outcome_files, since))
-    by_model, unmatched = join(sources.read_predictions(sources.list_logs(logs), since, inputs=False), outcomes)
+    say("monitor", f"joining {sum(len(m.ids) for m in logged.values()):,} logged predictions with "
+                   f"{len(outcomes):,} outcomes")  # fmt: skip
+    by_model, unmatched = join(logged, outcomes)
     task, settings = load_contract().task, params.evaluate.intervals.settings()
     ordered = sorted(by_model.values(), key=lambda j: (j.role != "champion", -j.predictions, j.model_hash))
     found = []
@@ -50,14 +52,30 @@ def live_performance(
     return found, comparison
 
 
-def live_section(params: Any, logs: str, feedback: str | None, since: float, verdict: dict[str, Any]) -> str:
-    """Score the window's predictions against their outcomes; adds `live` (and `comparison`, champion vs
+def _window(
+    params: Any, logs: str, outcomes_at: str, since: float | None, inputs: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """The logged predictions (per model) and the feedback-log files, for a job that reads no drift frame;
+    no predictions are read when no outcome has come back."""
+    from pipelines.adapters import sources
+
+    outcome_files = sources.list_logs(outcomes_at, "feedback")
+    if not outcome_files:
+        return {}, []
+    return sources.read_predictions(sources.list_logs(logs), since, inputs=inputs), outcome_files
+
+
+def live_section(
+    params: Any, logged: dict[str, Any], outcome_files: list[str], since: float, verdict: dict[str, Any]
+) -> str:
+    """Score the window's predictions (`logged`, read with the drift frame) against the outcomes in
+    `outcome_files`; adds `live` (and `comparison`, champion vs
     challenger) to `verdict`, and any broken floor of the champion to its `below_floors`; returns the section
     for reports/monitor.md ("" when no outcome has come back)."""
     from pipelines.adapters.params import load_contract
     from pipelines.core.feedback import comparison_report, report
 
-    live, comparison = live_performance(params, logs, feedback_location(params, feedback), since)
+    live, comparison = live_performance(params, logged, outcome_files, since)
     if not live:
         return ""
     task, min_rows = load_contract().task, params.monitor.min_labelled_rows
@@ -86,10 +104,9 @@ def promotion_section(params: Any, candidate: str, champion: str | None) -> str:
     from pipelines.core.feedback import comparison_report
 
     logs = params.monitor.logs or params.serve.log.directory
+    since = time.time() - params.monitor.window_hours * 3600
     try:
-        _, comparison = live_performance(
-            params, logs, feedback_location(params), time.time() - params.monitor.window_hours * 3600
-        )
+        _, comparison = live_performance(params, *_window(params, logs, feedback_location(params), since, False), since)
     except Exception as exc:  # an unreachable log (no credentials, say) is not a reason to hold a promotion
         say("promotion-gate", f"no live comparison: the logs at {logs} could not be read ({type(exc).__name__})")
         return ""
@@ -109,13 +126,12 @@ def labelled_batch(params: Any, data_dir: Any) -> list[Any]:
     from pipelines.core.feedback import latest_outcomes
 
     logs, outcomes_at = params.monitor.logs or params.serve.log.directory, feedback_location(params)
-    outcome_files = sources.list_logs(outcomes_at, "feedback")
+    logged, outcome_files = _window(params, logs, outcomes_at, None, True)
     if not outcome_files:
         say("ingest", f"no outcomes at {outcomes_at} yet")
         return []
     outcomes = latest_outcomes(sources.read_outcomes(outcome_files, None))
-    predictions = [r for r in sources.read_predictions(sources.list_logs(logs), None) if r["role"] == "champion"]
-    batches = sources.from_feedback(predictions, outcomes, load_contract().target, data_dir, outcomes_at)
+    batches = sources.from_feedback(logged, outcomes, load_contract().target, data_dir, outcomes_at)
     say("ingest", f"{len(batches[0].frame) if batches else 0} new labelled live row(s) from {logs} and {outcomes_at}")
     return batches
 

@@ -178,7 +178,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     window = f"the last {settings.window_hours:g} hours, from {location}"
     paths = sources.list_logs(location)
     say("monitor", f"reading {len(paths)} log file(s) from {location}")
-    live = sources.read_logs(paths, time.time() - settings.window_hours * 3600, settings.max_rows)
+    from pipelines.jobs.feedback import feedback_location, live_section, write_prometheus
+
+    since = time.time() - settings.window_hours * 3600
+    outcome_files = sources.list_logs(feedback_location(params, args.feedback), "feedback")
+    live, logged = sources.scan_logs(paths, since, settings.max_rows, predictions=bool(outcome_files))
     verdict: dict[str, Any]
     if len(live) < settings.min_rows:
         verdict = {
@@ -205,9 +209,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         metrics, failures = live_metrics(args.labelled, params)
         verdict["live_metrics"], verdict["below_floors"] = metrics, failures
         text += reports.live_metrics(metrics, params.gate.floors, failures, load_contract().task)
-    from pipelines.jobs.feedback import live_section, write_prometheus
-
-    text += live_section(params, location, args.feedback, time.time() - settings.window_hours * 3600, verdict)
+    text += live_section(params, logged, outcome_files, since, verdict)
     verdict["alert"] = bool(verdict["drift"] or verdict.get("below_floors"))
     files.write_text(args.out, text)
     files.write_json(args.verdict, verdict)

@@ -13,7 +13,7 @@ from deploy.feedback import make_ids, parse_feedback
 from deploy.scoring import RequestError
 from pipelines.core import ids
 from pipelines.core.evaluate import score
-from pipelines.core.feedback import join, latest_outcomes, performance
+from pipelines.core.feedback import join, latest_outcomes, logged_from_rows, performance
 from pipelines.core.intervals import Settings
 
 MODEL = "ab" * 32
@@ -70,8 +70,8 @@ def test_the_join_is_exact_and_ignores_order_and_repetition(seed: int, order, re
     shuffled_p, shuffled_o = predictions * repeat, outcomes * repeat
     order.shuffle(shuffled_p)
     order.shuffle(shuffled_o)
-    a, unmatched_a = join(predictions, latest_outcomes(outcomes))
-    b, unmatched_b = join(shuffled_p, latest_outcomes(shuffled_o))
+    a, unmatched_a = join(logged_from_rows(predictions), latest_outcomes(outcomes))
+    b, unmatched_b = join(logged_from_rows(shuffled_p), latest_outcomes(shuffled_o))
     assert sorted(a[MODEL].ids) == sorted(b[MODEL].ids) and unmatched_a == unmatched_b == 0
     assert len(a[MODEL].ids) == len(set(a[MODEL].ids)) == len(outcomes)  # each outcome matched once
     assert a[MODEL].predictions == b[MODEL].predictions == 60
@@ -83,13 +83,13 @@ def test_the_latest_outcome_for_an_id_wins_and_foreign_outcomes_are_counted() ->
     corrected = [*outcomes, {"id": target, "ts": 9999.0, "label": "a"}, {"id": target, "ts": 1.0, "label": "b"}]
     foreign = make_ids("cd" * 32, 2)
     corrected += [{"id": i, "ts": 5000.0, "label": "a"} for i in foreign]
-    joined, unmatched = join(predictions, latest_outcomes(corrected))
-    assert joined[MODEL].y[joined[MODEL].ids.index(target)] == "a" and unmatched == 2
+    joined, unmatched = join(logged_from_rows(predictions), latest_outcomes(corrected))
+    assert joined[MODEL].y[list(joined[MODEL].ids).index(target)] == "a" and unmatched == 2
 
 
 def test_live_metrics_equal_those_of_the_stream_they_come_from() -> None:
     predictions, outcomes = _stream(600, 2)
-    joined, _ = join(predictions, latest_outcomes(outcomes))
+    joined, _ = join(logged_from_rows(predictions), latest_outcomes(outcomes))
     found = performance(joined[MODEL], "binary", 0.5, INTERVALS, {"roc_auc": 0.99}, min_rows=100)
     by_id = {p["id"]: p for p in predictions}
     y = np.array([o["label"] for o in sorted(outcomes, key=lambda o: o["id"])], dtype=object)
@@ -130,7 +130,7 @@ def test_live_accuracy_is_the_share_of_outcomes_the_stream_was_made_to_get_right
         outputs.append((p / p.sum()).tolist())
         labels.append(y)
     _, predictions, answers = _rows(outputs, labels, classes=names)
-    joined, unmatched = join(predictions, latest_outcomes(answers))
+    joined, unmatched = join(logged_from_rows(predictions), latest_outcomes(answers))
     task = "binary" if classes == 2 else "multiclass"
     found = performance(joined[MODEL], task, 0.5, INTERVALS, {}, min_rows=10)
     if task == "multiclass":
@@ -151,7 +151,7 @@ def test_live_rmse_and_mae_are_the_offset_the_outcomes_were_made_with(n: int, of
     signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     outcomes = (np.asarray(predicted) + signs * offset).tolist()
     _, predictions, answers = _rows(predicted, outcomes)
-    joined, _ = join(predictions, latest_outcomes(answers))
+    joined, _ = join(logged_from_rows(predictions), latest_outcomes(answers))
     found = performance(joined[MODEL], "regression", 0.5, INTERVALS, {"mae": offset / 2}, min_rows=5)
     assert found["metrics"]["rmse"] == pytest.approx(offset, abs=1e-6)
     assert found["metrics"]["mae"] == pytest.approx(offset, abs=1e-6)
@@ -169,7 +169,7 @@ def test_a_challenger_closer_to_the_outcomes_is_better_on_the_same_rows_and_a_co
     _, champion_rows, answers = _rows(champion_out, truth.tolist())
     challenger_rows = [{**row, "model_hash": "cd" * 32, "output": o, "role": "challenger"}
                        for row, o in zip(champion_rows, challenger_out, strict=True)]  # fmt: skip
-    joined, unmatched = join([*challenger_rows, *champion_rows], latest_outcomes(answers))
+    joined, unmatched = join(logged_from_rows([*challenger_rows, *champion_rows]), latest_outcomes(answers))
     assert unmatched == 0 and {j.role for j in joined.values()} == {"champion", "challenger"}
     found = compare_models(joined[MODEL], joined["cd" * 32], "regression", 0.5, INTERVALS, min_rows=100)
     assert found is not None and found["rows"] == 300 and found["judged"]

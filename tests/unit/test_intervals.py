@@ -117,3 +117,23 @@ def test_a_better_model_has_a_paired_difference_above_zero_and_a_narrower_interv
     assert diff["difference"] > 0 and diff["low"] > 0
     a, b = (intervals("binary", y, p, classes, 0.5, SETTINGS)["roc_auc"] for p in as_proba)
     assert diff["high"] - diff["low"] < (a["high"] - a["low"]) + (b["high"] - b["low"])
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_a_subsampled_bootstrap_of_a_large_set_agrees_with_the_full_one(task: str) -> None:
+    """m-out-of-n: 3,000 of 30,000 rows resampled, the spread scaled by sqrt(m/n), gives (within 20%) the
+    interval the bootstrap of all rows gives, around the same point; and the same answer in any row order."""
+    y, output, classes = _data(task, 30_000, 11)
+    full = intervals(task, y, output, classes, 0.5, Settings(300, 0.95, 3))
+    sub_settings = Settings(300, 0.95, 3, max_rows=3_000)
+    sub = intervals(task, y, output, classes, 0.5, sub_settings)
+    point = score(y, output, task=task, classes=classes, threshold=0.5)
+    for metric in spec(task).metrics:
+        width_full, width_sub = (f[metric]["high"] - f[metric]["low"] for f in (full, sub))
+        if width_full < 1e-4:
+            continue
+        assert 0.8 < width_sub / width_full < 1.2, (metric, width_sub, width_full)
+        assert sub[metric]["low"] - width_full / 4 <= point[metric] <= sub[metric]["high"] + width_full / 4, metric
+    order = np.random.default_rng(0).permutation(len(y))
+    assert intervals(task, y[order], output[order], classes, 0.5, sub_settings) == sub
+    assert sub_settings.used(30_000) == 300
