@@ -354,21 +354,25 @@ def create_app(
             if feedback.challenger_answers(ids[0], state.settings.challenger_traffic):
                 scored.reverse()
             state.shadow_rows.labels(str(scored[0][2] == "challenger").lower()).inc(len(rows))
-        body: dict[str, Any] = {}
-        logged = state.log is not None and state.log.sample()  # champion and challenger rows are logged together
-        for i, (model, out, role) in enumerate(scored):
-            labels, shown = answer(model, out, len(rows))
-            version = model.release["model_version"]
-            if i == 0:
-                body = {**shown, "ids": ids}
-                counts = Tally(map(str, labels)) if model.classes is not None else {"": len(rows)}
-                for value, count in counts.items():
-                    state.predictions.labels(value, version).inc(count)
-            if logged and state.log:
-                classes = None if model.classes is None else model.classes.tolist()
-                proba = None if model.classes is None else out
-                state.log.offer(spec.names, rows, labels, proba, version, ids, model.release["model_hash"], classes,
-                                request_id, role=role, answered=i == 0, sampled=True)  # fmt: skip
+        outputs = {role: (model, out, *answer(model, out, len(rows))) for model, out, role in scored}
+        model, _, labels, body = outputs[scored[0][2]]  # what the answering model returned
+        body = {**body, "ids": ids}
+        version = model.release["model_version"]
+        counts = Tally(map(str, labels)) if model.classes is not None else {"": len(rows)}
+        for value, count in counts.items():
+            state.predictions.labels(value, version).inc(count)
+        if state.log is not None and state.log.sample():  # one record: the inputs once, both models' outputs
+            champion, out, labels, _ = outputs["champion"]
+            other = None
+            if "challenger" in outputs:
+                model, c_out, c_labels, _ = outputs["challenger"]
+                other = {"model_version": model.release["model_version"], "model_hash": model.release["model_hash"],
+                         "predictions": c_labels, "probabilities": None if model.classes is None else c_out,
+                         "answered": scored[0][2] == "challenger"}  # fmt: skip
+            state.log.offer(spec.names, rows, labels, None if champion.classes is None else out,
+                            champion.release["model_version"], ids, champion.release["model_hash"],
+                            None if champion.classes is None else champion.classes.tolist(), request_id,
+                            answered=scored[0][2] == "champion", challenger=other, sampled=True)  # fmt: skip
         return _json(body, headers={"X-Request-ID": request_id})
 
     @app.post("/feedback", openapi_extra=FEEDBACK_SCHEMA)

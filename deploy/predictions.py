@@ -73,13 +73,15 @@ class PredictionLog:
         model_hash: str | None = None,
         classes: Sequence[Any] | None = None,
         request_id: str | None = None,
-        role: str = "champion",
         answered: bool = True,
+        challenger: dict[str, Any] | None = None,
         sampled: bool | None = None,
     ) -> None:
         """Queue one request's rows for writing, if sampled (`sampled`: already decided by `sample()`); returns
         at once. `ids` are the rows' prediction ids, `classes` the columns of `proba` (what feedback is later
-        joined to and scored with), `role` champion or challenger, `answered` whether this output was returned."""
+        joined to and scored with), `answered` whether this (the champion's) output was returned; `challenger`
+        the shadow model's output on the same rows ({model_version, model_hash, predictions, probabilities,
+        answered}; its classes are the champion's), written in the same record so the inputs are written once."""
         if not (self.sample() if sampled is None else sampled):
             return
         n = self.settings.max_rows_per_request
@@ -95,9 +97,13 @@ class PredictionLog:
             "probabilities": None if proba is None else proba[:n],
             "classes": None if classes is None else list(classes),
             "truncated": len(rows) > n,
-            "role": role,
+            "role": "champion",
             "answered": answered,
         }
+        if challenger is not None:
+            record["challenger"] = {**challenger, "predictions": challenger["predictions"][:n],
+                                    "probabilities": None if challenger["probabilities"] is None
+                                    else challenger["probabilities"][:n]}  # fmt: skip
         self.offer_record(record)
 
     def sample(self) -> bool:

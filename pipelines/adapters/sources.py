@@ -223,9 +223,9 @@ def scan_logs(
     paths: Sequence[str], since: float | None, max_rows: int, predictions: bool = False, inputs: bool = False
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One pass over the prediction log: the logged input rows for drift (newest last, at most `max_rows` of the
-    newest; each request once, so the challenger's copy of it is skipped); and with `predictions`, per model
-    hash its logged predictions as pipelines.core.feedback.Logged (ids, times, outputs; with `inputs`, the
-    inputs too). `since` in epoch seconds (None: all)."""
+    newest; each request once); and with `predictions`, per model hash (the champion's and, nested in the same
+    records, the challenger's) its logged predictions as pipelines.core.feedback.Logged (ids, times, outputs;
+    with `inputs`, the inputs too). `since` in epoch seconds (None: all)."""
     from pipelines.core.feedback import Logged
 
     drift: dict[tuple[str, ...], list[np.ndarray]] = {}
@@ -233,23 +233,26 @@ def scan_logs(
     for record in _records(paths):
         if since is not None and record.get("ts", 0) < since:
             continue
-        role = record.get("role") or "champion"
-        block = _block(record["rows"]) if (max_rows > 0 and role != "challenger") or inputs else np.empty(0)
-        if max_rows > 0 and role != "challenger":
+        block = _block(record["rows"]) if max_rows > 0 or inputs else np.empty(0)
+        if max_rows > 0:
             drift.setdefault(tuple(record["columns"]), []).append(block)
         if not predictions or not record.get("ids"):
             continue
-        fresh: dict[str, Any] = {"role": set(), "classes": None, "ids": [], "ts": [], "output": [], "inputs": [],
-                 "columns": record.get("columns") or []}  # fmt: skip
-        model = models.setdefault(str(record.get("model_hash")), fresh)
-        model["role"].add(role)
-        model["classes"] = model["classes"] or record.get("classes")
-        model["ids"] += record["ids"]
-        model["ts"].append((record["ts"], len(record["ids"])))
-        output = record["probabilities"] if record.get("probabilities") is not None else record["predictions"]
-        model["output"].append(np.asarray(output, dtype=float))
-        if inputs:
-            model["inputs"].append(block.astype(object))
+        entries = [record]
+        if record.get("challenger"):  # the shadow model's output on the same rows, in the same record
+            entries.append({**record, **record["challenger"], "role": "challenger"})
+        for entry in entries:
+            fresh: dict[str, Any] = {"role": set(), "classes": None, "ids": [], "ts": [], "output": [], "inputs": [],
+                                     "columns": record.get("columns") or []}  # fmt: skip
+            model = models.setdefault(str(entry.get("model_hash")), fresh)
+            model["role"].add(entry.get("role") or "champion")
+            model["classes"] = model["classes"] or entry.get("classes")
+            model["ids"] += entry["ids"]
+            model["ts"].append((entry["ts"], len(entry["ids"])))
+            output = entry["probabilities"] if entry.get("probabilities") is not None else entry["predictions"]
+            model["output"].append(np.asarray(output, dtype=float))
+            if inputs:
+                model["inputs"].append(block.astype(object))
     logged = {}
     for model_hash, m in models.items():
         ids = np.empty(len(m["ids"]), dtype=object)

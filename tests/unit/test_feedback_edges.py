@@ -120,11 +120,20 @@ def test_the_feedback_log_never_deletes_and_takes_a_batch_whole_or_not_at_all(tm
     assert full.offer_batch([{"id": "a"}, {"id": "b"}]) and not full.offer_batch([{"id": "c"}])
 
 
-def test_drift_counts_each_request_once_when_a_challenger_logged_it_too(tmp_path: Path) -> None:
+def test_a_shadowed_request_is_one_record_its_inputs_counted_once_and_both_models_read(tmp_path: Path) -> None:
     path = tmp_path / "predictions-1.jsonl"
-    record = {"ts": 1.0, "columns": ["x"], "rows": [[1.0], [2.0]]}
-    path.write_text("\n".join(json.dumps({**record, "role": role}) for role in ("champion", "challenger")) + "\n")
-    assert sources.read_logs([str(path)], None, 100)["x"].tolist() == [1.0, 2.0]
+    made = make_ids(MODEL, 2)
+    shadow = {"model_version": "c", "model_hash": "ef" * 32, "predictions": [0.5, 0.7], "probabilities": None,
+              "answered": False}  # fmt: skip
+    record = {"ts": 1.0, "columns": ["x"], "rows": [[1.0], [2.0]], "ids": made, "model_hash": MODEL,
+              "predictions": [1.5, 2.5], "probabilities": None, "role": "champion", "challenger": shadow}  # fmt: skip
+    path.write_text(json.dumps(record) + "\n")
+    frame, logged = sources.scan_logs([str(path)], None, 100, predictions=True)
+    assert frame["x"].tolist() == [1.0, 2.0]
+    assert {h: (m.role, m.output.tolist(), list(m.ids)) for h, m in logged.items()} == {
+        MODEL: ("champion", [1.5, 2.5], made),
+        "ef" * 32: ("challenger", [0.5, 0.7], made),
+    }
 
 
 def test_live_metrics_that_overflow_are_left_out_so_the_verdict_stays_json() -> None:
