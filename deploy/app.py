@@ -249,9 +249,17 @@ def create_app(
             try:
                 state.challenger = feedback.compatible(bundle, challenger())
             except Exception as exc:  # the champion serves on; /version says why there is no challenger
-                state.challenger_error = f"{type(exc).__name__}: {exc}"
+                # our own checks raise ValueError with a message fit to show; anything else shows its kind only
+                state.challenger_error = f"{type(exc).__name__}: {exc}" if type(exc) is ValueError else (
+                    f"{type(exc).__name__} (see the service's log)")  # fmt: skip
+                logging.getLogger("uvicorn.error").warning("the challenger was not loaded: %s: %s",
+                                                           type(exc).__name__, exc)  # fmt: skip
                 state.shadow_failures.labels("load").inc()
-                logging.getLogger("uvicorn.error").warning("the challenger was not loaded: %s", state.challenger_error)
+            else:
+                loaded = state.challenger.release
+                logging.getLogger("uvicorn.error").info(
+                    "challenger %s (%s) verified and loaded: scored in shadow",
+                    loaded["model_version"], loaded["model_hash"][:12])  # fmt: skip
         state.bundle = bundle
         state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit", "data_hash"))).set(
             1
@@ -336,15 +344,18 @@ def create_app(
             return _json({"error_code": "NOT_READY", "message": "the model is not loaded yet"}, 503)
         try:
             request_id = feedback.request_id(request.headers.get("x-request-id"))
+        except RequestError as error:
+            return _error(error)
+        echo = {"X-Request-ID": request_id}
+        try:
             rows = parse_payload(await _json_body(request, state.settings.max_body_bytes), spec)
             matrix = spec.to_matrix(rows)
             output = await score(bundle, matrix, len(rows))
         except RequestError as error:
-            return _error(error)
+            return _error(error, echo)
         except (ValueError, TypeError) as exc:  # the model refused input that passed the schema
-            return _error(
-                RequestError(422, "UNSCORABLE", f"the model could not score this input ({type(exc).__name__})")
-            )
+            message = f"the model could not score this input ({type(exc).__name__})"
+            return _error(RequestError(422, "UNSCORABLE", message), echo)
         ids = feedback.make_ids(bundle.release["model_hash"], len(rows))
         scored = [(bundle, output, "champion")]
         other = await shadow(matrix, len(rows))
@@ -373,7 +384,7 @@ def create_app(
                             champion.release["model_version"], ids, champion.release["model_hash"],
                             None if champion.classes is None else champion.classes.tolist(), request_id,
                             answered=scored[0][2] == "champion", challenger=other, sampled=True)  # fmt: skip
-        return _json(body, headers={"X-Request-ID": request_id})
+        return _json(body, headers=echo)
 
     @app.post("/feedback", openapi_extra=FEEDBACK_SCHEMA)
     async def outcomes(request: Request) -> Response:

@@ -63,13 +63,16 @@ def parse_feedback(
     field = "value" if classes is None else "label"
     known = list(models)
     allowed = None if classes is None else list(classes)
-    out = []
+    out, seen = [], set()
     for i, item in enumerate(items):
         if not isinstance(item, dict) or set(item) != {"id", field}:
             raise RequestError(400, "BAD_REQUEST", f'feedback[{i}] must be an object with exactly "id" and "{field}"')
         problem = ids.problem(item["id"], known, max_age_days, time.time() if now is None else now)
         if problem:
             raise RequestError(422, "INVALID_ID", f"feedback[{i}]: the id {problem}")
+        if item["id"] in seen:  # a text id by now
+            raise RequestError(422, "INVALID_ID", f"feedback[{i}]: the id is given twice in this request")
+        seen.add(item["id"])
         outcome = item[field]
         if allowed is None:
             if isinstance(outcome, bool) or not isinstance(outcome, (int, float)) or not math.isfinite(outcome):

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,15 +201,38 @@ def _records(paths: Sequence[str]) -> Any:
     import orjson
 
     for path in paths:
+        skipped = 0
         with fsspec.open(path, "rb") as handle:
             for line in handle:
-                if line.strip():
-                    yield orjson.loads(line)
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:  # a line cut short (a killed writer) or not JSON
+                    skipped += 1
+                    continue
+                if isinstance(record, dict):
+                    yield record
+                else:
+                    skipped += 1
+        if skipped:
+            print(f"[logs] {path}: skipped {skipped} unreadable line(s)", file=sys.stderr, flush=True)
+
+
+def _outcome(record: dict[str, Any]) -> bool:
+    """Whether a feedback-log record is well formed: a text id, a numeric ts, one scalar label or value."""
+    ts, field = record.get("ts"), "label" if "label" in record else "value"
+    return (
+        isinstance(record.get("id"), str)
+        and isinstance(ts, (int, float)) and not isinstance(ts, bool)
+        and isinstance(record.get(field), (str, int, float, bool))
+    )  # fmt: skip
 
 
 def read_outcomes(paths: Sequence[str], since: float | None) -> list[dict[str, Any]]:
     """Outcomes from feedback-log files ({id, ts, label | value}), those sent since `since` (None: all)."""
-    return [r for r in _records(paths) if since is None or r.get("ts", 0) >= since]
+    found = [r for r in _records(paths) if _outcome(r)]
+    return [r for r in found if since is None or r["ts"] >= since]
 
 
 def _block(rows: list[list[Any]]) -> np.ndarray:
@@ -231,7 +255,9 @@ def scan_logs(
     drift: dict[tuple[str, ...], list[np.ndarray]] = {}
     models: dict[str, dict[str, Any]] = {}
     for record in _records(paths):
-        if since is not None and record.get("ts", 0) < since:
+        if not isinstance(record.get("ts"), (int, float)) or not isinstance(record.get("rows"), list):
+            continue  # not a prediction record
+        if since is not None and record["ts"] < since:
             continue
         block = _block(record["rows"]) if max_rows > 0 or inputs else np.empty(0)
         if max_rows > 0:

@@ -115,6 +115,10 @@ def join(logged: Mapping[str, Logged], outcomes: Mapping[str, tuple[float, Any]]
         where = known.get_indexer(log.ids[first]) if len(known) else np.full(len(first), -1)
         rows, at = first[where >= 0], where[where >= 0]
         matched.append(at)
+        if log.classes is not None:  # an outcome that is not one of the classes (its JSON type included) is not scored
+            allowed = {(type(c), c) for c in log.classes}
+            fits = np.fromiter(((type(v), v) in allowed for v in truth[at]), dtype=bool, count=len(at))
+            rows, at = rows[fits], at[fits]
         by_model[model_hash] = Joined(
             model_hash, log.role, log.ids[rows], truth[at], log.output[rows],
             np.maximum(0.0, when[at] - log.ts[rows]), log.classes, len(first),
@@ -290,7 +294,16 @@ def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task:
              f"{floors[m]:.4f}" if m in floors else "n/a")
             for m in spec(task).metrics if m in entry["metrics"]
         ]  # fmt: skip
-        parts += [head, md.table(["metric", "live [interval]", "floor"], rows) if rows else "_No metrics yet._"]
+        parts += [
+            head,
+            md.table(["metric", "live [interval]", "floor"], rows)
+            if rows
+            else (
+                "_No metrics yet: every labelled row has the same class (ROC AUC and the others need two)._"
+                if entry["labelled"]
+                else "_No metrics yet._"
+            ),
+        ]
         parts += [f"- ⚠️ {reason}" for reason in entry["below_floors"]]
     first = next((e for e in live if e["metrics"]), None)
     if first is not None:

@@ -90,9 +90,10 @@ def live_section(
     if comparison is not None:
         verdict["comparison"] = comparison
         text += "\n" + comparison_report(comparison, task, min_rows)
-        better = [m for m, v in comparison["verdict"].items() if v == "better"]
+        sides = {v: [m for m, w in comparison["verdict"].items() if w == v] for v in ("better", "worse")}
         say("monitor", f"challenger {comparison['challenger'][:12]} vs champion on {comparison['rows']} rows: "
-                       f"better on {', '.join(better) or 'no metric'}")  # fmt: skip
+                       f"better on {', '.join(sides['better']) or 'no metric'}; "
+                       f"worse on {', '.join(sides['worse']) or 'no metric'}")  # fmt: skip
     return text
 
 
@@ -178,18 +179,24 @@ def _read_outcomes(args: argparse.Namespace, missing_values: Any) -> tuple[Any, 
     from pipelines.errors import PipelineError
 
     if not args.file:
+        from pandas.errors import DatabaseError
         from sqlalchemy.exc import SQLAlchemyError
 
+        if not args.query:
+            raise PipelineError("--sql-url-env needs --query (the query returning the ids and outcomes)")
         try:
             (batch,) = sources.from_sql(args.sql_url_env, args.query)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, DatabaseError) as exc:
             raise PipelineError(f"sql:{args.sql_url_env}: the query failed ({type(exc).__name__})") from None
         return batch.frame, batch.source
     import fsspec
+    import pandas as pd
 
     try:
         with fsspec.open(args.file, "rb") as handle:
             return files.read_table(handle, missing_values, name=args.file), f"file:{args.file}"
+    except pd.errors.EmptyDataError:  # a 0-byte file: no outcomes
+        return pd.DataFrame(), f"file:{args.file}"
     except FileNotFoundError:
         raise PipelineError(f"{args.file}: no such file") from None
     except (ValueError, UnicodeDecodeError, OSError) as exc:  # not CSV/Parquet, not UTF-8, truncated
@@ -219,10 +226,13 @@ def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None
     def rows(mask: Any) -> str:
         if not mask.any():  # a rule about the whole column (its type)
             return "the outcomes"
-        where = [int(k) + 1 for k in frame.index[mask][:5]]
+        where = [int(k) + 1 for k in np.flatnonzero(np.asarray(mask))[:5]]
         return f"{int(mask.sum())} row(s), e.g. row(s) {', '.join(map(str, where))}"
 
     outcomes = frame[[column]].rename(columns={column: contract.target})
+    rule = contract.raw.columns[contract.target]
+    if "str" in str(rule.dtype).lower():  # a text label: a CSV's True/False or 1/0 read as the text it was trained on
+        outcomes[contract.target] = outcomes[contract.target].map(lambda v: v if v is None or v != v else str(v))
     try:
         checked = contract.raw.columns[contract.target].validate(outcomes, lazy=True)[contract.target]
     except pandera.errors.SchemaErrors as exc:
@@ -254,6 +264,11 @@ def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None
         unreadable = ~np.isfinite(stamps.to_numpy(dtype=float))
         if unreadable.any():
             raise PipelineError(f"{source}: {rows(unreadable)} have no readable time in {ts_column}")
+        made = given.map(lambda i: int(i[12:23], 16) / 1000).to_numpy()  # when each prediction was made
+        impossible = (stamps.to_numpy(dtype=float) < made - 300) | (stamps.to_numpy(dtype=float) > now + 300)
+        if impossible.any():
+            raise PipelineError(f"{source}: {rows(impossible)} have a time in {ts_column} before their prediction "
+                                "was made or in the future (epoch seconds, or ISO 8601)")  # fmt: skip
     latest: dict[str, tuple[float, int, Any]] = {}
     for order, (i, outcome, ts) in enumerate(zip(given, checked, stamps, strict=True)):
         value = outcome.item() if hasattr(outcome, "item") else outcome
@@ -278,7 +293,9 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
     ts_column = args.ts_column or ("ts" if "ts" in frame.columns and column != "ts" else None)
     now = time.time()
     max_age = params.serve.feedback.max_age_days
-    pairs = outcome_pairs(frame, args.id_column, column, ts_column, now, max_age, contract, source)
+    pairs = (
+        outcome_pairs(frame, args.id_column, column, ts_column, now, max_age, contract, source) if len(frame) else []
+    )
     if not pairs:
         say("feedback import", f"{source} has no outcomes: nothing to import")
         return 0

@@ -76,7 +76,6 @@ def challenger_model(args: argparse.Namespace, directory: str | None) -> Callabl
         digest = modelio.verify(root / "model", manifest)
         release = release_labels(str(root / "release.json"), digest)
         bundle = load_bundle(root / "model", manifest, release, spec)
-        say("serve", f"challenger {release['model_version']} ({digest[:12]}) verified and loaded")
         return bundle
 
     return load
@@ -136,8 +135,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         def challenger() -> Any:
             return shadow(spec)
 
-        say("serve", f"challenger from {args.challenger_env or args.challenger or params.challenger.directory}: "
-                     f"scored in shadow, answering {params.challenger.traffic:.0%} of requests")  # fmt: skip
+        source = args.challenger_env or args.challenger or params.challenger.directory
+        say("serve", f"challenger from {source}: loading it to score in shadow "
+                     f"(answering {params.challenger.traffic:.0%} of requests)")  # fmt: skip
 
     def loader() -> Any:
         return load_bundle(model_dir, manifest, release, spec)

@@ -199,6 +199,8 @@ def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
         client.post("/invocations", json={"instances": holdout[:1]}, headers={"X-Request-ID": "bad id!"}).status_code
         == 400
     )
+    refused = client.post("/invocations", json={"instances": [[]]}, headers={"X-Request-ID": "order-7"})
+    assert refused.status_code == 400 and refused.headers["x-request-id"] == "order-7"
     metrics = client.get("/metrics").text
     assert 'feedback_total{result="accepted"} 5.0' in metrics
     assert f'feedback_total{{result="rejected"}} {len(bad) + 2}.0' in metrics

@@ -85,16 +85,31 @@ def test_an_import_refuses_malformed_and_expired_ids_and_unreadable_times() -> N
 
 def test_an_import_keeps_the_latest_outcome_per_id_and_the_last_row_on_a_tie() -> None:
     first, second = make_ids(MODEL, 2)
+    t0 = time.time()
+
+    def iso(seconds: float) -> str:
+        return pd.Timestamp(seconds, unit="s", tz="UTC").isoformat()
+
     frame = pd.DataFrame({
         "id": [first, first, second, second],
         "y": ["no", "yes", "yes", "no"],
-        "known_at": ["2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", "2026-01-03T00:00:00Z"],
+        "known_at": [iso(t0 + 60), iso(t0 + 30), iso(t0 + 120), iso(t0 + 120)],
     })  # fmt: skip
-    pairs = dict((i, (y, ts)) for i, y, ts in outcome_pairs(frame, "id", "y", "known_at", 1.8e9, 10**5, LABELS, "s"))
-    assert pairs[first] == ("no", pd.Timestamp("2026-01-02", tz="UTC").timestamp())
+    pairs = {i: (y, ts) for i, y, ts in outcome_pairs(frame, "id", "y", "known_at", t0 + 1000, 90, LABELS, "s")}
+    assert pairs[first][0] == "no" and pairs[first][1] == pytest.approx(t0 + 60, abs=1e-3)
     assert pairs[second][0] == "no"
     numbers = pd.DataFrame({"id": [first], "y": [12.5]})
-    assert outcome_pairs(numbers, "id", "y", None, 1.8e9, 10**5, VALUES, "s") == [(first, 12.5, 1.8e9)]
+    assert outcome_pairs(numbers, "id", "y", None, t0, 90, VALUES, "s") == [(first, 12.5, t0)]
+    for impossible in (t0 * 1000, 1.0):  # milliseconds read as seconds; before the prediction was made
+        with pytest.raises(PipelineError, match="before their prediction was made or in the future"):
+            outcome_pairs(_frame(["yes"], ts=[impossible]), "id", "y", "ts", t0, 90, LABELS, "s")
+
+
+def test_a_text_label_imports_from_the_values_a_csv_or_parquet_reads_as_booleans() -> None:
+    flags = _contract(pa.Column(str, pa.Check.isin(["False", "True"]), nullable=False), "binary")
+    frame = _frame([True, False])
+    pairs = outcome_pairs(frame, "id", "y", None, time.time(), 90, flags, "s")
+    assert {i: y for i, y, _ in pairs} == {frame["id"][0]: "True", frame["id"][1]: "False"}
 
 
 def test_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
@@ -159,3 +174,21 @@ def test_a_challenger_directory_must_exist_and_hold_a_manifest_unless_it_is_empt
     (tmp_path / "stray" / "model.pkl").write_bytes(b"")
     with pytest.raises(PipelineError, match=r"no manifest\.json"):
         challenger_model(args, str(tmp_path / "stray"))
+
+
+def test_a_cut_or_malformed_log_line_is_skipped_not_fatal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (good,) = make_ids(MODEL, 1)
+    path = tmp_path / "feedback-1.jsonl"
+    lines = [{"id": good, "ts": 5.0, "label": "yes"}, {"id": good, "ts": "x", "label": "no"},
+             {"id": good, "ts": 6.0, "label": None}, [1, 2]]  # fmt: skip
+    path.write_text("\n".join(json.dumps(x) for x in lines) + '\n{"id": "' + good[:10] + "\n")
+    assert sources.read_outcomes([str(path)], None) == [lines[0]]
+    assert "skipped 2 unreadable line(s)" in capsys.readouterr().err
+
+
+def test_an_id_twice_in_one_request_is_refused() -> None:
+    (good,) = make_ids(MODEL, 1)
+    with pytest.raises(RequestError, match=r"feedback\[1\]: the id is given twice in this request"):
+        parse_feedback([{"id": good, "label": "no"}, {"id": good, "label": "yes"}], ["no", "yes"], [MODEL], 10, 90)
+    with pytest.raises(RequestError, match="not a prediction id"):
+        parse_feedback([{"id": [good], "label": "no"}], ["no", "yes"], [MODEL], 10, 90)
