@@ -234,7 +234,7 @@ def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None
     if "str" in str(rule.dtype).lower():  # a text label: a CSV's True/False or 1/0 read as the text it was trained on
         outcomes[contract.target] = outcomes[contract.target].map(lambda v: v if v is None or v != v else str(v))
     try:
-        checked = contract.raw.columns[contract.target].validate(outcomes, lazy=True)[contract.target]
+        checked = rule.validate(outcomes, lazy=True)[contract.target]
     except pandera.errors.SchemaErrors as exc:
         broken = exc.failure_cases
         checks = sorted({str(c) for c in broken["check"]})
