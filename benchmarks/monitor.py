@@ -57,7 +57,7 @@ def write_logs(directory: Path, rows: int, seed: int = 0, feedback: Path | None 
             line = orjson.dumps({"ts": now, "model_version": "bench", "model_hash": MODEL_HASH, "columns": FEATURES,
                                  "rows": chunk, "ids": ids[i : i + per_record],
                                  "predictions": (proba[:, 1] >= 0.5).astype(int), "probabilities": proba,
-                                 "classes": CLASSES, "role": "champion", "answered": True,
+                                 "classes": CLASSES, "answered": True,
                                  "truncated": False}, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"  # fmt: skip
             if handle is None or file_bytes > 10 * 2**20:
                 if handle:

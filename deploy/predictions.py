@@ -97,7 +97,6 @@ class PredictionLog:
             "probabilities": None if proba is None else proba[:n],
             "classes": None if classes is None else list(classes),
             "truncated": len(rows) > n,
-            "role": "champion",
             "answered": answered,
         }
         if challenger is not None:

@@ -141,7 +141,7 @@ def test_a_shadowed_request_is_one_record_its_inputs_counted_once_and_both_model
     shadow = {"model_version": "c", "model_hash": "ef" * 32, "predictions": [0.5, 0.7], "probabilities": None,
               "answered": False}  # fmt: skip
     record = {"ts": 1.0, "columns": ["x"], "rows": [[1.0], [2.0]], "ids": made, "model_hash": MODEL,
-              "predictions": [1.5, 2.5], "probabilities": None, "role": "champion", "challenger": shadow}  # fmt: skip
+              "predictions": [1.5, 2.5], "probabilities": None, "challenger": shadow}  # fmt: skip
     path.write_text(json.dumps(record) + "\n")
     frame, logged = sources.scan_logs([str(path)], None, 100, predictions=True)
     assert frame["x"].tolist() == [1.0, 2.0]
