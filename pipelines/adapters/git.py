@@ -19,6 +19,37 @@ class GitError(PipelineError, RuntimeError):
     """A git command failed in a way the caller cannot work around."""
 
 
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+# The git commands that write a commit object and so need an author and a committer.
+_COMMITTING = frozenset({"commit", "commit-tree", "merge", "revert", "cherry-pick", "am", "rebase"})
+
+
+def identity_env(cwd: str | Path | None = None) -> dict[str, str]:
+    """The bot identity as GIT_AUTHOR_*/GIT_COMMITTER_* variables, or {} when one is already configured.
+
+    GitHub's hosted runners have no git identity (`actions/checkout` sets none), so a workflow step that
+    commits fails with "Author identity unknown". A configured identity always wins: `user.email` from
+    any git config (repository, global, system) or GIT_AUTHOR_EMAIL/GIT_COMMITTER_EMAIL in the environment.
+    """
+    if os.environ.get("GIT_AUTHOR_EMAIL") or os.environ.get("GIT_COMMITTER_EMAIL"):
+        return {}
+    try:
+        configured = subprocess.run(
+            ["git", "config", "user.email"], capture_output=True, cwd=cwd, check=False
+        ).stdout.strip()
+    except OSError:
+        return {}
+    if configured:
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": BOT_NAME,
+        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+        "GIT_COMMITTER_NAME": BOT_NAME,
+        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+    }
+
+
 def run(
     *args: str,
     cwd: str | Path | None = None,
@@ -26,7 +57,12 @@ def run(
     input: bytes | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
-    """`git <args>` with output captured (bytes); GitError naming the command when it fails and `check`."""
+    """`git <args>` with output captured (bytes); GitError naming the command when it fails and `check`.
+
+    A command that writes a commit gets the bot identity when none is configured (`identity_env`).
+    """
+    if args and args[0] in _COMMITTING:
+        env = {**identity_env(cwd), **(env or {})}
     try:
         result = subprocess.run(
             ["git", *args],

@@ -234,17 +234,42 @@ def reviewer_resolver(github: GitHub) -> Any:
 DRIFT_LABEL = "drift"
 
 
+def _number(answer: Any, request: str) -> int:
+    """The `number` of an issue or pull request the API returned; GitHubError naming `request` when the
+    answer has none (an error page from a proxy, an API that changed, a stand-in that answers otherwise)."""
+    number = answer.get("number") if isinstance(answer, dict) else None
+    if isinstance(number, bool) or not isinstance(number, int):
+        shown = json.dumps(answer)[:200] if answer is not None else "nothing"
+        raise GitHubError(f"{request}: the answer has no pull request or issue number (it was {shown})")
+    return number
+
+
+def _first(answer: Any, request: str) -> dict[str, Any] | None:
+    """The first item of a list the API returned (None for an empty list); GitHubError when not a list."""
+    if not isinstance(answer, list):
+        raise GitHubError(f"{request}: expected a list, got {json.dumps(answer)[:200]}")
+    return answer[0] if answer else None
+
+
 def upsert_drift_issue(github: GitHub, repo: str, title: str, body: str) -> tuple[int, bool]:
     """Create the one open drift issue, or update it; (number, created)."""
     if not _REPO.match(repo):
         raise GitHubError(f"invalid repository name {repo!r}")
-    found = github.get(f"repos/{repo}/issues?state=open&labels={DRIFT_LABEL}&per_page=1")
+    return upsert_issue(github, repo, DRIFT_LABEL, title, body)
+
+
+def upsert_issue(github: GitHub, repo: str, label: str, title: str, body: str) -> tuple[int, bool]:
+    """Create the one open issue carrying `label`, or update it; (number, created)."""
+    if not _REPO.match(repo):
+        raise GitHubError(f"invalid repository name {repo!r}")
+    listing = f"GET repos/{repo}/issues?state=open&labels={label}"
+    found = _first(github.get(f"repos/{repo}/issues?state=open&labels={label}&per_page=1"), listing)
     if found:
-        number = int(found[0]["number"])
+        number = _number(found, listing)
         github.patch(f"repos/{repo}/issues/{number}", {"title": title, "body": body})
         return number, False
-    created = github.post(f"repos/{repo}/issues", {"title": title, "body": body, "labels": [DRIFT_LABEL]})
-    return int(created["number"]), True
+    created = github.post(f"repos/{repo}/issues", {"title": title, "body": body, "labels": [label]})
+    return _number(created, f"POST repos/{repo}/issues"), True
 
 
 def dispatch_workflow(github: GitHub, repo: str, workflow: str, ref: str) -> None:
@@ -257,13 +282,14 @@ def upsert_pull_request(github: GitHub, repo: str, head: str, base: str, title: 
     if not _REPO.match(repo):
         raise GitHubError(f"invalid repository name {repo!r}")
     owner = repo.split("/")[0]
-    open_prs = github.get(f"repos/{repo}/pulls?state=open&head={owner}:{head}&base={base}")
-    if open_prs:
-        number = int(open_prs[0]["number"])
+    listing = f"GET repos/{repo}/pulls?head={owner}:{head}&base={base}"
+    found = _first(github.get(f"repos/{repo}/pulls?state=open&head={owner}:{head}&base={base}"), listing)
+    if found:
+        number = _number(found, listing)
         github.patch(f"repos/{repo}/pulls/{number}", {"title": title, "body": body})
         return number, False
     created = github.post(f"repos/{repo}/pulls", {"title": title, "body": body, "head": head, "base": base})
-    return int(created["number"]), True
+    return _number(created, f"POST repos/{repo}/pulls ({head} -> {base})"), True
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,54 @@ def test_drift_keeps_one_issue_up_to_date_and_dispatches_retraining() -> None:
     assert list(github.issues) == [1] and github.issues[1]["body"] == "report 2"
     dispatch_workflow(github, "acme/churn", "retrain.yml", "main")
     assert github.posts[-1] == ("repos/acme/churn/actions/workflows/retrain.yml/dispatches", {"ref": "main"})
+
+
+class AnswersWithout:
+    """An API (a proxy's error page, a stand-in) that answers every call with `answer`."""
+
+    def __init__(self, listing: Any, answer: Any):
+        self.listing, self.answer = listing, answer
+
+    def get(self, path: str) -> Any:
+        return self.listing
+
+    def post(self, path: str, payload: Any) -> Any:
+        return self.answer
+
+    def patch(self, path: str, payload: Any) -> Any:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("listing", "answer", "named"),
+    [
+        ([], {"message": "Bad Gateway"}, "POST repos/acme/churn/pulls (promote/staging -> staging)"),
+        ([], "<html>502</html>", "POST repos/acme/churn/pulls"),
+        ([{"title": "no number"}], None, "GET repos/acme/churn/pulls"),
+        ({"message": "Not Found"}, None, "GET repos/acme/churn/pulls"),
+    ],
+)
+def test_an_answer_without_a_number_is_one_line_naming_the_request(listing: Any, answer: Any, named: str) -> None:
+    from pipelines.adapters.github import upsert_pull_request
+
+    with pytest.raises(GitHubError) as caught:
+        upsert_pull_request(AnswersWithout(listing, answer), "acme/churn", "promote/staging", "staging", "t", "b")  # type: ignore[arg-type]
+    assert named in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_issue_answer_without_a_number_is_one_line() -> None:
+    from pipelines.adapters.github import upsert_drift_issue
+
+    with pytest.raises(GitHubError, match="POST repos/acme/churn/issues: the answer has no"):
+        upsert_drift_issue(AnswersWithout([], {"message": "Server Error"}), "acme/churn", "t", "b")  # type: ignore[arg-type]
+
+
+def test_the_local_mlflow_store_and_its_journal_are_ignored() -> None:
+    """`git add -A` right after `dvc repro` must not commit sqlite's journal beside the store."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    for name in ("mlflow.db", "mlflow.db-journal"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{name} is not ignored by .gitignore"
