@@ -13,30 +13,28 @@ import pytest
 from pipelines.adapters.git import BOT_EMAIL, BOT_NAME
 from tests.conftest import ROOT
 
+LAST = "print(subprocess.check_output(['git', 'log', '-1', '--format=%an <%ae> / %cn <%ce>', '{rev}'], text=True))"
 # Each commit path of the package, run in a repository whose HEAD has data.txt.
 PATHS = {
     "record.start (main.yml record)": (
         "from pipelines.adapters import record\n"
         "record.start('staging', None, 'HEAD', {'release.json': b'{}'}, 'Model of record x for staging')\n"
-        "print(subprocess.check_output(['git', 'log', '-1', '--format=%an <%ae> / %cn <%ce>', 'promote/staging'], text=True))"
+        + LAST.format(rev="promote/staging")
     ),
     "record.amend (build-image, promotion-gate --record)": (
         "from pipelines.adapters import record\n"
         "record.start('staging', None, 'HEAD', {'release.json': b'{}'}, 'Model of record x for staging')\n"
-        "record.amend('staging', {'promotion.json': b'{}'}, 'Verdict')\n"
-        "print(subprocess.check_output(['git', 'log', '-1', '--format=%an <%ae> / %cn <%ce>', 'promote/staging'], text=True))"
+        "record.amend('staging', {'promotion.json': b'{}'}, 'Verdict')\n" + LAST.format(rev="promote/staging")
     ),
     "git.commit_tracked (retrain)": (
         "from pipelines.adapters import git\n"
         "open('data.txt', 'a').write('more\\n')\n"
-        "git.commit_tracked('Retrain on new data')\n"
-        "print(subprocess.check_output(['git', 'log', '-1', '--format=%an <%ae> / %cn <%ce>'], text=True))"
+        "git.commit_tracked('Retrain on new data')\n" + LAST.format(rev="HEAD")
     ),
     "git.restore_tree (rollback)": (
         "from pipelines.adapters import git\n"
         "first = git.text('rev-list', '--max-parents=0', 'HEAD')\n"
-        "git.restore_tree(first, 'Roll back', '.')\n"
-        "print(subprocess.check_output(['git', 'log', '-1', '--format=%an <%ae> / %cn <%ce>'], text=True))"
+        "git.restore_tree(first, 'Roll back', '.')\n" + LAST.format(rev="HEAD")
     ),
 }
 
