@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,14 @@ from pipelines.errors import PipelineError
 
 class DvcError(PipelineError):
     """A DVC command failed; the message carries DVC's own last lines."""
+
+
+class MissingFromRemote(DvcError):
+    """The remote answered, and it does not hold what was asked for: it was never pushed there."""
+
+
+# What DVC prints when neither the cache nor the remote has an object (a remote added after the data).
+_MISSING = ("Missing cache files", "neither locally nor on remote", "do not exist neither")
 
 
 def run(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -72,7 +81,8 @@ def add(path: str) -> None:
 def default_remote() -> str:
     """The default remote as messages name it: `remote 'storage' (s3://bucket/dvc)`, or `the DVC remote`."""
     name = run("remote", "default").stdout.strip()
-    urls = dict(line.split(None, 1) for line in run("remote", "list").stdout.splitlines() if line.strip())
+    # one `name url [(default)]` per line; anything else DVC prints there (a warning) is not a remote
+    urls = dict(fields for line in run("remote", "list").stdout.splitlines() if len(fields := line.split(None, 1)) == 2)
     url = urls.get(name, "").split()[0] if name in urls else ""
     return f"remote {name!r} ({url})" if name else "the DVC remote"
 
@@ -87,7 +97,16 @@ def pull(*targets: str, allow_missing: bool = False) -> None:
     """`dvc pull` (of `targets`, else everything the workspace records); DvcError naming the remote when it fails."""
     result = run("pull", *(["--allow-missing"] if allow_missing else []), *targets)
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+        output = (result.stderr or result.stdout).strip()
+        if any(marker in output for marker in _MISSING):
+            objects = sorted(set(re.findall(r"md5: ([0-9a-f]{32}(?:\.dir)?)", output)))
+            named = f" ({', '.join(objects[:3])})" if objects else ""
+            raise MissingFromRemote(
+                f"{default_remote()} does not hold {' '.join(targets) or 'the data'}{named}: it was never pushed "
+                "there. From a copy that has the data, run `dvc push` (a remote added to a project that already "
+                "has data starts empty), then run this again"
+            )
+        detail = output.splitlines()
         raise DvcError(f"dvc pull from {default_remote()} failed: {' '.join(detail[:2])[:400]}; {CREDENTIALS}")
 
 

@@ -72,13 +72,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    import datetime
-
-    from pipelines.adapters import dvc, git
-    from pipelines.adapters.github import GhCli, upsert_pull_request
     from pipelines.adapters.params import load_params
-    from pipelines.jobs.pull_request import write_report
-    from pipelines.jobs.runs import reproduction
 
     params = load_params(args.params)
     if not configured(params):
@@ -89,6 +83,45 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         append(args.summary, f"### Retraining\n\n{notice}\n")
         return 0
     outcome = ingest(params, need_remote_for_new_data=args.push)
+    status = _retrain(args, params, outcome)
+    return _refused(outcome, args.summary, args.refused_reports) or status
+
+
+def _refused(outcome: Any, summary: str | None, reports: str | None) -> int:
+    """A batch the contract refused must reach a person: the run fails (GitHub notifies on a failed scheduled
+    run), its step summary lists each batch's failing checks, and its validation report is copied to
+    `reports` (retrain.yml uploads that folder as the artifact `refused-batches`; the rows stay in the
+    quarantine folder on the runner, never uploaded). 1 when any batch was refused, else 0."""
+    import shutil
+
+    if not outcome.quarantined:
+        return 0
+    if reports:
+        Path(reports).mkdir(parents=True, exist_ok=True)
+        for line in outcome.quarantined:
+            folder = Path(line.rsplit(" -> ", 1)[1])
+            shutil.copyfile(folder / "report.json", Path(reports) / f"{folder.name}.json")
+    where = f"; their validation reports are in {reports}" if reports else ""
+    headline = (
+        f"{len(outcome.quarantined)} batch(es) broke the data contract and were quarantined "
+        f"(nothing of them reached the data){where}"
+    )
+    say("retrain", headline)
+    annotate("error", headline)
+    details = "\n".join(f"- {line}" for line in outcome.refusals)
+    append(summary, f"### Refused batches\n\n{headline}.\n\n```\n{details}\n```\n")
+    return 1
+
+
+def _retrain(args: argparse.Namespace, params: Any, outcome: Any) -> int:
+    """dvc repro after an ingest; a retrain/<date> branch (and pull request) only if data or model changed."""
+    import datetime
+
+    from pipelines.adapters import dvc, git
+    from pipelines.adapters.github import GhCli, upsert_pull_request
+    from pipelines.jobs.pull_request import write_report
+    from pipelines.jobs.runs import reproduction
+
     if dvc.stream("repro") != 0:
         say("retrain", "dvc repro failed")
         return 1
@@ -178,6 +211,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     window = f"the last {settings.window_hours:g} hours, from {location}"
     paths = sources.list_logs(location)
     say("monitor", f"reading {len(paths)} log file(s) from {location}")
+    where = _log_location_problem(args.logs or settings.logs, location, paths)
+    if where:  # a wrong or missing location must not look like quiet traffic
+        say("monitor", where)
+        annotate("warning", where)
+        append(args.summary, f"### Monitoring\n\n⚠️ {where}\n")
     from pipelines.jobs.feedback import feedback_location, live_section, write_prometheus
 
     since = time.time() - settings.window_hours * 3600
@@ -211,6 +249,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         text += reports.live_metrics(metrics, params.gate.floors, failures, load_contract().task)
     text += live_section(params, logged, outcome_files, since, verdict)
     verdict["alert"] = bool(verdict["drift"] or verdict.get("below_floors"))
+    if where:
+        verdict.update(status="no logs", problem=where)
+        text = f"## No prediction logs\n\n{where}\n\n" + text
     files.write_text(args.out, text)
     files.write_json(args.verdict, verdict)
     gateway = os.environ.get(args.pushgateway_env) if args.pushgateway_env else None
@@ -221,6 +262,24 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     drift, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
     append(args.github_output, f"drift={drift}\nalert={alert}\n")
     return 0
+
+
+def _log_location_problem(configured: str | None, location: str, paths: list[str]) -> str | None:
+    """Why there is nothing to read at all, or None. With no location configured the service's local log
+    directory is read, which exists only where the service ran (never on a runner); a configured location
+    that holds no prediction log at all is more likely wrong than quiet."""
+    if paths:
+        return None
+    if not configured:
+        return (
+            f"no prediction-log location is configured (monitor.logs is null) and {location} holds no logs: "
+            "set monitor.logs in params.yaml to where the service writes them (serve.log.directory of the "
+            "deployed service, e.g. an s3:// URL); until then nothing is monitored"
+        )
+    return (
+        f"monitor.logs ({location}) holds no prediction log at all: check the location and the credentials "
+        "(MONITOR_AWS_* secrets); a wrong location looks exactly like no traffic"
+    )
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
@@ -254,6 +313,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--push", action="store_true", help="push the branch to origin")
     p.add_argument("--repo", help="owner/name: also open the pull request (needs GH_TOKEN)")
     p.add_argument("--summary", help="append the outcome to this file ($GITHUB_STEP_SUMMARY)")
+    p.add_argument("--refused-reports", help="copy the validation report of each refused batch into this folder")
 
     p = add(
         sub, "monitor", cmd_monitor, "compare logged live inputs with the training reference (PSI, KS, missing rates)"
@@ -274,6 +334,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--pushgateway-env", help="NAME of an environment variable with a Pushgateway URL to push them to "
                    "(nothing is pushed when it is unset or empty)")  # fmt: skip
     p.add_argument("--github-output", help="append drift= and alert=true|false to this file ($GITHUB_OUTPUT)")
+    p.add_argument(
+        "--summary", help="append a warning when there are no logs to read to this file ($GITHUB_STEP_SUMMARY)"
+    )
 
     p = add(
         sub, "alert", cmd_alert, "on drift: open or update the one drift issue and dispatch retraining", params=False

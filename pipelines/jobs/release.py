@@ -206,6 +206,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         )
         say("deploy", message)
         annotate("warning", message)
+        append(args.github_output, "release=false\n")
         return 0
     if release.get("model_hash") != manifest.get("content_hash"):
         raise record.RecordError(
@@ -214,6 +215,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             "does not describe one release"
         )
     images.check_digest(str(release.get("image")))
+    if args.plan:  # what the branch records, before anything needs the registry or the remote
+        say("deploy", f"{env.name} records model {str(release['model_hash'])[:12]} in {release['image']}")
+        append(args.github_output, "release=true\n")
+        return 0
     with tempfile.TemporaryDirectory(prefix=f"deploy-{env.name}-") as tmp:
         model_dir = Path(tmp) / "model"
         digest = releases.fetch_model("HEAD", model_dir, remote_only=True)
@@ -349,7 +354,14 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--env", required=True)
     p.add_argument("--port", type=int, default=18080, help="127.0.0.1 port for the smoke test")
-    p.add_argument("--github-output", help="append image, model_hash and model_version to this file ($GITHUB_OUTPUT)")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="only say whether the branch records a release (release=true|false), touching no registry or remote",
+    )
+    p.add_argument(
+        "--github-output", help="append release=true|false (and image, model_hash, model_version) ($GITHUB_OUTPUT)"
+    )
 
     p = add(
         sub,

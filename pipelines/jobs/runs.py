@@ -29,15 +29,19 @@ def bootstrap(dvc_file: str = "data.dvc") -> str:
         target = pointer.parent / parse_pointer(pointer.read_text(), str(pointer))[0]
     except OSError as exc:
         raise DataError(f"{pointer}: not a readable .dvc file ({exc})") from None
+    unpushed = None
     if dvc.has_remote():
         try:
             dvc.pull(dvc_file)
+        except dvc.MissingFromRemote as exc:
+            unpushed = exc  # the embedded default may still be what dvc_file records (the demo): see below
         except dvc.DvcError as exc:
             raise DataError(f"{exc} (the data {dvc_file} records must be in the DVC remote)") from None
-        dvc.run("pull", "--allow-missing")
-        missing = _missing_outputs(pointer.parent / "dvc.lock")
-        rebuilt = f"; not in the remote, so `dvc repro` rebuilds them: {', '.join(missing)}" if missing else ""
-        return f"pulled {target} and the pipeline outputs from the DVC remote{rebuilt}"
+        else:
+            dvc.run("pull", "--allow-missing")
+            missing = _missing_outputs(pointer.parent / "dvc.lock")
+            rebuilt = f"; not in the remote, so `dvc repro` rebuilds them: {', '.join(missing)}" if missing else ""
+            return f"pulled {target} and the pipeline outputs from the DVC remote{rebuilt}"
     if target.exists() and (target.is_file() or any(target.iterdir())):
         if dvc.workspace_matches(str(target.relative_to(pointer.parent))):
             dvc.cache(dvc_file)  # so that `dvc status` is clean and `dvc exp` can restore it
@@ -47,9 +51,17 @@ def bootstrap(dvc_file: str = "data.dvc") -> str:
         (tmp / DEFAULT_FILE).write_bytes(default_csv())
     if not dvc.workspace_matches(str(target.relative_to(pointer.parent))):
         shutil.rmtree(target)
+        if unpushed is not None:
+            raise DataError(str(unpushed)) from None
         raise DataError(
             f"{dvc_file} does not describe the embedded default dataset, and no DVC remote is "
             "configured to pull it from: add one with `dvc remote add -d <name> <url>`, then `dvc pull`"
+        )
+    dvc.cache(dvc_file)
+    if unpushed is not None:
+        return (
+            f"the DVC remote does not hold {dvc_file}'s data yet; it is the embedded default dataset, so it was "
+            f"materialised into {target} (`dvc push`, and the record step after a merge, put it in the remote)"
         )
     dvc.cache(dvc_file)
     return f"materialised the default dataset into {target} (matches {dvc_file})"

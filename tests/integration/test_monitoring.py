@@ -74,6 +74,29 @@ def test_too_little_traffic_gives_no_verdict(trained_repo: Repo, tmp_path: Path,
     assert json.loads((tmp_path / "v.json").read_text())["status"] == "not enough data"
 
 
+def test_no_log_location_or_an_empty_one_is_a_visible_warning_not_quiet_traffic(
+    trained_repo: Repo, tmp_path: Path
+) -> None:
+    """The scheduled job on a runner: with monitor.logs null the service's local folder is not there; a
+    configured location with no log at all is more likely wrong than quiet. Both warn, in the step summary
+    and the verdict, instead of a green "not enough data"."""
+    import yaml
+
+    params = yaml.safe_load((trained_repo.path / "params.yaml").read_text())
+    params["serve"]["log"]["directory"] = str(tmp_path / "never-written")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    args = ["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "m.md")]
+    for configured in (None, str(tmp_path / "empty")):
+        summary, verdict = tmp_path / f"summary-{bool(configured)}.md", tmp_path / f"v-{bool(configured)}.json"
+        extra = ["--logs", configured] if configured else []
+        trained_repo.pipelines("monitor", *args, *extra, "--verdict", str(verdict), "--summary", str(summary))
+        found = json.loads(verdict.read_text())
+        assert found["status"] == "no logs", found
+        expected = "monitor.logs is null" if configured is None else "holds no prediction log at all"
+        assert expected in found["problem"] and expected in summary.read_text()
+        assert "No prediction logs" in (tmp_path / "m.md").read_text()
+
+
 def test_the_prediction_log_can_write_to_an_fsspec_url_and_monitor_reads_it_back(project_frame) -> None:  # type: ignore[no-untyped-def]
     """memory:// is a real fsspec filesystem: files appear only when rotated or closed, written whole."""
     import fsspec

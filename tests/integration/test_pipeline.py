@@ -254,6 +254,30 @@ def test_bootstrap_pulls_from_a_configured_remote_instead_of_materialising(repo_
     assert "up to date" in repo_copy.dvc("status").stdout
 
 
+def test_a_remote_added_after_the_data_names_dvc_push_not_credentials(repo_copy: Repo, tmp_path: Path) -> None:
+    """A project's own data (not the embedded default) and a remote just added, nothing pushed: `make data`
+    fails with one line naming `dvc push`, not credentials; the embedded default is materialised instead."""
+    repo_copy.dvc("remote", "add", "-d", "storage", str(tmp_path / "empty-remote"))
+    (tmp_path / "empty-remote").mkdir()
+    # the demo: data.dvc records the embedded default, so it is materialised and `dvc push` can put it there
+    shutil.rmtree(repo_copy.path / "data")
+    shutil.rmtree(repo_copy.path / ".dvc" / "cache")
+    demo = repo_copy.pipelines("bootstrap")
+    assert "does not hold data.dvc's data yet" in demo.stderr and (repo_copy.path / "data").is_dir()
+    # a project's own table: data that is not the embedded default, recorded but never pushed
+    csv = next((repo_copy.path / "data").iterdir())
+    csv.write_text(csv.read_text() + csv.read_text().splitlines()[1] + "\n")
+    repo_copy.dvc("add", "data")
+    shutil.rmtree(repo_copy.path / "data")
+    shutil.rmtree(repo_copy.path / ".dvc" / "cache")
+    result = repo_copy.pipelines("bootstrap", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "`dvc push`" in line and "never pushed" in line, line
+    assert "credentials" not in line, line
+    assert not (repo_copy.path / "data").exists()
+
+
 EXTRA_TREES = """
 
 def _extra_trees(options: BaseModel, task: str, seed: int) -> Any:

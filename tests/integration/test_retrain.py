@@ -108,9 +108,11 @@ def test_a_new_batch_becomes_a_retrain_branch_with_a_new_data_pointer_and_twice_
     assert repo_copy.git("status", "--porcelain").stdout == ""
 
 
-def test_a_batch_that_breaks_the_schema_is_quarantined_and_nothing_else_changes(
+def test_a_batch_that_breaks_the_schema_is_quarantined_fails_the_run_and_its_report_is_kept_for_upload(
     repo_copy: Repo, tmp_path: Path
 ) -> None:
+    """A refused batch reaches a person: the run fails, the summary names the failing checks, the report is
+    copied where retrain.yml uploads it from; nothing else changes."""
     source = tmp_path / "source"
     source.mkdir()
     _configure(repo_copy, source=f"{source}/*.csv")
@@ -121,10 +123,17 @@ def test_a_batch_that_breaks_the_schema_is_quarantined_and_nothing_else_changes(
     bad.to_csv(source / "bad.csv", index=False)
     data_before = sorted(p.name for p in (repo_copy.path / "data").iterdir())
 
-    result = repo_copy.pipelines("retrain", "--push")
+    summary, refused = tmp_path / "summary.md", tmp_path / "refused"
+    result = repo_copy.pipelines(
+        "retrain", "--push", "--summary", str(summary), "--refused-reports", str(refused), check=False
+    )
 
+    assert result.returncode == 1, result.stderr
     assert "1 quarantined" in result.stderr and "Nothing to do" in result.stderr
+    assert "1 batch(es) broke the data contract" in result.stderr and "Traceback" not in result.stderr
+    assert "### Refused batches" in summary.read_text() and column in summary.read_text()
     (folder,) = (repo_copy.path / "quarantine").iterdir()
+    assert json.loads((refused / f"{folder.name}.json").read_text())["valid"] is False
     report = json.loads((folder / "report.json").read_text())
     assert report["valid"] is False and report["source"].endswith("bad.csv")
     assert (column, 5) in {(c["column"], c["row"]) for c in report["failure_cases"]}
