@@ -246,6 +246,9 @@ class MonitorParams(_Section):
     missing_rate_change: Fraction
     feedback: str | None = None  # where outcomes are read; None: serve.feedback.directory
     min_labelled_rows: PositiveInt
+    # GitHub disables a public repository's scheduled workflows after 60 days without activity: warn this
+    # many days after the default branch's last commit (pipelines keepalive)
+    inactivity_warning_days: Annotated[int, Field(gt=0, lt=60)]
 
 
 class IngestParams(_Section):

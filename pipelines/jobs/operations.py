@@ -305,8 +305,58 @@ def cmd_alert(args: argparse.Namespace) -> int:
     return 0
 
 
+INACTIVITY_LABEL = "schedules"
+
+
+def scheduled_workflows(directory: Path) -> list[str]:
+    """The workflow files under `directory` that have an `on: schedule` trigger."""
+    import yaml
+
+    found = []
+    for path in sorted(directory.glob("*.yml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        triggers = doc.get("on", doc.get(True)) or {}  # PyYAML reads the key `on` as True
+        if isinstance(triggers, dict) and "schedule" in triggers:
+            found.append(path.name)
+    return found
+
+
+def cmd_keepalive(args: argparse.Namespace) -> int:
+    """Warn before GitHub stops the schedules: days since the default branch's last commit, from git."""
+    import time
+
+    from pipelines.adapters import git
+    from pipelines.adapters.github import GhCli, upsert_issue
+    from pipelines.adapters.params import load_params
+
+    limit = load_params(args.params).monitor.inactivity_warning_days
+    last = int(git.text("log", "-1", "--format=%ct", args.rev))
+    days = int((time.time() - last) // 86400)
+    scheduled = scheduled_workflows(Path(args.workflows))
+    if days < limit:
+        say("keepalive", f"{args.rev}'s last commit is {days} day(s) old (warning from {limit}): schedules are safe")
+        return 0
+    message = (
+        f"The default branch has had no commit for {days} days. In a public repository GitHub disables scheduled "
+        f"workflows after 60 days without activity, and then {', '.join(scheduled) or 'the scheduled workflows'} "
+        "stop (retraining and monitoring with them). Push a commit to the default branch, or re-enable each "
+        "workflow in the Actions tab once it has been disabled."
+    )
+    say("keepalive", message)
+    annotate("warning", message)
+    append(args.summary, f"### Schedules\n\n⚠️ {message}\n")
+    if args.repo:
+        github = GhCli()
+        number, created = upsert_issue(github, args.repo, INACTIVITY_LABEL, "Scheduled workflows will stop", message)
+        say("keepalive", f"{'opened' if created else 'updated'} issue #{number}")
+        for name in scheduled:  # documented to re-enable a disabled workflow; a no-op for an enabled one
+            github.put(f"repos/{args.repo}/actions/workflows/{name}/enable", {})
+        say("keepalive", f"enabled {', '.join(scheduled)} through the API")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    """Register ingest, retrain, monitor and alert."""
+    """Register ingest, retrain, monitor, alert and keepalive."""
     add(sub, "ingest", cmd_ingest, "fetch new batches from ingest: in params.yaml, validate, append, dvc add")
 
     p = add(sub, "retrain", cmd_retrain, "ingest, dvc repro, and if data or model changed: a retrain/<date> branch")
@@ -345,4 +395,16 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--report", default="reports/monitor.md")
     add_repo(p, required=True)
     p.add_argument("--retrain-workflow", default="retrain.yml", help="workflow file to dispatch ('' for none)")
+
+    p = add(
+        sub,
+        "keepalive",
+        cmd_keepalive,
+        "warn (summary, one issue) when the default branch's last commit is old enough that GitHub will "
+        "soon disable the scheduled workflows; re-enable them through the API",
+    )
+    add_repo(p, help="owner/name: also open or update the one issue and call the enable endpoint (needs GH_TOKEN)")
+    p.add_argument("--rev", default="HEAD", help="the default branch's commit (default: %(default)s)")
+    p.add_argument("--workflows", default=".github/workflows", help="where the workflow files are")
+    p.add_argument("--summary", help="append the warning to this file ($GITHUB_STEP_SUMMARY)")
     p.add_argument("--ref", default="main")
