@@ -22,7 +22,7 @@ export DVC_NO_ANALYTICS := 1
 # and then every DVC stage would recompile pandas, scipy and scikit-learn from source (~3 s each).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install data repro run metrics test test-fast table kind-up kind-image kind-deploy kind-smoke render lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
+.PHONY: help install data repro run metrics test test-fast test-workflows act table kind-up kind-image kind-deploy kind-smoke render lint typecheck lint-workflows actionlint cml init setup template-record protect serve image-context image-login requirements bench-pipeline bench-ci bench-serve bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,13 +31,16 @@ help: ## list the targets
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	@test ! -e $(VENV_ABS) || test -f $(VENV_ABS)/pyvenv.cfg || \
-	  { echo "VENV=$(VENV) exists and is not a virtual environment; refusing to install into it" >&2; exit 1; }
-	$(UV) sync --frozen --extra dev
-	@touch $@
+# The environment is in sync when it was last synced from these exact files (by content, not by date:
+# a fresh checkout or a copied workspace has new dates and the same lock).
+LOCK_DIGEST = $(shell cat pyproject.toml uv.lock | sha256sum | cut -c1-64)
 
-install: $(VENV)/.synced ## create .venv and install the locked dependencies (uv.lock)
+install: ## create .venv and install the locked dependencies (uv.lock); a no-op when it is in sync
+	@if test "$$(cat $(VENV_ABS)/.synced 2>/dev/null)" = "$(LOCK_DIGEST)"; then \
+	  echo "install: $(VENV) is in sync with uv.lock (nothing to do)"; else \
+	  test ! -e $(VENV_ABS) || test -f $(VENV_ABS)/pyvenv.cfg || \
+	    { echo "VENV=$(VENV) exists and is not a virtual environment; refusing to install into it" >&2; exit 1; }; \
+	  $(MAKE) --no-print-directory $(UV) && $(UV) sync --frozen --extra dev && echo "$(LOCK_DIGEST)" > $(VENV_ABS)/.synced; fi
 
 data: install ## make the raw data present: `dvc pull` with a remote, else the embedded default
 	python -m pipelines bootstrap
@@ -53,8 +56,18 @@ metrics: ## compare metrics and params of the workspace with HEAD
 	dvc metrics diff --all
 	dvc params diff
 
+# TESTS narrows the selection (the workflow tier sets it for the jobs that run `make test` inside a scenario).
+TESTS ?=
+
 test: data ## the whole test suite on the project's own data (unit, data, model, service, integration, workflows), one worker per core
-	pytest --numprocesses=auto --dist=loadgroup
+	pytest --numprocesses=auto --dist=loadgroup --ignore=tests/runner $(TESTS)
+
+test-workflows: install ## the workflow files themselves under a real Actions runner (nektos/act), each scenario in a sandbox shaped like GitHub's runner
+	@test -z "$$PIPELINES_RUNNER_SANDBOX" || { echo "test-workflows: refusing to run inside a workflow scenario" >&2; exit 1; }
+	pytest --numprocesses=auto --dist=loadgroup tests/runner
+
+act: install ## run one workflow job locally the way the workflow tier does: WORKFLOW=pull-request JOB=pipeline (docs/OPERATIONS.md)
+	python -m tests.runner.local "$(WORKFLOW)" "$(JOB)"
 
 test-fast: data ## the edit-test loop: the unit, data, model and in-process service tiers (about half a minute)
 	pytest --numprocesses=auto -m "not slow" tests/unit tests/data tests/model tests/service

@@ -70,9 +70,7 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return paths
 
@@ -251,8 +249,12 @@ class FakeGitHub:
                         status, payload = _error(400, "Problems parsing JSON")
                     else:
                         status, payload = answer(state, self.command, url.path, query, body)
-                    state.calls.append({"method": self.command, "path": url.path, "query": query,
-                                        "body": body, "status": status, "authorised": authorised})  # fmt: skip
+                    state.calls.append({"method": self.command, "path": url.path, "query": query, "body": body,
+                                        "status": status, "authorised": authorised, "token": token})  # fmt: skip
+                    if status == 201 and isinstance(payload, dict) and "number" in payload:
+                        for store in (state.pulls, state.issues):
+                            if payload["number"] in store:
+                                store[payload["number"]]["created_with"] = token
                 data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -270,11 +272,10 @@ class FakeGitHub:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def env(self, token: str) -> dict[str, str]:
-        """What points the real `gh` at this server (and nowhere else) with `token`."""
+    def env(self) -> dict[str, str]:
+        """What points the real `gh` at this server, and nowhere else (the token: tests/runner/bin/gh)."""
         return {
             "GH_HOST": self.host,
-            "GH_ENTERPRISE_TOKEN": token,
             "SSL_CERT_FILE": str(self.ca),
             "GH_NO_UPDATE_NOTIFIER": "1",
             "GH_PROMPT_DISABLED": "1",
