@@ -395,6 +395,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--report", default="reports/monitor.md")
     add_repo(p, required=True)
     p.add_argument("--retrain-workflow", default="retrain.yml", help="workflow file to dispatch ('' for none)")
+    p.add_argument("--ref", default="main")
 
     p = add(
         sub,
@@ -407,4 +408,3 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--rev", default="HEAD", help="the default branch's commit (default: %(default)s)")
     p.add_argument("--workflows", default=".github/workflows", help="where the workflow files are")
     p.add_argument("--summary", help="append the warning to this file ($GITHUB_STEP_SUMMARY)")
-    p.add_argument("--ref", default="main")

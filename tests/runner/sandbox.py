@@ -148,7 +148,6 @@ class Sandbox:
             path.mkdir(parents=True, exist_ok=True)
         self.github = FakeGitHub(root / "github", self.origin, {TOKEN, APP_TOKEN})
         self.runs = 0
-        self.git("remote", "add", "github", f"https://github.com/{REPOSITORY}.git")
         for branch in ("staging", "production"):  # what `make setup` creates: the environment branches
             self.git("push", "--quiet", "origin", f"main:refs/heads/{branch}")
 
@@ -202,13 +201,9 @@ class Sandbox:
         return before, self.sha("HEAD")
 
     def pull_merge_commit(self, number: int) -> str:
-        """refs/pull/N/merge: what a pull_request run checks out (head merged into base, not pushed)."""
-        pull = self.github.state.pulls[number]
-        self.checkout(f"origin/{pull['base']['ref']}")
-        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge {pull['head']['ref']}", f"origin/{pull['head']['ref']}")
-        sha = self.sha("HEAD")
-        self.git("update-ref", f"refs/pull/{number}/merge", sha)
-        return sha
+        """What a pull_request run checks out (refs/pull/N/merge: its head merged into its base); `run` makes it
+        in the runner's checkout."""
+        return f"pull/{number}"
 
     def origin_show(self, branch: str, path: str) -> str | None:
         result = subprocess.run(["git", "--git-dir", str(self.origin), "show", f"refs/heads/{branch}:{path}"],
@@ -217,12 +212,33 @@ class Sandbox:
 
     # --- GitHub's side: the checkout, the runner, the event ---
     def checkout(self, rev: str) -> None:
-        """What actions/checkout with fetch-depth 0 leaves: every branch of origin as origin/*, `rev` checked
-        out (detached, as on GitHub), and nothing git does not hold: no data, model or DVC cache (the cache
-        stand-in always misses), as on a fresh runner."""
+        """The user's work tree at `rev` (every branch of origin fetched as origin/*), detached; their
+        ignored files (data, model, DVC cache) stay, as on their machine."""
         self.git("fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*")
         self.git("checkout", "--quiet", "--detach", "--force", rev)
-        self.git("clean", "-ffdqx")
+        self.git("clean", "-fdq")
+
+    def runner_checkout(self, rev: str) -> Path:
+        """What actions/checkout with fetch-depth 0 leaves on a fresh runner: a new clone of origin (every branch
+        as origin/*), `rev` checked out detached, nothing git does not hold (no data, model or DVC cache: the
+        cache stand-in always misses). `rev` is a commit, `origin/<branch>`, or `pull/<N>` (the pull
+        request's head merged into its base, as GitHub makes refs/pull/N/merge)."""
+        path = self.root / f"checkout-{self.runs}"
+        subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(self.origin), str(path)], check=True,
+                       env=self.user_env(), capture_output=True)  # fmt: skip
+        git = ["git", "-C", str(path), "-c", "user.name=GitHub", "-c", "user.email=noreply@github.com"]
+
+        def run(*args: str) -> None:
+            subprocess.run([*git, *args], check=True, env=self.user_env(), capture_output=True, text=True)
+
+        run("remote", "add", "github", f"https://github.com/{REPOSITORY}.git")  # act reads github.repository here
+        if rev.startswith("pull/"):
+            pull = self.github.state.pulls[int(rev.split("/")[1])]
+            run("checkout", "--quiet", "--detach", f"origin/{pull['base']['ref']}")
+            run("merge", "--quiet", "--no-ff", "-m", f"Merge {pull['head']['ref']}", f"origin/{pull['head']['ref']}")
+        else:
+            run("checkout", "--quiet", "--detach", rev)
+        return path
 
     def _runner_env(self, extra: dict[str, str]) -> dict[str, str]:
         home = self.root / f"home-{self.runs}"
@@ -263,9 +279,9 @@ class Sandbox:
         variables: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
     ) -> Run:
-        """Check out `rev`, then run `workflow`'s jobs (or `job`) for `event` with `payload` under act."""
-        self.checkout(rev)
+        """Check out `rev` on a fresh runner, then run `workflow`'s jobs (or `job`) for `event` under act."""
         self.runs += 1
+        checkout = self.runner_checkout(rev)
         run_id = str(1000 + self.runs)
         event_file = self.root / f"event-{self.runs}.json"
         event_file.write_text(json.dumps({"repository": {"full_name": REPOSITORY, "default_branch": "main",
@@ -274,7 +290,7 @@ class Sandbox:
                 "-P", f"{RUNS_ON}=-self-hosted", "--action-offline-mode", "--json", "--remote-name", "github",
                 "--env", f"GITHUB_RUN_ID={run_id}", "-s", f"GITHUB_TOKEN={TOKEN}"]  # fmt: skip
         args += [f"--local-repository={ref}={HERE / 'actions' / STAND_INS[ref.split('@')[0]]}"
-                 for ref in sorted(action_refs(self.work)) if ref.split("@")[0] in STAND_INS]  # fmt: skip
+                 for ref in sorted(action_refs(checkout)) if ref.split("@")[0] in STAND_INS]  # fmt: skip
         if job:
             args += ["-j", job]
         for name, value in (secrets or {}).items():
@@ -282,7 +298,7 @@ class Sandbox:
         for name, value in (variables or {}).items():
             args += ["--var", f"{name}={value}"]
         started = time.monotonic()
-        result = subprocess.run(args, cwd=self.work, env=self._runner_env(env or {}), text=True,
+        result = subprocess.run(args, cwd=checkout, env=self._runner_env(env or {}), text=True,
                                 capture_output=True, timeout=1500, check=False)  # fmt: skip
         seconds = time.monotonic() - started
         (self.root / f"act-{self.runs}-{workflow}.log").write_text(result.stdout + result.stderr)

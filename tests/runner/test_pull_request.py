@@ -92,6 +92,7 @@ def test_a_better_model_passes_and_its_report_is_posted_once_for_its_head(sandbo
     sandbox.git("checkout", "--quiet", "-B", "main")
     real_params = (sandbox.work / "params.yaml").read_text()
     cripple(_Params(sandbox))  # type: ignore[arg-type]
+    sandbox.sh("python", "-m", "pipelines", "bootstrap")
     sandbox.sh("dvc", "repro")
     sandbox.git("commit", "--quiet", "-am", "A crippled model reached main")
     sandbox.git("push", "--quiet", "origin", "main")
