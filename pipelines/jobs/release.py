@@ -20,7 +20,7 @@ from pipelines.jobs.common import add, add_env_choice, add_repo, annotate, appen
 
 NO_REMOTE = (
     "no DVC remote is configured, so the model of record cannot be stored where later workflows fetch it: "
-    "nothing is promoted or deployed. Configure one: `dvc remote add -d storage <url>` and commit .dvc/config "
+    "nothing is promoted or deployed. Configure one: `dvc remote add -d storage <url>`, `dvc push`, commit .dvc/config "
     "(or `make init ARGS='--dvc-remote <url>'`); docs/OPERATIONS.md, 'Where artifacts live'"
 )
 

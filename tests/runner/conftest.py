@@ -1,14 +1,14 @@
 """The workflow tier: the workflow files themselves under nektos/act (`make test-workflows`, not `make test`).
 
 Each module is one sandbox (tests/runner/sandbox.py) whose scenarios build on each other where GitHub
-would (a merge, then the deploy it starts); modules run in parallel, a module's tests in order.
+would (a merge, then the deploy it starts); modules run in parallel, a module's tests in order (each
+module names its own xdist_group).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,13 +17,6 @@ from tests.runner.sandbox import Sandbox
 
 if os.environ.get("PIPELINES_RUNNER_SANDBOX"):
     raise pytest.UsageError("the workflow tier refuses to run inside one of its own scenarios")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per module: a module's scenarios share one sandbox and run in order."""
-    for item in items:
-        if "tests/runner/" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group(Path(item.fspath).stem))
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,7 @@ def parse(lines: str) -> dict[str, Job]:
         if command == "summary":
             job.summary += str(entry.get("content", ""))
         elif command in ("warning", "error", "notice"):
-            job.annotations.append((command, str(entry.get("content", msg))))
+            job.annotations.append((command, str(entry.get("arg", entry.get("content", msg)))))
         elif msg.startswith("  ⚙  ::set-output:: "):
             key, _, value = msg.removeprefix("  ⚙  ::set-output:: ").partition("=")
             job.outputs[key] = value
@@ -149,7 +149,8 @@ class Sandbox:
         self.github = FakeGitHub(root / "github", self.origin, {TOKEN, APP_TOKEN})
         self.runs = 0
         for branch in ("staging", "production"):  # what `make setup` creates: the environment branches
-            self.git("push", "--quiet", "origin", f"main:refs/heads/{branch}")
+            if self.origin_sha(branch) is None:
+                self.origin_git("branch", branch, "main")
 
     def close(self) -> None:
         self.github.close()
@@ -232,6 +233,13 @@ class Sandbox:
             subprocess.run([*git, *args], check=True, env=self.user_env(), capture_output=True, text=True)
 
         run("remote", "add", "github", f"https://github.com/{REPOSITORY}.git")  # act reads github.repository here
+        # loose refs, as actions/checkout's fetch leaves them: a clone packs them all, and act's copy of the
+        # workspace drops empty folders, so .git/refs would vanish and git would not see a repository
+        listed = subprocess.run([*git, "for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes/origin"],
+                                check=True, capture_output=True, text=True).stdout.split("\n")  # fmt: skip
+        for ref, sha in (line.split() for line in listed if line.strip()):
+            (path / ".git" / ref).parent.mkdir(parents=True, exist_ok=True)
+            (path / ".git" / ref).write_text(sha + "\n")
         if rev.startswith("pull/"):
             pull = self.github.state.pulls[int(rev.split("/")[1])]
             run("checkout", "--quiet", "--detach", f"origin/{pull['base']['ref']}")
@@ -262,6 +270,7 @@ class Sandbox:
             "FAKE_IMAGE_REGISTRY": str(self.registry),
             "DVC_SITE_CACHE_DIR": str(self.root / "dvc-site"),
             "UV_OFFLINE": "1",
+            "ACT_DISABLE_VERSION_CHECK": "1",  # act's update check would call nektosact.com
             # `make test` inside a scenario (the jobs that need `tests`) runs a narrow selection
             "TESTS": "tests/unit/test_gate.py",
             **self.github.env(),

@@ -8,7 +8,7 @@ import pytest
 from tests.runner.sandbox import Sandbox, push_event
 
 # init runs on the pristine template only (a project already made from it has its own data)
-pytestmark = [pytest.mark.slow, pytest.mark.example]
+pytestmark = [pytest.mark.slow, pytest.mark.example, pytest.mark.xdist_group("test_fresh_remote")]
 
 
 def test_a_remote_added_after_the_data_names_dvc_push_and_after_it_the_merge_promotes(sandbox: Sandbox) -> None:

@@ -15,7 +15,7 @@ from tests.conftest import FEATURES, Repo, read_project_data
 from tests.runner.sandbox import Run, Sandbox
 from tests.service.conftest import Server, json_rows
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_monitor")]  # one sandbox, in order
 
 SECRETS = {"MONITOR_AWS_ACCESS_KEY_ID": "team-access-key", "MONITOR_AWS_SECRET_ACCESS_KEY": "team-secret-key"}
 

@@ -9,13 +9,14 @@ import pytest
 
 from tests.runner.sandbox import APP_TOKEN, REPOSITORY, TOKEN, Sandbox, pull_request_event, push_event
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_promotion_chain")]  # one sandbox, in order
 
 
 def _merge(sandbox: Sandbox, message: str, change: dict[str, str] | None = None) -> tuple[str, str]:
-    """The user merges into main (a commit pushed to origin's main); (before, after)."""
-    sandbox.checkout("origin/main")
-    sandbox.git("checkout", "--quiet", "-B", "main")
+    """The user merges into main (a commit pushed to origin's main), with the edits their work tree holds;
+    (before, after)."""
+    sandbox.git("fetch", "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*")
+    sandbox.git("checkout", "--quiet", "-B", "main", "origin/main")  # carries the uncommitted edits along
     before = sandbox.sha("HEAD")
     for path, text in (change or {}).items():
         (sandbox.work / path).write_text(text)

@@ -12,7 +12,7 @@ from pipelines.core.tasks import TASK_SPECS
 from tests.conftest import CONTRACT, cripple
 from tests.runner.sandbox import Run, Sandbox, pull_request_event
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_pull_request")]  # one sandbox, in order
 
 
 class _Params:

@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import forbidden_cell, noisy_sample, read_project_data
 from tests.runner.sandbox import Sandbox
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_retrain")]  # one sandbox, in order
 
 
 def _dispatch(sandbox: Sandbox):  # type: ignore[no-untyped-def]
