@@ -64,7 +64,7 @@ test: data ## the whole test suite on the project's own data (unit, data, model,
 
 test-workflows: install ## the workflow files themselves under a real Actions runner (nektos/act), each scenario in a sandbox shaped like GitHub's runner
 	@test -z "$$PIPELINES_RUNNER_SANDBOX" || { echo "test-workflows: refusing to run inside a workflow scenario" >&2; exit 1; }
-	pytest --numprocesses=auto --dist=loadgroup tests/runner
+	pytest --numprocesses=auto --dist=loadgroup --timeout=1800 --durations=0 tests/runner
 
 act: install ## run one workflow job locally the way the workflow tier does: WORKFLOW=pull-request JOB=pipeline (docs/OPERATIONS.md)
 	python -m tests.runner.local "$(WORKFLOW)" "$(JOB)"

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import Repo
 from tests.runner.github_api import FakeGitHub
 
 HERE = Path(__file__).resolve().parent
@@ -170,6 +171,10 @@ class Sandbox:
         env.update(PATH=f"{self.venv / 'bin'}:{env.get('PATH', '')}", DVC_NO_ANALYTICS="1",
                    MLFLOW_DISABLE_TELEMETRY="true", DVC_SITE_CACHE_DIR=str(self.root / "dvc-site"))  # fmt: skip
         return env
+
+    def user_repo(self) -> Repo:
+        """The work tree as the suite's `Repo` (for its params helpers: set_param, cripple, nudge)."""
+        return Repo(self.work, self.user_env())
 
     def sh(self, *cmd: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(list(cmd), cwd=cwd or self.work, env=self.user_env(), text=True,

@@ -139,21 +139,7 @@ def test_a_second_release_reaches_staging_and_a_rollback_returns_it_to_the_first
     sandbox.checkout("origin/main")
     sandbox.git("checkout", "--quiet", "-B", "main")
 
-    class _Work:
-        path = sandbox.work
-
-        def set_param(self, dotted: str, value: object) -> None:
-            import yaml
-
-            data = yaml.safe_load((sandbox.work / "params.yaml").read_text())
-            *parents, leaf = dotted.split(".")
-            node = data
-            for key in parents:
-                node = node[key]
-            node[leaf] = value
-            (sandbox.work / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-
-    nudge(_Work())  # type: ignore[arg-type]
+    nudge(sandbox.user_repo())
     sandbox.sh("python", "-m", "pipelines", "bootstrap")
     sandbox.sh("dvc", "repro")
     before, after = _merge(sandbox, "A second model")

@@ -15,25 +15,6 @@ from tests.runner.sandbox import Run, Sandbox, pull_request_event
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_pull_request")]  # one sandbox, in order
 
 
-class _Params:
-    """`cripple` edits params.yaml through a repo object with `set_param`."""
-
-    def __init__(self, sandbox: Sandbox):
-        self.path = sandbox.work
-
-    def set_param(self, dotted: str, value: object) -> None:
-        import yaml
-
-        path = self.path / "params.yaml"
-        data = yaml.safe_load(path.read_text())
-        *parents, leaf = dotted.split(".")
-        node = data
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
 def _branch(sandbox: Sandbox, name: str, edit: Any, message: str, repro: bool = True, base: str = "main") -> str:
     """The user's branch off `base`: `edit(sandbox)`, `make data` and `dvc repro` (unless not), committed, pushed."""
     sandbox.checkout(f"origin/{base}")
@@ -71,7 +52,7 @@ def _gate_lines(run: Run) -> list[str]:
 
 
 def test_a_worse_model_fails_naming_the_rules_and_a_forks_pull_request_gets_the_same_verdict(sandbox: Sandbox) -> None:
-    _branch(sandbox, "worse", lambda s: cripple(_Params(s)), "A model that has learnt next to nothing")  # type: ignore[arg-type]
+    _branch(sandbox, "worse", lambda s: cripple(s.user_repo()), "A model that has learnt next to nothing")
     number = _open(sandbox, "worse")
     run = _check(sandbox, number)
     run.expect(pipeline="failure", tests="success", **{"ml-gate": "failure"})
@@ -91,7 +72,7 @@ def test_a_better_model_passes_and_its_report_is_posted_once_for_its_head(sandbo
     sandbox.checkout("origin/main")
     sandbox.git("checkout", "--quiet", "-B", "main")
     real_params = (sandbox.work / "params.yaml").read_text()
-    cripple(_Params(sandbox))  # type: ignore[arg-type]
+    cripple(sandbox.user_repo())
     sandbox.sh("python", "-m", "pipelines", "bootstrap")
     sandbox.sh("dvc", "repro")
     sandbox.git("commit", "--quiet", "-am", "A crippled model reached main")
@@ -136,7 +117,7 @@ def test_a_stale_dvc_lock_fails_with_the_command_to_run(sandbox: Sandbox) -> Non
 
     key, value = knob()
     _branch(
-        sandbox, "stale", lambda s: _Params(s).set_param(key, value), f"Change {key}, forget dvc repro", repro=False
+        sandbox, "stale", lambda s: s.user_repo().set_param(key, value), f"Change {key}, forget dvc repro", repro=False
     )
     run = _check(sandbox, _open(sandbox, "stale"))
     run.expect(pipeline="failure", tests="success", **{"ml-gate": "failure"})
