@@ -33,7 +33,7 @@ help: ## list the targets
 
 # The environment is in sync when it was last synced from these exact files (by content, not by date:
 # a fresh checkout or a copied workspace has new dates and the same lock).
-LOCK_DIGEST = $(shell cat pyproject.toml uv.lock | sha256sum | cut -c1-64)
+LOCK_DIGEST = $(shell $(PYTHON) -c "import hashlib; print(hashlib.sha256(open('pyproject.toml', 'rb').read() + open('uv.lock', 'rb').read()).hexdigest())")
 
 install: ## create .venv and install the locked dependencies (uv.lock); a no-op when it is in sync
 	@if test "$$(cat $(VENV_ABS)/.synced 2>/dev/null)" = "$(LOCK_DIGEST)"; then \

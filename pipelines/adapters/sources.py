@@ -66,7 +66,7 @@ class Outcome:
     rows: int = 0
     known: list[str] = field(default_factory=list)  # sources already ingested
     quarantined: list[str] = field(default_factory=list)  # "source -> quarantine/<digest>"
-    refusals: list[str] = field(default_factory=list)  # per quarantined batch: its source and failing checks
+    refused: list[tuple[Path, str]] = field(default_factory=list)  # (quarantine folder, source and failing checks)
 
 
 def from_files(pattern: str, missing_values: Sequence[str]) -> list[Batch]:
@@ -174,7 +174,7 @@ def ingest(batches: list[Batch], data_dir: Path, quarantine: Path, schema: pa.Da
             files.write_text(target / "data.csv", batch.csv.decode())
             files.write_json(target / "report.json", {**exc.report.to_dict(), "source": batch.source})
             outcome.quarantined.append(f"{batch.source} -> {target}")
-            outcome.refusals.append(f"{batch.source} ({target / 'report.json'}): {exc.report.summary(limit=5)}")
+            outcome.refused.append((target, f"{batch.source}: {exc.report.summary(limit=5)}"))
             continue
         name = f"batch-{digest[:16]}.csv"
         with files.atomic_path(data_dir / name) as tmp:

@@ -98,8 +98,7 @@ def _refused(outcome: Any, summary: str | None, reports: str | None) -> int:
         return 0
     if reports:
         Path(reports).mkdir(parents=True, exist_ok=True)
-        for line in outcome.quarantined:
-            folder = Path(line.rsplit(" -> ", 1)[1])
+        for folder, _ in outcome.refused:
             shutil.copyfile(folder / "report.json", Path(reports) / f"{folder.name}.json")
     where = f"; their validation reports are in {reports}" if reports else ""
     headline = (
@@ -108,7 +107,7 @@ def _refused(outcome: Any, summary: str | None, reports: str | None) -> int:
     )
     say("retrain", headline)
     annotate("error", headline)
-    details = "\n".join(f"- {line}" for line in outcome.refusals)
+    details = "\n".join(f"- {line}" for _, line in outcome.refused)
     append(summary, f"### Refused batches\n\n{headline}.\n\n```\n{details}\n```\n")
     return 1
 
