@@ -94,6 +94,12 @@ def commit() -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
+def current_branch() -> str | None:
+    """The branch HEAD is on, or None when detached (a CI checkout of a merge commit) or outside git."""
+    result = run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return result.stdout.decode().strip() or None if result.returncode == 0 else None
+
+
 def resolve(rev: str) -> str | None:
     """The full commit hash of `rev`, or None if it does not exist here."""
     result = run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)

@@ -55,8 +55,10 @@ class ReportInputs:
     plots: Mapping[str, pd.DataFrame]  # tasks.spec(task).plot_files keys
     base_plots: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     data: DataChange | None = None
-    head: str = "HEAD"
-    base: str | None = None
+    head: str = "HEAD"  # the commit judged, with a `-dirty` suffix when the working copy has uncommitted changes
+    base: str | None = None  # the base's commit
+    head_branch: str | None = None  # the branch the working copy is on (None: detached, as in CI)
+    base_name: str | None = None  # the base as it was named (`main`), when that is not the commit itself
     figures_url: str | None = None
     figures: list[str] = field(default_factory=list)  # local PNG paths, linked when images="publish"
     images: str = "mermaid"
@@ -283,13 +285,27 @@ def _data_section(change: DataChange) -> str:
     return "\n".join(out)
 
 
+def _compared(inputs: ReportInputs) -> str:
+    """What was judged against what: `working copy of branch try, uncommitted, compared with main @ 446a02a3`."""
+    commit, dirty = inputs.head.removesuffix("-dirty")[:8], inputs.head.endswith("-dirty")
+    on = f" of branch {inputs.head_branch}" if inputs.head_branch else ""
+    head = (
+        f"working copy{on}, uncommitted (on `{commit}`)"
+        if dirty
+        else f"commit `{commit}`" + (f" (branch {inputs.head_branch})" if inputs.head_branch else "")
+    )
+    if not inputs.base:
+        return f"{head}, no base"
+    base = f"{inputs.base_name} @ `{inputs.base[:8]}`" if inputs.base_name else f"`{inputs.base[:8]}`"
+    return f"{head}, compared with {base}"
+
+
 def build(inputs: ReportInputs) -> str:
     """Render the whole report."""
     v, reproduced = inputs.verdict, inputs.reproduction
     passed = v.passed and (reproduced is None or reproduced.ok)
     title = "## ✅ Model gate passed" if passed else "## ❌ Model gate failed"
-    against = f"`{inputs.base[:8]}`" if inputs.base else "no base"
-    parts = [title, f"<sub>commit `{inputs.head[:8]}` compared with {against}</sub>"]
+    parts = [title, f"<sub>{_compared(inputs)}</sub>"]
     failures = ([] if reproduced is None or reproduced.ok else [reproduced.headline()]) + [r.reason for r in v.failures]
     if failures:
         parts.append("\n".join(f"- {reason}" for reason in failures))

@@ -145,6 +145,8 @@ def write_report(
         data=revisions.data_change(base, data_dvc, paths["validation_report"], paths["data"]) if base else None,
         head=git.commit(),
         base=base,
+        head_branch=git.current_branch(),
+        base_name=base_rev if base and base_rev and not base.startswith(base_rev) else None,
         figures_url=run_url or _run_url(),
         figures=sorted(str(p) for p in Path(paths["figures"]).glob("*.png")),
         images=images,

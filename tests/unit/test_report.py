@@ -107,3 +107,20 @@ def test_table_cells_escape_pipes_and_newlines_from_user_column_names() -> None:
 
     out = table(["column", "value"], [("a|b\nc", 1)])
     assert out.splitlines()[-1] == "| a\\|b c | 1 |"
+
+
+@pytest.mark.parametrize(
+    ("head", "branch", "base_name", "expected"),
+    [
+        ("446a02a3" + "0" * 32 + "-dirty", "try", "main",
+         "working copy of branch try, uncommitted (on `446a02a3`), compared with main @ `bbbbbbbb`"),
+        ("a" * 40, "try", "main", "commit `aaaaaaaa` (branch try), compared with main @ `bbbbbbbb`"),
+        ("a" * 40, None, None, "commit `aaaaaaaa`, compared with `bbbbbbbb`"),  # CI: a merge commit, a base sha
+    ],
+)  # fmt: skip
+def test_the_header_names_what_was_judged_against_what(
+    head: str, branch: str | None, base_name: str | None, expected: str
+) -> None:
+    """An uncommitted working copy is not "commit 446a02a3 compared with 446a02a3"."""
+    text = build(_inputs(head=head, head_branch=branch, base_name=base_name))
+    assert f"<sub>{expected}</sub>" in text
