@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from deploy.scoring import InputSpec, RequestError
+from deploy.scoring import InputSpec, RequestError, one_of
 from pipelines.core import ids
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -92,7 +92,7 @@ def _within(target: InputSpec, value: float, i: int) -> None:
         message = f"feedback[{i}]: value is outside the target's allowed range [{low:g}, {high:g}]"
         raise RequestError(422, "INVALID_OUTCOME", message)
     if allowed is not None and float(value) not in allowed:
-        raise RequestError(422, "INVALID_OUTCOME", f"feedback[{i}]: value is not one of the target's allowed values")
+        raise RequestError(422, "INVALID_OUTCOME", f"feedback[{i}]: value must be one of {one_of(allowed)}")
 
 
 def compatible(champion: Any, challenger: Any) -> Any:

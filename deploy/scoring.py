@@ -41,6 +41,19 @@ def shown(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) else json.dumps(name, ensure_ascii=False)
 
 
+MAX_NAMED_VALUES = 12  # a longer list of allowed values is cut, with its count
+
+
+def one_of(values: frozenset[Any]) -> str:
+    """Allowed values as messages name them, sorted: `"basic", "enterprise", "pro"` (numbers as numbers);
+    past MAX_NAMED_VALUES the first ones and the count."""
+    ordered = sorted(values, key=lambda v: (not isinstance(v, str), str(v) if isinstance(v, str) else float(v)))
+    named = [json.dumps(v, ensure_ascii=False) if isinstance(v, str) else f"{v:g}" for v in ordered]
+    if len(named) > MAX_NAMED_VALUES:
+        return ", ".join(named[:MAX_NAMED_VALUES]) + f", ... ({len(named)} in all)"
+    return ", ".join(named)
+
+
 def _bad(message: str) -> RequestError:
     return RequestError(400, "BAD_REQUEST", message)
 
@@ -126,9 +139,7 @@ class InputSpec:
                     raise _invalid(f"row {i}: column {shown(self.names[j])} has the wrong type ({kind.__name__})")
                 domain = allowed[j]
                 if domain is not None and value not in domain:
-                    raise _invalid(
-                        f"row {i}: column {shown(self.names[j])} is not one of its {len(domain)} allowed values"
-                    )
+                    raise _invalid(f"row {i}: column {shown(self.names[j])} must be one of {one_of(domain)}")
         if self.all_numeric:
             matrix = values = np.array(rows, dtype=np.float64)  # None (nullable) becomes NaN
         else:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from deploy.app import create_app
-from deploy.scoring import Bundle, shown
+from deploy.scoring import Bundle, one_of, shown
 from tests.conftest import CONTRACT, ESTIMATORS, FEATURES
 from tests.service.conftest import SETTINGS, SPEC
 
@@ -94,7 +94,7 @@ def _bad_cases() -> list[tuple[str, object, int, str]]:
             cases.append((f"{name}: a number", put(SECRET), 422, f"row 0: column {shown(name)} must be a string"))
             domain = SPEC.allowed[j] if SPEC.allowed else None
             if domain is not None:
-                message = f"row 0: column {shown(name)} is not one of its {len(domain)} allowed values"
+                message = f"row 0: column {shown(name)} must be one of {one_of(domain)}"
                 cases.append((f"{name}: unknown category", put("\u2603 not a category"), 422, message))
         if not SPEC.nullable[j]:
             cases.append((f"{name}: null", put(None), 422, f"row 0: column {shown(name)} must not be null"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pytest
 from pandera.typing import Series
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
@@ -50,3 +51,26 @@ def test_a_multiclass_bundle_returns_one_probability_per_class() -> None:
     proba = bundle.output(spec.to_matrix(rows))
     assert list(bundle.classes) == ["l", "m", "s"] and proba.shape == (2, 3)
     assert list(bundle.classes[proba.argmax(axis=1)]) == ["s", "l"]
+
+
+@pytest.mark.parametrize("given", ["true", "yes", "1", "TRUE"])
+def test_a_boolean_column_refuses_other_spellings_naming_the_allowed_values(given: str) -> None:
+    """A True/False feature (validation writes it as "False"/"True"): "yes" gets a 422 that says what is allowed."""
+
+    from deploy.scoring import InputSpec, RequestError
+
+    spec = InputSpec(("member",), (False,), (False,), np.array([-np.inf]), np.array([np.inf]),
+                     (frozenset({"False", "True"}),))  # fmt: skip
+    with pytest.raises(RequestError) as refused:
+        spec.to_matrix([[given]])
+    assert refused.value.status == 422
+    assert str(refused.value.message) == 'row 0: column member must be one of "False", "True"'
+    assert spec.to_matrix([[True]])[0, 0] == "True"  # a JSON boolean is its text, as validation coerces it
+
+
+def test_a_long_list_of_allowed_values_is_cut_with_its_count() -> None:
+    from deploy.scoring import MAX_NAMED_VALUES, one_of
+
+    text = one_of(frozenset(f"v{i:02d}" for i in range(30)))
+    assert text.startswith('"v00", "v01"') and text.endswith(", ... (30 in all)")
+    assert text.count('"v') == MAX_NAMED_VALUES
