@@ -363,8 +363,8 @@ def create_app(
         if not feedback.finite_output(output, len(rows)):  # the model's fault, not the request's: a 500 of its own
             state.invalid_outputs.labels(bundle.release["model_version"]).inc(len(rows))
             message = "the model's output is not a finite number (NaN or infinity) for this input; nothing was logged"
-            refusal = {"error_code": "MODEL_OUTPUT_INVALID", "message": message, "request_id": request_id}
-            return _json(refusal, 500, headers=echo)
+            body = {"error_code": "MODEL_OUTPUT_INVALID", "message": message, "request_id": request_id}
+            return _json(body, 500, headers=echo)
         ids = feedback.make_ids(bundle.release["model_hash"], len(rows))
         scored = [(bundle, output, "champion")]
         other = await shadow(matrix, len(rows))
