@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-MAX_NAME = 40  # field names from a request are truncated in messages
+from deploy.messages import _name, one_of, shown
+
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
@@ -29,29 +29,6 @@ class RequestError(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def _name(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 3] + "..."
-
-
-def shown(name: str) -> str:
-    """A column name as messages show it: as is when it is a plain word, else quoted (`"alcohol %"`)."""
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) else json.dumps(name, ensure_ascii=False)
-
-
-MAX_NAMED_VALUES = 12  # a longer list of allowed values is cut, with its count
-
-
-def one_of(values: frozenset[Any]) -> str:
-    """Allowed values as messages name them, sorted: `"basic", "enterprise", "pro"` (numbers as numbers);
-    past MAX_NAMED_VALUES the first ones and the count."""
-    ordered = sorted(values, key=lambda v: (not isinstance(v, str), str(v) if isinstance(v, str) else float(v)))
-    named = [json.dumps(v, ensure_ascii=False) if isinstance(v, str) else f"{v:g}" for v in ordered]
-    if len(named) > MAX_NAMED_VALUES:
-        return ", ".join(named[:MAX_NAMED_VALUES]) + f", ... ({len(named)} in all)"
-    return ", ".join(named)
 
 
 def _bad(message: str) -> RequestError:

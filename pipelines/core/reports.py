@@ -287,17 +287,13 @@ def _data_section(change: DataChange) -> str:
 
 def _compared(inputs: ReportInputs) -> str:
     """What was judged against what: `working copy of branch try, uncommitted, compared with main @ 446a02a3`."""
-    commit, dirty = inputs.head.removesuffix("-dirty")[:8], inputs.head.endswith("-dirty")
-    on = f" of branch {inputs.head_branch}" if inputs.head_branch else ""
-    head = (
-        f"working copy{on}, uncommitted (on `{commit}`)"
-        if dirty
-        else f"commit `{commit}`" + (f" (branch {inputs.head_branch})" if inputs.head_branch else "")
-    )
-    if not inputs.base:
-        return f"{head}, no base"
-    base = f"{inputs.base_name} @ `{inputs.base[:8]}`" if inputs.base_name else f"`{inputs.base[:8]}`"
-    return f"{head}, compared with {base}"
+    commit, branch = inputs.head.removesuffix("-dirty")[:8], inputs.head_branch
+    head = f"commit `{commit}`" + (f" (branch {branch})" if branch else "")
+    if inputs.head.endswith("-dirty"):
+        head = f"working copy{f' of branch {branch}' if branch else ''}, uncommitted (on `{commit}`)"
+    sha = (inputs.base or "")[:8]
+    base = f"{inputs.base_name} @ `{sha}`" if inputs.base_name else f"`{sha}`"
+    return f"{head}, compared with {base}" if inputs.base else f"{head}, no base"
 
 
 def build(inputs: ReportInputs) -> str:

@@ -1,0 +1,34 @@
+"""How the service's messages name things: column names from a request (shortened, quoted when not a plain
+word) and a column's allowed values (named, not counted). Messages never echo a request's values."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_NAME = 40  # field names from a request are truncated in messages
+MAX_NAMED_VALUES = 12  # a longer list of allowed values is cut, with its count
+
+
+def _name(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 3] + "..."
+
+
+def shown(name: str) -> str:
+    """A column name as messages show it: as is when it is a plain word, else quoted (`"alcohol %"`)."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) else json.dumps(name, ensure_ascii=False)
+
+
+MAX_NAMED_VALUES = 12  # a longer list of allowed values is cut, with its count
+
+
+def one_of(values: frozenset[Any]) -> str:
+    """Allowed values as messages name them, sorted: `"basic", "enterprise", "pro"` (numbers as numbers);
+    past MAX_NAMED_VALUES the first ones and the count."""
+    ordered = sorted(values, key=lambda v: (not isinstance(v, str), str(v) if isinstance(v, str) else float(v)))
+    named = [json.dumps(v, ensure_ascii=False) if isinstance(v, str) else f"{v:g}" for v in ordered]
+    if len(named) > MAX_NAMED_VALUES:
+        return ", ".join(named[:MAX_NAMED_VALUES]) + f", ... ({len(named)} in all)"
+    return ", ".join(named)
