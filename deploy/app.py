@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from deploy import feedback
 from deploy.predictions import PredictionLog
 from deploy.scoring import Bundle, InputSpec, RequestError, loads, parse_payload
+from pipelines.core.contract import Contract
 
 ROUTES = frozenset({"/invocations", "/feedback", "/health/live", "/health/ready", "/version", "/metrics"})
 
@@ -224,7 +225,7 @@ def create_app(
     log: PredictionLog | None = None,
     feedback_log: PredictionLog | None = None,
     challenger: Callable[[], Bundle] | None = None,
-    target: InputSpec | None = None,
+    contract: Contract | None = None,
 ) -> FastAPI:
     """The ASGI app. `load` runs on a background thread at start-up; until it returns the service
     is live but not ready, and `/invocations` and `/feedback` answer 503. Every prediction row gets an id
@@ -400,7 +401,7 @@ def create_app(
                 [m.release["model_hash"] for m in (bundle, state.challenger) if m is not None],
                 state.settings.feedback_max_items,
                 state.settings.feedback_max_age_days,
-                target=target,
+                contract=contract,
             )
         except RequestError as error:
             state.feedback.labels("rejected").inc()

@@ -18,8 +18,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from deploy.scoring import InputSpec, RequestError, one_of
-from pipelines.core import ids
+import numpy as np
+
+from deploy.scoring import RequestError
+from pipelines.core import ids, outcomes
+from pipelines.core.contract import Contract
+from pipelines.core.names import one_of
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -48,12 +52,13 @@ def parse_feedback(
     max_items: int,
     max_age_days: float,
     now: float | None = None,
-    target: InputSpec | None = None,
+    contract: Contract | None = None,
 ) -> list[dict[str, Any]]:
     """The outcomes in a /feedback body: a list of {"id", "label"} (classification, one of `classes`) or
-    {"id", "value"} (regression, a finite number within the target's rule, `target`: its bounds and allowed
-    values in the contract, as validation checks them), or {"feedback": [...]}. All or nothing: RequestError
-    400 or 422 naming the first bad item (its position and what is wrong), never the value."""
+    {"id", "value"} (regression, a finite number), or {"feedback": [...]}. With `contract`, outcomes go through
+    the target's rule as `validate` applies it (pipelines.core.outcomes: 1.0 is the class 1, 1.5 is refused).
+    All or nothing: RequestError 400 or 422 naming the first bad item (its position and what is wrong, with the
+    allowed values), never the value."""
     items = payload.get("feedback") if isinstance(payload, dict) and set(payload) == {"feedback"} else payload
     if not isinstance(items, list) or not items:
         shape = 'the body must be a non-empty list of {"id", "label"} (or {"id", "value"})'
@@ -62,8 +67,7 @@ def parse_feedback(
         raise RequestError(413, "TOO_MANY_ITEMS", f"at most {max_items} outcomes per request")
     field = "value" if classes is None else "label"
     known = list(models)
-    allowed = None if classes is None else list(classes)
-    out, seen = [], set()
+    seen: set[str] = set()
     for i, item in enumerate(items):
         if not isinstance(item, dict) or set(item) != {"id", field}:
             raise RequestError(400, "BAD_REQUEST", f'feedback[{i}] must be an object with exactly "id" and "{field}"')
@@ -73,26 +77,24 @@ def parse_feedback(
         if item["id"] in seen:  # a text id by now
             raise RequestError(422, "INVALID_ID", f"feedback[{i}]: the id is given twice in this request")
         seen.add(item["id"])
-        outcome = item[field]
-        if allowed is None:
+    given = [item[field] for item in items]
+    if any(isinstance(v, (dict, list)) for v in given):
+        first = next(i for i, v in enumerate(given) if isinstance(v, (dict, list)))
+        raise RequestError(422, "INVALID_OUTCOME", f"feedback[{first}]: {field} must be a single value")
+    if contract is not None:
+        try:
+            given = outcomes.coerce(contract, given)
+        except outcomes.OutcomeError as exc:
+            first = int(np.flatnonzero(exc.rows)[0]) if exc.rows.any() else 0
+            raise RequestError(422, "INVALID_OUTCOME", f"feedback[{first}]: {field} is {exc.reason}") from None
+    for i, outcome in enumerate(given):
+        if classes is None:
             if isinstance(outcome, bool) or not isinstance(outcome, (int, float)) or not math.isfinite(outcome):
                 raise RequestError(422, "INVALID_OUTCOME", f"feedback[{i}]: value must be a finite number")
-            if target is not None:
-                _within(target, outcome, i)
-        elif not any(type(outcome) is type(c) and outcome == c for c in allowed):
-            message = f"feedback[{i}]: label is not one of the model's {len(allowed)} classes"
+        elif not any(type(outcome) is type(c) and outcome == c for c in classes):
+            message = f"feedback[{i}]: label is not one of the model's classes, {one_of(frozenset(classes))}"
             raise RequestError(422, "INVALID_OUTCOME", message)
-        out.append({"id": item["id"], field: outcome})
-    return out
-
-
-def _within(target: InputSpec, value: float, i: int) -> None:
-    low, high, allowed = float(target.low[0]), float(target.high[0]), (target.allowed or (None,))[0]
-    if not low <= value <= high:
-        message = f"feedback[{i}]: value is outside the target's allowed range [{low:g}, {high:g}]"
-        raise RequestError(422, "INVALID_OUTCOME", message)
-    if allowed is not None and float(value) not in allowed:
-        raise RequestError(422, "INVALID_OUTCOME", f"feedback[{i}]: value must be one of {one_of(allowed)}")
+    return [{"id": item["id"], field: outcome} for item, outcome in zip(items, given, strict=True)]
 
 
 def compatible(champion: Any, challenger: Any) -> Any:

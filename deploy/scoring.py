@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.messages import _name, one_of, shown
+from pipelines.core.names import _name, one_of, shown
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 

@@ -2,11 +2,10 @@
 job summary, the promotion report, the drift report, the live-metrics table and the registry table.
 
 All of it reads the task's entry in pipelines.core.tasks (which metrics, in which order) and builds
-tables with pipelines.core.markdown, which escapes cell text. Charts are Mermaid `xychart-beta`
-blocks, which GitHub renders inside a comment without uploading anything; the full-resolution PNGs
-travel as a workflow artifact linked from the report. With `images="publish"` the report links the
-local PNGs instead, for `cml comment --publish` to upload to an image host you choose (opt-in:
-CML's default host is public).
+tables with pipelines.core.markdown, which escapes cell text, and charts with pipelines.core.charts
+(Mermaid); the full-resolution PNGs travel as a workflow artifact linked from the report. With
+`images="publish"` the report links the local PNGs instead, for `cml comment --publish` to upload
+to an image host you choose (opt-in: CML's default host is public).
 """
 
 from __future__ import annotations
@@ -15,17 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from pipelines.core import charts
 from pipelines.core import markdown as md
 from pipelines.core.drift import DriftReport
 from pipelines.core.gate import Verdict
 from pipelines.core.reproduce import Reproduction
 from pipelines.core.tasks import LOWER_IS_BETTER, METRICS, spec
-
-PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#9e9e9e, #1f77b4"}}}}%%'
-GRID = np.linspace(0.0, 1.0, 21)
 
 
 @dataclass(frozen=True)
@@ -122,6 +118,19 @@ def _metrics_table(
     return md.table(header, rows)
 
 
+def _weighting(params: Mapping[str, Any]) -> str:
+    """The estimator trained and, for one that weighs classes, its class weights (none: every row counts once)."""
+    name = params.get("train.estimator")
+    if f"train.{name}.class_weight" not in params:
+        return f"Estimator {md.code(name)}.\n\n"
+    weights = params[f"train.{name}.class_weight"]
+    return f"Estimator {md.code(name)}; class weights: " + (
+        f"{md.code(weights)} (each class counts as much as the others).\n\n"
+        if weights
+        else "none (every row counts once).\n\n"
+    )
+
+
 def _params_diff(params: Mapping[str, Any], base: Mapping[str, Any] | None) -> str:
     if base is None:
         return "_No params.yaml on the base branch to compare with._"
@@ -153,92 +162,6 @@ def gate_summary(verdict: Verdict, reasons: list[str]) -> str:
     heading = "### ✅ Model gate passed" if not reasons else "### ❌ Model gate failed"
     lines = "".join(f"- {reason}\n" for reason in reasons)
     return f"{heading}\n\n{lines}\n{gate_table(verdict)}\n"
-
-
-def _curve(frame: pd.DataFrame, x: str, y: str) -> list[float]:
-    """`y` interpolated at evenly spaced `x` (Mermaid spreads line points evenly along the axis)."""
-    ordered = frame.sort_values([x, y])
-    return [round(float(v), 4) for v in np.interp(GRID, ordered[x].to_numpy(), ordered[y].to_numpy())]
-
-
-def _line_chart(title: str, x_label: str, y_label: str, series: list[list[float]]) -> str:
-    lines = [
-        "```mermaid",
-        PALETTE,
-        "xychart-beta",
-        f'    title "{title}"',
-        f'    x-axis "{x_label}" 0 --> 1',
-        f'    y-axis "{y_label}" 0 --> 1',
-    ]
-    lines += [f"    line [{', '.join(str(v) for v in s)}]" for s in series]
-    return "\n".join([*lines, "```"])
-
-
-def _bar_chart(title: str, names: list[str], values: list[float], y_label: str = "") -> str:
-    quoted = ", ".join(md.label(n) for n in names)
-    axis = f'\n    y-axis "{y_label}"' if y_label else ""
-    return (
-        f'```mermaid\nxychart-beta\n    title "{title}"\n    x-axis [{quoted}]{axis}\n'
-        f"    bar [{', '.join(f'{v:.4f}' for v in values)}]\n```"
-    )
-
-
-def _predictions_chart(frame: pd.DataFrame, points: int = 40) -> str:
-    """Regression: actual values sorted, and the predictions for the same rows (Mermaid has no scatter)."""
-    ordered = frame.sort_values(["actual", "predicted"]).reset_index(drop=True)
-    keep = np.unique(np.linspace(0, len(ordered) - 1, min(points, len(ordered))).round().astype(int))
-    ordered = ordered.iloc[keep]
-    low = float(ordered[["actual", "predicted"]].min().min())
-    high = float(ordered[["actual", "predicted"]].max().max())
-    lines = [
-        "```mermaid",
-        PALETTE,
-        "xychart-beta",
-        '    title "Holdout rows sorted by actual value"',
-        '    x-axis "rows, by actual value" 1 --> ' + str(len(ordered)),
-        f'    y-axis "target" {low:.4g} --> {high:.4g}',
-        "    line [" + ", ".join(f"{v:.4g}" for v in ordered["actual"]) + "]",
-        "    line [" + ", ".join(f"{v:.4g}" for v in ordered["predicted"]) + "]",
-        "```",
-    ]
-    return "\n".join(lines) + "\n<sub>grey: actual, blue: predicted</sub>"
-
-
-def _charts(
-    plots: Mapping[str, pd.DataFrame], base_plots: Mapping[str, pd.DataFrame], importance_label: str = "ROC AUC"
-) -> str:
-    parts = []
-    legend = "grey: base, blue: this branch" if base_plots else "this branch"
-    for key, x, y, title, xl, yl in (
-        ("roc", "fpr", "tpr", "ROC curve", "false positive rate", "true positive rate"),
-        ("precision_recall", "recall", "precision", "Precision-recall curve", "recall", "precision"),
-    ):
-        if key not in plots:
-            continue
-        series = [_curve(base_plots[key], x, y)] if key in base_plots else []
-        series.append(_curve(plots[key], x, y))
-        parts.append(f"{_line_chart(title, xl, yl, series)}\n<sub>{legend}</sub>")
-    if "predictions" in plots:
-        parts.append(_predictions_chart(plots["predictions"]))
-    if "per_class" in plots:
-        frame = plots["per_class"]
-        parts.append(_bar_chart("F1 per class (holdout set)", [str(c) for c in frame["class"]], list(frame["f1"])))
-    if "importance" in plots:
-        top = plots["importance"].head(8)
-        parts.append(
-            _bar_chart(
-                f"Permutation importance (drop in {importance_label}), top 8",
-                [str(n) for n in top["feature"]],
-                list(top["importance"]),
-            )
-        )
-    if "confusion" in plots:
-        c = plots["confusion"].astype({"actual": str, "predicted": str})
-        labels = sorted(set(c["actual"]) | set(c["predicted"]))
-        counts = {(a, p): n for a, p, n in c[["actual", "predicted", "count"]].itertuples(index=False)}
-        rows = [[f"**{md.cell(a)}**", *(counts.get((a, p), 0) for p in labels)] for a in labels]
-        parts.append("Confusion matrix (holdout set):\n\n" + md.table(["actual \\ predicted", *labels], rows))
-    return "\n\n".join(parts)
 
 
 def _data_section(change: DataChange) -> str:
@@ -325,10 +248,10 @@ def build(inputs: ReportInputs) -> str:
     parts += ["### Gate", gate_table(v)]
     if reproduced is not None:
         parts += ["### Reproduction", reproduced.markdown().rstrip()]
-    parts += ["### Params", _params_diff(inputs.params, inputs.base_params)]
+    parts += ["### Params", _weighting(inputs.params) + _params_diff(inputs.params, inputs.base_params)]
     if inputs.data is not None:
         parts.append(_data_section(inputs.data))
-    parts += ["### Plots", _charts(inputs.plots, inputs.base_plots, spec(inputs.task).importance_label)]
+    parts += ["### Plots", charts.holdout_charts(inputs.plots, inputs.base_plots, spec(inputs.task).importance_label)]
     if inputs.images == "publish":
         parts.append("\n".join(f"![{p.rsplit('/', 1)[-1]}]({p})" for p in inputs.figures))
     elif inputs.figures_url:
@@ -362,7 +285,7 @@ def drift_report(report: DriftReport, window: str) -> str:
         f"\n\n{report.rows} logged rows ({window})."
     )
     ordered = sorted(report.features, key=lambda f: -f.psi)
-    chart = _bar_chart("PSI by feature (top 12)", [f.name for f in ordered[:12]], [f.psi for f in ordered[:12]])
+    chart = charts.bar_chart("PSI by feature (top 12)", [f.name for f in ordered[:12]], [f.psi for f in ordered[:12]])
     rows = [
         (
             md.code(f.name),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
@@ -58,11 +61,12 @@ class ValidationReport:
 
 
 class DataValidationError(PipelineError, ValueError):
-    """Raised when data breaks the schema; carries the full report."""
+    """Raised when data breaks the schema; carries the full report and the index of every failing row."""
 
-    def __init__(self, report: ValidationReport):
+    def __init__(self, report: ValidationReport, failed_rows: Sequence[Any] = ()):
         super().__init__(report.summary())
         self.report = report
+        self.failed_rows = list(failed_rows)  # uncapped, unlike the report's cases
 
 
 def _plain(value: Any) -> Any:
@@ -103,20 +107,43 @@ def _report(frame: pd.DataFrame, failures: pd.DataFrame) -> ValidationReport:
 def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, ValidationReport]:
     """Validate lazily against `schema` (every check runs); return the coerced frame and a report.
 
-    Raises DataValidationError, carrying the full report, when any check fails or `frame` is empty.
+    Coercion is pandera's, except that it must not change a value: a number with a fraction in an integer
+    column (1.5 would become 1) fails the check "whole number". Raises DataValidationError, carrying the full
+    report, when any check fails or `frame` is empty.
     """
     if frame.empty:
         failures = pd.DataFrame(
             [{"column": None, "check": "at least one row", "index": None, "failure_case": "0 rows"}]
         )
         raise DataValidationError(_report(frame, failures))
+    failures = _fractions(frame, schema)
     try:
         validated = schema.validate(frame, lazy=True)
     except (pandera.errors.SchemaErrors, pandera.errors.SchemaError) as exc:
         # with strict=True an extra column can raise SchemaError even when lazy
-        failures = exc.failure_cases if isinstance(exc, pandera.errors.SchemaErrors) else _single(exc)
-        raise DataValidationError(_report(frame, failures)) from None
+        found = exc.failure_cases if isinstance(exc, pandera.errors.SchemaErrors) else _single(exc)
+        failures = pd.concat([failures, found], ignore_index=True) if len(failures) else found
+    if len(failures):
+        raise DataValidationError(_report(frame, failures), failures["index"].dropna().unique()) from None
     return validated, ValidationReport(rows=len(frame), columns=[str(c) for c in frame.columns])
+
+
+def _fractions(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """Failure cases for numbers with a fraction in the integer columns of `schema` (coercion would drop it)."""
+    cases = []
+    for name, column in schema.columns.items():
+        if name not in frame.columns or not pd.api.types.is_integer_dtype(str(column.dtype)):
+            continue
+        values = frame[name]
+        if pd.api.types.is_float_dtype(values.dtype):
+            lossy = values.notna() & np.isfinite(values) & (values != np.floor(values))
+        elif values.dtype == object:
+            lossy = values.map(lambda v: isinstance(v, float) and math.isfinite(v) and not v.is_integer())
+        else:
+            continue
+        for index, value in values[lossy.astype(bool)].items():
+            cases.append({"column": name, "check": "whole number", "index": index, "failure_case": value})
+    return pd.DataFrame(cases, columns=["column", "check", "index", "failure_case"])
 
 
 def _single(exc: pandera.errors.SchemaError) -> pd.DataFrame:

@@ -211,9 +211,8 @@ def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None
     missing column, an outcome that breaks the rule, a malformed, expired or future id, or a bad time."""
     import numpy as np
     import pandas as pd
-    import pandera.errors
 
-    from pipelines.core import ids
+    from pipelines.core import ids, outcomes
     from pipelines.errors import PipelineError
 
     wanted = [id_column, column] + ([ts_column] if ts_column else [])
@@ -229,21 +228,10 @@ def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None
         where = [int(k) + 1 for k in np.flatnonzero(np.asarray(mask))[:5]]
         return f"{int(mask.sum())} row(s), e.g. row(s) {', '.join(map(str, where))}"
 
-    outcomes = frame[[column]].rename(columns={column: contract.target})
-    rule = contract.raw.columns[contract.target]
-    if "str" in str(rule.dtype).lower():  # a text label: a CSV's True/False or 1/0 read as the text it was trained on
-        outcomes[contract.target] = outcomes[contract.target].map(lambda v: v if v is None or v != v else str(v))
     try:
-        checked = rule.validate(outcomes, lazy=True)[contract.target]
-    except pandera.errors.SchemaErrors as exc:
-        broken = exc.failure_cases
-        checks = sorted({str(c) for c in broken["check"]})
-        mask = frame.index.isin(broken["index"].dropna())
-        raise PipelineError(
-            f"{source}: {rows(mask)} break the rule for {contract.target}: {'; '.join(checks)}"
-        ) from None
-    if checked.isna().any():
-        raise PipelineError(f"{source}: {rows(checked.isna().to_numpy())} have no outcome in {column}")
+        checked = outcomes.coerce(contract, frame[column])
+    except outcomes.OutcomeError as exc:
+        raise PipelineError(f"{source}: {rows(exc.rows)} in {column}: {exc.reason}") from None
     given = frame[id_column].astype(str)
     malformed = ~given.map(ids.well_formed)
     if malformed.any():
@@ -271,9 +259,8 @@ def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None
                                 "was made or in the future (epoch seconds, or ISO 8601)")  # fmt: skip
     latest: dict[str, tuple[float, int, Any]] = {}
     for order, (i, outcome, ts) in enumerate(zip(given, checked, stamps, strict=True)):
-        value = outcome.item() if hasattr(outcome, "item") else outcome
         if i not in latest or (ts, order) >= latest[i][:2]:
-            latest[i] = (float(ts), order, value)
+            latest[i] = (float(ts), order, outcome)
     return sorted((i, value, ts) for i, (ts, _, value) in latest.items())
 
 

@@ -142,8 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def loader() -> Any:
         return load_bundle(model_dir, manifest, release, spec)
 
-    target = InputSpec.from_schema(contract.raw.select_columns([contract.target]))  # /feedback checks its rule
-    app = create_app(spec, loader, settings, log, outcomes, challenger, target)
+    app = create_app(spec, loader, settings, log, outcomes, challenger, contract)  # /feedback: the target's rule
     host, port = args.host or params.host, args.port if args.port is not None else params.port
     say("serve", f"model {release['model_version']} verified; listening on {host}:{port}")
     config = uvicorn.Config(

@@ -85,7 +85,10 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
             _comment(data["evaluate"], "threshold", "used by binary tasks only (the positive-class cut-off)")
         elif task == "multiclass":
             _comment(data["evaluate"], "threshold", "used by binary tasks only; multiclass takes the likeliest class")
+        from pipelines.adapters.params import estimators
+
         train = data["train"]
+        weighted = [name for name, e in estimators().items() if "class_weight" in e.params.model_fields]
         if task == "regression":
             train["estimator"] = "ridge"
             if "logistic_regression" in train:
@@ -95,14 +98,15 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
 
                 train.insert(list(train).index("reference_discrete_max") + 1, "ridge", CommentedMap(alpha=1.0))
                 train.yaml_add_eol_comment("L2 regularisation strength of the linear model", "ridge")
-            for section in ("random_forest", "hist_gradient_boosting"):
+            for section in weighted:
                 if section in train and "class_weight" in train[section]:
                     del train[section]["class_weight"]
         else:
             train["estimator"] = "logistic_regression"
-            if setup.balanced:
-                train["logistic_regression"]["class_weight"] = "balanced"
-                _comment(train["logistic_regression"], "class_weight", "init: the target is imbalanced")
+            for section in (s for s in weighted if s in train):  # every estimator that weighs classes
+                if setup.balanced:
+                    train[section]["class_weight"] = "balanced"
+                    _comment(train[section], "class_weight", "init: the target is imbalanced")
         _replace(data["gate"]["floors"], floors)
         _replace(data["gate"]["max_regression"], regression)
         for stage in stages[1:]:

@@ -22,7 +22,7 @@ from tests.conftest import CONTRACT
 from tests.service.conftest import SETTINGS, SPEC, log_settings
 
 CHALLENGER = "1" * 64
-TARGET = InputSpec.from_schema(CONTRACT.raw.select_columns([CONTRACT.target]))  # as `serve` builds it
+TARGET = InputSpec.from_schema(CONTRACT.raw.select_columns([CONTRACT.target]))  # its bounds
 
 
 def _other(bundle: Bundle, output: Any = None) -> Bundle:
@@ -56,7 +56,7 @@ def service(bundle: Bundle, tmp_path: Path) -> Iterator[Any]:
         log = PredictionLog(log_settings(directory, sample_rate=1.0), seed=0)
         settings = dataclasses.replace(SETTINGS, challenger_traffic=traffic, max_body_bytes=200_000)
         load = None if challenger is None else (challenger if callable(challenger) else lambda: challenger)
-        client = TestClient(create_app(SPEC, lambda: bundle, settings, log, challenger=load, target=TARGET),
+        client = TestClient(create_app(SPEC, lambda: bundle, settings, log, challenger=load, contract=CONTRACT),
                             raise_server_exceptions=False)  # fmt: skip
         opened.append(client.__enter__())
         return _ready(client), directory
@@ -169,6 +169,10 @@ def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
     field = "value" if bundle.classes is None else "label"
     good = [{"id": i, field: t.item() if hasattr(t, "item") else t} for i, t in zip(given, truth, strict=True)]
     assert client.post("/feedback", json=good).json() == {"accepted": 4}
+    whole = "int" in str(CONTRACT.column(CONTRACT.target).dtype)
+    if whole:  # a class as a table may store it: 1.0 is the class 1
+        written = [{"id": g["id"], field: float(g[field])} for g in good]
+        assert client.post("/feedback", json=written).json() == {"accepted": 4}
     assert client.post("/feedback", json={"feedback": good[:1]}).status_code == 200
     foreign = ids.compose("f" * 64, int(time.time() * 1000), b"\0" * 5)
     expired = ids.compose(bundle.release["model_hash"], int((time.time() - 400 * 86400) * 1000), b"\0" * 5)
@@ -202,5 +206,5 @@ def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
     refused = client.post("/invocations", json={"instances": [[]]}, headers={"X-Request-ID": "order-7"})
     assert refused.status_code == 400 and refused.headers["x-request-id"] == "order-7"
     metrics = client.get("/metrics").text
-    assert 'feedback_total{result="accepted"} 5.0' in metrics
+    assert f'feedback_total{{result="accepted"}} {5.0 + 4 * whole}' in metrics
     assert f'feedback_total{{result="rejected"}} {len(bad) + 2}.0' in metrics

@@ -39,13 +39,14 @@ VALUES = _contract(pa.Column(float, pa.Check.in_range(0, 100), nullable=False), 
 
 def test_a_value_is_checked_with_the_targets_rule_and_an_overlong_integer_is_not_finite() -> None:
     (good,) = make_ids(MODEL, 1)
-    target = InputSpec.from_schema(VALUES.raw.select_columns(["y"]))
-    assert parse_feedback([{"id": good, "value": 42}], None, [MODEL], 10, 90, target=target)[0]["value"] == 42
-    with pytest.raises(RequestError, match=r"feedback\[0\]: value is outside the target's allowed range \[0, 100\]"):
-        parse_feedback([{"id": good, "value": 1e300}], None, [MODEL], 10, 90, target=target)
+    assert parse_feedback([{"id": good, "value": 42}], None, [MODEL], 10, 90, contract=VALUES)[0]["value"] == 42
+    with pytest.raises(RequestError, match=r"feedback\[0\]: value is not a number in \[0, 100\]"):
+        parse_feedback([{"id": good, "value": 1e300}], None, [MODEL], 10, 90, contract=VALUES)
     (huge,) = loads(b"[" + b"9" * 400 + b"]")
+    with pytest.raises(RequestError, match=r"value is not a number in \[0, 100\]"):
+        parse_feedback([{"id": good, "value": huge}], None, [MODEL], 10, 90, contract=VALUES)
     with pytest.raises(RequestError, match="value must be a finite number"):
-        parse_feedback([{"id": good, "value": huge}], None, [MODEL], 10, 90, target=target)
+        parse_feedback([{"id": good, "value": huge}], None, [MODEL], 10, 90)
     assert not ids.well_formed(good + "\n")
     assert "37 lowercase hex" in str(ids.problem(good + "\n", [MODEL], 90, time.time()))
 
@@ -57,8 +58,11 @@ def _frame(labels: list, **extra: list) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        (["yes", "secret-label", "no"], r"1 row\(s\), e.g. row\(s\) 2 break the rule for y: isin"),
-        (["yes", None, "no"], r"1 row\(s\), e.g. row\(s\) 2 break the rule for y: not_nullable"),
+        (["yes", "secret-label", "no"], r'1 row\(s\), e.g. row\(s\) 2 in y: not text, one of "no", "yes"'),
+        (
+            ["yes", None, "no"],
+            r'1 row\(s\), e.g. row\(s\) 2 in y: no outcome \(the target y takes text, one of "no", "yes"\)',
+        ),
     ],
 )
 def test_an_import_that_breaks_the_rule_fails_with_one_line_naming_rows_not_values(labels: list, message: str) -> None:

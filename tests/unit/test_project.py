@@ -191,6 +191,33 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
     assert minimums["recall"] > 0.0 and minimums["average_precision"] > trivial["average_precision"]
 
 
+@pytest.mark.example  # edits the template's params.yaml as shipped (its classifier sections)
+def test_on_an_imbalanced_target_every_estimator_that_weighs_classes_gets_balanced_weights() -> None:
+    """Walks the registry: a classifier whose scikit-learn estimator takes class_weight must take it from
+    params.yaml too, and init's balanced setup sets it on each (a new estimator cannot be missed)."""
+    from pipelines.adapters.params import estimators
+    from pipelines.core.params import parse_params
+    from pipelines.template.plan import Options
+
+    zeros = dict.fromkeys(spec("binary").gated, 0.0)
+    text = edits.edit_params(
+        (ROOT / "params.yaml").read_text(), Options(name="churn"), edits.Setup("binary", balanced=True),
+        (zeros, zeros, zeros),
+    )  # fmt: skip
+    params = parse_params(yaml.safe_load(text), "params.yaml", estimators())
+    weighing = []
+    for name, entry in estimators().items():
+        if "binary" not in entry.tasks:
+            continue
+        section = params.train.sections()[name]
+        built = entry.build(entry.params(**section), "binary", 0)
+        if "class_weight" in built.get_params():
+            weighing.append(name)
+            assert "class_weight" in entry.params.model_fields, f"train.{name} cannot set class_weight"
+            assert built.get_params()["class_weight"] == "balanced", f"init left train.{name} unweighted"
+    assert {"logistic_regression", "random_forest", "hist_gradient_boosting"} <= set(weighing)
+
+
 @pytest.mark.example  # edits the template's params.yaml as shipped
 def test_comments_init_keeps_stay_true_for_a_regression() -> None:
     from pipelines.template.plan import Options

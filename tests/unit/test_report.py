@@ -124,3 +124,18 @@ def test_the_header_names_what_was_judged_against_what(
     """An uncommitted working copy is not "commit 446a02a3 compared with 446a02a3"."""
     text = build(_inputs(head=head, head_branch=branch, base_name=base_name))
     assert f"<sub>{expected}</sub>" in text
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"train.estimator": "random_forest", "train.random_forest.class_weight": "balanced"},
+         "Estimator `random_forest`; class weights: `balanced` (each class counts as much as the others)."),
+        ({"train.estimator": "logistic_regression", "train.logistic_regression.class_weight": None},
+         "Estimator `logistic_regression`; class weights: none (every row counts once)."),
+        ({"train.estimator": "ridge", "train.ridge.alpha": 1.0}, "Estimator `ridge`."),
+    ],
+)  # fmt: skip
+def test_the_report_says_which_class_weighting_the_model_used(params: dict, expected: str) -> None:
+    text = build(_inputs(params=params, base_params=params))
+    assert text.split("### Params")[1].lstrip().startswith(expected)

@@ -69,7 +69,7 @@ def test_a_boolean_column_refuses_other_spellings_naming_the_allowed_values(give
 
 
 def test_a_long_list_of_allowed_values_is_cut_with_its_count() -> None:
-    from deploy.messages import MAX_NAMED_VALUES, one_of
+    from pipelines.core.names import MAX_NAMED_VALUES, one_of
 
     text = one_of(frozenset(f"v{i:02d}" for i in range(30)))
     assert text.startswith('"v00", "v01"') and text.endswith(", ... (30 in all)")

@@ -1,5 +1,5 @@
-"""How the service's messages name things: column names from a request (shortened, quoted when not a plain
-word) and a column's allowed values (named, not counted). Messages never echo a request's values."""
+"""How messages name things: column names (shortened, quoted when not a plain word) and a column's allowed
+values (named, not counted). The service's messages never echo a request's values."""
 
 from __future__ import annotations
 
@@ -19,9 +19,6 @@ def _name(value: Any) -> str:
 def shown(name: str) -> str:
     """A column name as messages show it: as is when it is a plain word, else quoted (`"alcohol %"`)."""
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) else json.dumps(name, ensure_ascii=False)
-
-
-MAX_NAMED_VALUES = 12  # a longer list of allowed values is cut, with its count
 
 
 def one_of(values: frozenset[Any]) -> str:
