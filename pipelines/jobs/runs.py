@@ -153,6 +153,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if dvc.stream("repro", *(["--force"] if args.force else [])) != 0:
             say("reproduce", "dvc repro failed")
             return 1
+    if args.advisory and not args.verdict and args.rev == "HEAD" and git.modified(["pipelines/yours/schema.py"]):
+        say("reproduce", "nothing of this project is committed yet (pipelines/yours/schema.py differs from HEAD), "
+                         "so there is nothing to compare with: commit what init and this run wrote "
+                         "(`git add -A && git commit`, docs/FORKING.md)")  # fmt: skip
+        return 0
     result = reproduction(args.rev, args.params, args.dvc_yaml, forced=args.run and args.force)
     for finding in result.findings:
         if finding.status != "identical":

@@ -87,9 +87,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from deploy.app import ServiceSettings, create_app
+    from deploy.app import create_app
     from deploy.predictions import LogSettings, PredictionLog
     from deploy.scoring import InputSpec, load_bundle
+    from deploy.state import ServiceSettings
     from pipelines.adapters import modelio
     from pipelines.adapters.params import load_contract, load_params, load_paths
 

@@ -166,7 +166,9 @@ def _is_timestamp(col: pd.Series) -> bool:
 
 def _is_identifier(name: str, col: pd.Series) -> bool:
     """One distinct value per row (or nearly): text with >= ID_SHARE distinct values, or whole numbers that
-    are all distinct and either named like an id or (almost) consecutive. Continuous floats never are."""
+    are all distinct and either named like an id or (almost) consecutive; or text named like an id with more
+    than MAX_CATEGORIES values (`truck_id`: one-hot columns for each truck, mostly rare). Continuous floats
+    never are."""
     values = col.dropna()
     if len(values) < 20:
         return False
@@ -174,7 +176,7 @@ def _is_identifier(name: str, col: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(values):
         return False
     if not pd.api.types.is_numeric_dtype(values):
-        return distinct >= ID_SHARE * len(values)
+        return distinct >= ID_SHARE * len(values) or (bool(ID_NAME.search(name)) and distinct > MAX_CATEGORIES)
     numbers = values.to_numpy(dtype=float)
     if not np.all(np.mod(numbers, 1) == 0) or distinct != len(values):
         return False

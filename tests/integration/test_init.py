@@ -56,6 +56,7 @@ def _adapt(repo: Repo, dataset: Path, target: str) -> dict[str, subprocess.Compl
     """What a new user does: init, run the pipeline, commit; then what CI does on a pull request."""
     out = {"init": repo.pipelines("init", "--dataset", str(dataset), "--target", target, "--name", dataset.stem)}
     out["repro"] = repo.dvc("repro")
+    out["first check"] = repo.pipelines("reproduce", "--no-run", "--advisory")  # what `make run` does next
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "init")
     out["report"] = repo.pipelines("report", "--base", "HEAD", "--out", str(repo.path.parent / "pr.md"))
@@ -80,6 +81,8 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     pipeline runs, every task metric and plot is produced, and the first model passes its gate."""
     repo, task, out, _ = projects[name]
     assert f"task: {task}" in out["init"].stderr
+    first = [line for line in out["first check"].stderr.splitlines() if line.startswith("[reproduce]")]
+    assert len(first) == 1 and "nothing of this project is committed yet" in first[0], first  # not 19 lines
     schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text()
     assert f'TASK: Task = "{task}"' in schema
     metrics = json.loads((repo.path / "metrics.json").read_text())

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from deploy.app import ServiceSettings, create_app
+from deploy.app import create_app
 from deploy.predictions import LogSettings
 from deploy.scoring import Bundle, InputSpec, build_bundle
+from deploy.state import ServiceSettings
 from tests.conftest import CONTRACT, FEATURES, PARAMS, ROOT, Repo
 
 SPEC = InputSpec.from_schema(CONTRACT.inputs)

@@ -15,7 +15,7 @@ import pytest
 
 from deploy.feedback import make_ids, parse_feedback
 from deploy.predictions import PredictionLog
-from deploy.scoring import InputSpec, RequestError, loads
+from deploy.scoring import RequestError, loads
 from pipelines.adapters import sources
 from pipelines.core import ids
 from pipelines.core.contract import Contract

@@ -89,11 +89,14 @@ def test_identifiers_and_timestamps_are_left_out_of_the_inputs_and_continuous_fl
         "income": rng.normal(50_000, 9_000, n),  # continuous: every value distinct, still a feature
         "visits": rng.integers(0, 900, n),  # whole numbers, many distinct, neither id-named nor consecutive
         "plan": rng.choice(["a", "b"], n),
+        "truck_id": rng.choice([f"T{i:03d}" for i in range(140)], n),  # text named like an id, 140 values
+        "store_id": rng.choice([f"S{i}" for i in range(12)], n),  # named like an id, but a few categories
         "y": rng.choice(["no", "yes"], n),
     })  # fmt: skip
     inferred = _inferred(frame, "y")
-    assert {c.name for c in inferred.features} == {"income", "visits", "plan"}
-    assert set(inferred.reasons) == {"customer_id", "order", "token", "signed_up"}
+    assert {c.name for c in inferred.features} == {"income", "visits", "plan", "store_id"}
+    assert set(inferred.reasons) == {"customer_id", "order", "token", "signed_up", "truck_id"}
+    assert inferred.reasons["truck_id"].startswith("an identifier (1")
     assert inferred.timestamps == ["signed_up"] and "timestamp" in inferred.reasons["signed_up"]
     contract = infer.contract_for(inferred, "binary")
     assert set(contract.raw.columns) == set(frame.columns) and "customer_id" not in contract.features
