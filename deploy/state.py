@@ -78,6 +78,10 @@ class State:
         self.shadow_failures = Counter(
             "shadow_failures", "challenger failures (never a failed request), by stage", ["stage"], registry=r
         )
+        self.invalid_outputs = Counter(
+            "model_output_invalid", "rows whose output was NaN or infinite (answered 500, not logged), by version",
+            ["model_version"], registry=r,
+        )  # fmt: skip
 
     @property
     def version(self) -> str:

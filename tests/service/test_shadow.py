@@ -208,3 +208,31 @@ def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
     metrics = client.get("/metrics").text
     assert f'feedback_total{{result="accepted"}} {5.0 + 4 * whole}' in metrics
     assert f'feedback_total{{result="rejected"}} {len(bad) + 2}.0' in metrics
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_champion_whose_output_is_not_finite_answers_500_of_its_own_logs_nothing_and_counts_it(
+    bundle: Bundle, tmp_path: Path, holdout: list[list[Any]], bad: float
+) -> None:
+    """Never a `null` prediction: MODEL_OUTPUT_INVALID with the request id, no log record, a counter by version."""
+
+    def broken(matrix: np.ndarray) -> np.ndarray:
+        out = np.array(bundle.output(matrix), dtype=float)
+        if len(out) > 1:  # requests of several rows get one bad output
+            out[1] = bad
+        return out
+
+    champion = dataclasses.replace(bundle, fast=broken)
+    log = PredictionLog(log_settings(tmp_path / "logs", sample_rate=1.0), seed=0)
+    app = create_app(SPEC, lambda: champion, SETTINGS, log, contract=CONTRACT)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _ready(client)
+        response = client.post("/invocations", json={"instances": holdout[:3]}, headers={"X-Request-ID": "order-7"})
+        assert response.status_code == 500
+        body = response.json()
+        assert body["error_code"] == "MODEL_OUTPUT_INVALID" and body["request_id"] == "order-7"
+        assert response.headers["X-Request-ID"] == "order-7"
+        version = bundle.release["model_version"]
+        assert f'model_output_invalid_total{{model_version="{version}"}} 3.0' in client.get("/metrics").text
+        assert client.post("/invocations", json={"instances": holdout[2:3]}).status_code == 200  # still serving
+    assert all(len(r["rows"]) == 1 for r in _records(tmp_path / "logs"))  # only the good request was logged
