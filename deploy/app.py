@@ -202,8 +202,8 @@ def create_app(
         if not feedback.finite_output(output, len(rows)):  # the model's fault, not the request's: a 500 of its own
             state.invalid_outputs.labels(bundle.release["model_version"]).inc(len(rows))
             message = "the model's output is not a finite number (NaN or infinity) for this input; nothing was logged"
-            body = {"error_code": "MODEL_OUTPUT_INVALID", "message": message, "request_id": request_id}
-            return _json(body, 500, headers=echo)
+            refusal = {"error_code": "MODEL_OUTPUT_INVALID", "message": message, "request_id": request_id}
+            return _json(refusal, 500, headers=echo)
         ids = feedback.make_ids(bundle.release["model_hash"], len(rows))
         scored = [(bundle, output, "champion")]
         other = await shadow(matrix, len(rows))
@@ -220,7 +220,11 @@ def create_app(
         counts = Tally(map(str, labels)) if model.classes is not None else {"": len(rows)}
         for value, count in counts.items():
             state.predictions.labels(value, version).inc(count)
-        if state.log is not None and state.log.sample():  # one record: the inputs once, both models' outputs
+        sampled = state.log is not None and state.log.sample()
+        unlogged = state.not_logged(len(rows), sampled)
+        if unlogged is not None:  # say so: an outcome for these ids will find no prediction to join
+            body["not_logged"] = unlogged
+        if sampled and state.log is not None:  # one record: the inputs once, both models' outputs
             champion, out, labels, _ = outputs["champion"]
             other = None
             if "challenger" in outputs:

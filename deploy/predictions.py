@@ -96,7 +96,7 @@ class PredictionLog:
             "predictions": labels[:n],
             "probabilities": None if proba is None else proba[:n],
             "classes": None if classes is None else list(classes),
-            "truncated": len(rows) > n,
+            "truncated": len(rows) > n,  # the monitor names the cause of outcomes for the later ids
             "answered": answered,
         }
         if challenger is not None:

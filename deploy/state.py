@@ -78,10 +78,35 @@ class State:
         self.shadow_failures = Counter(
             "shadow_failures", "challenger failures (never a failed request), by stage", ["stage"], registry=r
         )
+        self.not_logged_rows = Counter(
+            "prediction_rows_not_logged", "answered rows the prediction log did not record (outcomes for their ids "
+            "cannot be scored), by reason: sampled_out (serve.log.sample_rate), row_cap (max_rows_per_request)",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.invalid_outputs = Counter(
             "model_output_invalid", "rows whose output was NaN or infinite (answered 500, not logged), by version",
             ["model_version"], registry=r,
         )  # fmt: skip
+
+    def not_logged(self, rows: int, sampled: bool) -> dict[str, Any] | None:
+        """What a response says about its rows the log will not record (counted by reason), or None when every
+        row is logged (or no log is configured)."""
+        if self.log is None:
+            return None
+        log = self.log.settings
+        if not sampled:
+            self.not_logged_rows.labels("sampled_out").inc(rows)
+            why = f"the request was sampled out (serve.log.sample_rate {log.sample_rate:g})"
+            return {"rows": rows, "reason": why + ": outcomes for these ids cannot be scored"}
+        if rows > log.max_rows_per_request:
+            self.not_logged_rows.labels("row_cap").inc(rows - log.max_rows_per_request)
+            cap = log.max_rows_per_request
+            why = f"only the first {cap} rows of a request are logged (serve.log.max_rows_per_request)"
+            return {
+                "rows": rows - log.max_rows_per_request,
+                "reason": why + ": outcomes for the later ids cannot be scored",
+            }
+        return None
 
     @property
     def version(self) -> str:

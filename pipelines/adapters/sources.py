@@ -271,11 +271,13 @@ def scan_logs(
             entries.append({**record, **record["challenger"], "role": "challenger"})
         for entry in entries:
             fresh: dict[str, Any] = {"role": set(), "classes": None, "ids": [], "ts": [], "output": [], "inputs": [],
-                                     "columns": record.get("columns") or []}  # fmt: skip
+                                     "columns": record.get("columns") or [], "capped": set()}  # fmt: skip
             model = models.setdefault(str(entry.get("model_hash")), fresh)
             model["role"].add(entry.get("role") or "champion")
             model["classes"] = model["classes"] or entry.get("classes")
             model["ids"] += entry["ids"]
+            if record.get("truncated"):  # the request's later rows (same id prefix) were not logged
+                model["capped"].add(str(entry["ids"][0])[:23])
             model["ts"].append((entry["ts"], len(entry["ids"])))
             output = entry["probabilities"] if entry.get("probabilities") is not None else entry["predictions"]
             model["output"].append(np.asarray(output, dtype=float))
@@ -288,7 +290,8 @@ def scan_logs(
         times = np.repeat([t for t, _ in m["ts"]], [k for _, k in m["ts"]]).astype(float)
         logged[model_hash] = Logged(model_hash, "champion" if "champion" in m["role"] else "challenger",
                                     m["classes"], list(m["columns"]), ids, times, np.concatenate(m["output"]),
-                                    np.concatenate(m["inputs"]) if inputs else None)  # fmt: skip
+                                    np.concatenate(m["inputs"]) if inputs else None,
+                                    frozenset(m["capped"]))  # fmt: skip
     frames = [pd.DataFrame(np.concatenate(arrays), columns=list(columns)) for columns, arrays in drift.items()]
     if not frames:
         return pd.DataFrame(), logged

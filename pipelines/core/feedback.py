@@ -43,6 +43,7 @@ class Logged:
     ts: np.ndarray  # n prediction times, epoch seconds
     output: np.ndarray  # n x classes probabilities, or n predicted values
     inputs: np.ndarray | None = None  # n x columns, as logged (only when asked for)
+    capped: frozenset[str] = frozenset()  # the id prefixes (model, millisecond) of requests cut at the row cap
 
 
 def logged_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Logged]:
@@ -126,6 +127,36 @@ def join(logged: Mapping[str, Logged], outcomes: Mapping[str, tuple[float, Any]]
         )  # fmt: skip
     found = np.unique(np.concatenate(matched)).size if matched else 0
     return by_model, len(outcomes) - found
+
+
+UNMATCHED_CAUSES = {
+    "row_cap": "past serve.log.max_rows_per_request in their request",
+    "other_model": "for a model with no logged predictions in the window",
+    "before_window": "for predictions made before the window",
+    "not_logged": "not in the log (sampled out by serve.log.sample_rate, or dropped)",
+}
+
+
+def unmatched_causes(
+    logged: Mapping[str, Logged], outcomes: Mapping[str, tuple[float, Any]], since: float | None
+) -> dict[str, int]:
+    """Why outcomes found no prediction, by cause (keys of UNMATCHED_CAUSES; causes with no outcome left out). An id
+    tells its model and the millisecond its request was made (pipelines.core.ids), which a logged request cut at the
+    row cap shares; `since` is the window's start (epoch seconds; None: no start)."""
+    seen = {str(i) for log in logged.values() for i in log.ids}
+    capped = frozenset().union(*(log.capped for log in logged.values()))
+    models = {h[:12] for h in logged}
+    found: dict[str, int] = {}
+    for key in outcomes:
+        if key in seen:
+            continue
+        made = int(key[12:23], 16) / 1000 if len(key) >= 23 else None
+        cause = (
+            "row_cap" if key[:23] in capped else "other_model" if key[:12] not in models
+            else "before_window" if since is not None and made is not None and made < since else "not_logged"
+        )  # fmt: skip
+        found[cause] = found.get(cause, 0) + 1
+    return found
 
 
 def labels(values: Any) -> np.ndarray:
@@ -273,6 +304,12 @@ def comparison_report(found: Mapping[str, Any], task: str, min_rows: int) -> str
     return "### Champion vs challenger on live outcomes\n\n" + head + "\n\n" + table + "\n"
 
 
+def _causes(causes: Mapping[str, int]) -> str:
+    """`: 50 past serve.log.max_rows_per_request in their request, 2 ...` (or `.` with no causes)."""
+    named = [f"{n} {UNMATCHED_CAUSES.get(cause, cause)}" for cause, n in sorted(causes.items(), key=lambda c: -c[1])]
+    return (": " + "; ".join(named) + ".") if named else "."
+
+
 def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task: str, min_rows: int) -> str:
     """The live-performance section of reports/monitor.md: per model, coverage, label delay, and each metric
     with its interval against its floor, plus a bar chart of the first model's metrics."""
@@ -285,7 +322,8 @@ def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task:
             f"Model `{str(entry['model_hash'])[:12]}` ({entry['role']}): {entry['labelled']} of "
             f"{entry['predictions']} predictions have an outcome (coverage {entry['coverage']:.1%})"
             + (f"; label delay median {delay['median']:.2f} h, p90 {delay['p90']:.2f} h" if delay else "")
-            + f"; {entry['unmatched']} outcome(s) without a prediction in the window."
+            + f"; {entry['unmatched']} outcome(s) without a prediction in the window"
+            + _causes(entry.get("unmatched_causes") or {})
         )
         if not entry["judged"]:
             head += f" Fewer than {min_rows} labelled rows: the floors are not judged yet."

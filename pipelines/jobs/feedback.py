@@ -26,7 +26,7 @@ def live_performance(
     come back."""
     from pipelines.adapters import sources
     from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import compare_models, join, latest_outcomes, performance
+    from pipelines.core.feedback import compare_models, join, latest_outcomes, performance, unmatched_causes
 
     if not outcome_files:
         return [], None
@@ -34,6 +34,12 @@ def live_performance(
     say("monitor", f"joining {sum(len(m.ids) for m in logged.values()):,} logged predictions with "
                    f"{len(outcomes):,} outcomes")  # fmt: skip
     by_model, unmatched = join(logged, outcomes)
+    causes = unmatched_causes(logged, outcomes, since) if unmatched else {}
+    if causes:
+        from pipelines.core.feedback import UNMATCHED_CAUSES
+
+        say("monitor", f"{unmatched:,} outcome(s) found no prediction: "
+                       + "; ".join(f"{n:,} {UNMATCHED_CAUSES[c]}" for c, n in causes.items()))  # fmt: skip
     task, settings = load_contract().task, params.evaluate.intervals.settings()
     ordered = sorted(by_model.values(), key=lambda j: (j.role != "champion", -j.predictions, j.model_hash))
     found = []
@@ -41,7 +47,7 @@ def live_performance(
         entry = performance(
             joined, task, params.evaluate.threshold, settings, params.gate.floors, params.monitor.min_labelled_rows
         )
-        found.append({**entry, "unmatched": unmatched})
+        found.append({**entry, "unmatched": unmatched, "unmatched_causes": causes})
     champion = next((j for j in ordered if j.role == "champion"), None)
     challenger = next((j for j in ordered if j.role == "challenger"), None)
     comparison = None

@@ -236,3 +236,39 @@ def test_a_champion_whose_output_is_not_finite_answers_500_of_its_own_logs_nothi
         assert f'model_output_invalid_total{{model_version="{version}"}} 3.0' in client.get("/metrics").text
         assert client.post("/invocations", json={"instances": holdout[2:3]}).status_code == 200  # still serving
     assert all(len(r["rows"]) == 1 for r in _records(tmp_path / "logs"))  # only the good request was logged
+
+
+def test_rows_the_log_does_not_record_are_named_in_the_response_a_metric_and_the_monitors_line(
+    bundle: Bundle, tmp_path: Path, holdout: list[list[Any]], project_split: Any
+) -> None:
+    """A request longer than serve.log.max_rows_per_request, and one sampled out: the response says how many rows
+    were not logged and why, a counter counts them by reason, and the monitor names the cause of the outcomes that
+    then find no prediction (issue 31, item 5)."""
+    from pipelines.adapters import sources
+    from pipelines.core.feedback import join, latest_outcomes, report, unmatched_causes
+
+    directory = tmp_path / "logs"
+    log = PredictionLog(log_settings(directory, sample_rate=1.0, max_rows_per_request=3), seed=0)
+    with TestClient(create_app(SPEC, lambda: bundle, SETTINGS, log, contract=CONTRACT)) as client:
+        _ready(client)
+        answer = client.post("/invocations", json={"instances": holdout[:5]}).json()
+        assert answer["not_logged"]["rows"] == 2 and "max_rows_per_request" in answer["not_logged"]["reason"]
+        assert "not_logged" not in client.post("/invocations", json={"instances": holdout[:3]}).json()
+        assert 'prediction_rows_not_logged_total{reason="row_cap"} 2.0' in client.get("/metrics").text
+        log.settings = dataclasses.replace(log.settings, sample_rate=0.0)  # the next request is sampled out
+        skipped = client.post("/invocations", json={"instances": holdout[:2]}).json()
+        assert skipped["not_logged"]["rows"] == 2 and "sample_rate" in skipped["not_logged"]["reason"]
+        assert 'prediction_rows_not_logged_total{reason="sampled_out"} 2.0' in client.get("/metrics").text
+    truth = project_split[1][CONTRACT.target].head(5).tolist()
+    field = "value" if bundle.classes is None else "label"
+    sent = [{"id": i, field: t.item() if hasattr(t, "item") else t, "ts": time.time()}
+            for i, t in zip(answer["ids"] + skipped["ids"][:1], truth + truth[:1], strict=True)]  # fmt: skip
+    logged = sources.read_predictions(sources.list_logs(str(directory)), None)
+    outcomes = latest_outcomes(sent)
+    _, unmatched = join(logged, outcomes)
+    causes = unmatched_causes(logged, outcomes, None)
+    assert unmatched == 3 and causes == {"row_cap": 2, "not_logged": 1}
+    line = report([{"model_hash": bundle.release["model_hash"], "role": "champion", "labelled": 3, "predictions": 6,
+                    "coverage": 0.5, "label_delay_hours": None, "unmatched": unmatched, "unmatched_causes": causes,
+                    "judged": False, "metrics": {}, "intervals": {}, "below_floors": []}], {}, CONTRACT.task, 50)
+    assert "3 outcome(s) without a prediction in the window: 2 past serve.log.max_rows_per_request" in line
