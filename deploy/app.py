@@ -25,8 +25,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from deploy import feedback
 from deploy.openapi import FEEDBACK_SCHEMA, INVOCATIONS_SCHEMA
+from deploy.payload import InputSpec, RequestError, loads, parse_payload
 from deploy.predictions import PredictionLog
-from deploy.scoring import Bundle, InputSpec, RequestError, loads, parse_payload
+from deploy.scoring import Bundle
 from deploy.state import MetricsMiddleware, ServiceSettings, State
 from pipelines.core.contract import Contract
 

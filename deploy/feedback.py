@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.scoring import RequestError
+from deploy.payload import RequestError
 from pipelines.core import ids, outcomes
 from pipelines.core.contract import Contract
 from pipelines.core.names import one_of

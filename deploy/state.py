@@ -11,8 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from deploy.payload import InputSpec
 from deploy.predictions import PredictionLog
-from deploy.scoring import Bundle, InputSpec
+from deploy.scoring import Bundle
 
 ROUTES = frozenset({"/invocations", "/feedback", "/health/live", "/health/ready", "/version", "/metrics"})
 

@@ -261,7 +261,7 @@ def project_model(project_split: tuple[pd.DataFrame, pd.DataFrame]) -> object:
 def forbidden_cell() -> tuple[str, object]:
     """A model-input column and a value its contract forbids (below a numeric bound, or an unknown
     category): how tests break one cell of the project's own data."""
-    from deploy.scoring import InputSpec
+    from deploy.payload import InputSpec
 
     spec = InputSpec.from_schema(CONTRACT.inputs)
     for j, name in enumerate(spec.names):

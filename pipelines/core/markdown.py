@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pipelines.core.names import printable
+
 
 def cell(value: Any) -> str:
-    """Text safe inside a table cell: `|` escaped, line breaks flattened."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Text safe inside a table cell: `|` escaped, line breaks flattened, what UTF-8 cannot hold escaped."""
+    flat = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return printable(flat)
 
 
 def code(value: Any) -> str:
     """Inline code for a name (backticks inside are replaced, so the span cannot end early)."""
-    return f"`{str(value).replace('`', chr(39))}`"
+    return f"`{printable(str(value).replace('`', chr(39)))}`"
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -29,7 +32,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def label(value: Any) -> str:
     """A double-quoted Mermaid label (inner double quotes become single ones)."""
-    return '"' + str(value).replace('"', "'").replace("\n", " ") + '"'
+    return '"' + printable(str(value).replace('"', "'").replace("\n", " ")) + '"'
 
 
 def interval_bar(low: float, high: float, span: float, width: int = 17) -> str:

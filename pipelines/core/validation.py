@@ -12,6 +12,7 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
+from pipelines.core.names import printable
 from pipelines.errors import PipelineError
 
 # Cap on failure cases kept in a report file; counts per check are always complete.
@@ -52,9 +53,8 @@ class ValidationReport:
         for c in self.checks[:limit]:
             rows = ", ".join(str(r) for r in c["rows"][:5]) or "-"
             values = ", ".join(repr(v) for v in c["values"][:5])
-            lines.append(
-                f"  - column {c['column']!s}: {c['check']} failed {c['count']}x (rows {rows}; values {values})"
-            )
+            line = f"  - column {c['column']!s}: {c['check']} failed {c['count']}x (rows {rows}; values {values})"
+            lines.append(printable(line))
         if len(self.checks) > limit:
             lines.append(f"  ... and {len(self.checks) - limit} more (see the report file)")
         return "\n".join(lines)

@@ -88,8 +88,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from deploy.app import create_app
+    from deploy.payload import InputSpec
     from deploy.predictions import LogSettings, PredictionLog
-    from deploy.scoring import InputSpec, load_bundle
+    from deploy.scoring import load_bundle
     from deploy.state import ServiceSettings
     from pipelines.adapters import modelio
     from pipelines.adapters.params import load_contract, load_params, load_paths

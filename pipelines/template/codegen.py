@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipelines.template.infer import MAX_CATEGORIES, Inferred
@@ -53,12 +52,17 @@ class RawData(Features):
 '''
 
 
+def _docstring(text: str) -> str:
+    """`text` safe inside a triple-quoted docstring: backslashes, quotes and control characters escaped."""
+    return repr(text)[1:-1].replace('"', '\\"')
+
+
 def render_schema(inferred: Inferred, task: str, source: str, rows: int) -> str:
     """The source of pipelines/yours/schema.py for these columns (`source`: the dataset's file name)."""
     features, target, others = inferred.features, inferred.target, inferred.others
     if others:
         lines = "\n".join(
-            f"    # {json.dumps(c.name)}: {inferred.reasons.get(c.name, 'left out')}; move it to Features to use it"
+            f"    # {c.name!r}: {inferred.reasons.get(c.name, 'left out')}; move it to Features to use it"
             f"\n{c.field_code()}"
             for c in others
         )
@@ -75,8 +79,8 @@ def render_schema(inferred: Inferred, task: str, source: str, rows: int) -> str:
         source=source,
         rows=rows,
         max_categories=MAX_CATEGORIES,
-        target=json.dumps(target.name),
-        target_doc=doc,
+        target=repr(str(target.name)),
+        target_doc=_docstring(doc),
         task=task,
         n_numeric=sum(c.kind == "float" for c in features),
         n_categorical=sum(c.kind == "str" for c in features),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import keyword
 import math
 import re
@@ -64,9 +63,11 @@ class Column:
 
     def field_code(self) -> str:
         """The `pa.Field(...)` line that declares this column in the generated schema."""
-        args = [f"alias={json.dumps(self.name)}"] if self.attribute != self.name else []
+        # repr of a str, never json.dumps: JSON writes an emoji as two surrogate escapes, which Python reads as
+        # two broken characters
+        args = [f"alias={str(self.name)!r}"] if self.attribute != self.name else []
         if self.categories is not None:
-            args.append(f"isin={json.dumps(self.categories)}")
+            args.append(f"isin={[str(c) if isinstance(c, str) else int(c) for c in self.categories]!r}")
         if self.low is not None:
             args.append(f"ge={_num(self.low)}")
         if self.high is not None:
@@ -118,10 +119,15 @@ def _plain(value: Any) -> Any:
 
 
 def check_names(names: list[Any]) -> None:
-    """Refuse, in one line, column names that cannot be told apart: empty ones and duplicates."""
+    """Refuse, in one line, column names that cannot be told apart (empty ones and duplicates) or that hold a
+    control character such as NUL (NumPy's text arrays, which scikit-learn indexes columns with, drop it)."""
     empty = [i + 1 for i, name in enumerate(names) if not str(name).strip()]
     if empty:
         raise InitError(f"column(s) {', '.join(map(str, empty))} (counting from 1) have no name: name them first")
+    control = [i + 1 for i, name in enumerate(names) if any(ord(c) < 32 or ord(c) == 127 for c in str(name))]
+    if control:
+        raise InitError(f"column(s) {', '.join(map(str, control))} (counting from 1) have a control character "
+                        "(NUL, a tab or a line break) in their name: rename them first")  # fmt: skip
     seen: dict[str, int] = {}
     for name in map(str, names):
         seen[name] = seen.get(name, 0) + 1

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from deploy.scoring import InputSpec
+from deploy.payload import InputSpec
 from pipelines.core.data import default_csv
 from pipelines.core.validation import DataValidationError
 from pipelines.core.validation import validate as validate_against
@@ -91,8 +91,8 @@ def test_a_single_corrupted_cell_is_reported_at_its_column_and_row(
 def test_rows_generated_from_the_input_schema_are_accepted_by_the_service_exactly_when_validate_accepts_them(
     frame: pd.DataFrame,
 ) -> None:
-    """The service's input check (deploy/scoring.InputSpec) and pandera agree on generated rows."""
-    from deploy.scoring import RequestError
+    """The service's input check (deploy/payload.InputSpec) and pandera agree on generated rows."""
+    from deploy.payload import RequestError
 
     plain = frame.astype(object).where(frame.notna(), None)  # as a client sends JSON: null where missing
     rows = [[v.item() if hasattr(v, "item") else v for v in r] for r in plain.values.tolist()]

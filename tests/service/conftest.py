@@ -21,8 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.app import create_app
+from deploy.payload import InputSpec
 from deploy.predictions import LogSettings
-from deploy.scoring import Bundle, InputSpec, build_bundle
+from deploy.scoring import Bundle, build_bundle
 from deploy.state import ServiceSettings
 from tests.conftest import CONTRACT, FEATURES, PARAMS, ROOT, Repo
 

@@ -17,7 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.app import create_app
-from deploy.scoring import InputSpec, load_bundle
+from deploy.payload import InputSpec
+from deploy.scoring import load_bundle
 from pipelines.adapters import modelio
 from pipelines.core.contract import Contract
 from pipelines.core.train import fit

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from deploy.app import create_app
-from deploy.scoring import Bundle, one_of, shown
+from deploy.scoring import Bundle
+from pipelines.core.names import one_of, shown
 from tests.conftest import CONTRACT, ESTIMATORS, FEATURES
 from tests.service.conftest import SETTINGS, SPEC
 

@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.app import create_app
+from deploy.payload import InputSpec
 from deploy.predictions import PredictionLog
-from deploy.scoring import Bundle, InputSpec
+from deploy.scoring import Bundle
 from pipelines.core import ids
 from tests.conftest import CONTRACT
 from tests.service.conftest import SETTINGS, SPEC, log_settings
@@ -268,7 +269,25 @@ def test_rows_the_log_does_not_record_are_named_in_the_response_a_metric_and_the
     _, unmatched = join(logged, outcomes)
     causes = unmatched_causes(logged, outcomes, None)
     assert unmatched == 3 and causes == {"row_cap": 2, "not_logged": 1}
-    line = report([{"model_hash": bundle.release["model_hash"], "role": "champion", "labelled": 3, "predictions": 6,
-                    "coverage": 0.5, "label_delay_hours": None, "unmatched": unmatched, "unmatched_causes": causes,
-                    "judged": False, "metrics": {}, "intervals": {}, "below_floors": []}], {}, CONTRACT.task, 50)
+    line = report(
+        [
+            {
+                "model_hash": bundle.release["model_hash"],
+                "role": "champion",
+                "labelled": 3,
+                "predictions": 6,
+                "coverage": 0.5,
+                "label_delay_hours": None,
+                "unmatched": unmatched,
+                "unmatched_causes": causes,
+                "judged": False,
+                "metrics": {},
+                "intervals": {},
+                "below_floors": [],
+            }
+        ],
+        {},
+        CONTRACT.task,
+        50,
+    )
     assert "3 outcome(s) without a prediction in the window: 2 past serve.log.max_rows_per_request" in line

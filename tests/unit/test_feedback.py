@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from deploy.feedback import make_ids, parse_feedback
-from deploy.scoring import RequestError
+from deploy.payload import RequestError
 from pipelines.core import ids
 from pipelines.core.evaluate import score
 from pipelines.core.feedback import join, latest_outcomes, logged_from_rows, performance

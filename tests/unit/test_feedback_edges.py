@@ -14,8 +14,8 @@ import pandera.pandas as pa
 import pytest
 
 from deploy.feedback import make_ids, parse_feedback
+from deploy.payload import RequestError, loads
 from deploy.predictions import PredictionLog
-from deploy.scoring import RequestError, loads
 from pipelines.adapters import sources
 from pipelines.core import ids
 from pipelines.core.contract import Contract

@@ -13,7 +13,7 @@ import pandera.pandas as pa
 import pytest
 
 from deploy.feedback import make_ids, parse_feedback
-from deploy.scoring import RequestError
+from deploy.payload import RequestError
 from pipelines.adapters import files
 from pipelines.core import outcomes
 from pipelines.core.contract import Contract

@@ -10,7 +10,8 @@ from pandera.typing import Series
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
-from deploy.scoring import InputSpec, build_bundle
+from deploy.payload import InputSpec
+from deploy.scoring import build_bundle
 from pipelines.yours.features import build_preprocessor
 
 
@@ -57,7 +58,7 @@ def test_a_multiclass_bundle_returns_one_probability_per_class() -> None:
 def test_a_boolean_column_refuses_other_spellings_naming_the_allowed_values(given: str) -> None:
     """A True/False feature (validation writes it as "False"/"True"): "yes" gets a 422 that says what is allowed."""
 
-    from deploy.scoring import InputSpec, RequestError
+    from deploy.payload import InputSpec, RequestError
 
     spec = InputSpec(("member",), (False,), (False,), np.array([-np.inf]), np.array([np.inf]),
                      (frozenset({"False", "True"}),))  # fmt: skip
