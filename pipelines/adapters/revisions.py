@@ -132,6 +132,7 @@ def paired_with_base(
     recorded the same rows; otherwise (None, the reason) and the comparison is unpaired.
     """
     from pipelines.adapters import files
+    from pipelines.core.evaluate import recorded_weights
     from pipelines.core.intervals import paired
 
     name = paths["holdout_predictions"]
@@ -149,7 +150,8 @@ def paired_with_base(
     if list(base_rows["row"]) != list(head_rows["row"]) or list(base_rows.columns) != list(head_rows.columns):
         return None, "unpaired: the base recorded other holdout rows or classes"
     test = files.read_frame(paths["test"])
-    y = test[contract.target].iloc[head_rows["row"].to_numpy()].to_numpy()
+    positions = head_rows["row"].to_numpy()
+    y = test[contract.target].iloc[positions].to_numpy()
     columns = [c for c in head_rows.columns if c != "row"]
     if contract.task == "regression":
         head_out, base_out, classes = head_rows["prediction"].to_numpy(), base_rows["prediction"].to_numpy(), None
@@ -157,7 +159,19 @@ def paired_with_base(
         head_out, base_out = head_rows[columns].to_numpy(), base_rows[columns].to_numpy()
         y, classes = np.array([str(v) for v in y]), np.array(columns)
     settings = current.evaluate.intervals.settings()
-    found = paired(contract.task, y, head_out, base_out, classes, current.evaluate.threshold, settings)
     rows = len(head_rows)
-    scope = "every holdout row" if rows == len(test) else f"{rows} of {len(test)} holdout rows (evaluate.recorded_rows)"
+    weights = (
+        None if rows == len(test) else recorded_weights(test[contract.target].to_numpy(), positions, contract.task)
+    )
+    found = paired(contract.task, y, head_out, base_out, classes, current.evaluate.threshold, settings, weights)
+    if rows == len(test):
+        scope = "every holdout row"
+    elif contract.task == "regression":
+        scope = f"{rows} of {len(test)} holdout rows (evaluate.recorded_rows)"
+    else:
+        every = pd.Series(test[contract.target].astype(str).to_numpy()).value_counts()
+        kept = pd.Series(y).value_counts()
+        shares = ", ".join(f"{c} {int(kept.get(c, 0))} of {int(n)}" for c, n in sorted(every.items()))
+        scope = (f"{rows} of {len(test)} holdout rows, stratified by class and weighted to the holdout's shares "
+                 f"({shares}; evaluate.recorded_rows)")  # fmt: skip
     return found, f"paired: both models' recorded outputs on {scope}, {settings.used(rows)} shared resamples"

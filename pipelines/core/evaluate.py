@@ -58,15 +58,52 @@ def model_output(model: Any, x: pd.DataFrame, task: str) -> np.ndarray:
     return np.asarray(model.predict(x) if task == "regression" else model.predict_proba(x))
 
 
-def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, contract: Contract) -> pd.DataFrame:
-    """The model's outputs on `rows` evenly spaced holdout rows (all rows when there are fewer).
+def recorded_positions(y: np.ndarray, rows: int, task: str) -> np.ndarray:
+    """Which holdout rows to record (positions, ascending): all of them when there are at most `rows`; else `rows`
+    of them, stratified by class for a label, evenly spaced within each class. Each class gets an equal share,
+    a class with fewer rows all of its rows and the rest going to the others (so a 2 % minority keeps every
+    row, and a paired difference on the recorded rows sees it). Deterministic: the holdout split is."""
+    n = len(y)
+    if n <= rows:
+        return np.arange(n)
+    strata = (
+        np.zeros(n, dtype=int) if task == "regression" else np.unique(np.asarray(y).astype(str), return_inverse=True)[1]
+    )
+    sizes = np.bincount(strata)
+    taken = np.zeros(len(sizes), dtype=int)
+    left: int = rows
+    while left > 0 and (taken < sizes).any():  # water-filling: equal shares, capped at each class's size
+        open_ = np.flatnonzero(taken < sizes)
+        share = max(1, left // len(open_))
+        for c in open_:
+            add = min(share, int(sizes[c] - taken[c]), left)
+            taken[c] += add
+            left -= add
+    picked = []
+    for stratum, k in enumerate(taken):
+        where = np.flatnonzero(strata == stratum)
+        picked.append(where[np.unique(np.linspace(0, len(where) - 1, k).round().astype(int))] if k else where[:0])
+    return np.sort(np.concatenate(picked))
 
-    How a model is recognised by its numbers rather than its bytes (pipelines.reproduce): one row
-    per recorded holdout row, `row` (its position in `test`) then one column per class with its
-    probability, or `prediction` for regression. Deterministic: the holdout split is.
+
+def recorded_weights(y_holdout: np.ndarray, positions: np.ndarray, task: str) -> np.ndarray:
+    """Per recorded row, how many holdout rows it stands for (the holdout's rows of its class over the recorded
+    rows of its class): weighted by these, a metric on the recorded rows estimates the whole holdout's (the
+    Horvitz-Thompson estimator for a stratified sample; Cochran 1977, Sampling Techniques, ch. 5)."""
+    strata = np.zeros(len(y_holdout), dtype=int) if task == "regression" else np.unique(
+        np.asarray(y_holdout).astype(str), return_inverse=True)[1]  # fmt: skip
+    holdout, recorded = np.bincount(strata), np.bincount(strata[positions], minlength=strata.max() + 1)
+    return (holdout / np.maximum(recorded, 1))[strata[positions]].astype(float)
+
+
+def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, contract: Contract) -> pd.DataFrame:
+    """The model's outputs on the holdout rows `recorded_positions` picks (all when there are at most `rows`).
+
+    How a model is recognised by its numbers rather than its bytes (pipelines.reproduce), and what a pull
+    request's paired comparison runs on: one row per recorded holdout row, `row` (its position in `test`)
+    then one column per class with its probability, or `prediction` for regression.
     """
-    count = min(rows, len(test))
-    positions = np.unique(np.linspace(0, len(test) - 1, count).round().astype(int)) if count else np.array([], int)
+    positions = recorded_positions(test[contract.target].to_numpy(), rows, contract.task)
     output = model_output(model, test[contract.features].iloc[positions], contract.task).reshape(len(positions), -1)
     columns = ["prediction"] if contract.task == "regression" else [str(c) for c in model.classes_]
     frame = pd.DataFrame(output, columns=columns)

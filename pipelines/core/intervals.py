@@ -176,13 +176,21 @@ def weighted_scores(
 
 
 def _resampled(
-    task: str, y: np.ndarray, outputs: Sequence[np.ndarray], classes: Any, threshold: float, settings: Settings
+    task: str,
+    y: np.ndarray,
+    outputs: Sequence[np.ndarray],
+    classes: Any,
+    threshold: float,
+    settings: Settings,
+    weights: np.ndarray | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """Each model's metrics on the same `settings.resamples` resamples (B values per metric)."""
+    """Each model's metrics on the same `settings.resamples` resamples (B values per metric); with `weights` (n,
+    how many rows each row stands for), each resample's counts are multiplied by them."""
     if settings.method != "percentile":
         raise ValueError(f"evaluate.intervals.method: {settings.method!r}; only 'percentile' is implemented")
     order = _order(y, outputs)
     y, outputs = y[order], [o[order] for o in outputs]
+    weights = None if weights is None else np.asarray(weights, dtype=float)[order]
     strata = y if task != "regression" else np.zeros(len(y))
     rng = np.random.default_rng(settings.seed)
     n, rescale = len(y), None
@@ -190,6 +198,7 @@ def _resampled(
         keep = _subsample(strata, settings.max_rows, rng)
         full = [weighted_scores(task, y, o, classes, threshold, np.ones((1, n))) for o in outputs]
         y, outputs, strata = y[keep], [o[keep] for o in outputs], strata[keep]
+        weights = None if weights is None else weights[keep]
         sub = [weighted_scores(task, y, o, classes, threshold, np.ones((1, len(y)))) for o in outputs]
         rescale = (full, sub, np.sqrt(len(y) / n))
     chunk = max(1, CELLS_PER_CHUNK // max(len(y), 1))
@@ -197,6 +206,8 @@ def _resampled(
     done, wanted = 0, settings.used(len(y))
     while done < wanted:
         w = _counts(strata, min(chunk, wanted - done), rng)
+        if weights is not None:
+            w *= weights[None, :]
         for model, output in enumerate(outputs):
             for name, values in weighted_scores(task, y, output, classes, threshold, w).items():
                 found[model].setdefault(name, []).append(values)
@@ -247,16 +258,25 @@ def paired(
     classes: Any,
     threshold: float,
     settings: Settings,
+    weights: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per metric: the paired difference (this - base) on the same rows, {"difference", "low", "high"}: the
     point difference and the percentile-bootstrap interval of the per-resample differences. Identical
-    outputs give exactly 0 with a zero-width interval."""
+    outputs give exactly 0 with a zero-width interval. With `weights` (n, how many holdout rows each row stands
+    for: pipelines.core.evaluate.recorded_weights), the rows are a stratified sample and the difference and its
+    interval estimate the whole holdout's."""
     from pipelines.core.evaluate import score
 
     y = np.asarray(y)
-    head, base = _resampled(task, y, [np.asarray(output), np.asarray(base_output)], classes, threshold, settings)
-    now = score(y, np.asarray(output), task=task, classes=classes, threshold=threshold)
-    before = score(y, np.asarray(base_output), task=task, classes=classes, threshold=threshold)
+    outputs = [np.asarray(output), np.asarray(base_output)]
+    head, base = _resampled(task, y, outputs, classes, threshold, settings, weights)
+    if weights is None:
+        now = score(y, outputs[0], task=task, classes=classes, threshold=threshold)
+        before = score(y, outputs[1], task=task, classes=classes, threshold=threshold)
+    else:
+        w = np.asarray(weights, dtype=float)[None, :]
+        now, before = ({k: float(v[0]) for k, v in weighted_scores(task, y, o, classes, threshold, w).items()}
+                       for o in outputs)  # fmt: skip
     out = {}
     for name in spec(task).metrics:
         low, high = _bounds(head[name] - base[name], settings.level)
