@@ -46,8 +46,26 @@ def _between(value: float, limit: float, baseline: float | None, lower_is_better
     return max(limit, _round(kept, up=False, digits=3))
 
 
+UNGATED_WHEN_WEIGHTED = {
+    "log_loss": "balanced class weights make the probabilities, and so log loss, worse than the class priors' "
+    "by design (they are not calibrated to the real class shares), so no log-loss ceiling can both pass the "
+    "model and fail the trivial one"
+}
+
+
+def gated_metrics(task: str, weighted: bool) -> list[str]:
+    """The metrics init gates: the task's, less UNGATED_WHEN_WEIGHTED under class weighting."""
+    return [m for m in spec(task).gated if not (weighted and m in UNGATED_WHEN_WEIGHTED)]
+
+
+def without_lead(scores: Mapping[str, float], baseline: Mapping[str, float], metrics: list[str]) -> list[str]:
+    """The metrics on which the first model is no better than the trivial model, in `metrics` order."""
+    return [m for m in metrics if math.isfinite(baseline.get(m, math.nan)) and (
+        scores[m] >= baseline[m] if m in LOWER_IS_BETTER else scores[m] <= baseline[m])]  # fmt: skip
+
+
 def floors_for(
-    scores: Mapping[str, float], task: str, baseline: Mapping[str, float] | None = None
+    scores: Mapping[str, float], task: str, baseline: Mapping[str, float] | None = None, weighted: bool = False
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """(floors, max_regression, production max_regression) from the first model's holdout scores.
 
@@ -55,10 +73,11 @@ def floors_for(
     clearly worse model fails while seed-level noise does not; and, given the `baseline` scores of the
     trivial model (class priors, or the mean), never where that model would pass: each keeps at least
     BASELINE_SHARE of the first model's lead over it (on imbalanced data, recall >= 0.0 guards nothing).
+    With class weighting (`weighted`), the metrics of UNGATED_WHEN_WEIGHTED get no floor and no regression rule.
     """
     floors: dict[str, float] = {}
     regression: dict[str, float] = {}
-    for metric in spec(task).gated:
+    for metric in gated_metrics(task, weighted):
         value = float(scores[metric])
         trivial = None if baseline is None else baseline.get(metric)
         if metric in IN_TARGET_UNITS:

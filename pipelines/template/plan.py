@@ -227,16 +227,16 @@ def plan(root: Path, options: Options) -> Plan:
             result.scores, baseline = floors.first_scores(frame, contract, params)
         except DataError as exc:
             raise InitError(str(exc)) from None
-        gates = floors.floors_for(result.scores, task, baseline)
-        from pipelines.core.tasks import LOWER_IS_BETTER
-
-        primary = spec(task).primary  # a threshold metric (recall) can favour the trivial model by design
-        value, trivial = result.scores[primary], baseline[primary]
-        if (value >= trivial) if primary in LOWER_IS_BETTER else (value <= trivial):
-            result.notes.append(
-                f"warning: the first model's {primary} ({value:.4f}) is no better than predicting "
-                f"{'the mean' if task == 'regression' else 'the class priors'} ({trivial:.4f})"
-            )
+        weighted = balance is not None
+        gates = floors.floors_for(result.scores, task, baseline, weighted)
+        for metric, why in floors.UNGATED_WHEN_WEIGHTED.items() if weighted else ():
+            result.notes.append(f"{metric} is not gated: {why}")
+        behind = floors.without_lead(result.scores, baseline, floors.gated_metrics(task, weighted))
+        if behind:  # its floor cannot keep a lead the model does not have: the trivial model passes it
+            trivial = "the mean" if task == "regression" else "the class priors"
+            shown = ", ".join(f"{m} {result.scores[m]:.4f} vs {baseline[m]:.4f}" for m in behind)
+            result.notes.append(f"warning: the first model is no better than predicting {trivial} on {shown}: "
+                                "those floors do not stop the trivial model")  # fmt: skip
         result.writes[SCHEMA] = code
         result.writes["dvc.yaml"] = edits.edit_dvc_yaml((root / "dvc.yaml").read_text(), task)
         data_dir = load_paths(root / "dvc.yaml")["data"]

@@ -187,11 +187,18 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
     params = parse_params(yaml.safe_load(text), "params.yaml", estimators())
     assert params.train.sections()["logistic_regression"]["class_weight"] == "balanced"
     scores, trivial = floors.first_scores(frame, contract, params)
-    minimums, regression, _ = floors.floors_for(scores, "binary", trivial)
+    minimums, regression, _ = floors.floors_for(scores, "binary", trivial, weighted=True)
     rules = GateParams(floors=minimums, max_regression=regression, regression_rule={})
     assert check(scores, None, rules).passed, "the first model must pass its own floors"
     assert not check(trivial, None, rules).passed, f"the majority-only model passes {minimums}"
     assert minimums["recall"] > 0.0 and minimums["average_precision"] > trivial["average_precision"]
+    # weighted probabilities are worse than the priors by design: a log-loss ceiling could not bind, so none
+    assert scores["log_loss"] > trivial["log_loss"] and "log_loss" not in minimums and "log_loss" not in regression
+    unweighted, _, _ = floors.floors_for(scores, "binary", trivial)
+    assert "log_loss" in unweighted  # (which is the ceiling the trivial model passes: 0.68 above 0.11)
+    assert unweighted["log_loss"] > trivial["log_loss"]
+    behind = floors.without_lead({**scores, "f1": trivial["f1"]}, trivial, floors.gated_metrics("binary", True))
+    assert behind == ["f1"]  # every metric with no lead is named, not the primary one only
 
 
 @pytest.mark.example  # edits the template's params.yaml as shipped (its classifier sections)
