@@ -5,7 +5,7 @@ text labels, categories, missing values, unusual column names, identifiers and t
 imbalanced label. The suite adapts copies of the template to them; the self-test workflow runs
 `make init`, `make run` and `make test` on each (`make table KIND=... OUT=...`).
 
-    python -m tests.tables binary|multiclass|regression|imbalanced OUT.csv|OUT.parquet
+    python -m tests.tables binary|multiclass|regression|imbalanced|drillholes OUT.csv|OUT.parquet
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TARGETS = {"binary": "diagnosis", "multiclass": "cultivar", "regression": "progression", "imbalanced": "churned"}
+TARGETS = {"binary": "diagnosis", "multiclass": "cultivar", "regression": "progression", "imbalanced": "churned",
+           "drillholes": "au_gpt"}  # fmt: skip
 """The column to predict in each table (`init --target`)."""
 
 
@@ -87,7 +88,9 @@ def regression() -> pd.DataFrame:
 
 
 def imbalanced() -> pd.DataFrame:
-    """2,000 rows, 2.4% positives ("yes"): a churn-like table where predicting "no" is 97.6% accurate."""
+    """2,000 rows, 2.4% positives ("yes"): a churn-like table where predicting "no" is 97.6% accurate; a text
+    feature of 140 values shared unevenly (a region code: most values are rare), a branch id of 140 values
+    (named like an identifier: init leaves it out) and a sign-up timestamp."""
     rng = np.random.default_rng(14)
     n = 2000
     tenure = rng.exponential(24, n).round(1)
@@ -100,10 +103,35 @@ def imbalanced() -> pd.DataFrame:
     keep = positives[: int(0.024 * n)]
     churned[:] = False
     churned[keep] = True
+    zipf = 1 / np.arange(1, 141)
+    region = np.array([f"R{i:03d}" for i in range(140)], dtype=object)[rng.choice(140, n, p=zipf / zipf.sum())]
+    branch = np.array([f"BR-{i:03d}" for i in range(140)], dtype=object)[rng.integers(0, 140, n)]
     return pd.DataFrame({
         "tenure_months": tenure, "monthly_spend": spend, "support_tickets": tickets, "plan": plan,
+        "region_code": region, "branch_id": branch, "signed_up": _stamps(rng, n),
         "churned": np.where(churned, "yes", "no"),
     })  # fmt: skip
+
+
+def drillholes() -> pd.DataFrame:
+    """1,500 drill samples (write it as Parquet): a grade to predict from depth, rock type and assays; a hole id
+    of 200 values (an identifier init leaves out), a categorical with 6 rock types, missing assays."""
+    rng = np.random.default_rng(15)
+    n = 1500
+    rock = rng.choice(["basalt", "granite", "schist", "gneiss", "shale", "quartzite"], n,
+                      p=[0.3, 0.25, 0.15, 0.15, 0.1, 0.05])  # fmt: skip
+    depth = rng.gamma(2.0, 60.0, n).round(1)
+    copper = rng.lognormal(0.0, 0.6, n).round(3)
+    sulphur = rng.normal(2.0, 0.7, n).clip(0).round(2)
+    bonus = pd.Series(rock).map({"basalt": 0.4, "granite": -0.2, "schist": 0.1, "gneiss": 0.0, "shale": -0.3,
+                                 "quartzite": 0.6}).to_numpy()  # fmt: skip
+    grade = 0.8 + 0.6 * copper + 0.3 * sulphur - 0.002 * depth + bonus + rng.normal(0, 0.25, n)
+    frame = pd.DataFrame({
+        "hole_id": np.array([f"DH{i:04d}" for i in range(200)], dtype=object)[rng.integers(0, 200, n)],
+        "depth_m": depth, "rock_type": rock, "cu_pct": copper, "s_pct": sulphur, "au_gpt": grade.round(3),
+    })  # fmt: skip
+    frame.loc[rng.random(n) < 0.04, "s_pct"] = np.nan
+    return frame
 
 
 TABLES: dict[str, Callable[[], pd.DataFrame]] = {
@@ -111,6 +139,7 @@ TABLES: dict[str, Callable[[], pd.DataFrame]] = {
     "multiclass": multiclass,
     "regression": regression,
     "imbalanced": imbalanced,
+    "drillholes": drillholes,
 }
 
 

@@ -142,8 +142,8 @@ def chi_square(
 
     Returns (statistic, p-value, Cramér's V = sqrt(statistic / all rows), the effect size in [0, 1]), or
     None when there is nothing to test (no rows, or a single value seen anywhere: no degrees of freedom).
-    Cells expected fewer than MIN_EXPECTED times are pooled into one, so sparse tails are not drift while
-    a value never seen in training still counts. Sources: Cramér (1946), Mathematical Methods of
+    Cells expected fewer than MIN_EXPECTED times are pooled, the values training saw in one cell and those it
+    never saw in another, so sparse tails are not drift while new values still count. Sources: Cramér (1946), Mathematical Methods of
     Statistics, 21.9 (V); Cochran (1954), Biometrics 10 (the pooling); scipy.stats.chi2_contingency.
     """
     from scipy import stats
@@ -159,13 +159,32 @@ def chi_square(
     ])  # fmt: skip
     cell = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     rare = cell.min(axis=0) < MIN_EXPECTED
-    if rare.any():
-        table = np.column_stack([table[:, ~rare], table[:, rare].sum(axis=1)])
+    if rare.any():  # rare values pooled: those training saw in one cell, those it never saw in another
+        new = np.array([c not in expected for c in categories])
+        pooled = [table[:, rare & ~new].sum(axis=1), table[:, rare & new].sum(axis=1)]
+        table = np.column_stack([table[:, ~rare], *pooled])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return None
     statistic, pvalue, _, _ = stats.chi2_contingency(table, correction=False)
     return float(statistic), float(pvalue), float(np.sqrt(statistic / table.sum()))
+
+
+def pooled_shares(expected: Mapping[str, float], observed: pd.Series, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reference shares, live shares) over at most `cells` + 1 cells: the commonest reference values (ties by
+    name) expected at least MIN_EXPECTED times among the live rows, one cell pooling the other values training
+    saw, and one for the values it never saw (a flood of new ids is drift; a spread of known rare ones is not)."""
+    n = len(observed)
+    ordered = sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = [k for k, share in ordered if share * n >= MIN_EXPECTED][: max(cells - 1, 1)]
+    now = observed.value_counts(normalize=True)
+    ref = [float(expected[k]) for k in kept]
+    live = [float(now.get(k, 0.0)) for k in kept]
+    unseen = float(sum(v for k, v in now.items() if k not in expected))
+    ref += [max(0.0, 1.0 - sum(ref)), 0.0]
+    live += [max(0.0, 1.0 - sum(live) - unseen), unseen]
+    keep = [i for i in range(len(ref)) if ref[i] > 0 or live[i] > 0]
+    return np.array(ref)[keep], np.array(live)[keep]
 
 
 @dataclass(frozen=True)
@@ -214,8 +233,15 @@ def compare(
     ks_min_statistic: float,
     missing_rate_change: float,
     chi2_min_effect: float,
+    cells: int,
 ) -> DriftReport:
     """Each feature of `live` (rows x features; missing values as NaN or None) against the reference.
+
+    A categorical or discrete feature's PSI is taken over at most `cells` cells (train.reference_bins, as many
+    as a numeric feature's bins): its commonest values that the live rows are expected to hold at least
+    MIN_EXPECTED times each, and one cell for every other value (rare, or never seen in training). Over one
+    cell per value, PSI's sampling noise alone grows with the number of values (about (K - 1) / n for K values
+    and n live rows: 1.0 for 200 ids in 200 rows), so an identifier-like column would drift on every run.
 
     Any feature drifts when its PSI exceeds `psi_threshold`, or when its missing rate moves by more than
     `missing_rate_change`. A continuous numeric feature also drifts when the KS test rejects at `ks_alpha`
@@ -245,12 +271,7 @@ def compare(
                 labels = numbers.map(value_label) if len(numbers) else pd.Series([], dtype=str)
             else:
                 labels = column.dropna().astype(str)
-            now = labels.value_counts(normalize=True)
-            categories = sorted(set(ref["shares"]) | set(now.index))
-            value = psi(
-                np.array([ref["shares"].get(c, 0.0) for c in categories]),
-                np.array([float(now.get(c, 0.0)) for c in categories]),
-            ) if len(labels) else 0.0  # fmt: skip
+            value = psi(*pooled_shares(ref["shares"], labels, cells)) if len(labels) else 0.0
             present_rows = reference["rows"] * (1 - ref["missing_rate"])
             tested = chi_square(ref["shares"], present_rows, labels)
             if tested is not None:

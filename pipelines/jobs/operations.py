@@ -239,6 +239,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             settings.ks_min_statistic,
             settings.missing_rate_change,
             settings.chi2_min_effect,
+            params.train.reference_bins,
         )
         verdict = {**report.to_dict(), "status": "drift" if report.drifted else "ok"}
         text = reports.drift_report(report, window)

@@ -264,12 +264,14 @@ def test_the_checks_command_reads_the_needs_context_and_exits_by_it() -> None:
     assert passed.returncode == 0, passed.stderr
 
 
-def test_the_template_self_test_adapts_three_tables_and_runs_the_readmes_two_commands() -> None:
+def test_the_template_self_test_adapts_every_table_and_runs_the_readmes_two_commands() -> None:
+    from tests.tables import TABLES, TARGETS
+
     doc = _load(GITHUB / "workflows" / "template-selftest.yml")
     job = doc["jobs"]["adapted"]
     assert job["if"] == "github.event.repository.is_template", "forks made from the template skip it"
-    kinds = {entry["kind"] for entry in job["strategy"]["matrix"]["include"]}
-    assert kinds == {"binary", "multiclass", "regression"}
+    kinds = {entry["kind"]: entry["target"] for entry in job["strategy"]["matrix"]["include"]}
+    assert kinds == {kind: TARGETS[kind] for kind in TABLES}, "every table of tests/tables.py, with its target"
     assert any(e["table"].endswith(".parquet") for e in job["strategy"]["matrix"]["include"])
     runs = [s["run"] for s in job["steps"] if "run" in s]
     assert runs == ['make table KIND="$KIND" OUT="$TABLE"', 'make init ARGS="--dataset $TABLE --target $TARGET"',
