@@ -143,8 +143,9 @@ def chi_square(
     Returns (statistic, p-value, Cramér's V = sqrt(statistic / all rows), the effect size in [0, 1]), or
     None when there is nothing to test (no rows, or a single value seen anywhere: no degrees of freedom).
     Cells expected fewer than MIN_EXPECTED times are pooled, the values training saw in one cell and those it
-    never saw in another, so sparse tails are not drift while new values still count. Sources: Cramér (1946), Mathematical Methods of
-    Statistics, 21.9 (V); Cochran (1954), Biometrics 10 (the pooling); scipy.stats.chi2_contingency.
+    never saw in another, so sparse tails are not drift while new values still count. Sources: Cramér (1946),
+    Mathematical Methods of Statistics, 21.9 (V); Cochran (1954), Biometrics 10 (the pooling);
+    scipy.stats.chi2_contingency.
     """
     from scipy import stats
 

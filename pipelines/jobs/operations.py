@@ -248,7 +248,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         verdict["live_metrics"], verdict["below_floors"] = metrics, failures
         text += reports.live_metrics(metrics, params.gate.floors, failures, load_contract().task)
     text += live_section(params, logged, outcome_files, since, verdict)
-    verdict["alert"] = bool(verdict["drift"] or verdict.get("below_floors"))
+    causes = ([f"drift in {', '.join(map(str, verdict['drifted_features']))}"] if verdict["drift"] else []) + [
+        f"below its floor: {failure}" for failure in verdict.get("below_floors") or []]  # fmt: skip
+    verdict["alert"], verdict["alert_causes"] = bool(causes), causes  # an alert always says what raised it
     if where:
         verdict.update(status="no logs", problem=where)
         text = f"## No prediction logs\n\n{where}\n\n" + text
@@ -258,7 +260,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.prometheus or gateway:
         write_prometheus(args.prometheus, verdict, gateway)
     drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
-    say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}")
+    say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}; alert: "
+                   + ("; ".join(causes) if causes else "none"))  # fmt: skip
     drift, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
     append(args.github_output, f"drift={drift}\nalert={alert}\n")
     return 0

@@ -129,7 +129,7 @@ def test_labelled_live_rows_give_live_metrics_against_the_gate_floors(
     trained_repo.pipelines("monitor", "--logs", str(tmp_path / "logs"), "--labelled", str(tmp_path / "good.csv"),
                            "--verdict", str(tmp_path / "good.json"), "--out", str(tmp_path / "good.md"))  # fmt: skip
     verdict = json.loads((tmp_path / "good.json").read_text())
-    assert verdict["below_floors"] == [] and verdict["alert"] is False
+    assert verdict["below_floors"] == [] and verdict["alert"] is False, verdict["alert_causes"]
     assert set(PARAMS.gate.floors) <= set(verdict["live_metrics"])
 
     target = CONTRACT.target
@@ -142,6 +142,7 @@ def test_labelled_live_rows_give_live_metrics_against_the_gate_floors(
     trained_repo.pipelines("monitor", "--logs", str(tmp_path / "logs"), "--labelled", str(tmp_path / "bad.csv"),
                            "--verdict", str(tmp_path / "bad.json"), "--out", str(tmp_path / "bad.md"))  # fmt: skip
     verdict = json.loads((tmp_path / "bad.json").read_text())
-    assert verdict["alert"] is True and verdict["drift"] is False
+    assert verdict["alert"] is True and verdict["drift"] is False, verdict["alert_causes"]
     assert any(r.split(" = ")[0] in PARAMS.gate.floors for r in verdict["below_floors"]), verdict["below_floors"]
+    assert verdict["alert_causes"] == [f"below its floor: {r}" for r in verdict["below_floors"]]
     assert "Live metrics on labelled traffic" in (tmp_path / "bad.md").read_text()
