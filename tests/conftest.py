@@ -288,14 +288,13 @@ def noisy_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
 
 
 def cripple(repo: Repo) -> None:
-    """Make `repo`'s model one that has learnt next to nothing, for any task: a linear model regularised
-    until it predicts about a constant (what the gate must refuse)."""
-    if CONTRACT.task == "regression":
-        repo.set_param("train.estimator", "ridge")
-        repo.set_param("train.ridge.alpha", 1.0e9)
-    else:
-        repo.set_param("train.estimator", "logistic_regression")
-        repo.set_param("train.logistic_regression.C", 1.0e-6)
+    """Make `repo`'s model one that has learnt nothing, on any table: a one-tree forest whose leaves must hold
+    more rows than there are, so it never splits and answers a constant (the training class shares, or the
+    mean). It is worse than any model with skill on the task's primary metric (ROC AUC 0.5, R² about 0, one
+    class for every row), whatever the table's balance or weighting: what the gate must refuse."""
+    repo.set_param("train.estimator", "random_forest")
+    repo.set_param("train.random_forest.n_estimators", 1)
+    repo.set_param("train.random_forest.min_samples_leaf", 10**9)
 
 
 def nudge(repo: Repo) -> None:
