@@ -64,10 +64,15 @@ class HistGradientBoostingParams(_Options):
     class_weight: Literal["balanced"] | None = None
 
 
-def _set(options: BaseModel, task: str, name: str) -> dict[str, Any]:
-    """The options that are set (None falls back to scikit-learn's default, None for every one of them).
-    ParamsError for class weights on a regression task (they weigh classes; a regressor has none)."""
-    hyper = {k: v for k, v in options.model_dump().items() if v is not None}
+def _set(options: BaseModel) -> dict[str, Any]:
+    """The options that are set (None falls back to scikit-learn's default, None for every one of them)."""
+    return {k: v for k, v in options.model_dump().items() if v is not None}
+
+
+def _for_task(options: BaseModel, task: str, name: str) -> dict[str, Any]:
+    """`_set(options)` for `task`: ParamsError for class weights on a regression task (a regressor has no
+    classes to weigh)."""
+    hyper = _set(options)
     if task == "regression" and "class_weight" in hyper:
         raise ParamsError(f"train.{name}.class_weight applies to classifiers only; the task is regression")
     return hyper
@@ -76,19 +81,19 @@ def _set(options: BaseModel, task: str, name: str) -> dict[str, Any]:
 def _logistic_regression(options: BaseModel, task: str, seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(random_state=seed, **_set(options, task, "logistic_regression"))
+    return LogisticRegression(random_state=seed, **_set(options))
 
 
 def _ridge(options: BaseModel, task: str, seed: int) -> Any:
     from sklearn.linear_model import Ridge
 
-    return Ridge(random_state=seed, **_set(options, task, "ridge"))
+    return Ridge(random_state=seed, **_set(options))
 
 
 def _random_forest(options: BaseModel, task: str, seed: int) -> Any:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-    hyper = _set(options, task, "random_forest")
+    hyper = _for_task(options, task, "random_forest")
     forest = RandomForestRegressor if task == "regression" else RandomForestClassifier
     # n_jobs=1: DVC stages and the CI runner have two cores; parallelism is not worth the noise
     return forest(random_state=seed, n_jobs=1, **hyper)
@@ -98,7 +103,7 @@ def _hist_gradient_boosting(options: BaseModel, task: str, seed: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     boosting = HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
-    return boosting(random_state=seed, **_set(options, task, "hist_gradient_boosting"))
+    return boosting(random_state=seed, **_for_task(options, task, "hist_gradient_boosting"))
 
 
 ESTIMATORS: dict[str, Estimator] = {

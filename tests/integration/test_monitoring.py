@@ -124,7 +124,9 @@ def test_labelled_live_rows_give_live_metrics_against_the_gate_floors(
 ) -> None:  # type: ignore[no-untyped-def]
     train, test = project_split
     _log(tmp_path / "logs", train.sample(600, replace=True, random_state=5))
-    good = pd.concat([train, test]).sample(min(300, len(train) + len(test)), random_state=6)
+    # every labelled row: a sample of 300 holds about 7 positives of a 2.4 % class, and its F1 alone can fall
+    # below a floor set on the holdout; on all rows the live metrics are the model's, not the sample's noise
+    good = pd.concat([train, test])
     good.to_csv(tmp_path / "good.csv", index=False)
     trained_repo.pipelines("monitor", "--logs", str(tmp_path / "logs"), "--labelled", str(tmp_path / "good.csv"),
                            "--verdict", str(tmp_path / "good.json"), "--out", str(tmp_path / "good.md"))  # fmt: skip

@@ -11,7 +11,16 @@ import yaml
 
 from pipelines.adapters import modelio
 from pipelines.core.tasks import spec
-from tests.conftest import CONTRACT, Repo, forbidden_cell, knob, make_run, other_blas_kernel, read_project_data
+from tests.conftest import (
+    CONTRACT,
+    IS_EXAMPLE,
+    Repo,
+    forbidden_cell,
+    knob,
+    make_run,
+    other_blas_kernel,
+    read_project_data,
+)
 
 TASK = CONTRACT.task
 
@@ -259,11 +268,11 @@ def test_a_remote_added_after_the_data_names_dvc_push_not_credentials(repo_copy:
     fails with one line naming `dvc push`, not credentials; the embedded default is materialised instead."""
     repo_copy.dvc("remote", "add", "-d", "storage", str(tmp_path / "empty-remote"))
     (tmp_path / "empty-remote").mkdir()
-    # the demo: data.dvc records the embedded default, so it is materialised and `dvc push` can put it there
-    shutil.rmtree(repo_copy.path / "data")
-    shutil.rmtree(repo_copy.path / ".dvc" / "cache")
-    demo = repo_copy.pipelines("bootstrap")
-    assert "does not hold data.dvc's data yet" in demo.stderr and (repo_copy.path / "data").is_dir()
+    if IS_EXAMPLE:  # the demo: data.dvc records the embedded default, materialised so `dvc push` can put it there
+        shutil.rmtree(repo_copy.path / "data")
+        shutil.rmtree(repo_copy.path / ".dvc" / "cache")
+        demo = repo_copy.pipelines("bootstrap")
+        assert "does not hold data.dvc's data yet" in demo.stderr and (repo_copy.path / "data").is_dir()
     # a project's own table: data that is not the embedded default, recorded but never pushed
     csv = next((repo_copy.path / "data").iterdir())
     csv.write_text(csv.read_text() + csv.read_text().splitlines()[1] + "\n")

@@ -186,4 +186,3 @@ def test_a_high_cardinality_column_holds_its_false_alarm_rate_on_small_live_samp
     shifted = train.sample(200, random_state=99, replace=True).reset_index(drop=True)
     shifted.loc[:99, "hole_id"] = [f"new-{i}" for i in range(100)]
     assert [f.name for f in _check(shifted, reference).drifted] == ["hole_id"]
-
