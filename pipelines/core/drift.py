@@ -107,14 +107,18 @@ def _cdf(x: np.ndarray, points: np.ndarray, left: np.ndarray, right: np.ndarray,
     return out
 
 
-def ks_against_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> tuple[float, float]:
+def ks_against_quantiles(
+    values: np.ndarray, quantiles: Sequence[float], reference_rows: float | None = None
+) -> tuple[float, float]:
     """Kolmogorov-Smirnov test of `values` against the CDF the reference quantiles describe.
 
     The statistic is sup |ECDF - F| taken at both limits of every observed value, so point masses in
     the reference (many zeros, say) are compared as jumps rather than read as drift. The p-value is the
     Kolmogorov distribution's (scipy.stats.kstwo, exact, for up to 10,000 values; the asymptotic
-    kstwobign above), conservative where F has jumps. Source: Conover (1999), Practical Nonparametric
-    Statistics, 3rd ed., section 6.1.
+    kstwobign above), conservative where F has jumps. With `reference_rows` (m, the training rows the
+    quantiles came from) the test is the two-sample one: n is replaced by n m / (n + m), so a reference of 48
+    rows is not taken for the exact distribution. Source: Conover (1999), Practical Nonparametric
+    Statistics, 3rd ed., sections 6.1 and 6.3.
     """
     from scipy import stats
 
@@ -129,8 +133,31 @@ def ks_against_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> tupl
             np.max(np.abs(below - _cdf(observed, points, left, right, "left"))),
         )
     )
-    pvalue = stats.kstwo.sf(statistic, n) if n <= 10_000 else stats.kstwobign.sf(statistic * np.sqrt(n))
+    size = n if not reference_rows else max(1, round(n * reference_rows / (n + reference_rows)))
+    pvalue = stats.kstwo.sf(statistic, size) if size <= 10_000 else stats.kstwobign.sf(statistic * np.sqrt(size))
     return statistic, float(min(max(pvalue, 0.0), 1.0))
+
+
+def psi_noise(cells: int, n: int, m: float, alpha: float) -> float:
+    """The PSI that two samples of n and m rows from the same distribution exceed by chance with probability
+    `alpha`, over `cells` cells: chi2.ppf(1 - alpha, cells - 1) (1/n + 1/m). PSI is Jeffreys' divergence J of the
+    two share vectors, and n m / (n + m) J is asymptotically chi-square with cells - 1 degrees of freedom
+    (Kullback 1959, Information Theory and Statistics, ch. 5)."""
+    from scipy import stats
+
+    if cells < 2:
+        return 0.0
+    return float(stats.chi2.ppf(1 - alpha, cells - 1)) * (1 / max(n, 1) + 1 / max(m, 1.0))
+
+
+def missing_shift(before: float, now: float, m: float, n: int) -> float:
+    """Two-proportion z-test p-value for a missing rate `before` in m reference rows and `now` in n live rows
+    (pooled standard error; 1.0 when both rates are 0 or 1)."""
+    from scipy import stats
+
+    pooled = (before * m + now * n) / (m + n)
+    spread = np.sqrt(pooled * (1 - pooled) * (1 / max(m, 1.0) + 1 / max(n, 1)))
+    return 1.0 if spread == 0 else float(2 * stats.norm.sf(abs(now - before) / spread))
 
 
 def chi_square(
@@ -244,8 +271,11 @@ def compare(
     cell per value, PSI's sampling noise alone grows with the number of values (about (K - 1) / n for K values
     and n live rows: 1.0 for 200 ids in 200 rows), so an identifier-like column would drift on every run.
 
-    Any feature drifts when its PSI exceeds `psi_threshold`, or when its missing rate moves by more than
-    `missing_rate_change`. A continuous numeric feature also drifts when the KS test rejects at `ks_alpha`
+    Any feature drifts when its PSI exceeds `psi_threshold` and what chance alone exceeds between samples of
+    these sizes at the corrected level below (psi_noise: it matters for small samples only), or when its
+    missing rate moves by more than `missing_rate_change` and a two-proportion test rejects at that level (a
+    48-row reference's rate is itself uncertain).
+    A continuous numeric feature also drifts when the KS test rejects at `ks_alpha`
     (Bonferroni-corrected over the features) with a KS distance of at least `ks_min_statistic`; a
     categorical or discrete one when the chi-square test rejects at the same level with Cramér's V of at
     least `chi2_min_effect`. Large samples make tiny shifts significant; the effect sizes keep them quiet.
@@ -262,8 +292,11 @@ def compare(
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
             present = values[~np.isnan(values)]
             value = psi(np.array(ref["shares"]), _shares(present, np.array(ref["edges"]))) if len(present) else 0.0
+            counted = (len(ref["shares"]), len(present))
             if len(present):
-                ks_stat, ks_p = ks_against_quantiles(present, ref["quantiles"])
+                ks_stat, ks_p = ks_against_quantiles(
+                    present, ref["quantiles"], reference["rows"] * (1 - ref["missing_rate"])
+                )
                 if ks_p < alpha and ks_stat >= ks_min_statistic:
                     reasons.append(f"KS {ks_stat:.3f} (p={ks_p:.2g})")
         else:
@@ -272,16 +305,20 @@ def compare(
                 labels = numbers.map(value_label) if len(numbers) else pd.Series([], dtype=str)
             else:
                 labels = column.dropna().astype(str)
-            value = psi(*pooled_shares(ref["shares"], labels, cells)) if len(labels) else 0.0
+            expected, observed = pooled_shares(ref["shares"], labels, cells)
+            value = psi(expected, observed) if len(labels) else 0.0
+            counted = (len(expected), len(labels))
             present_rows = reference["rows"] * (1 - ref["missing_rate"])
             tested = chi_square(ref["shares"], present_rows, labels)
             if tested is not None:
                 _, chi_p, chi_w = tested
                 if chi_p < alpha and chi_w >= chi2_min_effect:
                     reasons.append(f"chi-square V={chi_w:.3f} (p={chi_p:.2g})")
-        if value > psi_threshold:
+        present_ref = reference["rows"] * (1 - ref["missing_rate"])
+        if value > max(psi_threshold, psi_noise(counted[0], counted[1], present_ref, alpha)):
             reasons.append(f"PSI {value:.3f}")
-        if abs(missing_now - ref["missing_rate"]) > missing_rate_change:
+        moved = abs(missing_now - ref["missing_rate"]) > missing_rate_change
+        if moved and missing_shift(ref["missing_rate"], missing_now, reference["rows"], len(column)) < alpha:
             reasons.append(f"missing rate {ref['missing_rate']:.3f} -> {missing_now:.3f}")
         results.append(
             FeatureDrift(

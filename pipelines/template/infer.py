@@ -136,6 +136,41 @@ def check_names(names: list[Any]) -> None:
         raise InitError(f"column name(s) used more than once: {', '.join(map(repr, twice))}: rename them first")
 
 
+HUGE = 1e150  # beyond this a value's square overflows float64: no model can compute with it
+
+
+def check_numbers(frame: pd.DataFrame) -> None:
+    """Refuse, in one line, numeric columns holding infinities or values too large to compute with (|x| > HUGE):
+    they would crash the first fit. Names the columns and the rows (counting data rows from 1), never a value."""
+    bad = []
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        rows = np.flatnonzero(np.isinf(values) | (np.abs(np.nan_to_num(values)) > HUGE))
+        if len(rows):
+            bad.append(f"{name!r} ({len(rows)} row(s), e.g. row {rows[0] + 1})")
+    if bad:
+        raise InitError(f"infinite or too large numbers (beyond ±{HUGE:g}) in {', '.join(bad)}: fix or drop those "
+                        "rows (or rescale the column) first")  # fmt: skip
+
+
+def almost_numbers(frame: pd.DataFrame, share: float = 0.9) -> dict[str, tuple[int, int]]:
+    """Text columns whose cells are numbers except a few: column -> (cells that are not numbers, first such row,
+    counting data rows from 1), when at least `share` of the present cells parse as numbers."""
+    found = {}
+    for name in frame.columns:
+        column = frame[name].dropna()
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column) or column.empty:
+            continue
+        parsed = pd.to_numeric(column.astype(str), errors="coerce")
+        stray = parsed.isna()
+        if stray.sum() > 0 and parsed.notna().mean() >= share:
+            found[str(name)] = (int(stray.sum()), int(frame.index.get_loc(stray.idxmax())) + 1)
+    return found
+
+
 def missing_markers(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Text cells that pandas would have read as missing ("NA", "None", "null"...): column -> marker -> rows."""
     found: dict[str, dict[str, int]] = {}
@@ -164,7 +199,7 @@ def _is_timestamp(col: pd.Series) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pd.to_datetime(text)
+            pd.to_datetime(text, format="mixed")  # files written over time mix formats; the schema reads them so
     except (ValueError, TypeError, OverflowError):
         return False
     return True

@@ -181,6 +181,7 @@ def plan(root: Path, options: Options) -> Plan:
         unknown = [c for c in options.keep_columns if c not in frame.columns]
         if unknown:
             raise InitError(f"--keep-columns: {', '.join(map(repr, unknown))} not column(s) of {options.dataset.name}")
+        infer.check_numbers(frame)
         task = options.task or infer.infer_task(frame[options.target])
         if task != "regression":
             infer.check_classes(frame[options.target], current.split.test_size)
@@ -191,6 +192,14 @@ def plan(root: Path, options: Options) -> Plan:
                 f"column {column!r} holds {found}: kept as values, not missing; if they mean missing, run init "
                 "with --missing-values (e.g. ',NA') or list them in params.yaml data.missing_values"
             )
+        for column, (stray, row) in infer.almost_numbers(frame.drop(columns=[options.target])).items():
+            fix = "fix those cells (or name them in --missing-values) to use numbers"
+            result.notes.append(f"column {column!r} holds numbers except in {stray} row(s) (e.g. row {row}): {fix}")
+        duplicates = int(frame.duplicated().sum())
+        if duplicates:
+            result.notes.append(f"{duplicates} row(s) repeat another row exactly: the split can put copies in both "
+                                "the training rows and the holdout, which flatters the holdout's metrics; drop them "
+                                "unless repeats are real")  # fmt: skip
         inferred = infer.infer_columns(frame, options.target, task, frozenset(options.keep_columns))
         for column, reason in inferred.reasons.items():
             result.notes.append(

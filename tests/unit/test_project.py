@@ -245,3 +245,16 @@ def test_an_s3_compatible_remote_gets_its_endpoint_and_no_credentials() -> None:
     out = edits.edit_dvc_config("", "s3://mlops/dvc", "http://minio:9000")
     assert "url = s3://mlops/dvc" in out and "endpointurl = http://minio:9000" in out
     assert "secret" not in out and "access_key" not in out
+
+
+def test_init_refuses_infinite_and_too_large_numbers_in_one_line_and_names_almost_numeric_text() -> None:
+    """A traceback from the first fit before: now one line naming the columns and a row, never a value."""
+    frame = pd.DataFrame({"a": [1.0, np.inf, 2.0], "b": [1, 2, 3], "c": [1e308, 1.0, 2.0]})
+    with pytest.raises(infer.InitError, match=r"^infinite or too large numbers .* in 'a' \(1 row\(s\), e\.g\. row 2\), "
+                                              r"'c' \(1 row\(s\), e\.g\. row 1\)"):  # fmt: skip
+        infer.check_numbers(frame)
+    infer.check_numbers(frame.drop(columns=["a", "c"]))  # whole and finite: nothing to say
+    text = pd.DataFrame({"x": [str(i) for i in range(98)] + ["oops", "oops"], "plan": ["a", "b"] * 50})
+    assert infer.almost_numbers(text) == {"x": (2, 99)}
+    mixed = pd.Series(["2024-01-01", "01/02/2024", "2024-03-05 10:00"] * 10)  # formats mixed over time
+    assert infer._is_timestamp(mixed)
