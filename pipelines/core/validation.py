@@ -129,20 +129,33 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFr
 
 
 def _fractions(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
-    """Failure cases for numbers with a fraction in the integer columns of `schema` (coercion would drop it)."""
+    """Failure cases coercion would hide: a number with a fraction in an integer column (it would drop it), and a
+    boolean in a numeric column (True would become the class or value 1)."""
     cases = []
     for name, column in schema.columns.items():
-        if name not in frame.columns or not pd.api.types.is_integer_dtype(str(column.dtype)):
+        dtype = str(column.dtype)
+        if name not in frame.columns or not pd.api.types.is_numeric_dtype(dtype) or "bool" in dtype.lower():
             continue
         values = frame[name]
-        if pd.api.types.is_float_dtype(values.dtype):
-            lossy = values.notna() & np.isfinite(values) & (values != np.floor(values))
+        whole = pd.api.types.is_integer_dtype(dtype)
+        if pd.api.types.is_bool_dtype(values.dtype):
+            booleans, lossy = values.notna(), None
+        elif pd.api.types.is_float_dtype(values.dtype):
+            booleans = None
+            lossy = (values.notna() & np.isfinite(values) & (values != np.floor(values))) if whole else None
         elif values.dtype == object:
-            lossy = values.map(lambda v: isinstance(v, float) and math.isfinite(v) and not v.is_integer())
+            booleans = values.map(lambda v: isinstance(v, (bool, np.bool_)))
+            lossy = (
+                values.map(lambda v: isinstance(v, float) and math.isfinite(v) and not v.is_integer())
+                if whole
+                else None
+            )
         else:
             continue
-        for index, value in values[lossy.astype(bool)].items():
-            cases.append({"column": name, "check": "whole number", "index": index, "failure_case": value})
+        for mask, check in ((lossy, "whole number"), (booleans, "a number, not a boolean")):
+            if mask is not None:
+                for index, value in values[mask.astype(bool)].items():
+                    cases.append({"column": name, "check": check, "index": index, "failure_case": value})
     return pd.DataFrame(cases, columns=["column", "check", "index", "failure_case"])
 
 

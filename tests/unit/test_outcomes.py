@@ -47,6 +47,8 @@ TABLE: list[tuple[str, Any, Any]] = [
     ("binary", 1.0, 1),  # a table that stores its classes as floats
     ("binary", 0.0, 0),
     ("binary", "1", 1),
+    ("binary", True, REFUSED),  # a boolean is not a class of an integer target (coercion would make it 1)
+    ("amount", True, REFUSED),
     ("binary", 1.5, REFUSED),  # coercion would make it 1
     ("binary", 2, REFUSED),
     ("binary", float("nan"), REFUSED),
