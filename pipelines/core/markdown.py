@@ -50,11 +50,18 @@ def interval_bar(low: float, high: float, span: float, width: int = 17) -> str:
     return "`" + "".join(cells) + "`"
 
 
+def number(value: float, sign: bool = False) -> str:
+    """A metric as reports write it: 4 decimals (`0.9512`), or 6 significant digits from 10,000 on (an error in
+    the target's units: `3.84373e+09`, not `3843733346.9909`)."""
+    plus = "+" if sign else ""
+    return f"{value:{plus}.4f}" if abs(value) < 1e4 else f"{value:{plus}.6g}"
+
+
 def with_interval(value: float, entry: Mapping[str, Any] | None) -> str:
     """A value with its interval, `0.9512 [0.9000, 0.9882]`, or the value alone when it has none."""
     if not entry or entry.get("low") is None or entry.get("high") is None:
-        return f"{value:.4f}"
-    return f"{value:.4f} [{entry['low']:.4f}, {entry['high']:.4f}]"
+        return number(value)
+    return f"{number(value)} [{number(entry['low'])}, {number(entry['high'])}]"
 
 
 def difference(entry: Mapping[str, float] | None, span: float, lower_is_better: bool) -> str:
@@ -67,4 +74,5 @@ def difference(entry: Mapping[str, float] | None, span: float, lower_is_better: 
     else:
         better = (high < 0) if lower_is_better else (low > 0)
         said = "better" if better else "worse"
-    return f"{entry['difference']:+.4f} [{low:+.4f}, {high:+.4f}] {interval_bar(low, high, span)} {said}"
+    shown = f"{number(entry['difference'], True)} [{number(low, True)}, {number(high, True)}]"
+    return f"{shown} {interval_bar(low, high, span)} {said}"

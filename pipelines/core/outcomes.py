@@ -31,7 +31,7 @@ class OutcomeError(ValueError):
 
 
 def rule_text(contract: Contract) -> str:
-    """The target's rule in words: `an integer, one of 0, 1`, `a number in [0, 50]`, `text, one of "no", "yes"`."""
+    """The target's rule in words: `one of 0, 1 (integers)`, `a number in [0, 50]`, `one of "no", "yes" (text)`."""
     column = contract.column(contract.target)
     dtype = str(column.dtype).lower()
     kind = (
@@ -48,7 +48,8 @@ def rule_text(contract: Contract) -> str:
         low = max(low, float(stats.get("min_value", -math.inf)))
         high = min(high, float(stats.get("max_value", math.inf)))
     if allowed is not None:
-        return f"{kind}, one of {one_of(frozenset(allowed))}"
+        plural = {"an integer": "integers", "a number": "numbers", "a boolean": "booleans"}.get(kind, kind)
+        return f"one of {one_of(frozenset(allowed))} ({plural})"
     if math.isfinite(low) or math.isfinite(high):
         return f"{kind} in [{low:g}, {high:g}]"
     return kind

@@ -68,7 +68,7 @@ class ReportInputs:
 
 def _fmt(value: Any) -> str:
     if value is None:
-        return "n/a"
+        return md.code("null")
     if isinstance(value, float):
         return f"{value:.4f}"
     return md.code(value)
@@ -93,7 +93,6 @@ def _metrics_table(
         return md.table(
             ["metric", "this branch"], [(md.code(m), md.with_interval(metrics[m], now_ci.get(m))) for m in names]
         )
-    span = max([1e-3, *(max(abs(e["low"]), abs(e["high"])) for e in (paired or {}).values())]) * 1.1
     rows = []
     for m in names:
         now, before = metrics[m], base.get(m)
@@ -107,10 +106,12 @@ def _metrics_table(
             md.code(m),
             md.with_interval(before, base_ci.get(m)),
             md.with_interval(now, now_ci.get(m)),
-            f"{mark} {delta:+.4f}",
+            f"{mark} {md.number(delta, sign=True)}",
         ]
         if paired is not None:
-            row.append(md.difference(paired.get(m), span, m in LOWER_IS_BETTER))
+            entry = paired.get(m)  # each bar on its own metric's scale: units differ (an RMSE in billions, an R²)
+            span = max(1e-3, abs(entry["low"]), abs(entry["high"])) * 1.1 if entry else 1.0
+            row.append(md.difference(entry, span, m in LOWER_IS_BETTER))
         rows.append(row)
     header = ["metric", "base", "this branch", "change"] + (
         ["paired difference [interval]"] if paired is not None else []
@@ -138,7 +139,8 @@ def _params_diff(params: Mapping[str, Any], base: Mapping[str, Any] | None) -> s
     if not keys:
         return "_No parameter changes._"
     return md.table(
-        ["param", "base", "this branch"], [(md.code(k), _fmt(base.get(k)), _fmt(params.get(k))) for k in keys]
+        ["param", "base", "this branch"],
+        [(md.code(k), _fmt(base[k]) if k in base else "n/a", _fmt(params[k]) if k in params else "n/a") for k in keys],
     )
 
 

@@ -58,10 +58,10 @@ def _frame(labels: list, **extra: list) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        (["yes", "secret-label", "no"], r'1 row\(s\), e.g. row\(s\) 2 in y: not text, one of "no", "yes"'),
+        (["yes", "secret-label", "no"], r'1 row\(s\), e.g. row\(s\) 2 in y: not one of "no", "yes" \(text\)'),
         (
             ["yes", None, "no"],
-            r'1 row\(s\), e.g. row\(s\) 2 in y: no outcome \(the target y takes text, one of "no", "yes"\)',
+            r'1 row\(s\), e.g. row\(s\) 2 in y: no outcome \(the target y takes one of "no", "yes" \(text\)\)',
         ),
     ],
 )

@@ -34,9 +34,9 @@ GRADES = _contract(pa.Column(int, pa.Check.isin(list(range(7))), nullable=False)
 LABELS = _contract(pa.Column(str, pa.Check.isin(["no", "yes"]), nullable=False), "binary")
 AMOUNT = _contract(pa.Column(float, pa.Check.in_range(0, 100), nullable=False), "regression")
 RULES = {
-    "binary": "an integer, one of 0, 1",
-    "grades": "an integer, one of 0, 1, 2, 3, 4, 5, 6",
-    "labels": 'text, one of "no", "yes"',
+    "binary": "one of 0, 1 (integers)",
+    "grades": "one of 0, 1, 2, 3, 4, 5, 6 (integers)",
+    "labels": 'one of "no", "yes" (text)',
     "amount": "a number in [0, 100]",
 }
 CONTRACTS = {"binary": BINARY, "grades": GRADES, "labels": LABELS, "amount": AMOUNT}
