@@ -146,8 +146,8 @@ def test_each_paired_bar_is_on_its_metrics_own_scale_and_large_errors_keep_their
     metrics, base = {"r2": 0.9, "rmse": 3.9e9}, {"r2": 0.5, "rmse": 4.1e9}
     paired = {"r2": {"difference": 0.3883, "low": 0.0617, "high": 1.0916},
               "rmse": {"difference": -2.0e8, "low": -3.1e8, "high": -0.9e8}}  # fmt: skip
-    text = build(_inputs(metrics=metrics, base_metrics=base, paired=paired, task="regression",
-                         verdict=check(metrics, base, GateParams(floors={}, max_regression={}, regression_rule={}))))  # fmt: skip
+    verdict = check(metrics, base, GateParams(floors={}, max_regression={}, regression_rule={}))
+    text = build(_inputs(metrics=metrics, base_metrics=base, paired=paired, task="regression", verdict=verdict))
     r2 = next(line for line in text.splitlines() if line.startswith("| `r2` |"))
     assert "┼━━━━━━━━` better" in r2, r2
     rmse = next(line for line in text.splitlines() if line.startswith("| `rmse` |"))
