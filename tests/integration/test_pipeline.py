@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -274,8 +275,13 @@ def test_a_remote_added_after_the_data_names_dvc_push_not_credentials(repo_copy:
         demo = repo_copy.pipelines("bootstrap")
         assert "does not hold data.dvc's data yet" in demo.stderr and (repo_copy.path / "data").is_dir()
     # a project's own table: data that is not the embedded default, recorded but never pushed
-    csv = next((repo_copy.path / "data").iterdir())
-    csv.write_text(csv.read_text() + csv.read_text().splitlines()[1] + "\n")
+    table = next((repo_copy.path / "data").iterdir())  # CSV or Parquet: one row more, in its own format
+    frame = read_project_data(repo_copy.path)
+    grown = pd.concat([frame, frame.head(1)], ignore_index=True)
+    if table.suffix == ".parquet":
+        grown.to_parquet(table, index=False)
+    else:
+        grown.to_csv(table, index=False)
     repo_copy.dvc("add", "data")
     shutil.rmtree(repo_copy.path / "data")
     shutil.rmtree(repo_copy.path / ".dvc" / "cache")

@@ -177,7 +177,7 @@ def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
     assert client.post("/feedback", json={"feedback": good[:1]}).status_code == 200
     foreign = ids.compose("f" * 64, int(time.time() * 1000), b"\0" * 5)
     expired = ids.compose(bundle.release["model_hash"], int((time.time() - 400 * 86400) * 1000), b"\0" * 5)
-    outside = "no such class" if bundle.classes is not None else "not a number"
+    outside = "no such class" if bundle.classes is not None else "seven point three"
     bad = {
         "malformed id": ([{"id": "123", field: good[0][field]}], 422),
         "check digits": ([{"id": given[0][:-1] + ("0" if given[0][-1] != "0" else "1"), field: good[0][field]}], 422),

@@ -79,8 +79,9 @@ def test_every_writer_of_user_text_takes_it(kind: str, tmp_path: Path) -> None:
     for written in (str(info.value), md.table([f"size {text}"], [[f"basic{text}"]]), md.code(text), md.label(text)):
         assert "\x00" not in written and written.encode("utf-8")
     # the model, saved in MLflow format and loaded back; then served
-    model, _ = fit(checked, contract, PARAMS.train.model_copy(update={"estimator": "logistic_regression"}),
-                   ESTIMATORS, build_preprocessor)  # fmt: skip
+    linear = {"C": 1.0, "max_iter": 1000, "class_weight": None}  # the project's own may be a regressor's params
+    params = PARAMS.train.model_copy(update={"estimator": "logistic_regression", "logistic_regression": linear})
+    model, _ = fit(checked, contract, params, ESTIMATORS, build_preprocessor)
     inputs = checked[contract.features]
     directory = tmp_path / "model"
     modelio.save(model, directory, inputs.head(5), signature_sample=inputs)
