@@ -75,5 +75,5 @@ def coerce(contract: Contract, values: Sequence[Any] | pd.Series) -> list[Any]:
     except DataValidationError as exc:
         bad = np.zeros(len(frame), dtype=bool)
         bad[[int(i) for i in exc.failed_rows]] = True
-        raise OutcomeError(f"not {rule_text(contract)} (the target {target}'s rule)", bad) from None
+        raise OutcomeError(f"not {rule_text(contract)}, as the target {target} requires", bad) from None
     return [v.item() if hasattr(v, "item") else v for v in checked[target]]
