@@ -267,7 +267,7 @@ def compare(
 
     A categorical or discrete feature's PSI is taken over at most `cells` cells (train.reference_bins, as many
     as a numeric feature's bins): its commonest values that the live rows are expected to hold at least
-    MIN_EXPECTED times each, and one cell for every other value (rare, or never seen in training). Over one
+    MIN_EXPECTED times each, one cell for its other values and one for values training never saw. Over one
     cell per value, PSI's sampling noise alone grows with the number of values (about (K - 1) / n for K values
     and n live rows: 1.0 for 200 ids in 200 rows), so an identifier-like column would drift on every run.
 
