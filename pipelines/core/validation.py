@@ -116,7 +116,7 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFr
             [{"column": None, "check": "at least one row", "index": None, "failure_case": "0 rows"}]
         )
         raise DataValidationError(_report(frame, failures))
-    failures = _fractions(frame, schema)
+    failures = _hidden_by_coercion(frame, schema)
     try:
         validated = schema.validate(frame, lazy=True)
     except (pandera.errors.SchemaErrors, pandera.errors.SchemaError) as exc:
@@ -128,7 +128,7 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFr
     return validated, ValidationReport(rows=len(frame), columns=[str(c) for c in frame.columns])
 
 
-def _fractions(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+def _hidden_by_coercion(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """Failure cases coercion would hide: a number with a fraction in an integer column (it would drop it), and a
     boolean in a numeric column (True would become the class or value 1)."""
     cases = []

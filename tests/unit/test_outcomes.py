@@ -103,7 +103,7 @@ def test_every_entry_point_accepts_and_refuses_the_same_outcomes(
     if read is REFUSED:
         with pytest.raises(PipelineError, match=r"file:x: (1 row\(s\), e\.g\. row\(s\) 1|the outcomes) in y: ") as why:
             outcome_pairs(frame, "id", "y", None, time.time(), 90, contract, "file:x")
-        assert _escaped(rule) and rule in str(why.value) and "\n" not in str(why.value)
+        assert rule in str(why.value) and "\n" not in str(why.value)
     else:
         ((_, value, _),) = outcome_pairs(frame, "id", "y", None, time.time(), 90, contract, "file:x")
         assert value == read and type(value) is type(read)
