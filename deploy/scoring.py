@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from deploy.payload import InputSpec, loads
+from pipelines.core.estimators import FastPath
 from pipelines.core.names import shown
 
 
@@ -49,15 +50,13 @@ def _compile_transformer(step: Any) -> Callable[[np.ndarray], np.ndarray]:
     return step.transform
 
 
-def _compile_estimator(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """The estimator's output (class probabilities, or predictions for a regressor) as NumPy: the first
-    registered fast path that knows it (pipelines/yours/estimators.py), else its own method."""
+def _compile_estimator(estimator: Any, fast_paths: Sequence[FastPath]) -> Callable[[np.ndarray], np.ndarray]:
+    """The estimator's output (class probabilities, or predictions for a regressor) as NumPy: the first of
+    `fast_paths` (the project's registry, pipelines/yours/estimators.py) that knows it, else its own method."""
     from sklearn.base import is_regressor
 
-    from pipelines.adapters.params import estimators
-
-    for entry in estimators().values():
-        compiled = entry.fast_path(estimator) if entry.fast_path is not None else None
+    for fast_path in fast_paths:
+        compiled = fast_path(estimator)
         if compiled is not None:
             return compiled
     return estimator.predict if is_regressor(estimator) else estimator.predict_proba
@@ -66,7 +65,9 @@ def _compile_estimator(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
 class _FastPath:
     """The model's output on a NumPy matrix through the fitted ColumnTransformer's parts, by position."""
 
-    def __init__(self, pipeline: Any, names: Sequence[str], numeric: Sequence[bool] | None = None):
+    def __init__(
+        self, pipeline: Any, names: Sequence[str], numeric: Sequence[bool] | None, fast_paths: Sequence[FastPath]
+    ):
         preprocess, estimator = pipeline.steps[0][1], pipeline.steps[-1][1]
         index = {name: i for i, name in enumerate(names)}
         kinds = list(numeric) if numeric is not None else [True] * len(names)
@@ -79,7 +80,7 @@ class _FastPath:
             as_float = all(kinds[k] for k in positions)
             self.parts.append((_compile_transformer(fitted), positions, as_float))
         self.identity = len(self.parts) == 1 and list(self.parts[0][1]) == list(range(len(names))) and all(kinds)
-        self.estimator = _compile_estimator(estimator)
+        self.estimator = _compile_estimator(estimator, fast_paths)
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
         if self.identity:  # one transformer over every column in order: no gather, no stack
@@ -119,14 +120,17 @@ class Bundle:
         return np.asarray(self.model.predict_proba(frame))
 
 
-def build_bundle(model: Any, spec: InputSpec, release: Mapping[str, str], probe: list[list[Any]]) -> Bundle:
-    """Wrap a fitted pipeline; enable the fast path only if it matches the DataFrame path on `probe`."""
+def build_bundle(
+    model: Any, spec: InputSpec, release: Mapping[str, str], probe: list[list[Any]], fast_paths: Sequence[FastPath] = ()
+) -> Bundle:
+    """Wrap a fitted pipeline; enable the fast path only if it matches the DataFrame path on `probe`
+    (`fast_paths`: ModelStore.fast_paths, for the estimator; without them the estimator's own method)."""
     classes = getattr(model, "classes_", None)
     bundle = Bundle(
         model=model, classes=None if classes is None else np.asarray(classes), release=dict(release), spec=spec
     )
     try:
-        fast = _FastPath(model, spec.names, spec.numeric)
+        fast = _FastPath(model, spec.names, spec.numeric, fast_paths)
         matrix = spec.to_matrix([list(row) for row in probe])
         if np.allclose(fast(matrix), bundle.slow_output(matrix), rtol=0, atol=1e-9, equal_nan=True):
             bundle.fast = fast
@@ -135,12 +139,24 @@ def build_bundle(model: Any, spec: InputSpec, release: Mapping[str, str], probe:
     return bundle
 
 
-def load_bundle(model_dir: Path, manifest: Mapping[str, Any], release: Mapping[str, str], spec: InputSpec) -> Bundle:
-    """Verify the model directory against its manifest, load it through the allow-list, wrap it."""
-    from pipelines.adapters import modelio
+@dataclass(frozen=True)
+class ModelStore:
+    """What the service needs from the project to load a model, handed in by whoever starts it
+    (pipelines.jobs.serve.model_store): `verify(directory, manifest)` raises unless the files match their
+    hashes; `load(directory)` returns the fitted pipeline (no pickle); `fast_paths` compile known estimators."""
 
-    modelio.verify(model_dir, dict(manifest))
-    model = modelio.load(model_dir)
+    verify: Callable[[Path, dict[str, Any]], Any]
+    load: Callable[[Path], Any]
+    fast_paths: Sequence[FastPath] = ()
+
+
+def load_bundle(
+    model_dir: Path, manifest: Mapping[str, Any], release: Mapping[str, str], spec: InputSpec, store: ModelStore
+) -> Bundle:
+    """Verify the model directory against its manifest, load it through the store, wrap it; ValueError when the
+    model takes other input columns than `spec`."""
+    store.verify(model_dir, dict(manifest))
+    model = store.load(model_dir)
     example = loads((model_dir / "input_example.json").read_bytes())
     columns, data = example["columns"], example["data"]
     if sorted(columns) != sorted(spec.names):
@@ -151,4 +167,4 @@ def load_bundle(model_dir: Path, manifest: Mapping[str, Any], release: Mapping[s
             + (f"; it also takes {', '.join(map(shown, extra[:5]))}" if extra else "")
         )
     probe = [[row[columns.index(name)] for name in spec.names] for row in data]
-    return build_bundle(model, spec, release, probe)
+    return build_bundle(model, spec, release, probe, store.fast_paths)

@@ -3,7 +3,8 @@
 This module only builds the command tree from the job modules and dispatches: each job module
 (`pipelines/jobs/*.py`, `pipelines/template/commands.py`) registers its commands next to the
 functions that run them, and imports heavy libraries inside those functions, so `--help` stays
-instant. A known failure prints one line (`error: ...`) and exits 1, never a traceback.
+instant. A command imports only its own job module (COMMAND_MODULES says which). A known failure
+prints one line (`error: ...`) and exits 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,25 +15,28 @@ import os
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = (
-    "pipelines.jobs.runs",  # bootstrap and reproduce (make data, make run, the PR and main workflows)
-    "pipelines.jobs.stages",  # the four DVC stages (dvc.yaml)
-    "pipelines.jobs.pull_request",  # pull-request.yml
-    "pipelines.jobs.release",  # main.yml and deploy.yml
-    "pipelines.jobs.environments",  # promotion-gate.yml, rollback.yml, `registry`
-    "pipelines.jobs.operations",  # retrain.yml and monitor.yml
-    "pipelines.jobs.serve",  # the prediction service
-    "pipelines.jobs.cluster",  # what an environment declares the cluster runs (render)
-    "pipelines.jobs.feedback",  # outcomes for predictions: feedback import (monitor scores them)
-    "pipelines.template.commands",  # once per project: init, setup, protect
-)
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    # module: the commands it registers (a test checks the two agree)
+    "pipelines.jobs.runs": ("bootstrap", "reproduce", "track"),  # make data, make run, the PR and main workflows
+    "pipelines.jobs.stages": ("validate", "split", "train", "evaluate"),  # the four DVC stages (dvc.yaml)
+    "pipelines.jobs.pull_request": ("changed", "gate", "report"),  # pull-request.yml
+    "pipelines.jobs.release": ("record", "image-context", "build-image", "promote", "deploy", "smoke"),  # main, deploy
+    "pipelines.jobs.environments": ("promotion-gate", "promotion-check", "rollback", "registry"),  # promotion, rollback
+    "pipelines.jobs.operations": ("retrain", "monitor", "alert", "ingest", "keepalive"),  # retrain.yml, monitor.yml
+    "pipelines.jobs.serve": ("serve",),  # the prediction service
+    "pipelines.jobs.cluster": ("render",),  # what an environment declares the cluster runs
+    "pipelines.jobs.feedback": ("feedback",),  # outcomes for predictions: feedback import (monitor scores them)
+    "pipelines.template.commands": ("init", "setup", "protect", "template-record"),  # once per project
+}
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command tree: one sub-command per workflow step, registered by its job module."""
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command tree: one sub-command per workflow step, registered by its job module. With `command`, only
+    the module that registers it is imported (a DVC stage then loads its own module, not every job's)."""
     root = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = root.add_subparsers(dest="command", required=True, metavar="<command>")
-    for name in COMMAND_MODULES:
+    owners = [m for m, names in COMMAND_MODULES.items() if command in names] or list(COMMAND_MODULES)
+    for name in owners:
         importlib.import_module(name).add_commands(sub)
     return root
 
@@ -48,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Telemetry off for anything these commands start, unless the user opted in explicitly.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser(argv[0] if argv else None).parse_args(argv)
     from pipelines.errors import PipelineError
 
     try:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -27,11 +30,71 @@ def test_mypy_is_clean_on_the_package_and_the_service() -> None:
 
 
 def test_the_layers_import_one_way() -> None:
-    """core imports no adapters or jobs; only jobs.serve imports deploy/; deploy imports no jobs; the comment
-    path stays standard-library only (the contracts are in pyproject.toml)."""
+    """cli > jobs | template > commands > deploy > adapters > yours > core, each importing only below it; deploy/
+    sees only the core; only jobs.serve imports deploy/; the comment path stays standard-library only (the
+    contracts are in pyproject.toml)."""
     result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, capture_output=True,
                             text=True, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout
+
+
+def _cycles(graph: Any) -> list[list[str]]:
+    """The import graph's strongly connected components of more than one module (Tarjan 1972), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def test_no_import_cycle_in_the_package_or_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No two modules of pipelines/ or deploy/ import each other, directly or around a circle, counting imports
+    inside functions and under TYPE_CHECKING (grimp's graph, the one import-linter checks the layers on)."""
+    import grimp
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    graph = grimp.build_graph("pipelines", "deploy", include_external_packages=False)
+    assert "pipelines.core.metrics" in graph.modules and "deploy.app" in graph.modules
+    assert _cycles(graph) == []
+    graph.add_import(importer="pipelines.core.metrics", imported="pipelines.core.evaluate")  # the check can fail
+    assert any({"pipelines.core.evaluate", "pipelines.core.metrics"} <= set(c) for c in _cycles(graph))
+
+
+def test_each_command_is_registered_by_the_module_the_cli_names() -> None:
+    """pipelines.cli imports only the module a command names (so a DVC stage loads its own job module); that
+    module must be the one registering it, and every module's commands are listed."""
+    import argparse
+    import importlib
+
+    from pipelines.cli import COMMAND_MODULES
+
+    for module, names in COMMAND_MODULES.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).add_commands(sub)
+        assert sorted(sub.choices) == sorted(names), module
 
 
 def test_no_module_is_over_about_400_lines() -> None:

@@ -16,7 +16,7 @@ from pipelines.core.params import Params, ParamsError, parse_params
 
 if TYPE_CHECKING:
     from pipelines.core.contract import Contract
-    from pipelines.core.train import Estimator
+    from pipelines.core.estimators import Estimator
 
 DEFAULT_PARAMS = Path("params.yaml")
 SCHEMA_MODULE = "pipelines.yours.schema"

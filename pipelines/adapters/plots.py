@@ -131,7 +131,7 @@ def forest(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipelines.core.tasks import LOWER_IS_BETTER
+    from pipelines.core.metrics import LOWER_IS_BETTER
 
     names = list(paired)
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.2), dpi=100)

@@ -18,9 +18,8 @@ import pandas as pd
 import yaml
 
 from pipelines.adapters import dvc, git
-from pipelines.core.data import parse_pointer
+from pipelines.core.data import DataChange, parse_pointer
 from pipelines.core.params import flatten
-from pipelines.core.reports import DataChange
 from pipelines.core.tasks import spec
 
 DATA_POINTER = "data.dvc"  # the raw data's pointer, fixed by the template's layout
@@ -133,7 +132,7 @@ def paired_with_base(
     """
     from pipelines.adapters import files
     from pipelines.core.evaluate import recorded_weights
-    from pipelines.core.intervals import paired
+    from pipelines.core.intervals import paired, resamples_used
 
     name = paths["holdout_predictions"]
     text = git.show(base, name)
@@ -158,7 +157,7 @@ def paired_with_base(
     else:
         head_out, base_out = head_rows[columns].to_numpy(), base_rows[columns].to_numpy()
         y, classes = np.array([str(v) for v in y]), np.array(columns)
-    settings = current.evaluate.intervals.settings()
+    settings = current.evaluate.intervals
     rows = len(head_rows)
     weights = (
         None if rows == len(test) else recorded_weights(test[contract.target].to_numpy(), positions, contract.task)
@@ -174,4 +173,4 @@ def paired_with_base(
         shares = ", ".join(f"{c} {int(kept.get(c, 0))} of {int(n)}" for c, n in sorted(every.items()))
         scope = (f"{rows} of {len(test)} holdout rows, stratified by class and weighted to the holdout's shares "
                  f"({shares}; evaluate.recorded_rows)")  # fmt: skip
-    return found, f"paired: both models' recorded outputs on {scope}, {settings.used(rows)} shared resamples"
+    return found, f"paired: both models' recorded outputs on {scope}, {resamples_used(settings, rows)} shared resamples"

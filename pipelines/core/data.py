@@ -5,6 +5,8 @@ Reading files and running DVC are pipelines.adapters (files, dvc); nothing here 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -134,3 +136,18 @@ def parse_pointer(text: str, source: str = "data.dvc") -> tuple[str, str]:
     except (KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
         raise DataError(f"{source}: not a readable .dvc file ({exc})") from None
     return str(out["path"]), str(out.get("md5") or out.get("hash") or "")
+
+
+@dataclass(frozen=True)
+class DataChange:
+    """What changed in the data between the base and this branch."""
+
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    diff_error: str | None = None
+    rows_before: int | None = None
+    rows_after: int | None = None
+    valid: bool | None = None
+    profile_before: Mapping[str, Mapping[str, Any]] | None = None
+    profile_after: Mapping[str, Mapping[str, Any]] | None = None

@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.contract import Contract
-from pipelines.core.params import EvaluateParams
+from pipelines.core.intervals import intervals, resamples_used
+from pipelines.core.metrics import model_output, predicted_labels, score
+from pipelines.core.params import EvaluateParams, IntervalParams
 from pipelines.core.tasks import spec
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything `evaluate` produces, as data; writing it to files is the CLI's job."""
+    """Everything `evaluate` produces, as data; pipelines.jobs.stages writes it to files."""
 
     task: str
     metrics: dict[str, float]
@@ -27,12 +29,12 @@ class Evaluation:
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # per metric {"low", "high"}
     rows: int = 0  # holdout rows scored
 
-    def intervals_record(self, settings: Any) -> dict[str, Any]:
+    def intervals_record(self, settings: IntervalParams) -> dict[str, Any]:
         """reports/intervals.json: the method, the resamples drawn, the level, the holdout rows, and per metric its
-        value, low and high (`settings`: pipelines.core.intervals.Settings)."""
+        value, low and high."""
         return {
             "method": settings.method,
-            "resamples": settings.used(self.rows),
+            "resamples": resamples_used(settings, self.rows),
             "rows": self.rows,
             "level": settings.level,
             "seed": settings.seed,
@@ -51,11 +53,6 @@ def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
         return frame.reset_index(drop=True)
     keep = np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))
     return frame.iloc[keep].reset_index(drop=True)
-
-
-def model_output(model: Any, x: pd.DataFrame, task: str) -> np.ndarray:
-    """Class probabilities (rows x classes, in `model.classes_` order) or, for regression, predictions."""
-    return np.asarray(model.predict(x) if task == "regression" else model.predict_proba(x))
 
 
 def recorded_positions(y: np.ndarray, rows: int, task: str) -> np.ndarray:
@@ -109,58 +106,6 @@ def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, contract: Co
     frame = pd.DataFrame(output, columns=columns)
     frame.insert(0, "row", positions)
     return frame
-
-
-def predicted_labels(output: np.ndarray, classes: np.ndarray, task: str, threshold: float) -> np.ndarray:
-    """Labels from probabilities: the threshold on the positive (larger) label for binary, else the argmax."""
-    if task == "binary":
-        return np.where(output[:, 1] >= threshold, classes[1], classes[0])
-    return classes[output.argmax(axis=1)]
-
-
-def score(
-    y: np.ndarray, output: np.ndarray, *, task: str, classes: Any = None, threshold: float = 0.5
-) -> dict[str, float]:
-    """Every metric of `task` (tasks.spec(task).metrics) from true values and `model_output`, rounded to
-    6 decimals; `threshold` is the positive-class probability at or above which a binary row is positive."""
-    from sklearn import metrics as m
-
-    if task == "regression":
-        scores = {
-            "r2": m.r2_score(y, output) if len(y) > 1 else float("nan"),
-            "rmse": m.root_mean_squared_error(y, output),
-            "mae": m.mean_absolute_error(y, output),
-        }
-    else:
-        labels = np.asarray(classes)
-        predicted = predicted_labels(output, labels, task, threshold)
-        if task == "binary":
-            positive = (y == labels[1]).astype(int)
-            proba = output[:, 1]
-            hits = (predicted == labels[1]).astype(int)
-            scores = {
-                "roc_auc": m.roc_auc_score(positive, proba) if len(set(positive)) > 1 else float("nan"),
-                "average_precision": m.average_precision_score(positive, proba),
-                "f1": m.f1_score(positive, hits, zero_division=0),
-                "precision": m.precision_score(positive, hits, zero_division=0),
-                "recall": m.recall_score(positive, hits, zero_division=0),
-                "accuracy": m.accuracy_score(positive, hits),
-                "log_loss": m.log_loss(positive, proba, labels=[0, 1]),
-            }
-        else:
-            try:
-                auc = m.roc_auc_score(y, output, multi_class="ovr", labels=labels)
-            except ValueError:  # a class absent from y: one-vs-rest AUC is undefined for it
-                auc = float("nan")
-            scores = {
-                "accuracy": m.accuracy_score(y, predicted),
-                "balanced_accuracy": m.balanced_accuracy_score(y, predicted),
-                "f1_macro": m.f1_score(y, predicted, average="macro", labels=labels, zero_division=0),
-                "roc_auc_ovr": auc,
-                "log_loss": m.log_loss(y, output, labels=labels),
-            }
-    assert tuple(scores) == spec(task).metrics, "score must report exactly tasks.spec(task).metrics"
-    return {k: round(float(v), 6) for k, v in scores.items()}
 
 
 def _confusion(y: np.ndarray, predicted: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
@@ -226,9 +171,7 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: C
     output = model_output(model, x, task)
     classes = None if task == "regression" else np.asarray(model.classes_)
     scores = score(y, output, task=task, classes=classes, threshold=params.threshold)
-    from pipelines.core.intervals import intervals
-
-    bootstrap = intervals(task, y, output, classes, params.threshold, params.intervals.settings())
+    bootstrap = intervals(task, y, output, classes, params.threshold, params.intervals)
     if task == "binary":
         plots = _binary_plots(y, output, np.asarray(classes), params)
     elif task == "multiclass":

@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.core.tasks import LOWER_IS_BETTER, spec
+from pipelines.core import markdown as md
+from pipelines.core.gate import floor_rules
+from pipelines.core.intervals import intervals, paired
+from pipelines.core.metrics import LOWER_IS_BETTER, score
+from pipelines.core.params import IntervalParams
+from pipelines.core.tasks import spec
 
 
 def latest_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, Any]]:
@@ -189,15 +194,13 @@ def performance(
     joined: Joined,
     task: str,
     threshold: float,
-    interval_settings: Any,
+    interval_settings: IntervalParams,
     floors: Mapping[str, float],
     min_rows: int,
 ) -> dict[str, Any]:
     """Live metrics of one model on its labelled rows, with the holdout's interval machinery: the task's
     metrics, their intervals, counts, label coverage (labelled / predicted), label delay (hours, median and
     90th percentile), and the floors (gate.floors) they break, judged only with at least `min_rows` rows."""
-    from pipelines.core.evaluate import score
-    from pipelines.core.intervals import intervals
 
     n = len(joined.ids)
     out: dict[str, Any] = {
@@ -227,29 +230,21 @@ def performance(
     with np.errstate(over="ignore", invalid="ignore"):  # overflowing squares are left out below
         out["metrics"] = finite(score(y, output, task=task, classes=classes, threshold=threshold))
         out["intervals"] = finite(intervals(task, y, output, classes, threshold, interval_settings))
-    if out["judged"]:
-        for metric, floor in floors.items():
-            value = out["metrics"].get(metric)
-            if value is None or not np.isfinite(value):
-                continue
-            worse = value > floor if metric in LOWER_IS_BETTER else value < floor
-            if worse:
-                side = "above the ceiling" if metric in LOWER_IS_BETTER else "below the floor"
-                out["below_floors"].append(f"{metric} = {value:.4f} is {side} {floor:.4f} on {n} labelled live rows")
+    if out["judged"]:  # the merge gate's floor rule; a metric not (finitely) measured here is not judged
+        reported = {metric: floor for metric, floor in floors.items() if metric in out["metrics"]}
+        failed = [rule for rule in floor_rules(out["metrics"], reported) if not rule.passed]
+        out["below_floors"] = [f"{rule.reason} on {n} labelled live rows" for rule in failed]
     return out
 
 
 def compare_models(
-    champion: Joined, challenger: Joined, task: str, threshold: float, interval_settings: Any, min_rows: int
+    champion: Joined, challenger: Joined, task: str, threshold: float, interval_settings: IntervalParams, min_rows: int
 ) -> dict[str, Any] | None:
     """Champion and challenger on the same labelled live rows (the ids both scored): each one's metrics and the
     paired bootstrap difference (challenger - champion) per metric with its interval, and per metric whether
     the challenger is better, worse or not distinguishable (interval across 0). None without common rows, or
     when a classifier has seen one class so far."""
     import pandas as pd
-
-    from pipelines.core.evaluate import score
-    from pipelines.core.intervals import paired
 
     where = (
         pd.Index(champion.ids).get_indexer(challenger.ids) if len(champion.ids) else np.full(len(challenger.ids), -1)
@@ -285,7 +280,6 @@ def compare_models(
 def comparison_report(found: Mapping[str, Any], task: str, min_rows: int) -> str:
     """Markdown: champion vs challenger on the same live labelled rows (metric, each value, the paired
     difference with its interval, the verdict), for reports/monitor.md and the promotion pull request."""
-    from pipelines.core import markdown as md
 
     rows = [
         (md.code(m), f"{found['champion_metrics'][m]:.4f}", f"{found['challenger_metrics'][m]:.4f}",
@@ -313,7 +307,6 @@ def _causes(causes: Mapping[str, int]) -> str:
 def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task: str, min_rows: int) -> str:
     """The live-performance section of reports/monitor.md: per model, coverage, label delay, and each metric
     with its interval against its floor, plus a bar chart of the first model's metrics."""
-    from pipelines.core import markdown as md
 
     parts = ["## Live performance (predictions joined with their outcomes)"]
     for entry in live:

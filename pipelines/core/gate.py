@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pipelines.core.metrics import LOWER_IS_BETTER
 from pipelines.core.params import GateParams, ParamsError
-from pipelines.core.tasks import LOWER_IS_BETTER, spec
+from pipelines.core.tasks import spec
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,24 @@ def check_task(params: GateParams, task: str) -> None:
         raise ParamsError(f"{', '.join(wrong)}: not reported for a {task} task; its metrics are: {', '.join(allowed)}")
 
 
+def floor_rules(metrics: Mapping[str, float], floors: Mapping[str, float]) -> list[Rule]:
+    """gate.floors applied to `metrics`: one Rule per floor (a ceiling for lower-is-better metrics), failed when
+    the value is on the wrong side beyond float error, or missing. The merge gate and the live floors both judge
+    with this."""
+    rules: list[Rule] = []
+    for metric, floor in floors.items():
+        value = metrics.get(metric)
+        word = "ceiling" if metric in LOWER_IS_BETTER else "floor"
+        if value is None:
+            rules.append(Rule("floor", metric, floor, None, False, f"{metric} is missing from the metrics"))
+            continue
+        ok = _meets(metric, value, floor)
+        side = "above" if metric in LOWER_IS_BETTER else "below"
+        reason = "" if ok else f"{metric} = {value:.4f} is {side} the {word} {floor:.4f}"
+        rules.append(Rule("floor", metric, floor, value, ok, reason))
+    return rules
+
+
 def check(
     metrics: Mapping[str, float],
     base: Mapping[str, float] | None,
@@ -78,17 +97,7 @@ def check(
     must stay within max_regression. Without it (the two holdouts differ, or the base recorded no outputs)
     those metrics fall back to the point rule, and the reason says so.
     """
-    rules: list[Rule] = []
-    for metric, floor in params.floors.items():
-        value = metrics.get(metric)
-        word = "ceiling" if metric in LOWER_IS_BETTER else "floor"
-        if value is None:
-            rules.append(Rule("floor", metric, floor, None, False, f"{metric} is missing from the metrics"))
-            continue
-        ok = _meets(metric, value, floor)
-        side = "above" if metric in LOWER_IS_BETTER else "below"
-        reason = "" if ok else f"{metric} = {value:.4f} is {side} the {word} {floor:.4f}"
-        rules.append(Rule("floor", metric, floor, value, ok, reason))
+    rules = floor_rules(metrics, params.floors)
     if base is not None:
         for metric, tolerance in params.max_regression.items():
             value, before = metrics.get(metric), base.get(metric)

@@ -10,15 +10,15 @@ pipelines/yours/estimators.py, passed in as a registry.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.core.tasks import Metric
+from pipelines.core.estimators import Estimator, unknown_estimator
+from pipelines.core.metrics import known
 from pipelines.errors import PipelineError
 
-if TYPE_CHECKING:
-    from pipelines.core.train import Estimator
+Metric = Annotated[str, AfterValidator(known)]  # a name in pipelines/core/metrics.py's table
 
 
 class ParamsError(PipelineError, ValueError):
@@ -70,10 +70,7 @@ class TrainParams(BaseModel):
         """Every problem with the estimator sections against the registry, one line each (empty: fine)."""
         problems = []
         if self.estimator not in estimators:
-            problems.append(
-                f"train.estimator: {self.estimator!r} is not in pipelines/yours/estimators.py; "
-                f"one of: {', '.join(estimators)}"
-            )
+            problems.append(unknown_estimator(self.estimator, estimators))
         elif self.estimator not in self.sections():
             problems.append(
                 f"train.estimator is {self.estimator!r} but params.yaml has no train.{self.estimator} section"
@@ -103,12 +100,6 @@ class IntervalParams(_Section):
     seed: int
     max_cells: Annotated[int, Field(ge=1_000_000)]
     max_rows: Annotated[int, Field(ge=1_000)]
-
-    def settings(self) -> Any:
-        """As pipelines.core.intervals.Settings."""
-        from pipelines.core.intervals import Settings
-
-        return Settings(self.resamples, self.level, self.seed, self.method, self.max_cells, self.max_rows)
 
 
 class EvaluateParams(_Section):

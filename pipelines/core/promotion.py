@@ -12,6 +12,8 @@ import pandas as pd
 from pipelines.core.contract import Contract
 from pipelines.core.evaluate import evaluate
 from pipelines.core.gate import Verdict, check
+from pipelines.core.intervals import paired as paired_difference
+from pipelines.core.metrics import model_output
 from pipelines.core.params import EnvironmentParams, EvaluateParams, GateParams
 
 
@@ -41,9 +43,6 @@ def compare(
 
     Only the metrics matter here, so permutation importance runs once on at most 200 rows.
     """
-    from pipelines.core.evaluate import model_output
-    from pipelines.core.intervals import paired as paired_difference
-
     cheap = evaluate_params.model_copy(update={"permutation_repeats": 1, "permutation_max_samples": 200})
     challenger = evaluate(candidate, holdout, cheap, contract).metrics
     paired = None
@@ -55,7 +54,7 @@ def compare(
         if classes is None or list(classes) == list(getattr(champion, "classes_", [])):
             paired = paired_difference(
                 contract.task, y, model_output(candidate, x, contract.task), model_output(champion, x, contract.task),
-                classes, evaluate_params.threshold, evaluate_params.intervals.settings(),
+                classes, evaluate_params.threshold, evaluate_params.intervals,
             )  # fmt: skip
     elif champion_committed:
         champion_metrics, source = dict(champion_committed), "its committed metrics (model files not available here)"

@@ -18,25 +18,12 @@ import pandas as pd
 
 from pipelines.core import charts
 from pipelines.core import markdown as md
+from pipelines.core.data import DataChange
 from pipelines.core.drift import DriftReport
 from pipelines.core.gate import Verdict
+from pipelines.core.metrics import LOWER_IS_BETTER, NAMES
 from pipelines.core.reproduce import Reproduction
-from pipelines.core.tasks import LOWER_IS_BETTER, METRICS, spec
-
-
-@dataclass(frozen=True)
-class DataChange:
-    """What changed in the data between the base and this branch."""
-
-    added: list[str] = field(default_factory=list)
-    modified: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    diff_error: str | None = None
-    rows_before: int | None = None
-    rows_after: int | None = None
-    valid: bool | None = None
-    profile_before: Mapping[str, Mapping[str, Any]] | None = None
-    profile_after: Mapping[str, Mapping[str, Any]] | None = None
+from pipelines.core.tasks import spec
 
 
 @dataclass(frozen=True)
@@ -75,7 +62,7 @@ def _fmt(value: Any) -> str:
 
 
 def _order(task: str) -> list[str]:
-    return [*spec(task).metrics, *(m for m in METRICS if m not in spec(task).metrics)]
+    return [*spec(task).metrics, *(m for m in NAMES if m not in spec(task).metrics)]
 
 
 def _metrics_table(

@@ -4,7 +4,8 @@ A task is what the target is: a yes/no label (binary), one of several labels (mu
 number (regression). Per task it fixes the metrics `evaluate` reports (and so the ones a gate rule
 may name), which of them tables and pull-request bodies headline, how permutation importance is
 scored, the plot files and figures `evaluate` writes, and the metrics `init` gates a new project
-on. Adding a metric or a plot for a task is one edit here.
+on. Adding a plot for a task is one edit here; a metric is one entry in pipelines/core/metrics.py,
+and each task reports the metrics listed there for it.
 """
 
 from __future__ import annotations
@@ -12,28 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from pipelines.core import metrics
+
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[str, ...] = get_args(Task)
-
-Metric = Literal[
-    "roc_auc",
-    "average_precision",
-    "f1",
-    "precision",
-    "recall",
-    "accuracy",
-    "log_loss",
-    "balanced_accuracy",
-    "f1_macro",
-    "roc_auc_ovr",
-    "r2",
-    "rmse",
-    "mae",
-]
-"""Every metric `evaluate` can report, and so every metric a gate rule can name."""
-METRICS: tuple[str, ...] = get_args(Metric)
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
-IN_TARGET_UNITS = frozenset({"rmse", "mae"})  # errors measured in the target's own units
 
 
 @dataclass(frozen=True)
@@ -41,7 +24,6 @@ class TaskSpec:
     """Everything that differs between tasks."""
 
     name: str
-    metrics: tuple[str, ...]  # what `evaluate` reports, in report order
     headline: tuple[str, ...]  # the few metrics tables and pull-request bodies show
     importance_scoring: str  # scikit-learn scorer whose drop permutation importance measures
     importance_label: str  # the same, as people read it
@@ -51,11 +33,15 @@ class TaskSpec:
     primary: str  # the one production's tighter tolerance applies to (init)
     stratify: bool  # a stratified split is possible (the target is a label)
 
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """What `evaluate` reports, in report order (pipelines.core.metrics, the table)."""
+        return metrics.for_task(self.name)
+
 
 TASK_SPECS: dict[str, TaskSpec] = {
     "binary": TaskSpec(
         name="binary",
-        metrics=("roc_auc", "average_precision", "f1", "precision", "recall", "accuracy", "log_loss"),
         headline=("roc_auc", "f1", "recall"),
         importance_scoring="roc_auc",
         importance_label="ROC AUC",
@@ -73,7 +59,6 @@ TASK_SPECS: dict[str, TaskSpec] = {
     ),
     "multiclass": TaskSpec(
         name="multiclass",
-        metrics=("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss"),
         headline=("accuracy", "f1_macro", "log_loss"),
         importance_scoring="accuracy",
         importance_label="accuracy",
@@ -85,7 +70,6 @@ TASK_SPECS: dict[str, TaskSpec] = {
     ),
     "regression": TaskSpec(
         name="regression",
-        metrics=("r2", "rmse", "mae"),
         headline=("r2", "rmse", "mae"),
         importance_scoring="r2",
         importance_label="R²",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.jobs.common import add, say
+from pipelines.commands import add, say
 
 
 def release_overlay(env: str, rev: str, image: str, model_hash: str) -> dict[str, bytes]:

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipelines.jobs.common import add, add_env_choice, add_repo, annotate, append, json_bytes, say
+from pipelines.commands import add, add_env_choice, add_repo, annotate, append, json_bytes, say
 from pipelines.jobs.release import env_ref, target_env
 
 

@@ -8,7 +8,7 @@ import hashlib
 import time
 from typing import Any
 
-from pipelines.jobs.common import add, say
+from pipelines.commands import add, say
 
 
 def feedback_location(params: Any, override: str | None = None) -> str:
@@ -40,7 +40,7 @@ def live_performance(
 
         say("monitor", f"{unmatched:,} outcome(s) found no prediction: "
                        + "; ".join(f"{n:,} {UNMATCHED_CAUSES[c]}" for c, n in causes.items()))  # fmt: skip
-    task, settings = load_contract().task, params.evaluate.intervals.settings()
+    task, settings = load_contract().task, params.evaluate.intervals
     ordered = sorted(by_model.values(), key=lambda j: (j.role != "champion", -j.predictions, j.model_hash))
     found = []
     for joined in ordered:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.jobs.common import add, add_repo, annotate, append, say
+from pipelines.commands import add, add_repo, annotate, append, say
 
 NO_SOURCE = (
     "no source configured: set ingest.source, or ingest.sql_url_env and sql_query, or ingest.feedback, in params.yaml"
@@ -168,8 +168,8 @@ def live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str
     from pipelines.adapters import modelio
     from pipelines.adapters.files import read_table
     from pipelines.adapters.params import load_contract
-    from pipelines.core.evaluate import model_output, score
     from pipelines.core.gate import check
+    from pipelines.core.metrics import model_output, score
     from pipelines.core.validation import validate
     from pipelines.jobs.release import workspace_model
 

@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from pipelines.jobs.common import add, annotate, append, refuse_stale, say
+from pipelines.commands import add, annotate, append, refuse_stale, say
 
 STAGE_SECTIONS = ("split", "train", "evaluate")
 """The params.yaml sections the pipeline's stages read: what reports compare between revisions."""

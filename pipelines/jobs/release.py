@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipelines.jobs.common import add, add_env_choice, add_repo, annotate, append, json_bytes, refuse_stale, say
+from pipelines.commands import add, add_env_choice, add_repo, annotate, append, json_bytes, refuse_stale, say
 
 NO_REMOTE = (
     "no DVC remote is configured, so the model of record cannot be stored where later workflows fetch it: "

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipelines.jobs.common import add, annotate, append, say
+from pipelines.commands import add, annotate, append, say
 
 
 def bootstrap(dvc_file: str = "data.dvc") -> str:

@@ -7,9 +7,12 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipelines.jobs.common import add, say
+from pipelines.commands import add, say
+
+if TYPE_CHECKING:
+    from deploy.scoring import ModelStore
 
 
 def release_labels(path: str | None, digest: str) -> dict[str, str]:
@@ -46,6 +49,17 @@ def environment_model(env: str, dvc_yaml: str) -> tuple[Path, dict[str, Any], di
     return model_dir, manifest, release
 
 
+def model_store() -> ModelStore:
+    """The service's one way into the project (deploy.scoring.ModelStore): verified loading through the model
+    format's allow-list, and the estimator registry's fast paths."""
+    from deploy.scoring import ModelStore
+    from pipelines.adapters import modelio
+    from pipelines.adapters.params import estimators
+
+    fast_paths = [entry.fast_path for entry in estimators().values() if entry.fast_path is not None]
+    return ModelStore(verify=modelio.verify, load=modelio.load, fast_paths=fast_paths)
+
+
 def challenger_model(args: argparse.Namespace, directory: str | None) -> Callable[[Any], Any] | None:
     """How to load the challenger to shadow the champion with, given the champion's InputSpec: `--challenger-env`'s
     model (fetched and verified now), or a directory laid out by `image-context --challenger-rev` (model/,
@@ -58,7 +72,7 @@ def challenger_model(args: argparse.Namespace, directory: str | None) -> Callabl
 
     if args.challenger_env:
         c_dir, c_manifest, c_release = environment_model(args.challenger_env, args.dvc_yaml)
-        return lambda spec: load_bundle(c_dir, c_manifest, c_release, spec)
+        return lambda spec: load_bundle(c_dir, c_manifest, c_release, spec, model_store())
     if not directory:
         return None
     root = Path(directory)
@@ -75,7 +89,7 @@ def challenger_model(args: argparse.Namespace, directory: str | None) -> Callabl
         manifest = json.loads((root / "manifest.json").read_text())
         digest = modelio.verify(root / "model", manifest)
         release = release_labels(str(root / "release.json"), digest)
-        bundle = load_bundle(root / "model", manifest, release, spec)
+        bundle = load_bundle(root / "model", manifest, release, spec, model_store())
         return bundle
 
     return load
@@ -141,8 +155,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         say("serve", f"challenger from {source}: loading it to score in shadow "
                      f"(answering {params.challenger.traffic:.0%} of requests)")  # fmt: skip
 
+    store = model_store()
+
     def loader() -> Any:
-        return load_bundle(model_dir, manifest, release, spec)
+        return load_bundle(model_dir, manifest, release, spec, store)
 
     app = create_app(spec, loader, settings, log, outcomes, challenger, contract)  # /feedback: the target's rule
     host, port = args.host or params.host, args.port if args.port is not None else params.port

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.jobs.common import add, add_repo, say
+from pipelines.commands import add, add_repo, say
 
 
 def cmd_init(args: argparse.Namespace) -> int:

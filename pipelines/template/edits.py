@@ -6,10 +6,9 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pipelines.template.plan import Options
+from pipelines.template.options import Options
 
 
 def _yaml() -> Any:

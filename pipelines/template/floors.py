@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 
 from pipelines.core.contract import Contract
-from pipelines.core.tasks import IN_TARGET_UNITS, LOWER_IS_BETTER, spec
+from pipelines.core.metrics import IN_TARGET_UNITS, LOWER_IS_BETTER
+from pipelines.core.tasks import spec
 from pipelines.template.infer import _outward
 
 SCORE_MARGIN = 0.05  # floors of scores (AUC, F1, R²...): this much below the first model
@@ -111,7 +112,7 @@ def first_scores(frame: pd.DataFrame, contract: Contract, params: Any) -> tuple[
 
     from pipelines.adapters.params import estimators
     from pipelines.core.data import split
-    from pipelines.core.evaluate import model_output, score
+    from pipelines.core.metrics import model_output, score
     from pipelines.core.train import build_pipeline
     from pipelines.yours.features import build_preprocessor
 

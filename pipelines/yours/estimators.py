@@ -4,7 +4,7 @@
 hyper-parameters, validated by the entry's params model (unknown or mistyped keys fail at load time).
 To add an estimator, add an entry here (and its section to params.yaml): nothing else changes.
 
-An entry (pipelines.core.train.Estimator) says:
+An entry (pipelines.core.estimators.Estimator) says:
 - `params`: a pydantic model of its section of params.yaml;
 - `build(options, task, seed)`: an unfitted scikit-learn estimator for the task;
 - `tasks`: the tasks it can learn ("binary", "multiclass", "regression");
@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.core.estimators import Estimator
 from pipelines.core.fastpath import linear_classifier, linear_regressor
 from pipelines.core.params import ParamsError
-from pipelines.core.train import Estimator
 
 PositiveInt = Annotated[int, Field(gt=0)]
 

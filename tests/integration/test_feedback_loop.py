@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipelines.core import ids
-from pipelines.core.evaluate import score
+from pipelines.core.metrics import score
 from pipelines.core.tasks import spec
 from tests.conftest import CONTRACT, FEATURES, PARAMS, Repo, cripple
 from tests.service.conftest import Server, json_rows

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,7 @@ from pipelines.core.tasks import spec
 from tests.conftest import (
     CONTRACT,
     IS_EXAMPLE,
+    ROOT,
     Repo,
     forbidden_cell,
     knob,
@@ -389,3 +392,32 @@ def test_mlflow_runs_log_in_the_background_and_an_unreachable_server_never_fails
 
 def _experiment(repo: Repo) -> str:
     return str(yaml.safe_load((repo.path / "params.yaml").read_text())["mlflow"]["experiment"])
+
+
+_LOADED = (
+    "import json, sys; from pipelines.cli import main; code = main(sys.argv[2:]); "
+    "names = sorted(n for n in sys.modules if n.split('.')[0] in ('pipelines', 'deploy')); "
+    "open(sys.argv[1], 'w').write(json.dumps(names)); sys.exit(code)"
+)
+
+
+def test_every_project_module_a_stage_imports_is_among_its_deps(repo_copy: Repo) -> None:
+    """A stage's `deps` in dvc.yaml list every project module its command has loaded when it finishes, so moving
+    code into a new module cannot make DVC skip a stage whose code changed. Each stage's command runs for real in
+    a copy of the trained project (package __init__ files, docstrings only, aside)."""
+    pipeline = yaml.safe_load((repo_copy.path / "dvc.yaml").read_text())
+    paths = {k: str(v) for entry in pipeline["vars"] for k, v in entry["paths"].items()}
+    loaded, missing = repo_copy.path.parent / "loaded.json", {}
+    for name, stage in pipeline["stages"].items():
+        command = " ".join(stage["cmd"].split())
+        for key, value in paths.items():
+            command = command.replace("${paths." + key + "}", value)
+        argv = shlex.split(command)
+        assert argv[:3] == ["python", "-m", "pipelines"], command
+        repo_copy.run(sys.executable, "-c", _LOADED, str(loaded), *argv[3:], timeout=300)
+        modules = {Path(*n.split(".")) for n in json.loads(loaded.read_text())}
+        files = {f"{m}.py" for m in modules if not (ROOT / m).is_dir()}
+        assert "pipelines/jobs/stages.py" in files, files
+        if files - {str(dep) for dep in stage["deps"]}:
+            missing[name] = sorted(files - {str(dep) for dep in stage["deps"]})
+    assert not missing, f"dvc.yaml: stages load project modules their deps do not list: {missing}"

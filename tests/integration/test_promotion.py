@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.core.tasks import LOWER_IS_BETTER
+from pipelines.core.metrics import LOWER_IS_BETTER
 from tests.conftest import PARAMS, Repo, cripple, nudge, other_blas_kernel
 from tests.service.conftest import Server, _die_with_parent, free_port, wait_http_ok
 

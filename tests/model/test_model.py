@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pipelines.core.evaluate import model_output, score
-from pipelines.core.tasks import LOWER_IS_BETTER, spec
+from pipelines.core.metrics import LOWER_IS_BETTER, model_output, score
+from pipelines.core.tasks import spec
 from pipelines.core.train import fit as fit_with
 from pipelines.yours.features import build_preprocessor
 from tests.conftest import CONTRACT, ESTIMATORS, FEATURES, PARAMS

@@ -25,6 +25,7 @@ from deploy.payload import InputSpec
 from deploy.predictions import LogSettings
 from deploy.scoring import Bundle, build_bundle
 from deploy.state import ServiceSettings
+from pipelines.jobs.serve import model_store
 from tests.conftest import CONTRACT, FEATURES, PARAMS, ROOT, Repo
 
 SPEC = InputSpec.from_schema(CONTRACT.inputs)
@@ -44,6 +45,9 @@ def json_rows(frame: Any) -> list[list[Any]]:
     return [[v.item() if hasattr(v, "item") else v for v in row] for row in plain.values.tolist()]
 
 
+FAST_PATHS = model_store().fast_paths
+
+
 @pytest.fixture(scope="session")
 def holdout(project_split: tuple[Any, Any]) -> list[list[Any]]:
     """The project's holdout rows (model inputs, in schema order), as JSON rows."""
@@ -55,7 +59,7 @@ def bundle(project_model: Any, project_split: tuple[Any, Any]) -> Bundle:
     """The project's model behind the service; the fast path's probe is training rows, never the holdout
     rows the tests compare it on."""
     release = {"model_version": "test", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
-    return build_bundle(project_model, SPEC, release, json_rows(project_split[0][FEATURES].head(5)))
+    return build_bundle(project_model, SPEC, release, json_rows(project_split[0][FEATURES].head(5)), FAST_PATHS)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from deploy.scoring import load_bundle
 from pipelines.adapters import modelio
 from pipelines.core.contract import Contract
 from pipelines.core.train import fit
+from pipelines.jobs.serve import model_store
 from pipelines.yours.features import build_preprocessor
 from tests.conftest import ESTIMATORS, PARAMS
 from tests.service.conftest import SETTINGS
@@ -118,7 +119,7 @@ def served(saved: tuple[Path, Contract, str]) -> Iterator[tuple[TestClient, Path
 
     directory, contract, kind = saved
     spec = InputSpec.from_schema(contract.inputs)
-    bundle = load_bundle(directory, modelio.manifest(directory), RELEASE, spec)
+    bundle = load_bundle(directory, modelio.manifest(directory), RELEASE, spec, model_store())
     with TestClient(create_app(spec, lambda: bundle, SETTINGS), raise_server_exceptions=False) as client:
         deadline = time.monotonic() + 30
         while client.get("/health/ready").status_code != 200:
@@ -181,4 +182,4 @@ def test_a_model_trained_on_other_columns_is_refused_with_the_columns_named(
     with pytest.raises(
         ValueError, match=r"other input columns than the contract's; it lacks tenure; it also takes plan"
     ):
-        load_bundle(directory, modelio.manifest(directory), RELEASE, other)
+        load_bundle(directory, modelio.manifest(directory), RELEASE, other, model_store())

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from deploy.feedback import make_ids, parse_feedback
 from deploy.payload import RequestError
 from pipelines.core import ids
-from pipelines.core.evaluate import score
 from pipelines.core.feedback import join, latest_outcomes, logged_from_rows, performance
-from pipelines.core.intervals import Settings
+from pipelines.core.metrics import score
+from tests.helpers import bootstrap
 
 MODEL = "ab" * 32
-INTERVALS = Settings(300, 0.95, 1)
+INTERVALS = bootstrap(300, 0.95, 1)
 
 
 def test_ids_check_themselves_and_name_what_is_wrong() -> None:

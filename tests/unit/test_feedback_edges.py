@@ -20,9 +20,9 @@ from pipelines.adapters import sources
 from pipelines.core import ids
 from pipelines.core.contract import Contract
 from pipelines.core.feedback import Joined, performance
-from pipelines.core.intervals import Settings
 from pipelines.errors import PipelineError
 from pipelines.jobs.feedback import _read_outcomes, outcome_pairs
+from tests.helpers import bootstrap
 from tests.service.conftest import log_settings
 
 MODEL = "cd" * 32
@@ -159,7 +159,7 @@ def test_live_metrics_that_overflow_are_left_out_so_the_verdict_stays_json() -> 
     n = 50
     joined = Joined(MODEL, ids=make_ids(MODEL, n), y=[1e300] * n, output=list(np.linspace(0, 1, n)),
                     delays=[1.0] * n, predictions=n)  # fmt: skip
-    found = performance(joined, "regression", 0.5, Settings(200, 0.95, 1), {"rmse": 1.0}, 10)
+    found = performance(joined, "regression", 0.5, bootstrap(200, 0.95, 1), {"rmse": 1.0}, 10)
     json.dumps(found, allow_nan=False)
     assert "mse" not in found["metrics"] and "rmse" not in found["metrics"]
     assert found["metrics"]["mae"] == pytest.approx(1e300)

@@ -6,8 +6,9 @@ import hypothesis.strategies as st
 from hypothesis import given
 
 from pipelines.core.gate import check
+from pipelines.core.metrics import LOWER_IS_BETTER
+from pipelines.core.metrics import NAMES as METRICS
 from pipelines.core.params import GateParams
-from pipelines.core.tasks import LOWER_IS_BETTER, METRICS
 
 GATE = GateParams(
     floors={"roc_auc": 0.95, "recall": 0.85, "log_loss": 0.25},

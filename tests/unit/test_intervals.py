@@ -5,67 +5,35 @@ from __future__ import annotations
 
 import math
 
-import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import given, settings
 
-from pipelines.core.evaluate import score
-from pipelines.core.intervals import Settings, intervals, paired, weighted_scores
+from pipelines.core.intervals import intervals, paired, resamples_used
+from pipelines.core.metrics import score, scored, weighted
 from pipelines.core.tasks import spec
+from tests.helpers import bootstrap, synthetic_holdout
 
-SETTINGS = Settings(resamples=400, level=0.95, seed=7)
-
-
-def _data(task: str, n: int, seed: int, ties: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    rng = np.random.default_rng(seed)
-    if task == "regression":
-        y = rng.normal(10, 3, n)
-        return y, y + rng.normal(0, 2, n), None
-    k = 2 if task == "binary" else 3
-    classes = np.array(["a", "b", "c"][:k])
-    y = classes[rng.integers(0, k, n)]
-    y[:k] = classes  # every class present
-    logits = rng.normal(size=(n, k)) + 1.5 * (y[:, None] == classes[None, :])
-    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    if ties:
-        proba = np.round(proba, 1)
-        proba[:, -1] = 1 - proba[:, :-1].sum(axis=1)
-        proba = np.clip(proba, 0, 1)
-    return y, proba, classes
-
-
-@settings(max_examples=40, deadline=None)
-@given(task=st.sampled_from(["binary", "multiclass", "regression"]), n=st.integers(8, 200),
-       seed=st.integers(0, 10_000), ties=st.booleans(), threshold=st.sampled_from([0.3, 0.5, 0.7]))  # fmt: skip
-def test_at_unit_weights_every_metric_equals_scikit_learns(
-    task: str, n: int, seed: int, ties: bool, threshold: float
-) -> None:
-    y, output, classes = _data(task, n, seed, ties)
-    expected = score(y, output, task=task, classes=classes, threshold=threshold)
-    found = weighted_scores(task, y, output, classes, threshold, np.ones((1, n)))
-    for name in spec(task).metrics:
-        assert found[name][0] == pytest.approx(expected[name], abs=2e-6), name
+SETTINGS = bootstrap(resamples=400, level=0.95, seed=7)
 
 
 def test_integer_weights_equal_repeating_the_rows() -> None:
-    y, output, classes = _data("binary", 60, 1, ties=True)
+    y, output, classes = synthetic_holdout("binary", 60, 1, ties=True)
     w = np.random.default_rng(2).integers(0, 4, 60)
     repeated = score(np.repeat(y, w), np.repeat(output, w, axis=0), task="binary", classes=classes)
-    found = weighted_scores("binary", y, output, classes, 0.5, w[None, :].astype(float))
+    found = weighted(scored("binary", y, output, classes, 0.5), w[None, :].astype(float))
     assert {k: round(float(v[0]), 6) for k, v in found.items()} == pytest.approx(repeated, abs=2e-6)
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_identical_models_differ_by_exactly_zero_with_a_zero_width_interval(task: str) -> None:
-    y, output, classes = _data(task, 120, 3)
+    y, output, classes = synthetic_holdout(task, 120, 3)
     for entry in paired(task, y, output, output.copy(), classes, 0.5, SETTINGS).values():
         assert entry == {"difference": 0.0, "low": 0.0, "high": 0.0}
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_intervals_are_reproducible_and_do_not_depend_on_row_order(task: str) -> None:
-    y, output, classes = _data(task, 150, 4)
+    y, output, classes = synthetic_holdout(task, 150, 4)
     first = intervals(task, y, output, classes, 0.5, SETTINGS)
     assert intervals(task, y, output, classes, 0.5, SETTINGS) == first
     shuffled = np.random.default_rng(5).permutation(len(y))
@@ -73,13 +41,13 @@ def test_intervals_are_reproducible_and_do_not_depend_on_row_order(task: str) ->
     assert [(m, e["low"], e["high"]) for m, e in again.items()] == pytest.approx(
         [(m, e["low"], e["high"]) for m, e in first.items()], abs=1e-6
     )
-    other_seed = intervals(task, y, output, classes, 0.5, Settings(400, 0.95, seed=8))
+    other_seed = intervals(task, y, output, classes, 0.5, bootstrap(400, 0.95, seed=8))
     assert other_seed != first
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_a_holdout_four_times_larger_narrows_the_interval_about_twofold(task: str) -> None:
-    y, output, classes = _data(task, 200, 6)
+    y, output, classes = synthetic_holdout(task, 200, 6)
     narrow = intervals(task, np.tile(y, 4), np.concatenate([output] * 4), classes, 0.5, SETTINGS)
     wide = intervals(task, y, output, classes, 0.5, SETTINGS)
     metric = spec(task).primary
@@ -98,7 +66,7 @@ def test_the_95_percent_interval_covers_the_true_auc_in_90_to_99_percent_of_200_
         z = rng.normal(size=n) + d * (y == "b")
         p = 1 / (1 + np.exp(-z))
         found = intervals("binary", y, np.column_stack([1 - p, p]), np.array(["a", "b"]), 0.5,
-                          Settings(resamples=300, level=0.95, seed=repetition))["roc_auc"]  # fmt: skip
+                          bootstrap(resamples=300, level=0.95, seed=repetition))["roc_auc"]  # fmt: skip
         covered += found["low"] <= truth <= found["high"]
     assert 0.90 <= covered / 200 <= 0.99, covered
 
@@ -123,9 +91,9 @@ def test_a_better_model_has_a_paired_difference_above_zero_and_a_narrower_interv
 def test_a_subsampled_bootstrap_of_a_large_set_agrees_with_the_full_one(task: str) -> None:
     """m-out-of-n: 3,000 of 30,000 rows resampled, the spread scaled by sqrt(m/n), gives (within 20%) the
     interval the bootstrap of all rows gives, around the same point; and the same answer in any row order."""
-    y, output, classes = _data(task, 30_000, 11)
-    full = intervals(task, y, output, classes, 0.5, Settings(300, 0.95, 3))
-    sub_settings = Settings(300, 0.95, 3, max_rows=3_000)
+    y, output, classes = synthetic_holdout(task, 30_000, 11)
+    full = intervals(task, y, output, classes, 0.5, bootstrap(300, 0.95, 3))
+    sub_settings = bootstrap(300, 0.95, 3, max_rows=3_000)
     sub = intervals(task, y, output, classes, 0.5, sub_settings)
     point = score(y, output, task=task, classes=classes, threshold=0.5)
     for metric in spec(task).metrics:
@@ -136,4 +104,4 @@ def test_a_subsampled_bootstrap_of_a_large_set_agrees_with_the_full_one(task: st
         assert sub[metric]["low"] - width_full / 4 <= point[metric] <= sub[metric]["high"] + width_full / 4, metric
     order = np.random.default_rng(0).permutation(len(y))
     assert intervals(task, y[order], output[order], classes, 0.5, sub_settings) == sub
-    assert sub_settings.used(30_000) == 300
+    assert resamples_used(sub_settings, 30_000) == 300

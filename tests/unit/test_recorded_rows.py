@@ -8,10 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.core.evaluate import recorded_positions, recorded_weights, score
-from pipelines.core.intervals import Settings, paired
+from pipelines.core.evaluate import recorded_positions, recorded_weights
+from pipelines.core.intervals import paired
+from pipelines.core.metrics import score
+from tests.helpers import bootstrap
 
-SETTINGS = Settings(resamples=1000, level=0.95, seed=0)
+SETTINGS = bootstrap(resamples=1000, level=0.95, seed=0)
 
 
 def _holdout(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipelines.core.data import DataChange
 from pipelines.core.gate import check
 from pipelines.core.params import GateParams
-from pipelines.core.reports import DataChange, ReportInputs, build
+from pipelines.core.reports import ReportInputs, build
 
 GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01}, regression_rule={})
 PLOTS = {

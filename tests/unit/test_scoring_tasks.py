@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from deploy.payload import InputSpec
 from deploy.scoring import build_bundle
+from pipelines.jobs.serve import model_store
 from pipelines.yours.features import build_preprocessor
 
 
@@ -35,7 +36,7 @@ def test_a_regressor_bundle_returns_values_and_no_classes() -> None:
     model = _fit(Ridge(), frame["size"].to_numpy() * 2 + (frame["colour"] == "red") * 5)
     spec = InputSpec.from_schema(_Inputs.to_schema())
     rows = [[12.5, "red"], [None, "blue"], [3.0, None]]
-    bundle = build_bundle(model, spec, {"model_version": "t"}, rows)
+    bundle = build_bundle(model, spec, {"model_version": "t"}, rows, model_store().fast_paths)
     assert bundle.classes is None
     expected = model.predict(pd.DataFrame(rows, columns=["size", "colour"]))
     np.testing.assert_allclose(bundle.output(spec.to_matrix(rows)), expected, atol=1e-9)
@@ -48,7 +49,7 @@ def test_a_multiclass_bundle_returns_one_probability_per_class() -> None:
     )
     spec = InputSpec.from_schema(_Inputs.to_schema())
     rows = [[5.0, "red"], [45.0, "green"]]
-    bundle = build_bundle(model, spec, {"model_version": "t"}, rows)
+    bundle = build_bundle(model, spec, {"model_version": "t"}, rows, model_store().fast_paths)
     proba = bundle.output(spec.to_matrix(rows))
     assert list(bundle.classes) == ["l", "m", "s"] and proba.shape == (2, 3)
     assert list(bundle.classes[proba.argmax(axis=1)]) == ["s", "l"]

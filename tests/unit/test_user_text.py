@@ -24,6 +24,7 @@ from pipelines.core.contract import Contract
 from pipelines.core.names import printable
 from pipelines.core.train import fit
 from pipelines.core.validation import DataValidationError, validate
+from pipelines.jobs.serve import model_store
 from pipelines.template import codegen, infer
 from pipelines.yours.features import build_preprocessor
 from tests.conftest import ESTIMATORS, PARAMS
@@ -90,7 +91,7 @@ def test_every_writer_of_user_text_takes_it(kind: str, tmp_path: Path) -> None:
     spec, name = InputSpec.from_schema(contract.inputs), str(frame.columns[0])
     release = {"model_version": "t", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
     rows = [[float(v), p] for v, p in inputs.head(3).itertuples(index=False)]
-    bundle = build_bundle(model, spec, release, rows)
+    bundle = build_bundle(model, spec, release, rows, model_store().fast_paths)
     log = PredictionLog(log_settings(tmp_path / "logs", sample_rate=1.0), seed=0)
     with TestClient(create_app(spec, lambda: bundle, SETTINGS, log, contract=contract),
                     raise_server_exceptions=False) as client:  # fmt: skip

@@ -1,6 +1,7 @@
-"""What every job module shares: messages, GitHub output files, command registration, and the
-refusal to judge stale outputs. Standard library only at import time (heavy imports stay inside
-the commands, so `python -m pipelines --help` answers at once)."""
+"""What every command module shares (pipelines/jobs/*.py and pipelines/template/commands.py): messages,
+GitHub output files, command registration, and the refusal to judge stale outputs. Standard library
+only at import time (heavy imports stay inside the commands, so `python -m pipelines --help` answers
+at once)."""
 
 from __future__ import annotations
 

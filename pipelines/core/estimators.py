@@ -1,0 +1,39 @@
+"""The estimator registry's entry type: what pipelines/yours/estimators.py lists, one `Estimator` per
+estimator a project can train (its params model, how to build it, the tasks it fits, the types its
+saved form needs, an optional fast path for the service). params, train and the service read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+FastPath = Callable[[Any], Callable[[np.ndarray], np.ndarray] | None]
+"""Given a fitted estimator: its output (class probabilities, or values) on a float matrix as plain
+NumPy, or None when the estimator is not of the kind the function knows."""
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """One entry of the project's estimator registry (pipelines/yours/estimators.py).
+
+    `params` validates its section of params.yaml (`train.<name>`); `build(options, task, seed)`
+    returns an unfitted scikit-learn estimator for `task` from those options; `tasks` are the tasks
+    it can learn; `trusted_types` are the types beyond skops' defaults its saved form holds (the
+    model loader's allow-list is the union of every entry's); `fast_path` optionally compiles the
+    fitted estimator for the service (checked against the slow path at load time).
+    """
+
+    params: type[BaseModel]
+    build: Callable[[Any, str, int], Any]
+    tasks: frozenset[str]
+    trusted_types: tuple[str, ...] = ()
+    fast_path: FastPath | None = field(default=None, compare=False)
+
+
+def unknown_estimator(name: str, estimators: Mapping[str, Estimator]) -> str:
+    """The one-line problem when `train.estimator` names no registry entry."""
+    return f"train.estimator: {name!r} is not in pipelines/yours/estimators.py; one of: {', '.join(estimators)}"
