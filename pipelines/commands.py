@@ -10,7 +10,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.core.params import EnvironmentParams, EnvironmentsParams
 
 Command = Callable[[argparse.Namespace], int]
 Subparsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -89,3 +92,8 @@ def refuse_stale(command: str) -> None:
 def json_bytes(data: Any) -> bytes:
     """Indented, key-sorted, strict JSON with a final newline (what committed JSON files look like)."""
     return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def target_env(envs: EnvironmentsParams, args: argparse.Namespace) -> EnvironmentParams | None:
+    """The environment `--env` names, or the one promoted from `--after` (None when there is none)."""
+    return envs.get(args.env) if getattr(args, "env", None) else envs.next_after(args.after)

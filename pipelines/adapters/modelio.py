@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.adapters import files
+from pipelines.adapters.params import load_paths
 from pipelines.errors import PipelineError
 
 # Beyond skops' defaults, every estimator's model may hold these; the rest come from the registry.
@@ -246,3 +247,10 @@ def load(directory: str | os.PathLike[str]) -> Any:
     if extra:
         raise UntrustedModelError(f"{model_file}: contains types outside the allow-list: {', '.join(extra)}")
     return sio.load(model_file, trusted=list(trusted_types()))
+
+
+def workspace_model() -> tuple[Path, str]:
+    """The workspace's model directory, verified against the workspace's manifest (local use only)."""
+    paths = load_paths()
+    model_dir = Path(paths["model"])
+    return model_dir, verify(model_dir, json.loads(Path(paths["manifest"]).read_text()))

@@ -169,3 +169,25 @@ def rollback_target(env: str, to_version: int | None) -> Release:
                 raise RegistryError(f"{env} already runs version {to_version}")
             return release
     raise RegistryError(f"{env} never ran version {to_version}; it ran {sorted({r.version for r in releases})}")
+
+
+def env_ref(name: str) -> str | None:
+    """The environment branch as this checkout knows it (local, else origin/), or None if it does not exist."""
+    ref = git.branch_ref(name)
+    return ref if git.resolve(ref) else None
+
+
+def release_overlay(env: str, rev: str, image: str, model_hash: str) -> dict[str, bytes]:
+    """The overlay file of `env` as `rev` holds it, edited to run `image` (by digest) for `model_hash`, with
+    the model version `<env>-v<N>` (N: the environment's release count plus one), keyed by repository path;
+    empty when `rev` has no overlay for `env` (a project that does not use the manifests)."""
+    from pipelines.adapters import manifests
+
+    path = manifests.kustomization_path(env)
+    text = git.show(rev, path)
+    if text is None:
+        return {}
+    ref = git.branch_ref(env)
+    earlier = history(ref) if git.resolve(ref) else []
+    version = f"{env}-v{len(earlier) + 1}"
+    return {path: manifests.with_release(text, image, version, model_hash).encode()}

@@ -174,3 +174,9 @@ def paired_with_base(
         scope = (f"{rows} of {len(test)} holdout rows, stratified by class and weighted to the holdout's shares "
                  f"({shares}; evaluate.recorded_rows)")  # fmt: skip
     return found, f"paired: both models' recorded outputs on {scope}, {resamples_used(settings, rows)} shared resamples"
+
+
+def version_labels(digest: str, rev: str | None = None) -> dict[str, str]:
+    """What /version reports for a model: its label `sha-<hash>`, hash, commit and data hash (of `rev`, else
+    the workspace)."""
+    return {"model_version": f"sha-{digest[:12]}", "model_hash": digest, **provenance(rev)}

@@ -306,3 +306,17 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+STAGE_SECTIONS = ("split", "train", "evaluate")
+"""The params.yaml sections the pipeline's stages read: what reports compare between revisions."""
+
+
+def stage_params(flat: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pipeline stages' params only, so both sides of a report compare the same slice."""
+    return None if flat is None else {k: v for k, v in flat.items() if k.split(".")[0] in STAGE_SECTIONS}
+
+
+def feedback_location(params: Params, override: str | None = None) -> str:
+    """Where outcomes are read from: `override`, else monitor.feedback, else serve.feedback.directory."""
+    return str(override or params.monitor.feedback or params.serve.feedback.directory)

@@ -1,6 +1,6 @@
 """What an environment declares the cluster runs: `render` (the overlay's manifests, checked against the
-Kubernetes schemas and the policy in pipelines.core.manifests), and the overlay edit that promotion makes
-(`release_overlay`, used by jobs.release and jobs.environments on promote/<env>). No command here talks
+Kubernetes schemas and the policy in pipelines.core.manifests). The overlay edit that promotion makes is
+pipelines.adapters.releases.release_overlay. No command here talks
 to a cluster: Argo CD (deploy/argocd) reconciles what the branches say; the kind workflow applies a
 rendering on GitHub only."""
 
@@ -12,22 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.commands import add, say
-
-
-def release_overlay(env: str, rev: str, image: str, model_hash: str) -> dict[str, bytes]:
-    """The overlay file of `env` as `rev` holds it, edited to run `image` (by digest) for `model_hash`, with
-    the model version `<env>-v<N>` (N: the environment's release count plus one), keyed by repository path;
-    empty when `rev` has no overlay for `env` (a project that does not use the manifests)."""
-    from pipelines.adapters import git, manifests, releases
-
-    path = manifests.kustomization_path(env)
-    text = git.show(rev, path)
-    if text is None:
-        return {}
-    ref = git.branch_ref(env)
-    earlier = releases.history(ref) if git.resolve(ref) else []
-    version = f"{env}-v{len(earlier) + 1}"
-    return {path: manifests.with_release(text, image, version, model_hash).encode()}
 
 
 def checked(env: str, image: str | None, port: int, grace: float) -> tuple[str, list[str]]:

@@ -10,8 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipelines.commands import add, add_env_choice, add_repo, annotate, append, json_bytes, say
-from pipelines.jobs.release import env_ref, target_env
+from pipelines.commands import add, add_env_choice, add_repo, annotate, append, json_bytes, say, target_env
 
 
 def _holdout_at(rev: str, directory: Path, schema: Any) -> Any:
@@ -37,9 +36,8 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     from pipelines.adapters import git, modelio, record, releases, revisions
     from pipelines.adapters.params import load_contract, load_params, load_paths
     from pipelines.core import promotion
-    from pipelines.core.params import flatten
+    from pipelines.core.params import STAGE_SECTIONS, flatten, stage_params
     from pipelines.core.reports import ReportInputs, build, gate_table, promotion_report
-    from pipelines.jobs.pull_request import STAGE_SECTIONS, stage_params
 
     params, paths, contract = load_params(args.params), load_paths(), load_contract()
     env = target_env(params.environments, args)
@@ -48,7 +46,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
         return 0
     own = record.branch(env.name)
     candidate_rev = args.candidate or (own if git.resolve(own) else "HEAD")
-    branch = env_ref(env.name)
+    branch = releases.env_ref(env.name)
     current = releases.current(branch) if branch else None
     note = ""
     with tempfile.TemporaryDirectory(prefix="promotion-") as tmp:
@@ -90,7 +88,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     text = promotion_report(
         f"Promotion to {env.name}: model {digest[:12]}{replaces}", env.name, result.champion_source, note, report
     )
-    from pipelines.jobs.feedback import promotion_section
+    from pipelines.jobs.live import promotion_section
 
     text += promotion_section(params, digest, current.model_hash if current else None)
     if args.report:
@@ -103,12 +101,10 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
         if git.resolve(candidate_rev) == git.resolve(own):
             commit = record.amend(env.name, recorded, f"Promotion gate: {outcome}")
         else:
-            from pipelines.jobs.cluster import release_overlay
-
             source = record.source_of(candidate_rev)
             image = str((record.read_json(candidate_rev, paths["release"]) or {}).get("image", ""))
             if image:  # the same image, by digest, declared in this environment's overlay
-                recorded |= release_overlay(env.name, candidate_rev, image, digest)
+                recorded |= releases.release_overlay(env.name, candidate_rev, image, digest)
             commit = record.start(
                 env.name,
                 branch,

@@ -41,7 +41,7 @@ def ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
     elif not settings.feedback:
         raise sources.IngestError(NO_SOURCE)
     if settings.feedback:  # the live rows whose outcomes came back, as one more batch (pipelines.jobs.feedback)
-        from pipelines.jobs.feedback import labelled_batch
+        from pipelines.jobs.live import labelled_batch
 
         batches += labelled_batch(params, data_dir)
     schema = load_contract().raw
@@ -118,8 +118,7 @@ def _retrain(args: argparse.Namespace, params: Any, outcome: Any) -> int:
 
     from pipelines.adapters import dvc, git
     from pipelines.adapters.github import GhCli, upsert_pull_request
-    from pipelines.jobs.pull_request import write_report
-    from pipelines.jobs.runs import reproduction
+    from pipelines.jobs import judging
 
     if dvc.stream("repro") != 0:
         say("retrain", "dvc repro failed")
@@ -127,7 +126,7 @@ def _retrain(args: argparse.Namespace, params: Any, outcome: Any) -> int:
     new_data = bool(outcome.added)
     # Without new data, "changed" means the outputs no longer reproduce the committed ones within the
     # tolerances; model bytes that differ on this runner's CPU while the numbers agree are no change.
-    reproduced = None if new_data else reproduction("HEAD", args.params, "dvc.yaml")
+    reproduced = None if new_data else judging.reproduction("HEAD", args.params, "dvc.yaml")
     if reproduced is not None and reproduced.ok:
         summary = "Nothing to do: no new data, and the pipeline reproduces the committed outputs" + (
             " (this runner's model bytes differ; its numbers agree)." if reproduced.equivalent else "."
@@ -153,7 +152,7 @@ def _retrain(args: argparse.Namespace, params: Any, outcome: Any) -> int:
         say("retrain", f"pushed {branch}")
         if args.repo:
             report = "reports/report.md"
-            write_report(base, report, args.params)
+            judging.write_report(base, report, args.params)
             number, _ = upsert_pull_request(GhCli(), args.repo, branch, "main", message, Path(report).read_text())
             say("retrain", f"opened pull request #{number}")
     append(args.summary, f"### Retraining\n\n{summary}\n")
@@ -167,11 +166,11 @@ def live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str
 
     from pipelines.adapters import modelio
     from pipelines.adapters.files import read_table
+    from pipelines.adapters.modelio import workspace_model
     from pipelines.adapters.params import load_contract
     from pipelines.core.gate import check
     from pipelines.core.metrics import model_output, score
     from pipelines.core.validation import validate
-    from pipelines.jobs.release import workspace_model
 
     contract = load_contract()
     with fsspec.open(location, "rb") as handle:
@@ -215,7 +214,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         say("monitor", where)
         annotate("warning", where)
         append(args.summary, f"### Monitoring\n\n⚠️ {where}\n")
-    from pipelines.jobs.feedback import feedback_location, live_section, write_prometheus
+    from pipelines.adapters.metrics_export import write_prometheus
+    from pipelines.jobs.live import feedback_location, live_section
 
     since = time.time() - settings.window_hours * 3600
     outcome_files = sources.list_logs(feedback_location(params, args.feedback), "feedback")
@@ -258,7 +258,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     files.write_json(args.verdict, verdict)
     gateway = os.environ.get(args.pushgateway_env) if args.pushgateway_env else None
     if args.prometheus or gateway:
-        write_prometheus(args.prometheus, verdict, gateway)
+        families = write_prometheus(args.prometheus, verdict, gateway)
+        if gateway:
+            say("monitor", f"pushed {families} metric families to the Pushgateway")
     drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
     say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}; alert: "
                    + ("; ".join(causes) if causes else "none"))  # fmt: skip

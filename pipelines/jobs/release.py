@@ -16,26 +16,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipelines.commands import add, add_env_choice, add_repo, annotate, append, json_bytes, refuse_stale, say
+from pipelines.commands import (
+    add,
+    add_env_choice,
+    add_repo,
+    annotate,
+    append,
+    json_bytes,
+    refuse_stale,
+    say,
+    target_env,
+)
 
 NO_REMOTE = (
     "no DVC remote is configured, so the model of record cannot be stored where later workflows fetch it: "
     "nothing is promoted or deployed. Configure one: `dvc remote add -d storage <url>`, `dvc push`, commit .dvc/config "
     "(or `make init ARGS='--dvc-remote <url>'`); docs/OPERATIONS.md, 'Where artifacts live'"
 )
-
-
-def target_env(envs: Any, args: argparse.Namespace) -> Any:
-    """The environment `--env` names, or the one promoted from `--after` (None when there is none)."""
-    return envs.get(args.env) if getattr(args, "env", None) else envs.next_after(args.after)
-
-
-def env_ref(name: str) -> str | None:
-    """The environment branch as this checkout knows it (local, else origin/), or None if it does not exist."""
-    from pipelines.adapters import git
-
-    ref = git.branch_ref(name)
-    return ref if git.resolve(ref) else None
 
 
 def smoke_image(engine: Any, reference: str, example: dict[str, Any], model_hash: str, port: int) -> dict[str, Any]:
@@ -47,14 +44,6 @@ def smoke_image(engine: Any, reference: str, example: dict[str, Any], model_hash
         return smoke.check(f"http://127.0.0.1:{port}", example, model_hash)
     finally:
         engine.stop(handle)
-
-
-def version_labels(digest: str, rev: str | None = None) -> dict[str, str]:
-    """What /version reports for a model: its label `sha-<hash>`, hash, commit and data hash (of `rev`, else
-    the workspace)."""
-    from pipelines.adapters.revisions import provenance
-
-    return {"model_version": f"sha-{digest[:12]}", "model_hash": digest, **provenance(rev)}
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -80,7 +69,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     source = git.resolve("HEAD") or "HEAD"
     commit = record.start(
         env.name,
-        env_ref(env.name),
+        releases.env_ref(env.name),
         "HEAD",
         record.workspace_files(committed),
         f"{record.RECORD_SUBJECT} {digest[:12]} for {env.name}, built from {source[:12]}",
@@ -104,7 +93,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_build_image(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, images, record, releases
+    from pipelines.adapters import git, images, record, releases, revisions
     from pipelines.adapters.params import load_params, load_paths
     from pipelines.core.params import ParamsError
 
@@ -120,7 +109,7 @@ def cmd_build_image(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="build-image-") as tmp:
         model_dir = Path(tmp) / "model"
         digest = releases.fetch_model(rev, model_dir)
-        labels = version_labels(digest, source)
+        labels = revisions.version_labels(digest, source)
         images.lay_out_context(args.out, model_dir, manifest, labels, args.params)
         example = json.loads((model_dir / "serving_input_example.json").read_text())
     engine = images.engine_from_env()
@@ -132,10 +121,8 @@ def cmd_build_image(args: argparse.Namespace) -> int:
     say("build-image", f"pushed {reference}")
     version = smoke_image(engine, reference, example, digest, args.port)
     say("build-image", f"smoke test: {version['model_version']} answers its input example")
-    from pipelines.jobs.cluster import release_overlay
-
     release = {"model_hash": digest, "image": reference, "source_commit": source, "data_hash": labels["data_hash"]}
-    files = {paths["release"]: json_bytes(release), **release_overlay(env.name, rev, reference, digest)}
+    files = {paths["release"]: json_bytes(release), **releases.release_overlay(env.name, rev, reference, digest)}
     commit = record.amend(env.name, files, f"Image {reference}")
     say("build-image", f"{rev} = {commit[:12]} records the image")
     append(args.github_output, f"image={reference}\n")
@@ -167,7 +154,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if incomplete:
         needs = "it needs the image (build-image) and the verdict (promotion-gate --record) before it is pushed"
         raise record.RecordError(f"{head} is not a complete record ({'; '.join(incomplete)}): {needs}")
-    ref = env_ref(env.name)
+    ref = releases.env_ref(env.name)
     now = releases.current(ref) if ref else None
     if now is not None and now.model_hash == release.get("model_hash") and now.image == release.get("image"):
         say("promote", f"{env.name} already runs model {now.model_hash[:12]} in {now.image}: nothing to promote")
@@ -243,11 +230,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, images, record, releases, smoke
+    from pipelines.adapters import git, images, modelio, record, releases, smoke
     from pipelines.adapters.params import load_paths
 
     if args.workspace:  # the model this checkout built (a throwaway cluster's image, `make kind-image`)
-        model_dir, digest = workspace_model()
+        model_dir, digest = modelio.workspace_model()
         example = json.loads((model_dir / "serving_input_example.json").read_text())
         version = smoke.check(args.url, example, digest) if args.url else smoke_image(
             images.engine_from_env(), args.image, example, digest, args.port
@@ -275,18 +262,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def workspace_model() -> tuple[Path, str]:
-    """The workspace's model directory, verified against the workspace's manifest (local use only)."""
-    from pipelines.adapters import modelio
-    from pipelines.adapters.params import load_paths
-
-    paths = load_paths()
-    model_dir = Path(paths["model"])
-    return model_dir, modelio.verify(model_dir, json.loads(Path(paths["manifest"]).read_text()))
-
-
 def cmd_image_context(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, images, releases
+    from pipelines.adapters import git, images, modelio, releases, revisions
     from pipelines.adapters.params import load_paths
 
     paths = load_paths(args.dvc_yaml)
@@ -295,11 +272,11 @@ def cmd_image_context(args: argparse.Namespace) -> int:
             model_dir = Path(tmp) / "model"
             digest = releases.fetch_model(args.rev, model_dir)
             manifest = json.loads(git.show(args.rev, paths["manifest"]) or "{}")
-            labels = version_labels(digest, args.rev)
+            labels = revisions.version_labels(digest, args.rev)
         else:  # the workspace's model, for trying the image locally
-            model_dir, digest = workspace_model()
+            model_dir, digest = modelio.workspace_model()
             manifest = json.loads(Path(paths["manifest"]).read_text())
-            labels = version_labels(digest)
+            labels = revisions.version_labels(digest)
         if args.model_version:
             labels["model_version"] = args.model_version
         challenger = None
@@ -307,7 +284,7 @@ def cmd_image_context(args: argparse.Namespace) -> int:
             c_dir = Path(tmp) / "challenger"
             c_digest = releases.fetch_model(args.challenger_rev, c_dir)
             c_manifest = json.loads(git.show(args.challenger_rev, paths["manifest"]) or "{}")
-            challenger = (c_dir, c_manifest, version_labels(c_digest, args.challenger_rev))
+            challenger = (c_dir, c_manifest, revisions.version_labels(c_digest, args.challenger_rev))
         images.lay_out_context(args.out, model_dir, manifest, labels, args.params, challenger)
     say("image-context", f"wrote {args.out} for model {labels['model_version']} ({digest[:12]})")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.commands import add, annotate, append, say
+from pipelines.jobs import judging
 
 
 def bootstrap(dvc_file: str = "data.dvc") -> str:
@@ -94,55 +95,6 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
-def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Any:
-    """The workspace's pipeline outputs judged against those committed at `rev` (pipelines.core.reproduce).
-
-    `forced` records that every stage was re-run (nothing restored from a cache). Raises GitError for an
-    unknown revision or one without a dvc.lock, and ParamsError when `reproduce.exact_stages` names a
-    stage dvc.yaml does not have.
-    """
-    import dataclasses
-
-    import yaml
-
-    from pipelines.adapters import git
-    from pipelines.adapters.params import committed_outputs, load_outputs, load_params, load_paths
-    from pipelines.core import reproduce
-    from pipelines.core.params import ParamsError
-
-    commit = git.resolve(rev)
-    if commit is None:
-        raise git.GitError(f"unknown revision {rev!r}")
-    committed_lock = git.show(commit, "dvc.lock")
-    if committed_lock is None:
-        raise git.GitError(f"{rev} has no committed dvc.lock to reproduce")
-    settings, paths = load_params(params_file).reproduce, load_paths(dvc_yaml)
-    declared = load_outputs(dvc_yaml)
-    unknown = sorted(set(settings.exact_stages) - {stage for stage, _, _ in declared})
-    if unknown:
-        stages = ", ".join(dict.fromkeys(stage for stage, _, _ in declared))
-        raise ParamsError(f"reproduce.exact_stages names {', '.join(unknown)}, not a stage of {dvc_yaml} ({stages})")
-    outputs = {path: reproduce.Output(stage, path, cached) for stage, path, cached in declared}
-
-    def workspace(path: str) -> dict[str, bytes]:
-        p = Path(path)
-        if p.is_file():
-            return {"": p.read_bytes()}
-        return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
-
-    result = reproduce.compare(
-        commit,
-        yaml.safe_load(committed_lock),
-        yaml.safe_load(Path("dvc.lock").read_text()),
-        outputs,
-        lambda path: git.files_at(commit, path),
-        workspace,
-        reproduce.Settings(frozenset(settings.exact_stages), settings.tolerance, settings.prediction_tolerance,
-                           paths["model"], paths["manifest"], paths["holdout_predictions"]),
-    )  # fmt: skip
-    return dataclasses.replace(result, commit_paths=" ".join(committed_outputs(dvc_yaml)), forced=forced)
-
-
 def cmd_reproduce(args: argparse.Namespace) -> int:
     import json
 
@@ -158,7 +110,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                          "so there is nothing to compare with: commit what init and this run wrote "
                          "(`git add -A && git commit`, docs/FORKING.md)")  # fmt: skip
         return 0
-    result = reproduction(args.rev, args.params, args.dvc_yaml, forced=args.run and args.force)
+    result = judging.reproduction(args.rev, args.params, args.dvc_yaml, forced=args.run and args.force)
     for finding in result.findings:
         if finding.status != "identical":
             say("reproduce", f"{finding.status:>12}  {finding.stage}: {finding.path}  {finding.detail}")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def release_labels(path: str | None, digest: str) -> dict[str, str]:
     """What /version reports: from a release file (written at image build time), else from git."""
-    from pipelines.jobs.release import version_labels
+    from pipelines.adapters.revisions import version_labels
 
     if path:
         recorded = json.loads(Path(path).read_text())

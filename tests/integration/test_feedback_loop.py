@@ -211,7 +211,7 @@ def test_a_better_challenger_shows_as_better_in_monitor_and_in_the_promotion_bod
     trained_repo: Repo, crippled: Repo, tmp_path: Path, project_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipelines.adapters.params import load_params
-    from pipelines.jobs.feedback import promotion_section
+    from pipelines.jobs.live import promotion_section
 
     served = _shadowed(crippled, trained_repo, tmp_path, project_frame, list(range(len(project_frame))))
     logs, feedback, challenger_hash, champion_hash = (

@@ -233,7 +233,7 @@ def test_the_grafana_dashboard_queries_metrics_the_service_exports(server: Serve
     used = {m for m in found if m.startswith(("prediction", "model", "feedback", "shadow"))}
     assert used and used <= names, used - names
     # the monitor's gauges (python -m pipelines monitor --prometheus), as write_prometheus writes them
-    from pipelines.jobs.feedback import write_prometheus
+    from pipelines.adapters.metrics_export import write_prometheus
 
     textfile = tmp_path / "monitor.prom"
     live = [{"model_hash": "a" * 64, "role": "champion", "labelled": 10, "coverage": 0.5, "metrics": {"r2": 0.5}}]

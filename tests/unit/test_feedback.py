@@ -187,7 +187,7 @@ def test_the_monitors_gauges_are_written_for_a_textfile_collector_and_pushed_to_
     import http.server
     import threading
 
-    from pipelines.jobs.feedback import write_prometheus
+    from pipelines.adapters.metrics_export import write_prometheus
 
     pushed: list[tuple[str, str, bytes]] = []
 

@@ -1,0 +1,179 @@
+"""What the pull-request gate, its report, `reproduce` and `retrain` share: the workspace's pipeline outputs
+judged (their reproduction against a commit, the gate's inputs, the pull-request report). Registers no command;
+the command modules that need it import it (they do not import each other)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pipelines.commands import refuse_stale
+
+
+def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Any:
+    """The workspace's pipeline outputs judged against those committed at `rev` (pipelines.core.reproduce).
+
+    `forced` records that every stage was re-run (nothing restored from a cache). Raises GitError for an
+    unknown revision or one without a dvc.lock, and ParamsError when `reproduce.exact_stages` names a
+    stage dvc.yaml does not have.
+    """
+    import dataclasses
+
+    import yaml
+
+    from pipelines.adapters import git
+    from pipelines.adapters.params import committed_outputs, load_outputs, load_params, load_paths
+    from pipelines.core import reproduce
+    from pipelines.core.params import ParamsError
+
+    commit = git.resolve(rev)
+    if commit is None:
+        raise git.GitError(f"unknown revision {rev!r}")
+    committed_lock = git.show(commit, "dvc.lock")
+    if committed_lock is None:
+        raise git.GitError(f"{rev} has no committed dvc.lock to reproduce")
+    settings, paths = load_params(params_file).reproduce, load_paths(dvc_yaml)
+    declared = load_outputs(dvc_yaml)
+    unknown = sorted(set(settings.exact_stages) - {stage for stage, _, _ in declared})
+    if unknown:
+        stages = ", ".join(dict.fromkeys(stage for stage, _, _ in declared))
+        raise ParamsError(f"reproduce.exact_stages names {', '.join(unknown)}, not a stage of {dvc_yaml} ({stages})")
+    outputs = {path: reproduce.Output(stage, path, cached) for stage, path, cached in declared}
+
+    def workspace(path: str) -> dict[str, bytes]:
+        p = Path(path)
+        if p.is_file():
+            return {"": p.read_bytes()}
+        return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+
+    result = reproduce.compare(
+        commit,
+        yaml.safe_load(committed_lock),
+        yaml.safe_load(Path("dvc.lock").read_text()),
+        outputs,
+        lambda path: git.files_at(commit, path),
+        workspace,
+        reproduce.Settings(frozenset(settings.exact_stages), settings.tolerance, settings.prediction_tolerance,
+                           paths["model"], paths["manifest"], paths["holdout_predictions"]),
+    )  # fmt: skip
+    return dataclasses.replace(result, commit_paths=" ".join(committed_outputs(dvc_yaml)), forced=forced)
+
+
+def gate_inputs(
+    command: str, params_file: str, dvc_yaml: str, base_rev: str | None
+) -> tuple[Any, dict[str, str], dict[str, float], Any, Any, Any, Any]:
+    """Params, paths, this branch's metrics, the base's metrics (None if absent), the verdict, the contract, and
+    the paired comparison with the base: (per metric difference and interval, or None; how it was made)."""
+    import json
+
+    from pipelines.adapters import git, revisions
+    from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.core.gate import check, check_task
+
+    params, paths, contract = load_params(params_file), load_paths(dvc_yaml), load_contract()
+    check_task(params.gate, contract.task)
+    refuse_stale(command)
+    metrics = json.loads(Path(paths["metrics"]).read_text())
+    if base_rev and git.resolve(base_rev) is None:
+        raise git.GitError(f"base revision {base_rev!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
+    base = revisions.metrics(base_rev, paths["metrics"]) if base_rev else None
+    comparison: tuple[Any, str] = (None, "no base")
+    if base_rev and base is not None:
+        comparison = (
+            revisions.paired_with_base(base_rev, paths, params, contract)
+            if Path(paths["test"]).exists()
+            else (None, f"unpaired: {paths['test']} is not in the workspace (run `dvc repro`)")
+        )
+    level = params.evaluate.intervals.level
+    verdict = check(metrics, base, params.gate, comparison[0], level)
+    return params, paths, metrics, base, verdict, contract, comparison
+
+
+def read_reproduction(path: str | None) -> Any:
+    """The verdict `reproduce --force --verdict` wrote for HEAD, or None when no path was given.
+
+    PipelineError when the file is unreadable, or written at another commit, or when it says the outputs
+    reproduce but was written without --force (outputs restored from a DVC cache or remote were then
+    never re-derived). A verdict that says they do not reproduce stands as it is.
+    """
+    import json
+
+    from pipelines.adapters import git
+    from pipelines.core.reproduce import Reproduction
+    from pipelines.errors import PipelineError
+
+    if path is None:
+        return None
+    again = f"run `python -m pipelines reproduce --force --verdict {path}` first"
+    try:
+        verdict = Reproduction.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PipelineError(f"{path}: no readable reproduction verdict ({exc}); {again}") from None
+    head = git.resolve("HEAD")
+    if verdict.rev != head:
+        raise PipelineError(f"{path} judges commit {verdict.rev[:12]}, not HEAD ({str(head)[:12]}); {again}")
+    if verdict.ok and not verdict.forced:
+        raise PipelineError(f"{path} was written without --force, so cached outputs were not re-derived; {again}")
+    return verdict
+
+
+def _workflow_run_url() -> str | None:
+    """This GitHub Actions run's page (where the figures artifact is), when running in one."""
+    if not os.environ.get("GITHUB_RUN_ID"):
+        return None
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+    return f"{server}/{os.environ.get('GITHUB_REPOSITORY', '')}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
+
+
+def write_report(
+    base_rev: str | None,
+    out: str,
+    params_file: str = "params.yaml",
+    dvc_yaml: str = "dvc.yaml",
+    data_dvc: str = "data.dvc",
+    run_url: str | None = None,
+    images: str = "mermaid",
+    reproduction: str | None = None,
+) -> bool:
+    """Write the pull-request report of the workspace against `base_rev` to `out`; whether the gate passed
+    (the rules and, with `reproduction`, the committed outputs' reproduction)."""
+    from pipelines.adapters import files, git, revisions
+    from pipelines.core.params import STAGE_SECTIONS, flatten, stage_params
+    from pipelines.core.reports import ReportInputs, build
+
+    params, paths, metrics, base_metrics, verdict, contract, (paired, pairing) = gate_inputs(
+        "report", params_file, dvc_yaml, base_rev
+    )
+    base = git.resolve(base_rev) if base_rev else None
+    inputs = ReportInputs(
+        metrics=metrics,
+        base_metrics=base_metrics,
+        params=flatten(params.model_dump(include=set(STAGE_SECTIONS))),
+        base_params=stage_params(revisions.params(base, params_file)) if base else None,
+        verdict=verdict,
+        plots=revisions.read_plots(paths["plots"], contract.task),
+        base_plots=revisions.plots(base, paths["plots"], contract.task) if base else {},
+        data=revisions.data_change(base, data_dvc, paths["validation_report"], paths["data"]) if base else None,
+        head=git.commit(),
+        base=base,
+        head_branch=git.current_branch(),
+        base_name=base_rev if base and base_rev and not base.startswith(base_rev) else None,
+        figures_url=run_url or _workflow_run_url(),
+        figures=sorted(str(p) for p in Path(paths["figures"]).glob("*.png")),
+        images=images,
+        task=contract.task,
+        reproduction=read_reproduction(reproduction),
+        intervals=revisions.intervals(None, paths["intervals"]),
+        base_intervals=revisions.intervals(base, paths["intervals"]) if base else None,
+        paired=paired,
+        pairing=pairing,
+    )
+    files.write_text(out, build(inputs))
+    if paired:
+        from pipelines.adapters import plots
+
+        plots.forest(
+            paired, params.gate.max_regression, params.evaluate.intervals.level, Path(out).with_name("forest.png")
+        )
+    return bool(verdict.passed) and (inputs.reproduction is None or inputs.reproduction.ok)
