@@ -95,27 +95,3 @@ def parse_feedback(
             message = f"feedback[{i}]: label is not one of the model's classes, {one_of(frozenset(classes))}"
             raise RequestError(422, "INVALID_OUTCOME", message)
     return [{"id": item["id"], field: outcome} for item, outcome in zip(items, given, strict=True)]
-
-
-def compatible(champion: Any, challenger: Any) -> Any:
-    """`challenger` when it can stand in for `champion` (same task, same classes in the same order); else
-    ValueError naming the difference (the service then runs without it)."""
-    if (champion.classes is None) != (challenger.classes is None):
-        raise ValueError("the challenger is not the same kind of model (classifier vs regressor)")
-    if champion.classes is not None and champion.classes.tolist() != challenger.classes.tolist():
-        raise ValueError("the challenger's classes differ from the champion's")
-    return challenger
-
-
-def finite_output(output: Any, rows: int) -> bool:
-    """Whether a model's output has one entry per row and no NaN or infinity."""
-    import numpy as np
-
-    array = np.asarray(output, dtype=float)
-    return len(array) == rows and bool(np.isfinite(array).all())
-
-
-def challenger_answers(prediction_id: str, traffic: float) -> bool:
-    """Whether the request whose first row has `prediction_id` is answered by the challenger: its 40 random
-    bits, read as a fraction of 2**40, fall below `traffic` (so a share of requests, chosen by id)."""
-    return traffic > 0 and int(prediction_id[23:33], 16) / 16**10 < traffic

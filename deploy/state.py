@@ -11,11 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from deploy.jsonlines import JsonLinesLog
 from deploy.payload import InputSpec
-from deploy.predictions import PredictionLog
 from deploy.scoring import Bundle
-
-ROUTES = frozenset({"/invocations", "/feedback", "/health/live", "/health/ready", "/version", "/metrics"})
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,10 +42,12 @@ class State:
     load_error: str | None = None
     challenger: Bundle | None = None  # scored on every request beside the champion (shadow), logged, not returned
     challenger_error: str | None = None
-    log: PredictionLog | None = None
-    feedback_log: PredictionLog | None = None
+    log: JsonLinesLog | None = None
+    feedback_log: JsonLinesLog | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # large batches are scored off the event loop; two workers, as the image runs one process per core pair
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "score"))
+    routes: frozenset[str] = frozenset()  # the app's own paths (deploy/app.py sets them); others count as "other"
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -136,7 +136,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope["path"] if scope["path"] in ROUTES else "other"
+            route = scope["path"] if scope["path"] in self.state.routes else "other"
             labels = (route, str(status), self.state.version)
             self.state.requests.labels(*labels).inc()
             self.state.latency.labels(*labels).observe(time.perf_counter() - start)

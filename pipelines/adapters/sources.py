@@ -8,7 +8,7 @@ canonical CSV form and written to `data/batch-<hash>.csv`; a ledger (`data/inges
 records what was taken, so ingesting the same batch twice changes nothing. A batch that breaks
 the schema goes to the quarantine directory with its validation report, and nothing else changes.
 
-Prediction logs: the JSON-lines files the service writes (deploy/predictions.py), local or at any
+Prediction logs: the JSON-lines files the service writes (deploy/jsonlines.py), local or at any
 fsspec URL, read back as one frame of logged input rows for drift monitoring.
 """
 

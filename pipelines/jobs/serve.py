@@ -102,8 +102,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from deploy.app import create_app
+    from deploy.jsonlines import JsonLinesLog, LogSettings
     from deploy.payload import InputSpec
-    from deploy.predictions import LogSettings, PredictionLog
     from deploy.scoring import load_bundle
     from deploy.state import ServiceSettings
     from pipelines.adapters import modelio
@@ -126,10 +126,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if params.log.sample_rate > 0:
         # the cluster sets the log location per environment (deploy/k8s: a ConfigMap, SERVE_LOG_DIRECTORY)
         directory = args.log_dir or os.environ.get("SERVE_LOG_DIRECTORY") or params.log.directory
-        log = PredictionLog(
+        log = JsonLinesLog(
             LogSettings(directory=directory, writer=writer, **params.log.model_dump(exclude={"directory"}))
         )
-    outcomes = PredictionLog(
+    outcomes = JsonLinesLog(
         LogSettings(
             directory=args.feedback_dir or os.environ.get("SERVE_FEEDBACK_DIRECTORY") or params.feedback.directory,
             writer=writer,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deploy.predictions import PredictionLog
+from deploy.jsonlines import JsonLinesLog, PredictionRecord
 from tests.conftest import CONTRACT, FEATURES, PARAMS, Repo
 from tests.service.conftest import json_rows, log_settings
 
@@ -19,11 +19,11 @@ pytestmark = pytest.mark.slow
 
 def _log(directory: Path, frame: pd.DataFrame) -> None:
     rows = json_rows(frame[FEATURES])
-    log = PredictionLog(log_settings(directory, max_file_bytes=200_000))
+    log = JsonLinesLog(log_settings(directory, max_file_bytes=200_000))
     log.start()
     for start in range(0, len(rows), 50):
         chunk = rows[start : start + 50]
-        log.offer(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1")
+        log.offer(PredictionRecord(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1"))
     log.close()
 
 
@@ -107,11 +107,11 @@ def test_the_prediction_log_can_write_to_an_fsspec_url_and_monitor_reads_it_back
     frame = pd.concat([project_frame[FEATURES]] * 2, ignore_index=True).head(300)
     rows = json_rows(frame)
     size = len(json.dumps({"rows": rows[:50]}))  # one request's record: rotate after about two of them
-    log = PredictionLog(log_settings("memory://round-trip", max_file_bytes=2 * size))
+    log = JsonLinesLog(log_settings("memory://round-trip", max_file_bytes=2 * size))
     log.start()
     for start in range(0, len(rows), 50):
         chunk = rows[start : start + 50]
-        log.offer(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1")
+        log.offer(PredictionRecord(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1"))
     log.close()
     paths = list_logs("memory://round-trip")
     assert len(paths) > 1 and all(fs.exists(p) for p in paths)

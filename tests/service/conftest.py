@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.app import create_app
+from deploy.jsonlines import LogSettings
 from deploy.payload import InputSpec
-from deploy.predictions import LogSettings
 from deploy.scoring import Bundle, build_bundle
 from deploy.state import ServiceSettings
 from pipelines.jobs.serve import model_store

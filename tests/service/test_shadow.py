@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.app import create_app
+from deploy.jsonlines import JsonLinesLog
 from deploy.payload import InputSpec
-from deploy.predictions import PredictionLog
 from deploy.scoring import Bundle
 from pipelines.core import ids
 from tests.conftest import CONTRACT
@@ -54,7 +54,7 @@ def service(bundle: Bundle, tmp_path: Path) -> Iterator[Any]:
 
     def make(challenger: Any = None, traffic: float = 0.0) -> tuple[TestClient, Path]:
         directory = tmp_path / f"logs-{len(opened)}"
-        log = PredictionLog(log_settings(directory, sample_rate=1.0), seed=0)
+        log = JsonLinesLog(log_settings(directory, sample_rate=1.0), seed=0)
         settings = dataclasses.replace(SETTINGS, challenger_traffic=traffic, max_body_bytes=200_000)
         load = None if challenger is None else (challenger if callable(challenger) else lambda: challenger)
         client = TestClient(create_app(SPEC, lambda: bundle, settings, log, challenger=load, contract=CONTRACT),
@@ -152,7 +152,8 @@ def test_an_ab_split_answers_by_id_with_the_challenger_for_its_share(
     (record,) = _records(logs)
     assert (record["answered"], record["challenger"]["answered"]) == (False, True)
     # the split is a function of the id: about `traffic` of the ids, the same each time
-    from deploy.feedback import challenger_answers, make_ids
+    from deploy.challenger import challenger_answers
+    from deploy.feedback import make_ids
 
     many = make_ids("ab" * 32, 4000)
     share = sum(challenger_answers(i, 0.25) for i in many) / len(many)
@@ -224,7 +225,7 @@ def test_a_champion_whose_output_is_not_finite_answers_500_of_its_own_logs_nothi
         return out
 
     champion = dataclasses.replace(bundle, fast=broken)
-    log = PredictionLog(log_settings(tmp_path / "logs", sample_rate=1.0), seed=0)
+    log = JsonLinesLog(log_settings(tmp_path / "logs", sample_rate=1.0), seed=0)
     app = create_app(SPEC, lambda: champion, SETTINGS, log, contract=CONTRACT)
     with TestClient(app, raise_server_exceptions=False) as client:
         _ready(client)
@@ -249,7 +250,7 @@ def test_rows_the_log_does_not_record_are_named_in_the_response_a_metric_and_the
     from pipelines.core.feedback import join, latest_outcomes, report, unmatched_causes
 
     directory = tmp_path / "logs"
-    log = PredictionLog(log_settings(directory, sample_rate=1.0, max_rows_per_request=3), seed=0)
+    log = JsonLinesLog(log_settings(directory, sample_rate=1.0, max_rows_per_request=3), seed=0)
     with TestClient(create_app(SPEC, lambda: bundle, SETTINGS, log, contract=CONTRACT)) as client:
         _ready(client)
         answer = client.post("/invocations", json={"instances": holdout[:5]}).json()

@@ -14,8 +14,8 @@ import pandera.pandas as pa
 import pytest
 
 from deploy.feedback import make_ids, parse_feedback
+from deploy.jsonlines import JsonLinesLog
 from deploy.payload import RequestError, loads
-from deploy.predictions import PredictionLog
 from pipelines.adapters import sources
 from pipelines.core import ids
 from pipelines.core.contract import Contract
@@ -128,14 +128,14 @@ def test_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
 
 def test_the_feedback_log_never_deletes_and_takes_a_batch_whole_or_not_at_all(tmp_path: Path) -> None:
     directory = tmp_path / "feedback"
-    log = PredictionLog(log_settings(directory, max_file_bytes=200, max_total_bytes=None), prefix="feedback")
+    log = JsonLinesLog(log_settings(directory, max_file_bytes=200, max_total_bytes=None), prefix="feedback")
     log.start()
     for n in range(20):
         assert log.offer_batch([{"id": str(n), "label": "yes", "k": k} for k in range(3)])
     log.close()
     lines = [json.loads(x) for f in sorted(directory.glob("feedback-*.jsonl")) for x in f.read_text().splitlines()]
     assert len(lines) == 60 and len(list(directory.glob("feedback-*.jsonl"))) > 5 and log.dropped == 0
-    full = PredictionLog(log_settings(tmp_path / "full", queue_size=1), prefix="feedback")  # not started: stays full
+    full = JsonLinesLog(log_settings(tmp_path / "full", queue_size=1), prefix="feedback")  # not started: stays full
     assert full.offer_batch([{"id": "a"}, {"id": "b"}]) and not full.offer_batch([{"id": "c"}])
 
 

@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.app import create_app
+from deploy.jsonlines import JsonLinesLog
 from deploy.payload import InputSpec, RequestError, loads
-from deploy.predictions import PredictionLog
 from deploy.scoring import build_bundle
 from pipelines.adapters import modelio
 from pipelines.core import markdown as md
@@ -92,7 +92,7 @@ def test_every_writer_of_user_text_takes_it(kind: str, tmp_path: Path) -> None:
     release = {"model_version": "t", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
     rows = [[float(v), p] for v, p in inputs.head(3).itertuples(index=False)]
     bundle = build_bundle(model, spec, release, rows, model_store().fast_paths)
-    log = PredictionLog(log_settings(tmp_path / "logs", sample_rate=1.0), seed=0)
+    log = JsonLinesLog(log_settings(tmp_path / "logs", sample_rate=1.0), seed=0)
     with TestClient(create_app(spec, lambda: bundle, SETTINGS, log, contract=contract),
                     raise_server_exceptions=False) as client:  # fmt: skip
         _ready(client)

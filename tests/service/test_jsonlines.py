@@ -7,18 +7,18 @@ import time
 
 import numpy as np
 
-from deploy.predictions import PredictionLog
+from deploy.jsonlines import JsonLinesLog, PredictionRecord
 from tests.service.conftest import log_settings
 
 
-def _offer(log: PredictionLog, n: int = 3) -> None:
-    log.offer(["a", "b"], [[1.0, "x"]] * n, ["yes"] * n, np.full((n, 2), 0.5), "v1")
+def _offer(log: JsonLinesLog, n: int = 3) -> None:
+    log.offer(PredictionRecord(["a", "b"], [[1.0, "x"]] * n, ["yes"] * n, np.full((n, 2), 0.5), "v1"))
 
 
 def test_two_replicas_writing_to_one_bucket_never_write_the_same_file() -> None:
     import fsspec
 
-    logs = [PredictionLog(log_settings("memory://shared-logs", writer=pod)) for pod in ("pod-a", "pod-b")]
+    logs = [JsonLinesLog(log_settings("memory://shared-logs", writer=pod)) for pod in ("pod-a", "pod-b")]
     for log in logs:
         log.start()
         _offer(log)
@@ -33,7 +33,7 @@ def test_an_object_store_log_is_written_out_on_its_timer_before_the_pod_stops() 
     import fsspec
 
     fs = fsspec.filesystem("memory")
-    log = PredictionLog(log_settings("memory://timed-logs", writer="pod-c", flush_seconds=0.2))
+    log = JsonLinesLog(log_settings("memory://timed-logs", writer="pod-c", flush_seconds=0.2))
     log.start()
     _offer(log)
     deadline = time.monotonic() + 5
@@ -47,9 +47,9 @@ def test_an_object_store_log_is_written_out_on_its_timer_before_the_pod_stops() 
 
 
 def test_a_value_json_cannot_hold_is_counted_and_the_writer_keeps_writing(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    log = PredictionLog(log_settings(tmp_path, writer="pod-d"))
+    log = JsonLinesLog(log_settings(tmp_path, writer="pod-d"))
     log.start()
-    log.offer(["a"], [[object()]], ["yes"], None, "v1")
+    log.offer(PredictionRecord(["a"], [[object()]], ["yes"], None, "v1"))
     _offer(log)
     log.close()
     assert log.dropped == 1

@@ -1,4 +1,5 @@
-"""Prediction logging for monitoring: sampled, size-capped, and never in the request's way.
+"""The service's JSON-lines logs (predictions, and outcomes from /feedback): sampled, size-capped, and never
+in the request's way.
 
 Requests hand records to a bounded queue (`offer` never blocks: when the queue is full the record
 is dropped and counted); one background thread writes them as JSON lines into rotating files and
@@ -37,8 +38,57 @@ class LogSettings:
     writer: str = ""  # who writes (the pod name): file names carry it, so replicas never write the same file
 
 
-class PredictionLog:
-    """Sampled, size-capped, non-blocking prediction log: records go to a bounded queue and a writer thread."""
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One answered request as the prediction log keeps it (one JSON line): the input `columns` and `rows`, the
+    champion's `predictions` (labels, or values) and `probabilities` (rows x `classes`, None for regression),
+    its `model_version` and `model_hash`, the rows' prediction `ids` and the `request_id` (what outcomes are
+    later joined to), whether the champion `answered`, and the `challenger`'s output on the same rows
+    ({model_version, model_hash, predictions, probabilities, answered}; its classes are the champion's), so the
+    inputs are written once."""
+
+    columns: Sequence[str]
+    rows: list[list[Any]]
+    predictions: Sequence[Any] | np.ndarray
+    probabilities: np.ndarray | None
+    model_version: str
+    ids: Sequence[str] | None = None
+    model_hash: str | None = None
+    classes: Sequence[Any] | None = None
+    request_id: str | None = None
+    answered: bool = True
+    challenger: dict[str, Any] | None = None
+
+    def to_json(self, max_rows: int, ts: float) -> dict[str, Any]:
+        """The JSON-ready line, the first `max_rows` rows kept (`truncated` says whether there were more)."""
+        n = max_rows
+        record = {
+            "ts": ts,
+            "model_version": self.model_version,
+            "model_hash": self.model_hash,
+            "request_id": self.request_id,
+            "columns": list(self.columns),
+            "rows": self.rows[:n],
+            "ids": None if self.ids is None else list(self.ids[:n]),
+            "predictions": self.predictions[:n],
+            "probabilities": None if self.probabilities is None else self.probabilities[:n],
+            "classes": None if self.classes is None else list(self.classes),
+            "truncated": len(self.rows) > n,  # the monitor names the cause of outcomes for the later ids
+            "answered": self.answered,
+        }
+        if self.challenger is not None:
+            shadow = self.challenger
+            record["challenger"] = {
+                **shadow,
+                "predictions": shadow["predictions"][:n],
+                "probabilities": None if shadow["probabilities"] is None else shadow["probabilities"][:n],
+            }
+        return record
+
+
+class JsonLinesLog:
+    """A sampled, size-capped, non-blocking JSON-lines log (the prediction log, and the feedback log with
+    prefix "feedback"): records go to a bounded queue and a writer thread."""
 
     def __init__(self, settings: LogSettings, seed: int | None = None, prefix: str = "predictions"):
         self.settings, self.prefix = settings, prefix
@@ -62,48 +112,12 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def offer(
-        self,
-        columns: Sequence[str],
-        rows: list[list[Any]],
-        labels: Sequence[Any] | np.ndarray,
-        proba: np.ndarray | None,
-        version: str,
-        ids: Sequence[str] | None = None,
-        model_hash: str | None = None,
-        classes: Sequence[Any] | None = None,
-        request_id: str | None = None,
-        answered: bool = True,
-        challenger: dict[str, Any] | None = None,
-        sampled: bool | None = None,
-    ) -> None:
-        """Queue one request's rows for writing, if sampled (`sampled`: already decided by `sample()`); returns
-        at once. `ids` are the rows' prediction ids, `classes` the columns of `proba` (what feedback is later
-        joined to and scored with), `answered` whether this (the champion's) output was returned; `challenger`
-        the shadow model's output on the same rows ({model_version, model_hash, predictions, probabilities,
-        answered}; its classes are the champion's), written in the same record so the inputs are written once."""
+    def offer(self, record: PredictionRecord, sampled: bool | None = None) -> None:
+        """Queue one answered request's record, if sampled (`sampled`: already decided by `sample()`), its rows
+        capped at serve.log.max_rows_per_request; returns at once."""
         if not (self.sample() if sampled is None else sampled):
             return
-        n = self.settings.max_rows_per_request
-        record = {
-            "ts": time.time(),
-            "model_version": version,
-            "model_hash": model_hash,
-            "request_id": request_id,
-            "columns": list(columns),
-            "rows": rows[:n],
-            "ids": None if ids is None else list(ids[:n]),
-            "predictions": labels[:n],
-            "probabilities": None if proba is None else proba[:n],
-            "classes": None if classes is None else list(classes),
-            "truncated": len(rows) > n,  # the monitor names the cause of outcomes for the later ids
-            "answered": answered,
-        }
-        if challenger is not None:
-            record["challenger"] = {**challenger, "predictions": challenger["predictions"][:n],
-                                    "probabilities": None if challenger["probabilities"] is None
-                                    else challenger["probabilities"][:n]}  # fmt: skip
-        self.offer_record(record)
+        self.offer_record(record.to_json(self.settings.max_rows_per_request, time.time()))
 
     def sample(self) -> bool:
         """Whether to log the next request (serve.log.sample_rate)."""
