@@ -3,16 +3,18 @@ data contract and estimator registry in pipelines/yours/."""
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
-from pipelines.core.params import Params, ParamsError, parse_params
+from pipelines.core.params import Params, ParamsError, parse_params, renamed_keys
 
 if TYPE_CHECKING:
     from pipelines.core.contract import Contract
@@ -38,6 +40,8 @@ def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> Params:
         raise ParamsError(f"{p}: file not found") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{p}: not valid YAML: {exc}") from None
+    for note in renamed_keys(copy.deepcopy(data)):
+        print(f"warning: {note}", file=sys.stderr)
     return parse_params(data, str(p), estimators())
 
 

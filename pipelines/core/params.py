@@ -9,6 +9,7 @@ pipelines/yours/estimators.py, passed in as a registry.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -204,23 +205,22 @@ class EnvironmentParams(_Section):
 
 
 class EnvironmentsParams(_Section):
-    """environments: the registered model name and the environments in promotion order."""
+    """environments: the registered model name and the environments in promotion order (`order`; the key was
+    `stages` before template 2026-12, still read: see RENAMED_KEYS)."""
 
     model_name: Annotated[str, Field(min_length=1)]
-    stages: Annotated[list[EnvironmentParams], Field(min_length=1)]
+    order: Annotated[list[EnvironmentParams], Field(min_length=1)]
 
     def get(self, name: str) -> EnvironmentParams:
         """The environment named `name`; ParamsError naming the ones params.yaml defines."""
-        for env in self.stages:
+        for env in self.order:
             if env.name == name:
                 return env
-        raise ParamsError(
-            f"unknown environment {name!r}; params.yaml defines: {', '.join(e.name for e in self.stages)}"
-        )
+        raise ParamsError(f"unknown environment {name!r}; params.yaml defines: {', '.join(e.name for e in self.order)}")
 
     def next_after(self, name: str) -> EnvironmentParams | None:
         """The environment promoted from `name` (staging after main, production after staging)."""
-        return next((env for env in self.stages if env.promote_from == name), None)
+        return next((env for env in self.order if env.promote_from == name), None)
 
 
 class MonitorParams(_Section):
@@ -278,13 +278,45 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 
+RENAMED_KEYS: dict[str, str] = {
+    # old dotted key -> new one. Read under the old name until the next template version a fork takes
+    # (docs/FORKING.md, "Taking template updates"), with a one-line deprecation message (`renamed_keys`).
+    "environments.stages": "environments.order",  # "stages" are DVC's; these are environments in promotion order
+}
+
+
+def renamed_keys(data: Any) -> list[str]:
+    """Rename, in place, every old key of RENAMED_KEYS that `data` (a parsed params.yaml) still uses; one line per
+    key renamed, for the caller to show. A file that has both names keeps the new one's value and says so."""
+    notes: list[str] = []
+    if not isinstance(data, dict):
+        return notes
+    for old, new in RENAMED_KEYS.items():
+        *parents, leaf = old.split(".")
+        node: Any = data
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value, target = node.pop(leaf), new.rsplit(".", 1)[1]
+        if target in node:
+            notes.append(f"params.yaml: {old} is ignored: {new} is set too; delete {old}")
+            continue
+        node[target] = value
+        notes.append(f"params.yaml: {old} is deprecated, renamed {new}; rename it (read under the old name for now)")
+    return notes
+
+
 def parse_params(data: Any, source: str = "params.yaml", estimators: Mapping[str, Estimator] | None = None) -> Params:
-    """Validate a parsed params mapping; raise ParamsError naming every bad key.
+    """Validate a parsed params mapping; raise ParamsError naming every bad key. Old key names (RENAMED_KEYS) are
+    read as the new ones; call `renamed_keys` first to tell the user.
 
     With `estimators` (the registry), the estimator sections under `train:` are checked too.
     """
     if not isinstance(data, dict):
         raise ParamsError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    data = copy.deepcopy(data)
+    renamed_keys(data)
     try:
         params = Params.model_validate(data)
     except ValidationError as exc:

@@ -212,7 +212,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
     table: dict[str, Any] = {}
     declared: dict[str, str | None] = {}
-    for env in envs.stages:
+    for env in envs.order:
         try:
             table[env.name] = releases.current(env.name)
         except releases.RegistryError:

@@ -70,7 +70,7 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
     data["mlflow"]["experiment"] = options.name
     if options.model_name:
         data["environments"]["model_name"] = options.model_name
-    stages = data["environments"]["stages"]
+    stages = data["environments"]["order"]
     if options.environments:
         previous = "main"
         for stage, name in zip(stages, options.environments, strict=True):

@@ -108,7 +108,7 @@ def plan(root: Path, options: Options) -> Plan:
     result = Plan()
     params_text = (root / "params.yaml").read_text()
     current = parse_params(_yaml_safe(params_text), "params.yaml", estimators())
-    old_envs = [s.name for s in current.environments.stages]
+    old_envs = [s.name for s in current.environments.order]
     if len(old_envs) != 2:
         raise InitError(f"params.yaml defines {len(old_envs)} environments; init renames exactly two")
 

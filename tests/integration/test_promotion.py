@@ -30,7 +30,7 @@ from tests.service.conftest import Server, _die_with_parent, free_port, wait_htt
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 NAME = PARAMS.environments.model_name
-FIRST, LAST = PARAMS.environments.stages[0].name, PARAMS.environments.stages[-1].name
+FIRST, LAST = PARAMS.environments.order[0].name, PARAMS.environments.order[-1].name
 IMAGE = "ghcr.io/acme/churn"
 RUNNER = other_blas_kernel()  # the main workflow's runner: another OpenBLAS kernel than the author's
 

@@ -21,7 +21,7 @@ from tests.conftest import PARAMS, Repo
 from tests.stack import BUCKET, KEYS, S3, MlflowServer, PostgreSQL
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team")]
-FIRST = PARAMS.environments.stages[0].name
+FIRST = PARAMS.environments.order[0].name
 NAME = PARAMS.environments.model_name
 
 

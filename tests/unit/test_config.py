@@ -69,3 +69,26 @@ def test_a_missing_or_unparsable_file_is_a_params_error(tmp_path: Path) -> None:
     bad.write_text("- a list")
     with pytest.raises(ParamsError, match="expected a mapping"):
         load_params(bad)
+
+
+def test_a_renamed_key_is_still_read_with_one_deprecation_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`environments.stages` became `environments.order`: a params.yaml written before (a fork that has not taken
+    the template update, or an environment branch's old commit) still loads, the same, and says so once."""
+    data = _params()
+    current = load_params(ROOT / "params.yaml")
+    data["environments"]["stages"] = data["environments"].pop("order")
+    old = tmp_path / "params.yaml"
+    old.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()
+    assert load_params(old) == current
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "warning: params.yaml: environments.stages is deprecated, renamed environments.order; rename it "
+        "(read under the old name for now)"
+    ]
+    assert "stages" in data["environments"]  # parse_params leaves the caller's mapping as it was
+    data["environments"]["order"] = data["environments"]["stages"][:1]
+    both = tmp_path / "both.yaml"
+    both.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert [e.name for e in load_params(both).environments.order] == [current.environments.order[0].name]
+    assert "environments.stages is ignored: environments.order is set too" in capsys.readouterr().err

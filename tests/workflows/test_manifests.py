@@ -15,7 +15,7 @@ from pipelines.core import manifests as policy
 from tests.conftest import PARAMS, ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed")
-ENVS = [stage.name for stage in PARAMS.environments.stages]
+ENVS = [stage.name for stage in PARAMS.environments.order]
 PORT, GRACE = PARAMS.serve.port, PARAMS.serve.graceful_shutdown_seconds
 IMAGE = "ghcr.io/acme/churn@sha256:" + "ab" * 32
 MODEL = "c0ffee" * 10 + "abcd"

@@ -199,7 +199,7 @@ def test_every_required_check_is_a_job_that_runs_on_pull_requests_into_that_bran
 
 
 def test_environment_branches_match_params_and_deploys_are_serialised_not_cancelled() -> None:
-    envs = [e.name for e in load_params(ROOT / "params.yaml").environments.stages]
+    envs = [e.name for e in load_params(ROOT / "params.yaml").environments.order]
     deploy = _load(GITHUB / "workflows" / "deploy.yml")
     assert deploy["on"]["push"]["branches"] == envs
     assert deploy["concurrency"] == {"group": "deploy-${{ github.ref_name }}", "cancel-in-progress": False}
