@@ -7,10 +7,12 @@ for the workflows, and the plumbing that writes a commit without touching the wo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pipelines.errors import PipelineError
 
@@ -123,6 +125,21 @@ def show(rev: str, path: str) -> str | None:
     """The text of `path` at `rev`, or None if the file (or the revision) does not exist."""
     content = show_bytes(rev, path)
     return None if content is None else content.decode()
+
+
+def show_json(rev: str, path: str, strict: bool = True) -> Any:
+    """The JSON file `path` at `rev` parsed, or None where it is absent. Invalid JSON raises GitError naming the
+    file when `strict` (a file the caller relies on: a record, a release), and is None otherwise (a file a report
+    only shows, at a base that may predate it). The one reader of committed JSON."""
+    text = show(rev, path)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if strict:
+            raise GitError(f"{rev}:{path} is not valid JSON ({exc})") from None
+        return None
 
 
 def files_at(rev: str, path: str) -> dict[str, bytes] | None:

@@ -15,7 +15,6 @@ Files of the record (paths from dvc.yaml's `paths`):
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -121,11 +120,5 @@ def source_of(rev: str) -> str:
 
 
 def read_json(rev: str, path: str) -> Any:
-    """A JSON file of the record at `rev`, or None where it is absent."""
-    text = git.show(rev, path)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{rev}:{path} is not valid JSON ({exc})") from None
+    """A JSON file of the record at `rev`, or None where it is absent; GitError when it is not valid JSON."""
+    return git.show_json(rev, path, strict=True)

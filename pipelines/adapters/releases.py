@@ -10,7 +10,6 @@ is the order in which the branch first saw it (so a rollback to version 1 shows 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,8 +50,7 @@ class Release:
 
 
 def _json_at(rev: str, path: str) -> Any:
-    content = git.show(rev, path)
-    return json.loads(content) if content else None
+    return git.show_json(rev, path, strict=True)
 
 
 def branch_ref(name: str) -> str:

@@ -26,13 +26,7 @@ DATA_POINTER = "data.dvc"  # the raw data's pointer, fixed by the template's lay
 
 
 def _json(rev: str, path: str) -> Any:
-    text = git.show(rev, path)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None
+    return git.show_json(rev, path, strict=False)  # a report shows what a base has, and nothing for garbage
 
 
 def metrics(rev: str, path: str) -> dict[str, float] | None:

@@ -16,24 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.core import ids
 from pipelines.core import markdown as md
 from pipelines.core.gate import floor_rules
 from pipelines.core.intervals import intervals, paired
 from pipelines.core.metrics import LOWER_IS_BETTER, score
 from pipelines.core.params import IntervalParams
 from pipelines.core.tasks import spec
-
-
-def latest_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, Any]]:
-    """id -> (ts, outcome): the latest outcome per id, whatever order or how often they were sent."""
-    found: dict[str, tuple[float, Any]] = {}
-    for record in outcomes:
-        outcome = record["label"] if "label" in record else record["value"]
-        key = (float(record.get("ts", 0.0)), str(outcome))
-        now = found.get(record["id"])
-        if now is None or key > (now[0], str(now[1])):
-            found[record["id"]] = (key[0], outcome)
-    return found
 
 
 @dataclass
@@ -155,7 +144,7 @@ def unmatched_causes(
     for key in outcomes:
         if key in seen:
             continue
-        made = int(key[12:23], 16) / 1000 if len(key) >= 23 else None
+        made = ids.made_at(key) if len(key) >= 23 else None
         cause = (
             "row_cap" if key[:23] in capped else "other_model" if key[:12] not in models
             else "before_window" if since is not None and made is not None and made < since else "not_logged"

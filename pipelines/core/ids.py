@@ -13,6 +13,23 @@ from collections.abc import Iterable
 from typing import Any
 
 ID = re.compile(r"[0-9a-f]{37}")
+CLOCK_SKEW_SECONDS = 300  # clocks of the service's pods and of whoever sends outcomes may disagree by this much
+
+
+def made_at(value: str) -> float:
+    """When the prediction with id `value` was made, epoch seconds (digits 12-22 hold the milliseconds)."""
+    return int(value[12:23], 16) / 1000
+
+
+def age_problem(value: str, max_age_days: float, now: float) -> str | None:
+    """What is wrong with a well-formed id's age at `now` (made in the future beyond the clock skew, or more than
+    `max_age_days` ago); None when it is fine."""
+    made = made_at(value)
+    if made > now + CLOCK_SKEW_SECONDS:
+        return "was made in the future"
+    if now - made > max_age_days * 86400:
+        return f"is older than {max_age_days:g} days"
+    return None
 
 
 def check_digits(body: str) -> str:
@@ -40,9 +57,4 @@ def problem(value: Any, models: Iterable[str], max_age_days: float, now: float) 
         return "is not a prediction id (its check digits do not match)"
     if value[:12] not in {m[:12] for m in models}:
         return "was made by a model this service does not run"
-    made = int(value[12:23], 16) / 1000
-    if made > now + 300:
-        return "was made in the future"
-    if now - made > max_age_days * 86400:
-        return f"is older than {max_age_days:g} days"
-    return None
+    return age_problem(value, max_age_days, now)

@@ -10,14 +10,16 @@ and the type.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipelines.core import ids
 from pipelines.core.contract import Contract
 from pipelines.core.names import one_of
+from pipelines.errors import PipelineError
 
 
 class OutcomeError(ValueError):
@@ -77,3 +79,72 @@ def coerce(contract: Contract, values: Sequence[Any] | pd.Series) -> list[Any]:
         bad[[int(i) for i in exc.failed_rows]] = True
         raise OutcomeError(f"not {rule_text(contract)}, as the target {target} requires", bad) from None
     return [v.item() if hasattr(v, "item") else v for v in checked[target]]
+
+
+def latest_outcomes(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, Any]]:
+    """id -> (ts, outcome): per id the record with the latest `ts`; on equal times, the one that comes later in
+    `records` (a file's later row; the feedback log is read in file and line order). The one rule for outcomes
+    sent more than once: `monitor`'s join and `feedback import` both use it. A record's outcome is its
+    "label", "value" or "outcome"."""
+    found: dict[str, tuple[float, Any]] = {}
+    for record in records:
+        outcome = next(record[k] for k in ("label", "value", "outcome") if k in record)
+        ts = float(record.get("ts", 0.0))
+        now = found.get(record["id"])
+        if now is None or ts >= now[0]:
+            found[record["id"]] = (ts, outcome)
+    return found
+
+
+def from_table(frame: pd.DataFrame, id_column: str, column: str, ts_column: str | None, now: float,
+               max_age_days: float, contract: Contract, source: str) -> list[tuple[str, Any, float]]:  # fmt: skip
+    """(id, outcome, ts) per prediction id in `frame`, sorted by id: the outcome checked with the target's rule
+    in the contract, ts from `ts_column` (epoch seconds or a date-time) or `now`; an id given twice keeps its
+    latest (`latest_outcomes`: on equal times, the later row). PipelineError naming the column, rule and rows
+    (never the values) for a missing column, an outcome that breaks the rule, a malformed, expired or future id,
+    or a bad time."""
+    wanted = [id_column, column] + ([ts_column] if ts_column else [])
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise PipelineError(
+            f"{source}: no column(s) {', '.join(missing)} (see --id-column, --outcome-column, --ts-column)"
+        )
+
+    def rows(mask: Any) -> str:
+        if not mask.any():  # a rule about the whole column (its type)
+            return "the outcomes"
+        where = [int(k) + 1 for k in np.flatnonzero(np.asarray(mask))[:5]]
+        return f"{int(mask.sum())} row(s), e.g. row(s) {', '.join(map(str, where))}"
+
+    try:
+        checked = coerce(contract, frame[column])
+    except OutcomeError as exc:
+        raise PipelineError(f"{source}: {rows(exc.rows)} in {column}: {exc.reason}") from None
+    given = frame[id_column].astype(str)
+    malformed = ~given.map(ids.well_formed)
+    if malformed.any():
+        raise PipelineError(
+            f"{source}: {rows(malformed.to_numpy())} are not prediction ids (37 hex digits with their check)"
+        )
+    expired = given.map(lambda i: ids.age_problem(i, max_age_days, now) is not None)  # foreign ids: monitor counts them
+    if expired.any():
+        raise PipelineError(f"{source}: {rows(expired.to_numpy())} have ids older than {max_age_days:g} days "
+                            "(serve.feedback.max_age_days) or made in the future")  # fmt: skip
+    stamps = pd.Series(now, index=frame.index, dtype=float)
+    if ts_column:
+        if pd.api.types.is_numeric_dtype(frame[ts_column]):
+            stamps = frame[ts_column].astype(float)
+        else:
+            when = pd.to_datetime(frame[ts_column], utc=True, errors="coerce", format="ISO8601")
+            stamps = (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds()  # whatever the parsed resolution
+        unreadable = ~np.isfinite(stamps.to_numpy(dtype=float))
+        if unreadable.any():
+            raise PipelineError(f"{source}: {rows(unreadable)} have no readable time in {ts_column}")
+        made, skew = given.map(ids.made_at).to_numpy(), ids.CLOCK_SKEW_SECONDS
+        impossible = (stamps.to_numpy(dtype=float) < made - skew) | (stamps.to_numpy(dtype=float) > now + skew)
+        if impossible.any():
+            raise PipelineError(f"{source}: {rows(impossible)} have a time in {ts_column} before their prediction "
+                                "was made or in the future (epoch seconds, or ISO 8601)")  # fmt: skip
+    records = [{"id": i, "ts": float(ts), "outcome": outcome} for i, outcome, ts in zip(given, checked, stamps,
+                                                                                        strict=True)]  # fmt: skip
+    return sorted((i, value, ts) for i, (ts, value) in latest_outcomes(records).items())

@@ -42,67 +42,6 @@ def _read_outcomes(args: argparse.Namespace, missing_values: Any) -> tuple[Any, 
         raise PipelineError(f"{args.file}: cannot be read as CSV (UTF-8) or Parquet ({type(exc).__name__})") from None
 
 
-def outcome_pairs(frame: Any, id_column: str, column: str, ts_column: str | None, now: float, max_age_days: float,
-                  contract: Any, source: str) -> list[tuple[str, Any, float]]:  # fmt: skip
-    """(id, outcome, ts) per prediction id in `frame`, sorted by id: the outcome checked with the target's rule
-    in the contract, ts from `ts_column` (epoch seconds or a date-time) or `now`; an id given twice keeps its
-    latest row (the last one on a tie). PipelineError naming the column, rule and rows (never the values) for a
-    missing column, an outcome that breaks the rule, a malformed, expired or future id, or a bad time."""
-    import numpy as np
-    import pandas as pd
-
-    from pipelines.core import ids, outcomes
-    from pipelines.errors import PipelineError
-
-    wanted = [id_column, column] + ([ts_column] if ts_column else [])
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise PipelineError(
-            f"{source}: no column(s) {', '.join(missing)} (see --id-column, --outcome-column, --ts-column)"
-        )
-
-    def rows(mask: Any) -> str:
-        if not mask.any():  # a rule about the whole column (its type)
-            return "the outcomes"
-        where = [int(k) + 1 for k in np.flatnonzero(np.asarray(mask))[:5]]
-        return f"{int(mask.sum())} row(s), e.g. row(s) {', '.join(map(str, where))}"
-
-    try:
-        checked = outcomes.coerce(contract, frame[column])
-    except outcomes.OutcomeError as exc:
-        raise PipelineError(f"{source}: {rows(exc.rows)} in {column}: {exc.reason}") from None
-    given = frame[id_column].astype(str)
-    malformed = ~given.map(ids.well_formed)
-    if malformed.any():
-        raise PipelineError(
-            f"{source}: {rows(malformed.to_numpy())} are not prediction ids (37 hex digits with their check)"
-        )
-    expired = given.map(lambda i: ids.problem(i, [i[:12]], max_age_days, now) is not None)  # foreign: see monitor
-    if expired.any():
-        raise PipelineError(f"{source}: {rows(expired.to_numpy())} have ids older than {max_age_days:g} days "
-                            "(serve.feedback.max_age_days) or made in the future")  # fmt: skip
-    stamps = pd.Series(now, index=frame.index, dtype=float)
-    if ts_column:
-        if pd.api.types.is_numeric_dtype(frame[ts_column]):
-            stamps = frame[ts_column].astype(float)
-        else:
-            when = pd.to_datetime(frame[ts_column], utc=True, errors="coerce", format="ISO8601")
-            stamps = (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds()  # whatever the parsed resolution
-        unreadable = ~np.isfinite(stamps.to_numpy(dtype=float))
-        if unreadable.any():
-            raise PipelineError(f"{source}: {rows(unreadable)} have no readable time in {ts_column}")
-        made = given.map(lambda i: int(i[12:23], 16) / 1000).to_numpy()  # when each prediction was made
-        impossible = (stamps.to_numpy(dtype=float) < made - 300) | (stamps.to_numpy(dtype=float) > now + 300)
-        if impossible.any():
-            raise PipelineError(f"{source}: {rows(impossible)} have a time in {ts_column} before their prediction "
-                                "was made or in the future (epoch seconds, or ISO 8601)")  # fmt: skip
-    latest: dict[str, tuple[float, int, Any]] = {}
-    for order, (i, outcome, ts) in enumerate(zip(given, checked, stamps, strict=True)):
-        if i not in latest or (ts, order) >= latest[i][:2]:
-            latest[i] = (float(ts), order, outcome)
-    return sorted((i, value, ts) for i, (ts, _, value) in latest.items())
-
-
 def cmd_feedback_import(args: argparse.Namespace) -> int:
     """Outcomes from a file (CSV or Parquet, path or fsspec URL) or a SQL query, appended to the feedback log as
     one content-addressed file: importing the same outcomes twice writes nothing new."""
@@ -112,6 +51,7 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
     import orjson
 
     from pipelines.adapters.params import load_contract, load_params
+    from pipelines.core.outcomes import from_table
 
     params, contract = load_params(args.params), load_contract()
     frame, source = _read_outcomes(args, params.data.missing_values)
@@ -119,9 +59,7 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
     ts_column = args.ts_column or ("ts" if "ts" in frame.columns and column != "ts" else None)
     now = time.time()
     max_age = params.serve.feedback.max_age_days
-    pairs = (
-        outcome_pairs(frame, args.id_column, column, ts_column, now, max_age, contract, source) if len(frame) else []
-    )
+    pairs = from_table(frame, args.id_column, column, ts_column, now, max_age, contract, source) if len(frame) else []
     if not pairs:
         say("feedback import", f"{source} has no outcomes: nothing to import")
         return 0

@@ -21,7 +21,8 @@ def live_performance(
     come back."""
     from pipelines.adapters import sources
     from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import compare_models, join, latest_outcomes, performance, unmatched_causes
+    from pipelines.core.feedback import compare_models, join, performance, unmatched_causes
+    from pipelines.core.outcomes import latest_outcomes
 
     if not outcome_files:
         return [], None
@@ -125,7 +126,7 @@ def labelled_batch(params: Params, data_dir: Any) -> list[Any]:
     (pipelines.adapters.sources.from_feedback); validated, quarantined or appended like any other batch."""
     from pipelines.adapters import sources
     from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import latest_outcomes
+    from pipelines.core.outcomes import latest_outcomes
 
     logs, outcomes_at = params.monitor.logs or params.serve.log.directory, feedback_location(params)
     logged, outcome_files = _window(params, logs, outcomes_at, None, True)

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from deploy.feedback import make_ids, parse_feedback
 from deploy.payload import RequestError
 from pipelines.core import ids
-from pipelines.core.feedback import join, latest_outcomes, logged_from_rows, performance
+from pipelines.core.feedback import join, logged_from_rows, performance
 from pipelines.core.metrics import score
+from pipelines.core.outcomes import latest_outcomes
 from tests.helpers import bootstrap
 
 MODEL = "ab" * 32
@@ -215,3 +216,13 @@ def test_the_monitors_gauges_are_written_for_a_textfile_collector_and_pushed_to_
     ((method, path, body),) = pushed
     assert (method, path) == ("PUT", "/metrics/job/gitops-ml-monitor")
     assert b"gitops_ml_live_label_coverage" in body
+
+
+def test_one_rule_for_an_outcome_sent_twice_latest_time_then_later_record() -> None:
+    """`monitor`'s join and `feedback import` share latest_outcomes: the later time wins; on equal times the
+    record read later (a file's later row, the log's later line), whatever the outcomes' text."""
+    first, second = make_ids(MODEL, 2)
+    sent = [{"id": first, "ts": 5.0, "label": "b"}, {"id": first, "ts": 5.0, "label": "a"},
+            {"id": second, "ts": 9.0, "label": "a"}, {"id": second, "ts": 2.0, "label": "b"}]  # fmt: skip
+    assert latest_outcomes(sent) == {first: (5.0, "a"), second: (9.0, "a")}
+    assert latest_outcomes(sent[1::-1] + sent[2:])[first] == (5.0, "b")

@@ -20,8 +20,9 @@ from pipelines.adapters import sources
 from pipelines.core import ids
 from pipelines.core.contract import Contract
 from pipelines.core.feedback import Joined, performance
+from pipelines.core.outcomes import from_table as outcome_pairs
 from pipelines.errors import PipelineError
-from pipelines.jobs.feedback import _read_outcomes, outcome_pairs
+from pipelines.jobs.feedback import _read_outcomes
 from tests.helpers import bootstrap
 from tests.service.conftest import log_settings
 

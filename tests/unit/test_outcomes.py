@@ -17,9 +17,9 @@ from deploy.payload import RequestError
 from pipelines.adapters import files
 from pipelines.core import outcomes
 from pipelines.core.contract import Contract
+from pipelines.core.outcomes import from_table as outcome_pairs
 from pipelines.core.validation import DataValidationError, validate
 from pipelines.errors import PipelineError
-from pipelines.jobs.feedback import outcome_pairs
 
 MODEL = "ab" * 32
 INPUTS = {"x": pa.Column(float, nullable=False)}

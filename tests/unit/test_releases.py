@@ -59,3 +59,16 @@ def test_a_manifest_without_a_matching_release_record_is_not_a_release(repo: Pat
     other = {"model_hash": "z" * 64, "image": "x@sha256:" + "0" * 64}
     _commit(repo, {"models/manifest.json": _manifest("a" * 64), "models/release.json": other}, "mismatch")
     assert registry.current("staging") is None
+
+
+def test_one_reader_of_committed_json_absent_is_none_and_garbage_is_named_or_none_by_policy(repo: Path) -> None:
+    """git.show_json: what a release or record relies on fails naming the file; what a report only shows is
+    None for garbage (releases, record and revisions all read through it)."""
+    from pipelines.adapters import git, record, revisions
+
+    _commit(repo, {"metrics.json": "{not json", "models/release.json": {"model_hash": "a" * 64}}, "one")
+    assert git.show_json("HEAD", "absent.json") is None
+    assert git.show_json("HEAD", "models/release.json") == {"model_hash": "a" * 64}
+    with pytest.raises(git.GitError, match=r"HEAD:metrics.json is not valid JSON"):
+        record.read_json("HEAD", "metrics.json")
+    assert revisions.metrics("HEAD", "metrics.json") is None
