@@ -10,19 +10,17 @@ larger outcome by its text, so the result never depends on order), and each pred
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pipelines.core import ids
-from pipelines.core import markdown as md
 from pipelines.core.gate import floor_rules
 from pipelines.core.intervals import intervals, paired
 from pipelines.core.metrics import LOWER_IS_BETTER, score
 from pipelines.core.params import IntervalParams
-from pipelines.core.tasks import spec
 
 
 @dataclass
@@ -264,75 +262,3 @@ def compare_models(
         "difference": difference,
         "verdict": verdicts,
     }
-
-
-def comparison_report(found: Mapping[str, Any], task: str, min_rows: int) -> str:
-    """Markdown: champion vs challenger on the same live labelled rows (metric, each value, the paired
-    difference with its interval, the verdict), for reports/monitor.md and the promotion pull request."""
-
-    rows = [
-        (md.code(m), f"{found['champion_metrics'][m]:.4f}", f"{found['challenger_metrics'][m]:.4f}",
-         f"{found['difference'][m]['difference']:+.4f} [{found['difference'][m]['low']:+.4f}, "
-         f"{found['difference'][m]['high']:+.4f}]", found["verdict"][m])
-        for m in spec(task).metrics
-        if m in found["difference"] and m in found["champion_metrics"] and m in found["challenger_metrics"]
-    ]  # fmt: skip
-    head = (
-        f"Champion `{found['champion'][:12]}` and challenger `{found['challenger'][:12]}` on the same "
-        f"{found['rows']} labelled live rows (paired bootstrap; challenger - champion)."
-    )
-    if not found["judged"]:
-        head += f" Fewer than {min_rows} rows: read it as a hint, not a verdict."
-    table = md.table(["metric", "champion", "challenger", "difference [interval]", "challenger is"], rows)
-    return "### Champion vs challenger on live outcomes\n\n" + head + "\n\n" + table + "\n"
-
-
-def _causes(causes: Mapping[str, int]) -> str:
-    """`: 50 past serve.log.max_rows_per_request in their request, 2 ...` (or `.` with no causes)."""
-    named = [f"{n} {UNMATCHED_CAUSES.get(cause, cause)}" for cause, n in sorted(causes.items(), key=lambda c: -c[1])]
-    return (": " + "; ".join(named) + ".") if named else "."
-
-
-def report(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, float], task: str, min_rows: int) -> str:
-    """The live-performance section of reports/monitor.md: per model, coverage, label delay, and each metric
-    with its interval against its floor, plus a bar chart of the first model's metrics."""
-
-    parts = ["## Live performance (predictions joined with their outcomes)"]
-    for entry in live:
-        delay = entry["label_delay_hours"]
-        head = (
-            f"Model `{str(entry['model_hash'])[:12]}` ({entry['role']}): {entry['labelled']} of "
-            f"{entry['predictions']} predictions have an outcome (coverage {entry['coverage']:.1%})"
-            + (f"; label delay median {delay['median']:.2f} h, p90 {delay['p90']:.2f} h" if delay else "")
-            + f"; {entry['unmatched']} outcome(s) without a prediction in the window"
-            + _causes(entry.get("unmatched_causes") or {})
-        )
-        if not entry["judged"]:
-            head += f" Fewer than {min_rows} labelled rows: the floors are not judged yet."
-        rows = [
-            (md.code(m), md.with_interval(entry["metrics"][m], entry["intervals"].get(m)),
-             f"{floors[m]:.4f}" if m in floors else "n/a")
-            for m in spec(task).metrics if m in entry["metrics"]
-        ]  # fmt: skip
-        parts += [
-            head,
-            md.table(["metric", "live [interval]", "floor"], rows)
-            if rows
-            else (
-                "_No metrics yet: every labelled row has the same class (ROC AUC and the others need two)._"
-                if entry["labelled"]
-                else "_No metrics yet._"
-            ),
-        ]
-        parts += [f"- ⚠️ {reason}" for reason in entry["below_floors"]]
-    first = next((e for e in live if e["metrics"]), None)
-    if first is not None:
-        bounded = [m for m in spec(task).metrics if m in first["metrics"] and m not in LOWER_IS_BETTER]
-        if bounded:
-            values = ", ".join(f"{first['metrics'][m]:.4f}" for m in bounded)
-            labels = ", ".join(md.label(m) for m in bounded)
-            parts.append(
-                '```mermaid\nxychart-beta\n    title "Live metrics"\n'
-                f"    x-axis [{labels}]\n    y-axis 0 --> 1\n    bar [{values}]\n```"
-            )
-    return "\n\n" + "\n\n".join(parts) + "\n"

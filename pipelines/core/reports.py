@@ -19,7 +19,6 @@ import pandas as pd
 from pipelines.core import charts
 from pipelines.core import markdown as md
 from pipelines.core.data import DataChange
-from pipelines.core.drift import DriftReport
 from pipelines.core.gate import Verdict
 from pipelines.core.metrics import LOWER_IS_BETTER, NAMES
 from pipelines.core.reproduce import Reproduction
@@ -236,7 +235,7 @@ def build(inputs: ReportInputs) -> str:
         parts.append(note + ").</sub>")
     parts += ["### Gate", gate_table(v)]
     if reproduced is not None:
-        parts += ["### Reproduction", reproduced.markdown().rstrip()]
+        parts += ["### Reproduction", reproduction(reproduced).rstrip()]
     parts += ["### Params", _weighting(inputs.params) + _params_diff(inputs.params, inputs.base_params)]
     if inputs.data is not None:
         parts.append(_data_section(inputs.data))
@@ -257,53 +256,6 @@ def promotion_body(model_hash: str, env: str, source: str, metrics: Mapping[str,
     """A short promotion pull-request body when no report was written: the model and its headline metrics."""
     shown = ", ".join(f"{m} {metrics[m]:.4f}" for m in spec(task).headline if m in metrics)
     return f"Promote model `{model_hash[:12]}` from `{source}` to `{env}`" + (f": {shown}." if shown else ".")
-
-
-def _test_cell(f: Any) -> str:
-    """The feature's distribution test: KS distance for a continuous feature, chi-square w otherwise."""
-    if f.ks_statistic is not None:
-        return f"KS {f.ks_statistic:.3f} (p={f.ks_pvalue:.2g})"
-    if f.chi2_effect is not None:
-        return f"chi-square V={f.chi2_effect:.3f} (p={f.chi2_pvalue:.2g})"
-    return "n/a"
-
-
-def drift_report(report: DriftReport, window: str) -> str:
-    """The drift report: verdict, a PSI bar chart (Mermaid), and a table of every feature."""
-    head = (f"## ⚠️ Drift in {len(report.drifted)} feature(s)" if report.drifted else "## ✅ No drift") + (
-        f"\n\n{report.rows} logged rows ({window})."
-    )
-    ordered = sorted(report.features, key=lambda f: -f.psi)
-    chart = charts.bar_chart("PSI by feature (top 12)", [f.name for f in ordered[:12]], [f.psi for f in ordered[:12]])
-    rows = [
-        (
-            md.code(f.name),
-            f"{f.psi:.4f}",
-            _test_cell(f),
-            f"{f.missing_before:.3f} -> {f.missing_now:.3f}",
-            ("⚠️ " + "; ".join(f.reasons)) if f.drifted else "no",
-        )
-        for f in ordered
-    ]
-    return (
-        "\n\n".join([head, chart, md.table(["feature", "PSI", "test", "missing (ref -> now)", "drift"], rows)]) + "\n"
-    )
-
-
-def not_enough_data(rows: int, window: str, needed: int) -> str:
-    """The monitor report when the window holds too few logged rows for a verdict."""
-    return f"## Not enough data\n\n{rows} logged rows ({window}); at least {needed} are needed.\n"
-
-
-def live_metrics(metrics: Mapping[str, float], floors: Mapping[Any, float], failures: list[str], task: str) -> str:
-    """Live metrics on labelled traffic against the gate floors (metrics without a floor show n/a)."""
-    rows = [
-        (md.code(m), f"{metrics[m]:.4f}", f"{floors[m]:.4f}" if m in floors else "n/a")
-        for m in _order(task)
-        if m in metrics
-    ]
-    verdict = "".join(f"- ⚠️ {f}\n" for f in failures) or "All gate floors hold.\n"
-    return f"\n### Live metrics on labelled traffic\n\n{md.table(['metric', 'live', 'floor'], rows)}\n\n{verdict}"
 
 
 def registry_table(
@@ -330,3 +282,18 @@ def registry_table(
              *overlay]
         )  # fmt: skip
     return md.table(header, table_rows)
+
+
+def reproduction(result: Reproduction) -> str:
+    """A re-run against the committed outputs: one line when every output is byte-identical, else a table of
+    every output that is not (stage, output, result, detail)."""
+    rows = [f for f in result.findings if f.status != "identical"]
+    icon = {"equivalent": "🟰", "differs": "❌", "stale": "❌", "not compared": "·"}
+    text = f"{'✅' if result.ok else '❌'} {result.headline()}\n"
+    if rows:
+        table = md.table(
+            ["stage", "output", "result", "detail"],
+            [(f.stage, md.code(f.path), f"{icon[f.status]} {f.status}", f.detail) for f in rows],
+        )
+        text += f"\n{table}\n"
+    return text

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pipelines.core import markdown as md
 from pipelines.core.numbers import Files, Status, compare_files
 
 FAILING: frozenset[str] = frozenset({"differs", "stale"})
@@ -116,19 +115,6 @@ class Reproduction:
             first = self.failures[0]
             reason = f"stage {first.stage}: {first.path} does not reproduce ({first.detail})"
         return f"{reason}; {self.fix}"
-
-    def markdown(self) -> str:
-        """A table of every output that is not byte-identical, or one line when all are."""
-        rows = [f for f in self.findings if f.status != "identical"]
-        icon = {"equivalent": "🟰", "differs": "❌", "stale": "❌", "not compared": "·"}
-        text = f"{'✅' if self.ok else '❌'} {self.headline()}\n"
-        if rows:
-            table = md.table(
-                ["stage", "output", "result", "detail"],
-                [(f.stage, md.code(f.path), f"{icon[f.status]} {f.status}", f.detail) for f in rows],
-            )
-            text += f"\n{table}\n"
-        return text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `reproduce --verdict` writes)."""

@@ -69,18 +69,14 @@ def _window(
 
 def live_section(
     params: Params, logged: dict[str, Any], outcome_files: list[str], since: float, verdict: dict[str, Any]
-) -> str:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Score the window's predictions (`logged`, read with the drift frame) against the outcomes in
-    `outcome_files`; adds `live` (and `comparison`, champion vs
-    challenger) to `verdict`, and any broken floor of the champion to its `below_floors`; returns the section
-    for reports/monitor.md ("" when no outcome has come back)."""
-    from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import comparison_report, report
-
+    `outcome_files`; adds `live` (and `comparison`, champion vs challenger) to `verdict`, and any broken floor of
+    the champion to its `below_floors`; returns both for reports/monitor.md (pipelines.core.monitor_report;
+    empty when no outcome has come back)."""
     live, comparison = live_performance(params, logged, outcome_files, since)
     if not live:
-        return ""
-    task, min_rows = load_contract().task, params.monitor.min_labelled_rows
+        return [], None
     verdict["live"] = live
     broken = [r for e in live if e["role"] == "champion" for r in e["below_floors"]]
     verdict["below_floors"] = [*verdict.get("below_floors", []), *broken]
@@ -88,15 +84,13 @@ def live_section(
         shown = ", ".join(f"{k}={v:.4f}" for k, v in entry["metrics"].items())
         say("monitor", f"live {entry['role']} {entry['model_hash'][:12]}: {entry['labelled']} of "
                        f"{entry['predictions']} predictions labelled; {shown or 'no metrics yet'}")  # fmt: skip
-    text = report(live, params.gate.floors, task, min_rows)
     if comparison is not None:
         verdict["comparison"] = comparison
-        text += "\n" + comparison_report(comparison, task, min_rows)
         sides = {v: [m for m, w in comparison["verdict"].items() if w == v] for v in ("better", "worse")}
         say("monitor", f"challenger {comparison['challenger'][:12]} vs champion on {comparison['rows']} rows: "
                        f"better on {', '.join(sides['better']) or 'no metric'}; "
                        f"worse on {', '.join(sides['worse']) or 'no metric'}")  # fmt: skip
-    return text
+    return live, comparison
 
 
 def promotion_section(params: Params, candidate: str, champion: str | None) -> str:
@@ -104,7 +98,7 @@ def promotion_section(params: Params, candidate: str, champion: str | None) -> s
     outcomes, when the candidate ran as the environment's challenger within monitor.window_hours (read from
     monitor.logs / serve.log.directory and the feedback log); "" otherwise, or when the logs cannot be read."""
     from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import comparison_report
+    from pipelines.core.monitor_report import champion_vs_challenger
 
     logs = params.monitor.logs or params.serve.log.directory
     since = time.time() - params.monitor.window_hours * 3600
@@ -117,7 +111,7 @@ def promotion_section(params: Params, candidate: str, champion: str | None) -> s
         return ""
     if champion is not None and comparison["champion"] != champion:
         return ""
-    return comparison_report(comparison, load_contract().task, params.monitor.min_labelled_rows)
+    return champion_vs_challenger(comparison, load_contract().task, params.monitor.min_labelled_rows)
 
 
 def labelled_batch(params: Params, data_dir: Any) -> list[Any]:

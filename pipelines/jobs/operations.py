@@ -199,7 +199,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     from pipelines.adapters import files, sources
     from pipelines.adapters.params import load_contract, load_params, load_paths
-    from pipelines.core import reports
+    from pipelines.core import monitor_report
     from pipelines.core.drift import compare
 
     params = load_params(args.params)
@@ -221,6 +221,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     outcome_files = sources.list_logs(feedback_location(params, args.feedback), "feedback")
     live, logged = sources.scan_logs(paths, since, settings.max_rows, predictions=bool(outcome_files))
     verdict: dict[str, Any]
+    drift = None
     if len(live) < settings.min_rows:
         verdict = {
             "rows": len(live),
@@ -229,9 +230,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             "status": "not enough data",
             "min_rows": settings.min_rows,
         }
-        text = reports.not_enough_data(len(live), window, settings.min_rows)
     else:
-        report = compare(
+        drift = compare(
             live,
             reference,
             settings.psi_threshold,
@@ -241,19 +241,21 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             settings.chi2_min_effect,
             params.train.reference_bins,
         )
-        verdict = {**report.to_dict(), "status": "drift" if report.drifted else "ok"}
-        text = reports.drift_report(report, window)
+        verdict = {**drift.to_dict(), "status": "drift" if drift.drifted else "ok"}
+    labelled = None
     if args.labelled:
-        metrics, failures = live_metrics(args.labelled, params)
-        verdict["live_metrics"], verdict["below_floors"] = metrics, failures
-        text += reports.live_metrics(metrics, params.gate.floors, failures, load_contract().task)
-    text += live_section(params, logged, outcome_files, since, verdict)
+        labelled = live_metrics(args.labelled, params)
+        verdict["live_metrics"], verdict["below_floors"] = labelled
+    joined, comparison = live_section(params, logged, outcome_files, since, verdict)
     causes = ([f"drift in {', '.join(map(str, verdict['drifted_features']))}"] if verdict["drift"] else []) + [
         f"below its floor: {failure}" for failure in verdict.get("below_floors") or []]  # fmt: skip
     verdict["alert"], verdict["alert_causes"] = bool(causes), causes  # an alert always says what raised it
     if where:
         verdict.update(status="no logs", problem=where)
-        text = f"## No prediction logs\n\n{where}\n\n" + text
+    text = monitor_report.build(
+        window, len(live), settings.min_rows, drift, load_contract().task, params.gate.floors, labelled, joined,
+        comparison, settings.min_labelled_rows, where,
+    )  # fmt: skip
     files.write_text(args.out, text)
     files.write_json(args.verdict, verdict)
     gateway = os.environ.get(args.pushgateway_env) if args.pushgateway_env else None
@@ -264,8 +266,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     drifted = ", ".join(str(name) for name in verdict["drifted_features"]) or "none"
     say("monitor", f"{verdict['status']}: {len(live)} rows; drifted: {drifted}; alert: "
                    + ("; ".join(causes) if causes else "none"))  # fmt: skip
-    drift, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
-    append(args.github_output, f"drift={drift}\nalert={alert}\n")
+    drifted_flag, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
+    append(args.github_output, f"drift={drifted_flag}\nalert={alert}\n")
     return 0
 
 

@@ -99,6 +99,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     import json
 
     from pipelines.adapters import dvc, files, git
+    from pipelines.core import reports
 
     if args.run:
         say("reproduce", "running the pipeline (dvc repro" + (" --force)" if args.force else ")"))
@@ -127,7 +128,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         annotate("error", result.headline())
     if args.verdict:
         files.write_json(args.verdict, result.to_dict())
-    append(args.summary, "### Reproduction\n\n" + result.markdown())
+    append(args.summary, "### Reproduction\n\n" + reports.reproduction(result))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     return 0 if result.ok or args.advisory else 1

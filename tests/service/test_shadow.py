@@ -247,7 +247,8 @@ def test_rows_the_log_does_not_record_are_named_in_the_response_a_metric_and_the
     were not logged and why, a counter counts them by reason, and the monitor names the cause of the outcomes that
     then find no prediction (issue 31, item 5)."""
     from pipelines.adapters import sources
-    from pipelines.core.feedback import join, report, unmatched_causes
+    from pipelines.core.feedback import join, unmatched_causes
+    from pipelines.core.monitor_report import live_performance as report
     from pipelines.core.outcomes import latest_outcomes
 
     directory = tmp_path / "logs"

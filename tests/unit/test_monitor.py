@@ -207,3 +207,28 @@ def test_a_small_reference_is_not_taken_for_the_exact_distribution() -> None:
     shifted = draw(400)
     shifted["f05"] += 1.0
     assert [f.name for f in _check(shifted, reference).drifted] == ["f05"]
+
+
+def test_the_monitor_report_is_built_in_one_place_in_a_fixed_order(train: pd.DataFrame, reference: dict) -> None:
+    """reports/monitor.md is pipelines.core.monitor_report.build of the results (its layout is one edit there):
+    the log problem first, then drift or not enough data, the labelled file's metrics, live performance and
+    champion vs challenger."""
+    from pipelines.core import monitor_report
+    from pipelines.core.tasks import spec
+
+    task, metric = CONTRACT.task, spec(CONTRACT.task).metrics[0]
+    drift = _check(train.sample(300, random_state=1), reference)
+    live = [{"model_hash": "a" * 64, "role": "champion", "predictions": 10, "labelled": 5, "coverage": 0.5,
+             "label_delay_hours": None, "metrics": {metric: 0.5}, "intervals": {}, "below_floors": [],
+             "judged": False, "unmatched": 0}]  # fmt: skip
+    comparison = {"champion": "a" * 64, "challenger": "b" * 64, "rows": 5, "judged": False,
+                  "champion_metrics": {metric: 0.5}, "challenger_metrics": {metric: 0.6},
+                  "difference": {metric: {"difference": 0.1, "low": -0.1, "high": 0.3}},
+                  "verdict": {metric: "not distinguishable"}}  # fmt: skip
+    text = monitor_report.build("the last hour", 300, 200, drift, task, {metric: 0.4}, ({metric: 0.5}, []), live,
+                                comparison, 100, "no logs here")  # fmt: skip
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings[0] == "## No prediction logs" and headings[1].startswith(("## ✅", "## ⚠️"))
+    assert headings[2:] == ["### Live metrics on labelled traffic", "## Live performance (predictions joined with "
+                            "their outcomes)", "### Champion vs challenger on live outcomes"]  # fmt: skip
+    assert monitor_report.build("w", 3, 200, None, task, {}).startswith("## Not enough data")

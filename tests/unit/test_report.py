@@ -88,7 +88,8 @@ def test_publish_mode_links_local_figures_and_default_mode_links_the_artifact() 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_the_registry_table_promotion_body_and_live_metrics_use_the_tasks_metrics_never_nan(task: str) -> None:
     from pipelines.adapters.releases import Release
-    from pipelines.core.reports import live_metrics, promotion_body, registry_table
+    from pipelines.core.monitor_report import labelled_metrics as live_metrics
+    from pipelines.core.reports import promotion_body, registry_table
     from pipelines.core.tasks import spec
 
     metrics = {m: 0.5 for m in spec(task).metrics}
