@@ -1,18 +1,19 @@
 """Plot outputs of `evaluate`: data files for `dvc plots` and PNG figures for reports.
 
-The file names are the task's (pipelines.core.tasks), the contract with the top-level `plots:`
-section of dvc.yaml (tests/integration checks that every file it names is produced).
+The plots are pipelines.core.plots' table, whose entries also give dvc.yaml's top-level `plots:` section
+(tests/integration checks that every file it names is produced).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pipelines.adapters import files
 from pipelines.core.evaluate import Evaluation
+from pipelines.core.plots import PlotSpec, for_task
 from pipelines.core.tasks import spec
 
 
@@ -24,7 +25,8 @@ def write_data(evaluation: Evaluation, directory: str | os.PathLike[str]) -> Non
 
 
 def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> list[str]:
-    """Render PNG figures into `directory` (replaced as a whole); return their file names."""
+    """Render the PNG figures of every plot of the task (pipelines.core.plots) into `directory` (replaced as a
+    whole): the plot's own drawing below, else a generic one from its entry; return their file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,33 +38,29 @@ def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> 
         fig.savefig(tmp / name, dpi=100, metadata={"Software": None})
         plt.close(fig)
 
-    ev = evaluation
-    label = spec(ev.task).importance_label
     with files.atomic_dir(directory) as tmp:
-        if ev.task == "binary":
-            _binary_figures(ev, tmp, plt, save)
-        if ev.task in ("binary", "multiclass"):
-            _confusion_figure(ev.plots["confusion"], tmp, plt, save)
-        if ev.task == "multiclass":
-            per_class = ev.plots["per_class"].iloc[::-1]
-            fig, ax = plt.subplots(figsize=(5, 0.4 * len(per_class) + 1.5))
-            ax.barh(per_class["class"], per_class["f1"], color="tab:blue")
-            ax.set(xlabel="F1 on the holdout set", xlim=(0, 1), title="F1 per class")
-            save(fig, tmp, "per_class.png")
-        if ev.task == "regression":
-            _regression_figures(ev, tmp, plt, save)
-
-        top = ev.importance.head(15).iloc[::-1]
-        fig, ax = plt.subplots(figsize=(6, 5))
-        ax.barh(top["feature"], top["importance"], xerr=top["std"], color="tab:blue")
-        ax.set(xlabel=f"drop in {label} when shuffled", title="Permutation importance (top 15)")
-        save(fig, tmp, "importance.png")
+        for plot in for_task(evaluation.task):
+            DRAWINGS.get(plot.key, _generic)(evaluation, plot, tmp, plt, save)
         names = sorted(p.name for p in tmp.iterdir())
     return names
 
 
-def _binary_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
-    roc, pr, calibration = ev.plots["roc"], ev.plots["precision_recall"], ev.plots["calibration"]
+def _generic(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
+    """A plot without a drawing of its own: a line ("curve"), horizontal bars ("bars"), else points."""
+    frame = ev.plots[plot.key]
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if plot.chart == "curve":
+        ax.plot(frame[plot.x], frame[plot.y])
+    elif plot.chart == "bars":
+        ax.barh([str(v) for v in frame[plot.y]], frame[plot.x], color="tab:blue")
+    else:
+        ax.scatter(frame[plot.x], frame[plot.y], s=10, alpha=0.6)
+    ax.set(xlabel=plot.x_label or plot.x, ylabel=plot.y_label or plot.y, title=plot.title)
+    save(fig, tmp, plot.pngs[0])
+
+
+def _roc(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
+    roc = ev.plots["roc"]
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(roc["fpr"], roc["tpr"], label=f"ROC AUC {ev.metrics['roc_auc']:.3f}")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
@@ -70,12 +68,18 @@ def _binary_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
     ax.legend(loc="lower right")
     save(fig, tmp, "roc.png")
 
+
+def _precision_recall(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
+    pr = ev.plots["precision_recall"]
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(pr["recall"], pr["precision"], label=f"AP {ev.metrics['average_precision']:.3f}")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
     ax.legend(loc="lower left")
     save(fig, tmp, "precision_recall.png")
 
+
+def _calibration(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
+    calibration = ev.plots["calibration"]
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(calibration["mean_predicted"], calibration["fraction_positive"], marker="o")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
@@ -83,10 +87,10 @@ def _binary_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
     save(fig, tmp, "calibration.png")
 
 
-def _confusion_figure(confusion: Any, tmp: Path, plt: Any, save: Any) -> None:
+def _confusion(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
     import numpy as np
 
-    counts = confusion.pivot(index="actual", columns="predicted", values="count")
+    counts = ev.plots["confusion"].pivot(index="actual", columns="predicted", values="count")
     size = max(3.6, 0.5 * len(counts) + 2)
     fig, ax = plt.subplots(figsize=(size + 0.4, size))
     ax.imshow(counts.to_numpy(), cmap="Blues")
@@ -105,7 +109,15 @@ def _confusion_figure(confusion: Any, tmp: Path, plt: Any, save: Any) -> None:
     save(fig, tmp, "confusion.png")
 
 
-def _regression_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
+def _per_class(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
+    per_class = ev.plots["per_class"].iloc[::-1]
+    fig, ax = plt.subplots(figsize=(5, 0.4 * len(per_class) + 1.5))
+    ax.barh(per_class["class"], per_class["f1"], color="tab:blue")
+    ax.set(xlabel="F1 on the holdout set", xlim=(0, 1), title="F1 per class")
+    save(fig, tmp, "per_class.png")
+
+
+def _predictions(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
     frame = ev.plots["predictions"]
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.scatter(frame["actual"], frame["predicted"], s=10, alpha=0.6)
@@ -119,6 +131,27 @@ def _regression_figures(ev: Evaluation, tmp: Path, plt: Any, save: Any) -> None:
     ax.axvline(0, linestyle=":", color="grey")
     ax.set(xlabel="actual - predicted", ylabel="rows", title=f"Residuals (RMSE {ev.metrics['rmse']:.3g})")
     save(fig, tmp, "residuals.png")
+
+
+def _importance(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:
+    top = ev.importance.head(15).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.barh(top["feature"], top["importance"], xerr=top["std"], color="tab:blue")
+    ax.set(xlabel=f"drop in {spec(ev.task).importance_label} when shuffled", title="Permutation importance (top 15)")
+    save(fig, tmp, "importance.png")
+
+
+DRAWINGS: dict[str, Callable[[Evaluation, PlotSpec, Path, Any, Any], None]] = {
+    "roc": _roc,
+    "precision_recall": _precision_recall,
+    "calibration": _calibration,
+    "confusion": _confusion,
+    "per_class": _per_class,
+    "predictions": _predictions,
+    "importance": _importance,
+}
+"""The plots drawn with more than their entry says (reference lines, metric values in legends); any other plot
+gets `_generic`."""
 
 
 def forest(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core import markdown as md
+from pipelines.core.plots import PLOTS
 
 PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#9e9e9e, #1f77b4"}}}}%%'
 GRID = np.linspace(0.0, 1.0, 21)
@@ -64,40 +65,42 @@ def _predictions_chart(frame: pd.DataFrame, points: int = 40) -> str:
     return "\n".join(lines) + "\n<sub>grey: actual, blue: predicted</sub>"
 
 
+CHART_ORDER = ("curve", "predictions", "bars", "importance", "confusion")  # the report's order, by kind
+
+
 def holdout_charts(
     plots: Mapping[str, pd.DataFrame], base_plots: Mapping[str, pd.DataFrame], importance_label: str = "ROC AUC"
 ) -> str:
-    """The holdout's charts for the report: curves (base in grey), predictions, per-class F1, permutation
-    importance and the confusion matrix, for whichever of tasks.spec(task).plot_files `plots` holds."""
+    """The holdout's charts for the report, for every plot of pipelines.core.plots that `plots` holds and that has
+    a chart: curves (base in grey) and bars drawn from the plot's entry; predictions, permutation importance and
+    the confusion matrix drawn here."""
     parts = []
     legend = "grey: base, blue: this branch" if base_plots else "this branch"
-    for key, x, y, title, xl, yl in (
-        ("roc", "fpr", "tpr", "ROC curve", "false positive rate", "true positive rate"),
-        ("precision_recall", "recall", "precision", "Precision-recall curve", "recall", "precision"),
-    ):
-        if key not in plots:
-            continue
-        series = [_curve(base_plots[key], x, y)] if key in base_plots else []
-        series.append(_curve(plots[key], x, y))
-        parts.append(f"{_line_chart(title, xl, yl, series)}\n<sub>{legend}</sub>")
-    if "predictions" in plots:
-        parts.append(_predictions_chart(plots["predictions"]))
-    if "per_class" in plots:
-        frame = plots["per_class"]
-        parts.append(bar_chart("F1 per class (holdout set)", [str(c) for c in frame["class"]], list(frame["f1"])))
-    if "importance" in plots:
-        top = plots["importance"].head(8)
-        parts.append(
-            bar_chart(
-                f"Permutation importance (drop in {importance_label}), top 8",
-                [str(n) for n in top["feature"]],
-                list(top["importance"]),
-            )
-        )
-    if "confusion" in plots:
-        c = plots["confusion"].astype({"actual": str, "predicted": str})
-        labels = sorted(set(c["actual"]) | set(c["predicted"]))
-        counts = {(a, p): n for a, p, n in c[["actual", "predicted", "count"]].itertuples(index=False)}
-        rows = [[f"**{md.cell(a)}**", *(counts.get((a, p), 0) for p in labels)] for a in labels]
-        parts.append("Confusion matrix (holdout set):\n\n" + md.table(["actual \\ predicted", *labels], rows))
+    shown = sorted((p for p in PLOTS if p.key in plots and p.chart in CHART_ORDER), key=lambda p: CHART_ORDER.index(
+        str(p.chart)))  # fmt: skip
+    for p in shown:
+        frame = plots[p.key]
+        if p.chart == "curve":
+            series = [_curve(base_plots[p.key], p.x, p.y)] if p.key in base_plots else []
+            series.append(_curve(frame, p.x, p.y))
+            chart = _line_chart(f"{p.title} curve", p.x_label or p.x, p.y_label or p.y, series)
+            parts.append(f"{chart}\n<sub>{legend}</sub>")
+        elif p.chart == "bars":
+            parts.append(bar_chart(f"{p.title} (holdout set)", [str(c) for c in frame[p.y]], list(frame[p.x])))
+        elif p.chart == "predictions":
+            parts.append(_predictions_chart(frame))
+        elif p.chart == "importance":
+            top = frame.head(8)
+            title = f"Permutation importance (drop in {importance_label}), top 8"
+            parts.append(bar_chart(title, [str(n) for n in top["feature"]], list(top["importance"])))
+        else:
+            parts.append(_confusion_table(frame))
     return "\n\n".join(parts)
+
+
+def _confusion_table(frame: pd.DataFrame) -> str:
+    c = frame.astype({"actual": str, "predicted": str})
+    labels = sorted(set(c["actual"]) | set(c["predicted"]))
+    counts = {(a, p): n for a, p, n in c[["actual", "predicted", "count"]].itertuples(index=False)}
+    rows = [[f"**{md.cell(a)}**", *(counts.get((a, p), 0) for p in labels)] for a in labels]
+    return "Confusion matrix (holdout set):\n\n" + md.table(["actual \\ predicted", *labels], rows)

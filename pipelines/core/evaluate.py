@@ -14,8 +14,9 @@ import pandas as pd
 
 from pipelines.core.contract import Contract
 from pipelines.core.intervals import intervals, resamples_used
-from pipelines.core.metrics import model_output, predicted_labels, score
+from pipelines.core.metrics import model_output, score
 from pipelines.core.params import EvaluateParams, IntervalParams
+from pipelines.core.plots import Holdout, frames
 from pipelines.core.tasks import spec
 
 
@@ -25,7 +26,7 @@ class Evaluation:
 
     task: str
     metrics: dict[str, float]
-    plots: dict[str, pd.DataFrame]  # one frame per entry of tasks.spec(task).plot_files
+    plots: dict[str, pd.DataFrame]  # one frame per plot of the task (pipelines.core.plots)
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # per metric {"low", "high"}
     rows: int = 0  # holdout rows scored
 
@@ -45,14 +46,6 @@ class Evaluation:
     def importance(self) -> pd.DataFrame:
         """feature, importance, std: the drop in the task's importance score when a feature is shuffled."""
         return self.plots["importance"]
-
-
-def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
-    """Keep at most `points` evenly spaced rows (first and last included) so plot files stay small."""
-    if len(frame) <= points:
-        return frame.reset_index(drop=True)
-    keep = np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))
-    return frame.iloc[keep].reset_index(drop=True)
 
 
 def recorded_positions(y: np.ndarray, rows: int, task: str) -> np.ndarray:
@@ -108,60 +101,6 @@ def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, contract: Co
     return frame
 
 
-def _confusion(y: np.ndarray, predicted: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    from sklearn.metrics import confusion_matrix
-
-    matrix = confusion_matrix(y, predicted, labels=labels)
-    return pd.DataFrame(
-        [
-            {"actual": str(a), "predicted": str(p), "count": int(matrix[i, j])}
-            for i, a in enumerate(labels)
-            for j, p in enumerate(labels)
-        ]
-    )
-
-
-def _binary_plots(y: np.ndarray, output: np.ndarray, labels: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
-    from sklearn import metrics as m
-    from sklearn.calibration import calibration_curve
-
-    positive, proba = (y == labels[1]).astype(int), output[:, 1]
-    fpr, tpr, roc_thresholds = m.roc_curve(positive, proba)
-    precision, recall, pr_thresholds = m.precision_recall_curve(positive, proba)
-    fraction, mean_predicted = calibration_curve(positive, proba, n_bins=params.calibration_bins)
-    predicted = predicted_labels(output, labels, "binary", params.threshold)
-    return {
-        "roc": _thin(
-            pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thresholds, 1.0)}),
-            params.curve_points,
-        ),
-        "precision_recall": _thin(
-            # the last (precision=1, recall=0) point has no threshold
-            pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.append(pr_thresholds, 1.0)}),
-            params.curve_points,
-        ),
-        "calibration": pd.DataFrame({"mean_predicted": mean_predicted, "fraction_positive": fraction}),
-        "confusion": _confusion(y, predicted, labels),
-    }
-
-
-def _multiclass_plots(y: np.ndarray, output: np.ndarray, labels: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
-    from sklearn.metrics import precision_recall_fscore_support
-
-    predicted = predicted_labels(output, labels, "multiclass", params.threshold)
-    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
-    per_class = pd.DataFrame(
-        {"class": [str(c) for c in labels], "precision": precision, "recall": recall, "f1": f1, "support": support}
-    )
-    return {"confusion": _confusion(y, predicted, labels), "per_class": per_class}
-
-
-def _regression_plots(y: np.ndarray, output: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
-    frame = pd.DataFrame({"actual": y.astype(float), "predicted": output.astype(float)})
-    frame["residual"] = frame["actual"] - frame["predicted"]
-    return {"predictions": _thin(frame.sort_values(["actual", "predicted"]), params.curve_points)}
-
-
 def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: Contract) -> Evaluation:
     """Score `model` on `test` (features and target) with the settings in `params`."""
     from sklearn.inspection import permutation_importance
@@ -172,12 +111,7 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: C
     classes = None if task == "regression" else np.asarray(model.classes_)
     scores = score(y, output, task=task, classes=classes, threshold=params.threshold)
     bootstrap = intervals(task, y, output, classes, params.threshold, params.intervals)
-    if task == "binary":
-        plots = _binary_plots(y, output, np.asarray(classes), params)
-    elif task == "multiclass":
-        plots = _multiclass_plots(y, output, np.asarray(classes), params)
-    else:
-        plots = _regression_plots(y, output, params)
+    plots = frames(task, Holdout(task, y, output, classes, params))
     importance = permutation_importance(
         model,
         x,
