@@ -166,7 +166,7 @@ def test_init_sets_names_environments_remote_and_tracking_uri(tmp_path: Path) ->
                    "--repo-url", "https://github.com/acme/churn.git")  # fmt: skip
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
     assert params["environments"]["model_name"] == "churn-model" and params["mlflow"]["experiment"] == "churn"
-    assert [(s["name"], s["promote_from"]) for s in params["environments"]["stages"]] == [
+    assert [(s["name"], s["promote_from"]) for s in params["environments"]["order"]] == [
         ("qa", "main"),
         ("live", "qa"),
     ]
