@@ -11,21 +11,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benchmarks use the tests' helpers (tests/helpers) rather than copies
+
+from tests.helpers.project import tool_env  # noqa: E402
 
 
 def env(tmp: Path) -> dict[str, str]:
-    """This venv first on PATH, telemetry off, DVC's site cache inside `tmp`, a git identity."""
-    out = dict(os.environ)
-    out.update(
-        PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{out.get('PATH', '')}",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DVC_NO_ANALYTICS="1",
-        DVC_SITE_CACHE_DIR=str(tmp / "dvc-site"),
-    )
-    for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
-        out.setdefault(key, "bench")
-    for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-        out.setdefault(key, "bench@example.invalid")
+    """The tests' subprocess environment (this venv first on PATH, telemetry off, caches and HOME inside `tmp`, a
+    git identity), with MLflow logging as a user's run does it (in the background, per params.yaml)."""
+    out = tool_env(tmp)
+    out.pop("PIPELINES_MLFLOW_BACKGROUND", None)
     return out
 
 

@@ -22,39 +22,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from _common import ROOT
 
+from tests.helpers.service import free_port, wait_http_ok
+
 MODEL = ROOT / "models" / "model"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} not ready after {timeout}s")
 
 
 def challenger(out: Path) -> Path:
@@ -80,7 +60,7 @@ def start(kind: str, port: int, logdir: Path) -> subprocess.Popen[bytes]:
         ready = f"http://127.0.0.1:{port}/ping"
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)  # fmt: skip
-    wait_ready(ready, process)
+    wait_http_ok(ready, 90, process)
     return process
 
 

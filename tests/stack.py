@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.service.conftest import _die_with_parent, free_port, wait_http_ok
+from tests.helpers.service import die_with_parent, free_port, wait_http_ok
 
 BUCKET = "team"
 KEYS = {
@@ -65,7 +65,7 @@ class PostgreSQL:
         return f"postgresql+psycopg://mlflow@127.0.0.1:{self.port}/postgres"
 
     def _demote(self) -> None:
-        _die_with_parent()
+        die_with_parent()
         if self.user:
             os.setgid(self.user[1])
             os.setuid(self.user[0])
@@ -100,7 +100,7 @@ class S3:
         self.url = f"http://127.0.0.1:{self.port}"
         moto = Path(sys.executable).parent / "moto_server"
         self.process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # fmt: skip
+                                        stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)  # fmt: skip
         wait_http_ok(f"{self.url}/moto-api/", timeout=60, process=self.process)
         import boto3
 
@@ -129,7 +129,7 @@ class MlflowServer:
                "--serve-artifacts", "--workers", "1"]  # fmt: skip
         env = {**os.environ, **KEYS, "MLFLOW_S3_ENDPOINT_URL": self.s3.url, "MLFLOW_DISABLE_TELEMETRY": "true"}
         log = (self.root / "mlflow-server.log").open("ab")
-        self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, preexec_fn=_die_with_parent,
+        self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, preexec_fn=die_with_parent,
                                         start_new_session=True)  # fmt: skip
         wait_http_ok(f"{self.url}/health", timeout=120, process=self.process)
 

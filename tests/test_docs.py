@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import ROOT
+from tests.helpers.project import ROOT
 
 
 def _readme_tree() -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.project import ROOT
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ from deploy.payload import InputSpec
 from pipelines.core.data import default_csv
 from pipelines.core.validation import DataValidationError
 from pipelines.core.validation import validate as validate_against
-from tests.conftest import CONTRACT, FEATURES
+from tests.helpers.project import CONTRACT, FEATURES
 
 TARGET = CONTRACT.target
 SPEC = InputSpec.from_schema(CONTRACT.inputs)

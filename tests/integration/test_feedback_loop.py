@@ -20,8 +20,8 @@ import pytest
 from pipelines.core import ids
 from pipelines.core.metrics import score
 from pipelines.core.tasks import spec
-from tests.conftest import CONTRACT, FEATURES, PARAMS, Repo, cripple
-from tests.service.conftest import Server, json_rows
+from tests.helpers.project import CONTRACT, FEATURES, PARAMS, Repo, cripple
+from tests.helpers.service import Server, json_rows
 
 pytestmark = pytest.mark.slow
 TASK = CONTRACT.task
@@ -30,7 +30,7 @@ FIELD = "value" if TASK == "regression" else "label"
 
 @pytest.fixture(scope="module")
 def crippled(trained_repo: Repo, tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    """A copy of the trained repository whose model has learnt next to nothing (tests.conftest.cripple)."""
+    """A copy of the trained repository whose model has learnt next to nothing (tests.helpers.project.cripple)."""
     repo = trained_repo.copy(tmp_path_factory.mktemp("crippled") / "repo")
     cripple(repo)
     repo.dvc("repro")

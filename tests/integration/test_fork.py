@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Repo, clone_template, make_run
-from tests.service.conftest import Server, json_rows, post
+from tests.helpers.project import Repo, clone_template, make_run
+from tests.helpers.service import Server, json_rows, post
 
 pytestmark = [pytest.mark.slow, pytest.mark.example, pytest.mark.xdist_group("fork")]
 TIERS = ["tests/data", "tests/model", "tests/service/test_api.py", "tests/service/test_any_model.py",

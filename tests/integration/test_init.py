@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from pipelines.core.tasks import dvc_plots, spec
-from tests.conftest import Repo, clone_template
+from tests.helpers.project import Repo, clone_template
 
 pytestmark = [pytest.mark.slow, pytest.mark.example, pytest.mark.xdist_group("init")]
 

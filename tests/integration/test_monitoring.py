@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from deploy.jsonlines import JsonLinesLog, PredictionRecord
-from tests.conftest import CONTRACT, FEATURES, PARAMS, Repo
-from tests.service.conftest import json_rows, log_settings
+from tests.helpers.project import CONTRACT, FEATURES, PARAMS, Repo
+from tests.helpers.service import json_rows, log_settings
 
 pytestmark = pytest.mark.slow
 

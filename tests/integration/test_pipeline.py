@@ -14,7 +14,7 @@ import yaml
 
 from pipelines.adapters import modelio
 from pipelines.core.tasks import spec
-from tests.conftest import (
+from tests.helpers.project import (
     CONTRACT,
     IS_EXAMPLE,
     ROOT,
@@ -322,7 +322,7 @@ ESTIMATORS["extra_trees"] = Estimator(
 def test_an_estimator_added_in_yours_alone_trains_loads_and_serves(repo_copy: Repo, tmp_path: Path) -> None:
     """scikit-learn's ExtraTrees, which the template does not ship: one entry in pipelines/yours/estimators.py and
     its section in params.yaml; `make run` trains it, the allow-listed loader loads it, the service serves it."""
-    from tests.service.conftest import Server, post
+    from tests.helpers.service import Server, post
 
     estimators = repo_copy.path / "pipelines" / "yours" / "estimators.py"
     estimators.write_text(estimators.read_text() + EXTRA_TREES)
@@ -362,7 +362,7 @@ def test_mlflow_runs_log_in_the_background_and_an_unreachable_server_never_fails
 
     from mlflow.tracking import MlflowClient
 
-    from tests.service.conftest import free_port
+    from tests.helpers.service import free_port
 
     env = {k: v for k, v in repo_copy.env.items() if k != "CI"} | {"PIPELINES_MLFLOW_BACKGROUND": "1"}
     background = Repo(repo_copy.path, env)

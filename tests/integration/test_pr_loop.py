@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import CONTRACT, PARAMS, Repo, cripple, forbidden_cell, read_project_data
+from tests.helpers.project import CONTRACT, PARAMS, Repo, cripple, forbidden_cell, read_project_data
 
 pytestmark = pytest.mark.slow
 
@@ -261,7 +261,7 @@ def test_after_a_failed_repro_gate_and_report_refuse_to_judge_the_outputs_left_o
 
 def _non_inferiority(repo: Repo) -> str:
     """Judge the task's primary metric by the paired interval (gate.regression_rule); its name. `cripple` makes a
-    constant model, worse on it than any model with skill (tests.conftest.cripple)."""
+    constant model, worse on it than any model with skill (tests.helpers.project.cripple)."""
     from pipelines.core.tasks import spec
 
     metric = spec(CONTRACT.task).primary

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.core.metrics import LOWER_IS_BETTER
-from tests.conftest import PARAMS, Repo, cripple, nudge, other_blas_kernel
-from tests.service.conftest import Server, _die_with_parent, free_port, wait_http_ok
+from tests.helpers.project import PARAMS, Repo, cripple, nudge, other_blas_kernel
+from tests.helpers.service import Server, die_with_parent, free_port, wait_http_ok
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 NAME = PARAMS.environments.model_name
@@ -44,7 +44,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
            "--workers", "1"]  # fmt: skip
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               preexec_fn=_die_with_parent, start_new_session=True)  # fmt: skip
+                               preexec_fn=die_with_parent, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http_ok(f"{url}/health", timeout=60, process=process)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import Repo, forbidden_cell, noisy_sample, other_blas_kernel, read_project_data
+from tests.helpers.project import Repo, forbidden_cell, noisy_sample, other_blas_kernel, read_project_data
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.adapters import modelio
-from tests.conftest import PARAMS, Repo
+from tests.helpers.project import PARAMS, Repo
 from tests.stack import BUCKET, KEYS, S3, MlflowServer, PostgreSQL
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team")]

@@ -14,7 +14,7 @@ from pipelines.core.metrics import LOWER_IS_BETTER, model_output, score
 from pipelines.core.tasks import spec
 from pipelines.core.train import fit as fit_with
 from pipelines.yours.features import build_preprocessor
-from tests.conftest import CONTRACT, ESTIMATORS, FEATURES, PARAMS
+from tests.helpers.project import CONTRACT, ESTIMATORS, FEATURES, PARAMS
 
 TARGET, TASK = CONTRACT.target, CONTRACT.task
 PRIMARY = spec(TASK).primary

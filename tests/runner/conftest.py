@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import VENV, Repo
+from tests.helpers.project import VENV, Repo
 from tests.runner.sandbox import Sandbox
 
 if os.environ.get("PIPELINES_RUNNER_SANDBOX"):

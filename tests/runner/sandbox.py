@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Repo
+from tests.helpers.project import Repo
 from tests.runner.github_api import FakeGitHub
 
 HERE = Path(__file__).resolve().parent

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from tests.conftest import Repo, knob
+from tests.helpers.project import Repo, knob
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_local")]  # one sandbox, in order
 
 
 def _act(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**repo.env, "PIPELINES_ACT_PROJECT": str(repo.path)}
-    from tests.conftest import ROOT
+    from tests.helpers.project import ROOT
 
     return subprocess.run([sys.executable, "-m", "tests.runner.local", *args], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=1200, check=False)  # fmt: skip

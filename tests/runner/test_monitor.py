@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from tests.conftest import FEATURES, Repo, read_project_data
+from tests.helpers.project import FEATURES, Repo, read_project_data
+from tests.helpers.service import Server, json_rows
 from tests.runner.sandbox import Run, Sandbox
-from tests.service.conftest import Server, json_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_monitor")]  # one sandbox, in order
 

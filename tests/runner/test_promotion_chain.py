@@ -133,7 +133,7 @@ def test_the_production_promotion_is_checked_merged_and_deployed(sandbox: Sandbo
 
 
 def test_a_second_release_reaches_staging_and_a_rollback_returns_it_to_the_first_by_digest(sandbox: Sandbox) -> None:
-    from tests.conftest import nudge
+    from tests.helpers.project import nudge
 
     first = json.loads(sandbox.origin_show("staging", "models/release.json") or "{}")
     sandbox.checkout("origin/main")

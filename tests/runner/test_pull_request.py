@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.core.tasks import TASK_SPECS
-from tests.conftest import CONTRACT, cripple
+from tests.helpers.project import CONTRACT, cripple
 from tests.runner.sandbox import Run, Sandbox, pull_request_event
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_pull_request")]  # one sandbox, in order
@@ -113,7 +113,7 @@ def test_a_docs_only_change_skips_training_and_passes(sandbox: Sandbox) -> None:
 
 
 def test_a_stale_dvc_lock_fails_with_the_command_to_run(sandbox: Sandbox) -> None:
-    from tests.conftest import knob
+    from tests.helpers.project import knob
 
     key, value = knob()
     _branch(

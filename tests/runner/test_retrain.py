@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import forbidden_cell, noisy_sample, read_project_data
+from tests.helpers.project import forbidden_cell, noisy_sample, read_project_data
 from tests.runner.sandbox import Sandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_retrain")]  # one sandbox, in order

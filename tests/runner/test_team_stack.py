@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PARAMS
+from tests.helpers.project import PARAMS
 from tests.runner.sandbox import Sandbox, push_event
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_team_stack")]  # one sandbox, in order

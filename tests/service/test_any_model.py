@@ -24,8 +24,8 @@ from pipelines.core.contract import Contract
 from pipelines.core.train import fit
 from pipelines.jobs.serve import model_store
 from pipelines.yours.features import build_preprocessor
-from tests.conftest import ESTIMATORS, PARAMS
-from tests.service.conftest import SETTINGS
+from tests.helpers.project import ESTIMATORS, PARAMS
+from tests.helpers.service import SETTINGS
 
 LABELS = {
     "text": np.array(["no", "yes"]),

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from deploy.app import create_app
 from deploy.scoring import Bundle
 from pipelines.core.names import one_of, shown
-from tests.conftest import CONTRACT, ESTIMATORS, FEATURES
-from tests.service.conftest import SETTINGS, SPEC
+from tests.helpers.project import CONTRACT, ESTIMATORS, FEATURES
+from tests.helpers.service import SETTINGS, SPEC
 
 SECRET = 13.131313  # a value that must never be echoed back
 

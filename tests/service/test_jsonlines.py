@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from deploy.jsonlines import JsonLinesLog, PredictionRecord
-from tests.service.conftest import log_settings
+from tests.helpers.service import log_settings
 
 
 def _offer(log: JsonLinesLog, n: int = 3) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONTRACT, FEATURES, ROOT, Repo
-from tests.service.conftest import Server, post, wait_http_ok
+from tests.helpers.project import CONTRACT, FEATURES, ROOT, Repo
+from tests.helpers.service import Server, post, wait_http_ok
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from deploy.scoring import Bundle
 from deploy.service import PredictionService
 from deploy.state import State
 from pipelines.core.ids import problem
-from tests.service.conftest import SETTINGS, SPEC
+from tests.helpers.service import SETTINGS, SPEC
 
 
 def _service(bundle: Bundle) -> PredictionService:

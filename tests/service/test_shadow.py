@@ -19,8 +19,8 @@ from deploy.jsonlines import JsonLinesLog
 from deploy.payload import InputSpec
 from deploy.scoring import Bundle
 from pipelines.core import ids
-from tests.conftest import CONTRACT
-from tests.service.conftest import SETTINGS, SPEC, log_settings
+from tests.helpers.project import CONTRACT
+from tests.helpers.service import SETTINGS, SPEC, log_settings
 
 CHALLENGER = "1" * 64
 TARGET = InputSpec.from_schema(CONTRACT.raw.select_columns([CONTRACT.target]))  # its bounds

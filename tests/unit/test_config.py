@@ -9,7 +9,7 @@ import yaml
 
 from pipelines.adapters.params import load_params
 from pipelines.core.params import ParamsError, parse_params
-from tests.conftest import ESTIMATORS
+from tests.helpers.project import ESTIMATORS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from pipelines.yours.features import build_preprocessor
 from pipelines.yours.schema import Features
-from tests.conftest import CONTRACT
+from tests.helpers.project import CONTRACT
 
 NUMERIC_FEATURES = CONTRACT.numeric
 

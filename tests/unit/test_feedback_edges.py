@@ -24,7 +24,7 @@ from pipelines.core.outcomes import from_table as outcome_pairs
 from pipelines.errors import PipelineError
 from pipelines.jobs.feedback import _read_outcomes
 from tests.helpers import bootstrap
-from tests.service.conftest import log_settings
+from tests.helpers.service import log_settings
 
 MODEL = "cd" * 32
 INPUTS = {"x": pa.Column(float, nullable=False)}

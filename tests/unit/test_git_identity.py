@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.adapters.git import BOT_EMAIL, BOT_NAME
-from tests.conftest import ROOT
+from tests.helpers.project import ROOT
 
 LAST = "print(subprocess.check_output(['git', 'log', '-1', '--format=%an <%ae> / %cn <%ce>', '{rev}'], text=True))"
 # Each commit path of the package, run in a repository whose HEAD has data.txt.

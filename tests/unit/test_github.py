@@ -194,7 +194,7 @@ def test_the_local_mlflow_store_and_its_journal_are_ignored() -> None:
     """`git add -A` right after `dvc repro` must not commit sqlite's journal beside the store."""
     import subprocess
 
-    from tests.conftest import ROOT
+    from tests.helpers.project import ROOT
 
     for name in ("mlflow.db", "mlflow.db-journal"):
         ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT, check=False)

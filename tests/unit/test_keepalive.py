@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.jobs.operations import scheduled_workflows
-from tests.conftest import ROOT
+from tests.helpers.project import ROOT
 
 
 def test_the_scheduled_workflows_are_found_from_their_triggers() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from pipelines.core.drift import compare, ks_against_quantiles, psi, reference_profile
-from tests.conftest import CONTRACT, FEATURES, PARAMS
+from tests.helpers.project import CONTRACT, FEATURES, PARAMS
 
 M = PARAMS.monitor
 T = PARAMS.train

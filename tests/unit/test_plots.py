@@ -13,8 +13,8 @@ from pipelines.adapters import plots as writers
 from pipelines.core import charts, plots
 from pipelines.core.evaluate import Evaluation
 from pipelines.core.tasks import TASKS, dvc_plots, spec
-from tests.conftest import PARAMS
 from tests.helpers import synthetic_holdout
+from tests.helpers.project import PARAMS
 
 
 def _lift(h: plots.Holdout) -> pd.DataFrame:

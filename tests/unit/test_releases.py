@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.adapters import releases as registry
-from tests.conftest import ROOT, tool_env
+from tests.helpers.project import ROOT, tool_env
 
 
 def _commit(path: Path, files: dict[str, object], message: str) -> None:

@@ -21,7 +21,7 @@ from pipelines.core.data import default_dataset
 from pipelines.core.evaluate import recorded_predictions
 from pipelines.core.numbers import compare_content, compare_files
 from pipelines.core.reproduce import Output, Reproduction, Settings, compare
-from tests.conftest import PARAMS
+from tests.helpers.project import PARAMS
 
 TOLERANCES = PARAMS.reproduce
 SETTINGS = Settings(

@@ -27,8 +27,8 @@ from pipelines.core.validation import DataValidationError, validate
 from pipelines.jobs.serve import model_store
 from pipelines.template import codegen, infer
 from pipelines.yours.features import build_preprocessor
-from tests.conftest import ESTIMATORS, PARAMS
-from tests.service.conftest import SETTINGS, log_settings
+from tests.helpers.project import ESTIMATORS, PARAMS
+from tests.helpers.service import SETTINGS, log_settings
 
 TEXTS = {"emoji": "🙂", "astral": "\U0001d4b3", "lone surrogate": "\ud800", "NUL": "\x00"}
 

@@ -12,7 +12,7 @@ import yaml
 
 from pipelines.adapters import manifests
 from pipelines.core import manifests as policy
-from tests.conftest import PARAMS, ROOT
+from tests.helpers.project import PARAMS, ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed")
 ENVS = [stage.name for stage in PARAMS.environments.order]

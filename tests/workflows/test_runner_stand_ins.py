@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers.project import ROOT
 from tests.runner.sandbox import ACT_RUNS, HERE, STAND_INS, action_refs
 
 

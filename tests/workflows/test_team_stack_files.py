@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers.project import ROOT
 
 STACK = ROOT / "deploy" / "team-stack"
 COMPOSE = yaml.safe_load((STACK / "compose.yaml").read_text())

@@ -17,7 +17,7 @@ import yaml
 
 from pipelines.adapters.params import load_params
 from pipelines.cli import commands
-from tests.conftest import ROOT
+from tests.helpers.project import ROOT
 
 GITHUB = ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
