@@ -76,8 +76,8 @@ lint: install ## ruff lint and format check
 	ruff check .
 	ruff format --check .
 
-typecheck: install ## mypy on the package
-	mypy pipelines
+typecheck: install ## mypy on the package and the service (pyproject.toml: files)
+	mypy
 
 lint-workflows: install ## zizmor, the workflow JSON schema, and actionlint when it is installed
 	zizmor --offline .github/

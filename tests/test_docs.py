@@ -48,3 +48,37 @@ def test_commands_in_the_readme_pipeline_table_exist() -> None:
     commands = set(re.findall(r"`python -m pipelines ([\w-]+)`", (ROOT / "README.md").read_text()))
     known = set(known_commands())
     assert commands and commands <= known
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `a.b.c` names an importable module, or an attribute (a dataclass field counts) of one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            fields = getattr(found, "__dataclass_fields__", {})
+            if not hasattr(found, attr) and attr not in fields:
+                return False
+            found = getattr(found, attr, None)
+        return True
+    return False
+
+
+def test_every_module_named_in_the_code_exists() -> None:
+    """Docstrings and comments that name `pipelines.x.y` or `deploy.x` name something that exists, so a moved
+    module cannot leave readers looking for it (file names such as deploy.yml aside)."""
+    import re
+
+    named = {
+        (path.relative_to(ROOT).as_posix(), m.group(1))
+        for path in [*(ROOT / "pipelines").rglob("*.py"), *(ROOT / "deploy").rglob("*.py")]
+        for m in re.finditer(r"\b((?:pipelines|deploy)(?:\.[A-Za-z_]\w*)+)", path.read_text())
+        if m.group(1).rsplit(".", 1)[1] not in ("yml", "yaml", "py", "json", "md", "txt")
+    }
+    assert len(named) > 50
+    assert sorted((path, name) for path, name in named if not _resolves(name)) == []

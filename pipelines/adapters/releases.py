@@ -2,7 +2,7 @@
 
 Each environment is a branch. The model it runs is the one its `models/manifest.json` names
 (content hash and file hashes), its `dvc.lock` points to and its `models/release.json` pairs with
-the serving image by digest; promotion merges those pointers (pipelines.record), never retrains.
+the serving image by digest; promotion merges those pointers (pipelines.adapters.record), never retrains.
 An environment's history is the first-parent chain of its branch: every commit that changed the
 manifest and carries a release record naming that model is a release, and a model's version number
 is the order in which the branch first saw it (so a rollback to version 1 shows as version 1 again).

@@ -1,6 +1,6 @@
 """Smoke test of a running service: ready, answers the model's own example, serves the expected model.
 
-A service started from an image (pipelines.images runs it through the container engine) or any
+A service started from an image (pipelines.adapters.images runs it through the container engine) or any
 URL; the expected model hash comes from the manifest git records, never from the service itself.
 """
 

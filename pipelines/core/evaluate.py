@@ -89,7 +89,7 @@ def recorded_weights(y_holdout: np.ndarray, positions: np.ndarray, task: str) ->
 def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, contract: Contract) -> pd.DataFrame:
     """The model's outputs on the holdout rows `recorded_positions` picks (all when there are at most `rows`).
 
-    How a model is recognised by its numbers rather than its bytes (pipelines.reproduce), and what a pull
+    How a model is recognised by its numbers rather than its bytes (pipelines.core.reproduce), and what a pull
     request's paired comparison runs on: one row per recorded holdout row, `row` (its position in `test`)
     then one column per class with its probability, or `prediction` for regression.
     """
@@ -123,7 +123,7 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: C
         n_jobs=1,
     )
     # sorted by the importance as plots/ writes it (6 significant digits), then by name: another CPU's
-    # last-bit differences then cannot swap two nearly tied features (pipelines.reproduce)
+    # last-bit differences then cannot swap two nearly tied features (pipelines.core.reproduce)
     frame = pd.DataFrame(
         {"feature": features, "importance": importance.importances_mean, "std": importance.importances_std}
     )

@@ -52,7 +52,7 @@ def _meets(metric: str, value: float, bound: float) -> bool:
     return value <= bound + _EPSILON if metric in LOWER_IS_BETTER else value >= bound - _EPSILON
 
 
-def check_task(params: GateParams, task: str) -> None:
+def require_reported_metrics(params: GateParams, task: str) -> None:
     """Refuse gate rules on metrics this task does not report (a floor copied from another task)."""
     allowed = spec(task).metrics
     wrong = [

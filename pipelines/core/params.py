@@ -134,7 +134,7 @@ class GateParams(_Section):
 
 
 class ReproduceParams(_Section):
-    """What counts as reproducing the pipeline on another machine (pipelines.reproduce).
+    """What counts as reproducing the pipeline on another machine (pipelines.core.reproduce).
 
     Numbers a (reproduced) and b (committed) agree when |a - b| <= tolerance * max(1, |b|): an
     absolute tolerance for values up to 1 (probabilities, most metrics), a relative one above.

@@ -1,4 +1,4 @@
-"""Champion/challenger: score both models on the same holdout, gate the candidate, record the verdict,
+"""Champion vs candidate: score both models on the same holdout, gate the candidate, record the verdict,
 and check a recorded verdict on a pull request (the pull request itself is pipelines.adapters.github)."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def compare(
     Only the metrics matter here, so permutation importance runs once on at most 200 rows.
     """
     cheap = evaluate_params.model_copy(update={"permutation_repeats": 1, "permutation_max_samples": 200})
-    challenger = evaluate(candidate, holdout, cheap, contract).metrics
+    candidate_metrics = evaluate(candidate, holdout, cheap, contract).metrics
     paired = None
     if champion is not None:
         champion_metrics: dict[str, float] | None = evaluate(champion, holdout, cheap, contract).metrics
@@ -65,8 +65,8 @@ def compare(
         max_regression=env.max_regression or gate.max_regression,
         regression_rule=gate.regression_rule,
     )
-    verdict = check(challenger, champion_metrics, rules, paired, evaluate_params.intervals.level)
-    return Comparison(challenger, champion_metrics, source, verdict, paired)
+    verdict = check(candidate_metrics, champion_metrics, rules, paired, evaluate_params.intervals.level)
+    return Comparison(candidate_metrics, champion_metrics, source, verdict, paired)
 
 
 def verdict_record(env: str, candidate_hash: str, champion_hash: str | None, result: Comparison) -> dict[str, Any]:

@@ -15,7 +15,7 @@ and the same numbers. A re-run therefore reproduces a commit when, stage by stag
   `reproduce.prediction_tolerance`;
 - cached outputs that git does not hold (PNG figures drawn from the plot data) are not compared.
 
-Everything here works on data handed in (lock mappings, file contents); `pipelines.cli` reads
+Everything here works on data handed in (lock mappings, file contents); `pipelines.jobs.judging.reproduction` reads
 the files and git. Numbers a (reproduced) and b (committed) agree when
 |a - b| <= tolerance * max(1, |b|).
 """

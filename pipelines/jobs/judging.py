@@ -69,10 +69,10 @@ def gate_inputs(
 
     from pipelines.adapters import git, revisions
     from pipelines.adapters.params import load_contract, load_params, load_paths
-    from pipelines.core.gate import check, check_task
+    from pipelines.core.gate import check, require_reported_metrics
 
     params, paths, contract = load_params(params_file), load_paths(dvc_yaml), load_contract()
-    check_task(params.gate, contract.task)
+    require_reported_metrics(params.gate, contract.task)
     refuse_stale(command)
     metrics = json.loads(Path(paths["metrics"]).read_text())
     if base_rev and git.resolve(base_rev) is None:
