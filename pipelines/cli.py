@@ -26,7 +26,13 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "pipelines.jobs.serve": ("serve",),  # the prediction service
     "pipelines.jobs.cluster": ("render",),  # what an environment declares the cluster runs
     "pipelines.jobs.feedback": ("feedback",),  # outcomes for predictions: feedback import (monitor scores them)
-    "pipelines.template.commands": ("init", "setup", "protect", "template-record"),  # once per project
+    "pipelines.template.commands": (
+        "init",
+        "setup",
+        "protect",
+        "add-environment",
+        "template-record",
+    ),  # once per project
 }
 
 

@@ -133,8 +133,28 @@ def cmd_template_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_environment(args: argparse.Namespace) -> int:
+    from pipelines.adapters import files
+    from pipelines.template.environments import add_environment
+    from pipelines.template.record import RECORD, current_hashes, diverged, read_record, render_record
+
+    root = Path.cwd()
+    record = read_record(root) if (root / RECORD).exists() else None
+    fresh = record is not None and not diverged(root, record)
+    writes = add_environment(root, args.name, args.after, args.rollback)
+    for path, text in writes.items():
+        files.write_text(root / path, text)
+        say("add-environment", f"wrote {path}")
+    if fresh and record is not None:  # the record still describes what the template tools last wrote
+        files.write_text(root / RECORD, render_record(current_hashes(root), record.get("options")))
+    next_steps = "check the diff, commit, then `python -m pipelines setup --repo OWNER/NAME` (its branch and GitHub "
+    next_steps += "Environment); review .github/protection.yml"
+    say("add-environment", f"{args.name} added; {next_steps}")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    """Register init, setup, protect and template-record."""
+    """Register init, setup, protect, add-environment and template-record."""
     p = add(
         sub,
         "init",
@@ -186,6 +206,18 @@ def add_commands(sub: Any) -> None:
     add_repo(p, required=True)
     p.add_argument("--settings", default=".github/protection.yml")
     p.add_argument("--dry-run", action="store_true", help="print the API calls instead of making them")
+
+    p = add(
+        sub,
+        "add-environment",
+        cmd_add_environment,
+        "add an environment to this project: params.yaml, workflows, protection, Argo CD, its overlay",
+        params=False,
+    )
+    p.add_argument("name", help="the environment (its branch), e.g. canary")
+    p.add_argument("--after", help="the environment (or main) it is promoted from (default: the last one)")
+    p.add_argument("--rollback", default="pull_request", choices=["commit", "pull_request"],
+                   help="how a rollback lands on its branch (default: %(default)s)")  # fmt: skip
 
     add(
         sub,
