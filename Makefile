@@ -158,8 +158,9 @@ kind-deploy: install ## GitHub only: apply ENVIRONMENT's rendered overlay with t
 	kubectl apply -f build/kind-$(ENVIRONMENT).yaml
 	kubectl -n ml-$(ENVIRONMENT) rollout status deployment/prediction-service --timeout=300s
 
+# No sleep for the port-forward to bind: `smoke` retries refused connections until the service is ready (90 s).
 kind-smoke: install ## GitHub only: smoke-test ENVIRONMENT's service in the cluster through a port-forward
-	kubectl -n ml-$(ENVIRONMENT) port-forward service/prediction-service 18080:80 & pid=$$!; sleep 3; \
+	kubectl -n ml-$(ENVIRONMENT) port-forward service/prediction-service 18080:80 & pid=$$!; \
 	  python -m pipelines smoke --url http://127.0.0.1:18080 --workspace; status=$$?; kill $$pid; exit $$status
 
 render: install ## print ENVIRONMENT's Kubernetes manifests, checked against the schemas and the policy (ENVIRONMENT=staging)

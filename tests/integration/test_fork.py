@@ -18,7 +18,7 @@ from tests.helpers.service import Server, json_rows, post
 
 pytestmark = [pytest.mark.slow, pytest.mark.example, pytest.mark.xdist_group("fork")]
 TIERS = ["tests/data", "tests/model", "tests/service/test_api.py", "tests/service/test_any_model.py",
-         "tests/unit/test_monitor.py"]  # fmt: skip
+         "tests/unit/test_drift.py"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -128,7 +128,7 @@ def test_the_projects_own_tests_pass_after_init(projects: dict) -> None:
     """In the adapted copy, the tests that read its schema pass (the whole suite is too long to nest here)."""
     repo, _, _, _ = projects["churn"]
     result = repo.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_features.py",
-                      "tests/unit/test_config.py", "tests/unit/test_gate.py", check=False, timeout=600)  # fmt: skip
+                      "tests/unit/test_params.py", "tests/unit/test_gate.py", check=False, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout
 
