@@ -198,7 +198,7 @@ class ServeParams(_Section):
 class EnvironmentParams(_Section):
     """One environment: its branch name, what it is promoted from, its rollback policy and tolerances."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    name: Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,58}[a-z0-9])?$")]  # a branch; ml-<name> a namespace
     promote_from: Annotated[str, Field(min_length=1)]
     rollback: Literal["commit", "pull_request"]
     max_regression: dict[Metric, Annotated[float, Field(ge=0.0)]] | None = None

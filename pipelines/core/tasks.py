@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pipelines.core import metrics, plots
+from pipelines.core import metrics
 
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -34,11 +34,15 @@ class TaskSpec:
     @property
     def plot_files(self) -> dict[str, str]:
         """Evaluation.plots key -> file under plots/ (pipelines.core.plots, the table; dvc.yaml's `plots:`)."""
+        from pipelines.core import plots  # lazily: the stages before evaluate draw nothing
+
         return {p.key: p.file for p in plots.for_task(self.name)}
 
     @property
     def figures(self) -> tuple[str, ...]:
         """The PNGs under reports/figures, in file-name order."""
+        from pipelines.core import plots
+
         return tuple(sorted(png for p in plots.for_task(self.name) for png in p.pngs))
 
     @property
@@ -88,4 +92,6 @@ def spec(task: str) -> TaskSpec:
 
 def dvc_plots(task: str, directory: str = "plots") -> list[dict[str, Any]]:
     """dvc.yaml's top-level `plots:` section for `task` (pipelines.core.plots, the table)."""
+    from pipelines.core import plots
+
     return plots.dvc_plots(task, directory)

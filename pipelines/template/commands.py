@@ -141,7 +141,13 @@ def cmd_add_environment(args: argparse.Namespace) -> int:
     root = Path.cwd()
     record = read_record(root) if (root / RECORD).exists() else None
     fresh = record is not None and not diverged(root, record)
+    import yaml
+
+    from pipelines.core.params import renamed_keys
+
     writes = add_environment(root, args.name, args.after, args.rollback)
+    for note in renamed_keys(yaml.safe_load((root / "params.yaml").read_text())):  # written under the new name
+        say("add-environment", note.replace("; rename it (read under the old name for now)", ": renamed in the file"))
     for path, text in writes.items():
         files.write_text(root / path, text)
         say("add-environment", f"wrote {path}")

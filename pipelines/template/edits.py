@@ -70,7 +70,7 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
     data["mlflow"]["experiment"] = options.name
     if options.model_name:
         data["environments"]["model_name"] = options.model_name
-    stages = data["environments"]["order"]
+    stages = environment_order(data)
     if options.environments:
         previous = "main"
         for stage, name in zip(stages, options.environments, strict=True):
@@ -112,6 +112,15 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
             if "max_regression" in stage:
                 _replace(stage["max_regression"], production)
     return _dump(data)
+
+
+def environment_order(data: Any) -> Any:
+    """params.yaml's `environments.order` in a round-trip `data`, renamed in place from its old name `stages`
+    (pipelines.core.params.RENAMED_KEYS) when a file still uses that."""
+    envs = data["environments"]
+    if "order" not in envs and "stages" in envs:
+        envs.insert(list(envs).index("stages"), "order", envs.pop("stages"))
+    return envs["order"]
 
 
 def edit_dvc_yaml(text: str, task: str) -> str:

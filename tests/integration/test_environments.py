@@ -79,3 +79,33 @@ def test_a_new_environment_after_a_promoted_one_starts_unpromoted() -> None:
     assert all("digest" not in image for image in fresh["images"])
     assert all(policy.VERSION_LABEL not in entry["pairs"] for entry in fresh["labels"])
     assert fresh["labels"][0]["pairs"]["gitops-ml/environment"] == "canary"
+
+
+def test_add_environment_refuses_what_would_break_and_follows_the_first_environment(tmp_path: Path) -> None:
+    """Names a branch or namespace cannot take, or that the project's own branches use, are refused; a workflow
+    list in a form it cannot edit is named and nothing is written; an old params.yaml (environments.stages) works;
+    a new first environment (--after main) is the one deploy-kind applies, synced as the old first was."""
+    repo = clone_template(tmp_path)
+    for bad in ("promote", "rollback", "qa-", "q" * 61, "Bad"):
+        refused = repo.pipelines("add-environment", bad, check=False)
+        assert refused.returncode == 1 and refused.stderr.startswith("error: "), (bad, refused.stderr)
+    gate = repo.path / ".github" / "workflows" / "promotion-gate.yml"
+    flow = gate.read_text()
+    names = [e.name for e in load_params(repo.path / "params.yaml").environments.order]
+    gate.write_text(flow.replace("[" + ", ".join(names) + "]", "\n" + "".join(f"      - {n}\n" for n in names)))
+    refused = repo.pipelines("add-environment", "qa", check=False)
+    assert refused.returncode == 1 and ".github/workflows/promotion-gate.yml" in refused.stderr
+    assert repo.git("status", "--porcelain").stdout.strip() == "M .github/workflows/promotion-gate.yml"
+    gate.write_text(flow)
+    params = repo.path / "params.yaml"
+    params.write_text(params.read_text().replace("  order:", "  stages:"))
+    added = repo.pipelines("add-environment", "qa", "--after", "main")
+    assert "environments.stages is deprecated, renamed environments.order: renamed in the file" in added.stderr
+    assert "  order:" in params.read_text() and "  stages:" not in params.read_text()
+    assert [e.name for e in load_params(params).environments.order] == ["qa", *names]
+    kind = yaml.safe_load((repo.path / ".github" / "workflows" / "deploy-kind.yml").read_text())
+    assert "ENVIRONMENT: qa # the first environment" in (repo.path / ".github/workflows/deploy-kind.yml").read_text()
+    applications = yaml.safe_load((repo.path / "deploy" / "argocd" / "applicationset.yaml").read_text())
+    elements = applications["spec"]["generators"][0]["list"]["elements"]
+    assert elements[0] == {"environment": "qa", "automated": elements[1]["automated"]}
+    assert kind  # still YAML

@@ -54,3 +54,15 @@ def test_every_task_draws_its_table_entries_and_names_each_file_once() -> None:
         pngs = [png for p in entries for png in p.pngs]
         assert len(pngs) == len(set(pngs)) and tuple(sorted(pngs)) == spec(task).figures
         assert [next(iter(d)) for d in dvc_plots(task)] == [p.title for p in entries]
+
+
+def test_dvc_yaml_declares_exactly_the_table_s_plots_for_the_project_s_task() -> None:
+    """A plot added to the table but not to dvc.yaml's `plots:` would be written yet never shown by `dvc plots`:
+    `init` writes the section from the table, and in a project after init it is kept in step by hand (this test
+    says what to write)."""
+    import yaml
+
+    from tests.helpers.project import CONTRACT, ROOT
+
+    declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    assert declared == dvc_plots(CONTRACT.task), f"dvc.yaml plots: should be {dvc_plots(CONTRACT.task)}"
