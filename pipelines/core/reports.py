@@ -82,8 +82,8 @@ def _metrics_table(
     rows = []
     for m in names:
         now, before = metrics[m], base.get(m)
-        if before is None:
-            rows.append([md.code(m), "n/a", md.with_interval(now, now_ci.get(m)), "new"])
+        if before is None:  # a metric the base did not report: no change and no paired difference to show
+            rows.append([md.code(m), "n/a", md.with_interval(now, now_ci.get(m)), "new", *(["n/a"] if paired else [])])
             continue
         delta = now - before
         better = delta < 0 if m in LOWER_IS_BETTER else delta > 0

@@ -9,6 +9,8 @@ from pipelines.core.data import DataChange
 from pipelines.core.gate import check
 from pipelines.core.params import GateParams
 from pipelines.core.reports import ReportInputs, build
+from pipelines.core.tasks import spec
+from tests.helpers.project import CONTRACT
 
 GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01}, regression_rule={})
 PLOTS = {
@@ -154,3 +156,18 @@ def test_each_paired_bar_is_on_its_metrics_own_scale_and_large_errors_keep_their
     assert "┼━━━━━━━━` better" in r2, r2
     rmse = next(line for line in text.splitlines() if line.startswith("| `rmse` |"))
     assert "4.1e+09" in rmse and "-2e+08 [-3.1e+08, -9e+07]" in rmse and "━" in rmse, rmse
+
+
+def test_a_metric_the_base_lacks_fills_every_column_of_the_paired_table() -> None:
+    """A metric added since the base has no change and no paired difference: its row still has a cell per column,
+    so the markdown table stays a table."""
+    from pipelines.core.reports import _metrics_table
+
+    task = CONTRACT.task
+    first, *rest = spec(task).metrics
+    metrics = {m: 0.5 for m in spec(task).metrics}
+    base = {m: 0.5 for m in rest}
+    paired = {m: {"difference": 0.0, "low": -0.01, "high": 0.01} for m in rest}
+    lines = [line for line in _metrics_table(metrics, base, task, paired=paired).splitlines() if line.startswith("|")]
+    assert len({line.count("|") for line in lines}) == 1, lines
+    assert any(f"`{first}`" in line and "new" in line for line in lines)
