@@ -64,7 +64,7 @@ def _roc(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(roc["fpr"], roc["tpr"], label=f"ROC AUC {ev.metrics['roc_auc']:.3f}")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    ax.set(xlabel=plot.x_label, ylabel=plot.y_label, title=f"{plot.title} curve")
     ax.legend(loc="lower right")
     save(fig, tmp, "roc.png")
 
@@ -73,7 +73,7 @@ def _precision_recall(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save:
     pr = ev.plots["precision_recall"]
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(pr["recall"], pr["precision"], label=f"AP {ev.metrics['average_precision']:.3f}")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    ax.set(xlabel=plot.x, ylabel=plot.y, title=f"{plot.title} curve", ylim=(0, 1.02))
     ax.legend(loc="lower left")
     save(fig, tmp, "precision_recall.png")
 
@@ -83,7 +83,7 @@ def _calibration(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any)
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(calibration["mean_predicted"], calibration["fraction_positive"], marker="o")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title="Calibration")
+    ax.set(xlabel=plot.x_label, ylabel=plot.y_label, title=plot.title)
     save(fig, tmp, "calibration.png")
 
 
