@@ -1,10 +1,9 @@
 """`python -m pipelines <command>`: the one entry point for DVC stages, make targets and workflows.
 
-This module only builds the command tree from the job modules and dispatches: each job module
-(`pipelines/jobs/*.py`, `pipelines/template/commands.py`) registers its commands next to the
-functions that run them, and imports heavy libraries inside those functions, so `--help` stays
-instant. A command imports only its own job module (COMMAND_MODULES says which). A known failure
-prints one line (`error: ...`) and exits 1, never a traceback.
+This module only builds the command tree and dispatches. `pipelines.commands.COMMANDS` names each command,
+its module and its help, so `--help` imports no command module; a command imports only its own module,
+which registers the command's arguments beside the function that runs it. A known failure prints one line
+(`error: ...`) and exits 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,42 +14,26 @@ import os
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    # module: the commands it registers (a test checks the two agree)
-    "pipelines.jobs.runs": ("bootstrap", "reproduce", "track"),  # make data, make run, the PR and main workflows
-    "pipelines.jobs.stages": ("validate", "split", "train", "evaluate"),  # the four DVC stages (dvc.yaml)
-    "pipelines.jobs.pull_request": ("changed", "gate", "report"),  # pull-request.yml
-    "pipelines.jobs.release": ("record", "image-context", "build-image", "promote", "deploy", "smoke"),  # main, deploy
-    "pipelines.jobs.environments": ("promotion-gate", "promotion-check", "rollback", "registry"),  # promotion, rollback
-    "pipelines.jobs.operations": ("retrain", "monitor", "alert", "ingest", "keepalive"),  # retrain.yml, monitor.yml
-    "pipelines.jobs.serve": ("serve",),  # the prediction service
-    "pipelines.jobs.cluster": ("render",),  # what an environment declares the cluster runs
-    "pipelines.jobs.feedback": ("feedback",),  # outcomes for predictions: feedback import (monitor scores them)
-    "pipelines.template.commands": (
-        "init",
-        "setup",
-        "protect",
-        "add-environment",
-        "template-record",
-    ),  # once per project
-}
+from pipelines.commands import OWNERS, SUMMARIES
 
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command tree: one sub-command per workflow step, registered by its job module. With `command`, only
-    the module that registers it is imported (a DVC stage then loads its own module, not every job's)."""
+    """The command tree. For a known `command`, the module that runs it registers its commands with their
+    arguments (a DVC stage then loads its own module, not every one); otherwise every command is listed from
+    the table with its help, and no command module is imported."""
     root = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
     sub = root.add_subparsers(dest="command", required=True, metavar="<command>")
-    owners = [m for m, names in COMMAND_MODULES.items() if command in names] or list(COMMAND_MODULES)
-    for name in owners:
-        importlib.import_module(name).add_commands(sub)
+    if command in OWNERS:
+        importlib.import_module(OWNERS[command]).add_commands(sub)
+    else:
+        for name, summary in SUMMARIES.items():
+            sub.add_parser(name, help=summary)
     return root
 
 
 def commands() -> list[str]:
     """Every command name, for checks that a workflow step names one that exists."""
-    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return sorted(sub.choices)
+    return sorted(SUMMARIES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,9 @@
-"""What every command module shares (pipelines/jobs/*.py and pipelines/template/commands.py): messages,
-GitHub output files, command registration, and the refusal to judge stale outputs. Standard library
-only at import time (heavy imports stay inside the commands, so `python -m pipelines --help` answers
-at once)."""
+"""The command table, and what every command module (pipelines/jobs/*.py, pipelines/template/commands.py)
+shares: messages, GitHub output files and command registration.
+
+`COMMANDS` names each command, the module that runs it and its one-line help, so `python -m pipelines
+--help` answers without importing any command module, and a command imports only its own (pipelines/cli.py).
+Standard library only at import time."""
 
 from __future__ import annotations
 
@@ -16,7 +18,94 @@ if TYPE_CHECKING:
     from pipelines.core.params import EnvironmentParams, EnvironmentsParams
 
 Command = Callable[[argparse.Namespace], int]
-Subparsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Subparsers = argparse._SubParsersAction  # what `add_commands(sub)` receives: argparse's sub-command registry
+
+# module: {command: one-line help}. The module registers each of its commands (`add`, below) with its
+# arguments beside the function that reads them; a test checks the two agree.
+COMMANDS: dict[str, dict[str, str]] = {
+    "pipelines.jobs.runs": {  # make data, make run, the pull-request and main workflows
+        "bootstrap": "make the tracked data present: dvc pull, or the embedded default",
+        "reproduce": (
+            "run the pipeline and check every output agrees with the committed ones within params.yaml's "
+            "reproduce: tolerances"
+        ),
+        "track": "log the MLflow runs waiting in the spool (background or refused runs)",
+    },
+    "pipelines.jobs.stages": {  # the four DVC stages (dvc.yaml)
+        "validate": "check the raw data against the schema (stage 1)",
+        "split": "stratified, seeded train/test split (stage 2)",
+        "train": "fit the model and save it in MLflow format (stage 3)",
+        "evaluate": "metrics, plots and figures on the holdout set; log to MLflow (stage 4)",
+    },
+    "pipelines.jobs.pull_request": {  # pull-request.yml
+        "changed": "list changed files that need the pipeline re-run (ci.pipeline_paths)",
+        "gate": "check metrics against the floors and the base; exit 1 naming each failed rule",
+        "report": "write the markdown report for a pull request",
+    },
+    "pipelines.jobs.release": {  # main.yml, deploy.yml
+        "record": (
+            "after a merge to main: store the model of record (DVC remote, MLflow) and commit it onto promote/<env>"
+        ),
+        "image-context": "lay out the serving image's build context (model verified)",
+        "build-image": (
+            "build and push the serving image of the record on promote/<env> once; smoke-test it by digest and "
+            "record the digest"
+        ),
+        "promote": "push promote/<env> and open or update its one pull request into <env>",
+        "deploy": (
+            "on an environment branch: check the release it records (model from the DVC remote, image by digest, "
+            "smoke test) and move the MLflow alias"
+        ),
+        "smoke": (
+            "smoke-test a running service (--url) or an image (--image, by digest) against the model a revision records"
+        ),
+    },
+    "pipelines.jobs.environments": {  # promotion-gate.yml, rollback.yml
+        "promotion-gate": (
+            "score the recorded candidate against the environment's model on the same holdout; with --record, "
+            "commit the verdict onto promote/<env>"
+        ),
+        "promotion-check": (
+            "on a pull request into an environment: the recorded verdict, release and model agree, or it returns "
+            "to an earlier release"
+        ),
+        "rollback": "revert an environment branch to an earlier model (commit or PR per policy)",
+        "registry": "what each environment runs, from git alone (version, hashes, metrics)",
+    },
+    "pipelines.jobs.operations": {  # retrain.yml, monitor.yml
+        "retrain": "ingest, dvc repro, and if data or model changed: a retrain/<date> branch",
+        "monitor": "compare logged live inputs with the training reference (PSI, KS, missing rates)",
+        "alert": "on drift: open or update the one drift issue and dispatch retraining",
+        "ingest": "fetch new batches from ingest: in params.yaml, validate, append, dvc add",
+        "keepalive": (
+            "warn (summary, one issue) when the default branch's last commit is old enough that GitHub will soon "
+            "disable the scheduled workflows; re-enable them through the API"
+        ),
+    },
+    "pipelines.jobs.serve": {  # the prediction service
+        "serve": "serve the model over HTTP (MLflow-compatible /invocations, health, metrics)",
+    },
+    "pipelines.jobs.cluster": {  # what an environment declares the cluster runs
+        "render": "print an environment's Kubernetes manifests (kustomize), checked",
+    },
+    "pipelines.jobs.feedback": {  # outcomes for predictions (monitor scores them)
+        "feedback": "outcomes (ground truth) for prediction ids; `monitor` scores them",
+    },
+    "pipelines.template.commands": {  # once per project
+        "init": "make this fresh copy of the template your project (names, environments, your data)",
+        "setup": "one-time GitHub setup: environment branches, Environments, variables, protection",
+        "protect": "apply branch protection from the settings file through the GitHub API",
+        "add-environment": (
+            "add an environment to this project: params.yaml, workflows, protection, Argo CD, its overlay"
+        ),
+        "template-record": (
+            "template maintainers: record the files init owns as the template ships them (.template.yml)"
+        ),
+    },
+}
+
+SUMMARIES: dict[str, str] = {name: summary for commands in COMMANDS.values() for name, summary in commands.items()}
+OWNERS: dict[str, str] = {name: module for module, commands in COMMANDS.items() for name in commands}
 
 
 def say(command: str, message: str) -> None:
@@ -37,8 +126,12 @@ def annotate(level: str, message: str) -> None:
         print(f"::{level}::{message}", flush=True)
 
 
-def add(sub: Any, name: str, func: Command, help: str, params: bool = True) -> argparse.ArgumentParser:
-    """Register one command; with `params`, it takes --params (default params.yaml)."""
+def add(
+    sub: Subparsers, name: str, func: Command, params: bool = True, help: str | None = None
+) -> argparse.ArgumentParser:
+    """Register one command with its help from `COMMANDS` (`help` for an action under a command, such as
+    `feedback import`); with `params`, it takes --params (default params.yaml)."""
+    help = help if help is not None else SUMMARIES[name]
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
     parser.set_defaults(func=func)
     if params:
@@ -57,36 +150,6 @@ def add_env_choice(parser: argparse.ArgumentParser, env_help: str, after_help: s
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--env", help=env_help)
     which.add_argument("--after", help=after_help)
-
-
-def stale_stages() -> list[str]:
-    """Stages whose workspace outputs are not what the workspace's code, params and data produce
-    (`dvc status`), each with what changed: empty when the outputs can be judged."""
-    from pipelines.adapters import dvc
-
-    stale = []
-    for stage, entries in dvc.status().items():
-        changes = []
-        for entry in entries:
-            if isinstance(entry, str):
-                changes.append(entry)
-                continue
-            for kind, detail in entry.items():
-                changes.append(f"{kind}: {', '.join(detail)}" if isinstance(detail, dict) else kind)
-        stale.append(f"{stage} ({'; '.join(changes)})")
-    return stale
-
-
-def refuse_stale(command: str) -> None:
-    """Refuse to judge outputs that the workspace's code, params and data would not produce."""
-    from pipelines.errors import PipelineError
-
-    stale = stale_stages()
-    if stale:
-        raise PipelineError(
-            f"{command}: the pipeline's outputs are stale, so there is nothing sound to judge: {', '.join(stale)}; "
-            "run `dvc repro` first"
-        )
 
 
 def json_bytes(data: Any) -> bytes:

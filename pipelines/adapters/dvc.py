@@ -57,6 +57,34 @@ def status() -> dict[str, list[Any]]:
     return dict(json.loads(result.stdout or "{}"))
 
 
+def stale_stages() -> list[str]:
+    """Stages whose workspace outputs are not what the workspace's code, params and data produce
+    (`dvc status`), each with what changed: empty when the outputs can be judged."""
+
+    stale = []
+    for stage, entries in status().items():
+        changes = []
+        for entry in entries:
+            if isinstance(entry, str):
+                changes.append(entry)
+                continue
+            for kind, detail in entry.items():
+                changes.append(f"{kind}: {', '.join(detail)}" if isinstance(detail, dict) else kind)
+        stale.append(f"{stage} ({'; '.join(changes)})")
+    return stale
+
+
+def refuse_stale(command: str) -> None:
+    """Refuse to judge outputs that the workspace's code, params and data would not produce."""
+
+    stale = stale_stages()
+    if stale:
+        raise PipelineError(
+            f"{command}: the pipeline's outputs are stale, so there is nothing sound to judge: {', '.join(stale)}; "
+            "run `dvc repro` first"
+        )
+
+
 def workspace_matches(path: str) -> bool:
     """Whether the workspace's `path` is what its .dvc file records (`dvc data status`: not uncommitted)."""
     result = run("data", "status", "--json")

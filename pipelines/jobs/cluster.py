@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from pipelines.commands import add, say
+from pipelines.adapters import manifests
+from pipelines.adapters.params import load_params
+from pipelines.commands import Subparsers, add, say
+from pipelines.core import manifests as policy
 
 
 def checked(env: str, image: str | None, port: int, grace: float) -> tuple[str, list[str]]:
     """(rendered YAML, every schema and policy problem) of `env`'s overlay in the working tree."""
-    from pipelines.adapters import manifests
-    from pipelines.core import manifests as policy
 
     rendered = manifests.render(env, ".", image)
     docs = manifests.documents(rendered)
@@ -26,7 +26,6 @@ def checked(env: str, image: str | None, port: int, grace: float) -> tuple[str, 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from pipelines.adapters import files
-    from pipelines.adapters.params import load_params
 
     params = load_params(args.params)
     params.environments.get(args.env)  # an unknown environment is named, with the known ones
@@ -43,9 +42,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register render."""
-    p = add(sub, "render", cmd_render, "print an environment's Kubernetes manifests (kustomize), checked")
+    p = add(sub, "render", cmd_render)
     p.add_argument("--env", required=True, help="the environment (params.yaml environments)")
     p.add_argument("--image", help="render as if promoted to this image (name@sha256:...), e.g. a local build")
     p.add_argument("--out", type=Path, help="write the manifests here instead of standard output")

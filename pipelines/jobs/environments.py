@@ -8,15 +8,23 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipelines.commands import add, add_env_choice, add_repo, annotate, append, json_bytes, say, target_env
+from pipelines.adapters import dvc, git, manifests, record
+from pipelines.adapters.github import GhCli, upsert_pull_request
+from pipelines.adapters.params import load_contract, load_params, load_paths
+from pipelines.commands import Subparsers, add, add_env_choice, add_repo, annotate, append, json_bytes, say, target_env
+from pipelines.core.params import STAGE_SECTIONS, flatten, stage_params
+from pipelines.jobs.live import promotion_section
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
 
 
-def _holdout_at(rev: str, directory: Path, schema: Any) -> Any:
+def _holdout_at(rev: str, directory: Path, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """The validated holdout split recorded at `rev` (an exact output: the same bytes on every machine)."""
-    from pipelines.adapters import dvc, files
-    from pipelines.adapters.params import load_paths
+    from pipelines.adapters import files
     from pipelines.adapters.releases import RegistryError
     from pipelines.core.validation import validate
 
@@ -33,10 +41,8 @@ def _holdout_at(rev: str, directory: Path, schema: Any) -> Any:
 
 
 def cmd_promotion_gate(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, modelio, record, releases, revisions
-    from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.adapters import modelio, releases, revisions
     from pipelines.core import promotion
-    from pipelines.core.params import STAGE_SECTIONS, flatten, stage_params
     from pipelines.core.reports import ReportInputs, build, gate_table, promotion_report
 
     params, paths, contract = load_params(args.params), load_paths(), load_contract()
@@ -88,7 +94,6 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     text = promotion_report(
         f"Promotion to {env.name}: model {digest[:12]}{replaces}", env.name, result.champion_source, note, report
     )
-    from pipelines.jobs.live import promotion_section
 
     text += promotion_section(params, digest, current.model_hash if current else None)
     if args.report:
@@ -123,8 +128,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_promotion_check(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, record, releases
-    from pipelines.adapters.params import load_params, load_paths
+    from pipelines.adapters import releases
     from pipelines.core import promotion
 
     params, paths = load_params(args.params), load_paths()
@@ -150,9 +154,7 @@ def cmd_promotion_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, releases
-    from pipelines.adapters.github import GhCli, upsert_pull_request
-    from pipelines.adapters.params import load_params
+    from pipelines.adapters import releases
 
     env = load_params(args.params).environments.get(args.env)
     has_origin = git.has_origin()
@@ -195,8 +197,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, releases
-    from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.adapters import releases
     from pipelines.core.reports import registry_table
 
     envs = load_params(args.params).environments
@@ -208,7 +209,6 @@ def cmd_registry(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(rows, indent=2) if args.json else "\n".join(lines))
         return 0
-    from pipelines.adapters import manifests
 
     table: dict[str, Any] = {}
     declared: dict[str, str | None] = {}
@@ -234,14 +234,12 @@ def cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register promotion-gate, promotion-check, rollback and registry."""
     p = add(
         sub,
         "promotion-gate",
         cmd_promotion_gate,
-        "score the recorded candidate against the environment's "
-        "model on the same holdout; with --record, commit the verdict onto promote/<env>",
     )
     add_env_choice(p, "the environment promoted into", "the environment that follows this one (if any)")
     p.add_argument("--candidate", help="revision recording the candidate (default: promote/<env>, else HEAD)")
@@ -254,19 +252,17 @@ def add_commands(sub: Any) -> None:
         sub,
         "promotion-check",
         cmd_promotion_check,
-        "on a pull request into an environment: the recorded "
-        "verdict, release and model agree, or it returns to an earlier release",
     )
     p.add_argument("--env", required=True)
     p.add_argument("--base", required=True, help="the environment branch's commit the pull request targets")
     p.add_argument("--summary", help="append the result to this file ($GITHUB_STEP_SUMMARY)")
 
-    p = add(sub, "rollback", cmd_rollback, "revert an environment branch to an earlier model (commit or PR per policy)")
+    p = add(sub, "rollback", cmd_rollback)
     p.add_argument("env")
     p.add_argument("--to", type=lambda v: int(v) if v else None, help="version to return to (default: the previous)")
     p.add_argument("--policy", choices=["commit", "pull_request"], help="override the environment's policy")
     add_repo(p, help="owner/name, to open the rollback pull request")
 
-    p = add(sub, "registry", cmd_registry, "what each environment runs, from git alone (version, hashes, metrics)")
+    p = add(sub, "registry", cmd_registry)
     p.add_argument("--history", metavar="BRANCH", help="list every release of one environment branch")
     p.add_argument("--json", action="store_true")

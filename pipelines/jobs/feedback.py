@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pipelines.commands import add, say
+from pipelines.adapters.params import load_contract, load_params
+from pipelines.commands import SUMMARIES, Subparsers, add, say
+from pipelines.core.params import feedback_location
+from pipelines.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-def _read_outcomes(args: argparse.Namespace, missing_values: Any) -> tuple[Any, str]:
+def _read_outcomes(args: argparse.Namespace, missing_values: list[str]) -> tuple[pd.DataFrame, str]:
     """The table to import and where it came from; PipelineError (one line, no values) when it cannot be read."""
     from pipelines.adapters import files, sources
-    from pipelines.errors import PipelineError
 
     if not args.file:
         from pandas.errors import DatabaseError
@@ -45,12 +51,10 @@ def _read_outcomes(args: argparse.Namespace, missing_values: Any) -> tuple[Any, 
 def cmd_feedback_import(args: argparse.Namespace) -> int:
     """Outcomes from a file (CSV or Parquet, path or fsspec URL) or a SQL query, appended to the feedback log as
     one content-addressed file: importing the same outcomes twice writes nothing new."""
-    import os
 
     import fsspec
     import orjson
 
-    from pipelines.adapters.params import load_contract, load_params
     from pipelines.core.outcomes import from_table
 
     params, contract = load_params(args.params), load_contract()
@@ -66,7 +70,6 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
     field = "value" if contract.task == "regression" else "label"
     digest = hashlib.sha256(orjson.dumps(pairs if ts_column else [p[:2] for p in pairs])).hexdigest()[:16]
     lines = [orjson.dumps({"id": i, field: outcome, "ts": ts, "source": source}) for i, outcome, ts in pairs]
-    from pipelines.core.params import feedback_location
 
     location = feedback_location(params, args.to)
     target_path = f"{location.rstrip('/')}/feedback-import-{digest}.jsonl"
@@ -83,13 +86,13 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register feedback (its action: import)."""
-    about = "outcomes (ground truth) for prediction ids; `monitor` scores them"
+    about = SUMMARIES["feedback"]
     actions = sub.add_parser("feedback", help=about, description=about).add_subparsers(
         dest="action", required=True, metavar="<action>"
     )
-    p = add(actions, "import", cmd_feedback_import, "append outcomes for prediction ids from a file or SQL query")
+    p = add(actions, "import", cmd_feedback_import, help="append outcomes for prediction ids from a file or SQL query")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", help="CSV or Parquet with the ids and outcomes (path or fsspec URL)")
     source.add_argument("--sql-url-env", help="NAME of the environment variable holding a SQLAlchemy URL")

@@ -4,28 +4,47 @@ the command modules that need it import it (they do not import each other)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
 
-from pipelines.commands import refuse_stale
+from pipelines.adapters import dvc, git
+from pipelines.adapters.params import committed_outputs, load_contract, load_outputs, load_params, load_paths
+from pipelines.core import reproduce
+from pipelines.core.gate import Verdict, check, require_reported_metrics
+from pipelines.core.params import STAGE_SECTIONS, Params, ParamsError, flatten, stage_params
+from pipelines.core.reproduce import Reproduction
+from pipelines.errors import PipelineError
+
+if TYPE_CHECKING:
+    from pipelines.core.contract import Contract
+
+Paired = dict[str, dict[str, float]]  # per metric: the paired difference (this - base) and its interval
 
 
-def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Any:
+class GateInputs(NamedTuple):
+    """What the gate and the pull-request report judge (`gate_inputs`)."""
+
+    params: Params
+    paths: dict[str, str]
+    metrics: dict[str, float]  # this branch's
+    base: dict[str, float] | None  # the base's committed metrics, None when it has none
+    verdict: Verdict
+    contract: Contract
+    comparison: tuple[Paired | None, str]  # the paired comparison with the base (None without one), and how made
+
+
+def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Reproduction:
     """The workspace's pipeline outputs judged against those committed at `rev` (pipelines.core.reproduce).
 
     `forced` records that every stage was re-run (nothing restored from a cache). Raises GitError for an
     unknown revision or one without a dvc.lock, and ParamsError when `reproduce.exact_stages` names a
     stage dvc.yaml does not have.
     """
-    import dataclasses
 
     import yaml
-
-    from pipelines.adapters import git
-    from pipelines.adapters.params import committed_outputs, load_outputs, load_params, load_paths
-    from pipelines.core import reproduce
-    from pipelines.core.params import ParamsError
 
     commit = git.resolve(rev)
     if commit is None:
@@ -60,25 +79,20 @@ def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False
     return dataclasses.replace(result, commit_paths=" ".join(committed_outputs(dvc_yaml)), forced=forced)
 
 
-def gate_inputs(
-    command: str, params_file: str, dvc_yaml: str, base_rev: str | None
-) -> tuple[Any, dict[str, str], dict[str, float], Any, Any, Any, Any]:
-    """Params, paths, this branch's metrics, the base's metrics (None if absent), the verdict, the contract, and
-    the paired comparison with the base: (per metric difference and interval, or None; how it was made)."""
-    import json
+def gate_inputs(command: str, params_file: str, dvc_yaml: str, base_rev: str | None) -> GateInputs:
+    """What the gate judges, read from the workspace and `base_rev`; refuses stale outputs (PipelineError) and a
+    base revision git does not know (GitError)."""
 
-    from pipelines.adapters import git, revisions
-    from pipelines.adapters.params import load_contract, load_params, load_paths
-    from pipelines.core.gate import check, require_reported_metrics
+    from pipelines.adapters import revisions
 
     params, paths, contract = load_params(params_file), load_paths(dvc_yaml), load_contract()
     require_reported_metrics(params.gate, contract.task)
-    refuse_stale(command)
+    dvc.refuse_stale(command)
     metrics = json.loads(Path(paths["metrics"]).read_text())
     if base_rev and git.resolve(base_rev) is None:
         raise git.GitError(f"base revision {base_rev!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
     base = revisions.metrics(base_rev, paths["metrics"]) if base_rev else None
-    comparison: tuple[Any, str] = (None, "no base")
+    comparison: tuple[Paired | None, str] = (None, "no base")
     if base_rev and base is not None:
         comparison = (
             revisions.paired_with_base(base_rev, paths, params, contract)
@@ -87,21 +101,16 @@ def gate_inputs(
         )
     level = params.evaluate.intervals.level
     verdict = check(metrics, base, params.gate, comparison[0], level)
-    return params, paths, metrics, base, verdict, contract, comparison
+    return GateInputs(params, paths, metrics, base, verdict, contract, comparison)
 
 
-def read_reproduction(path: str | None) -> Any:
+def read_reproduction(path: str | None) -> Reproduction | None:
     """The verdict `reproduce --force --verdict` wrote for HEAD, or None when no path was given.
 
     PipelineError when the file is unreadable, or written at another commit, or when it says the outputs
     reproduce but was written without --force (outputs restored from a DVC cache or remote were then
     never re-derived). A verdict that says they do not reproduce stands as it is.
     """
-    import json
-
-    from pipelines.adapters import git
-    from pipelines.core.reproduce import Reproduction
-    from pipelines.errors import PipelineError
 
     if path is None:
         return None
@@ -138,8 +147,7 @@ def write_report(
 ) -> bool:
     """Write the pull-request report of the workspace against `base_rev` to `out`; whether the gate passed
     (the rules and, with `reproduction`, the committed outputs' reproduction)."""
-    from pipelines.adapters import files, git, revisions
-    from pipelines.core.params import STAGE_SECTIONS, flatten, stage_params
+    from pipelines.adapters import files, revisions
     from pipelines.core.reports import ReportInputs, build
 
     params, paths, metrics, base_metrics, verdict, contract, (paired, pairing) = gate_inputs(

@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pipelines.adapters.params import load_contract
 from pipelines.commands import say
+from pipelines.core.feedback import UNMATCHED_CAUSES, compare_models, join, performance, unmatched_causes
 from pipelines.core.params import Params, feedback_location
 
 
@@ -20,8 +22,6 @@ def live_performance(
     compared on the same labelled rows (pipelines.core.feedback.compare_models). ([], None) when no outcome has
     come back."""
     from pipelines.adapters import sources
-    from pipelines.adapters.params import load_contract
-    from pipelines.core.feedback import compare_models, join, performance, unmatched_causes
     from pipelines.core.outcomes import latest_outcomes
 
     if not outcome_files:
@@ -32,8 +32,6 @@ def live_performance(
     by_model, unmatched = join(logged, outcomes)
     causes = unmatched_causes(logged, outcomes, since) if unmatched else {}
     if causes:
-        from pipelines.core.feedback import UNMATCHED_CAUSES
-
         say("monitor", f"{unmatched:,} outcome(s) found no prediction: "
                        + "; ".join(f"{n:,} {UNMATCHED_CAUSES[c]}" for c, n in causes.items()))  # fmt: skip
     task, settings = load_contract().task, params.evaluate.intervals
@@ -97,7 +95,6 @@ def promotion_section(params: Params, candidate: str, champion: str | None) -> s
     """For the promotion pull request: the candidate (`candidate`, its model hash) against the champion on live
     outcomes, when the candidate ran as the environment's challenger within monitor.window_hours (read from
     monitor.logs / serve.log.directory and the feedback log); "" otherwise, or when the logs cannot be read."""
-    from pipelines.adapters.params import load_contract
     from pipelines.core.monitor_report import champion_vs_challenger
 
     logs = params.monitor.logs or params.serve.log.directory
@@ -119,7 +116,6 @@ def labelled_batch(params: Params, data_dir: Any) -> list[Any]:
     that have an outcome and are not in the data yet, as one batch with the outcome as the target column
     (pipelines.adapters.sources.from_feedback); validated, quarantined or appended like any other batch."""
     from pipelines.adapters import sources
-    from pipelines.adapters.params import load_contract
     from pipelines.core.outcomes import latest_outcomes
 
     logs, outcomes_at = params.monitor.logs or params.serve.log.directory, feedback_location(params)

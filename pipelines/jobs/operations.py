@@ -4,18 +4,34 @@ monitoring and its alert (monitor.yml)."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipelines.commands import add, add_repo, annotate, append, say
+from pipelines.adapters import dvc, git
+from pipelines.adapters.github import GhCli, dispatch_workflow, upsert_drift_issue, upsert_issue, upsert_pull_request
+from pipelines.adapters.metrics_export import write_prometheus
+from pipelines.adapters.params import load_contract, load_params, load_paths
+from pipelines.commands import Subparsers, add, add_repo, annotate, append, say
+from pipelines.core.gate import check
+from pipelines.core.metrics import model_output, score
+from pipelines.core.params import Params
+from pipelines.jobs import judging
+from pipelines.jobs.live import feedback_location, labelled_batch, live_section
+
+if TYPE_CHECKING:
+    from pipelines.adapters import sources
 
 NO_SOURCE = (
     "no source configured: set ingest.source, or ingest.sql_url_env and sql_query, or ingest.feedback, in params.yaml"
 )
 
 
-def configured(params: Any) -> bool:
+def configured(params: Params) -> bool:
     """Whether params.yaml names a source of fresh data (`ingest.source`, `sql_url_env` and `sql_query`, or
     `feedback`: the live rows whose outcomes came back)."""
     return bool(
@@ -23,12 +39,11 @@ def configured(params: Any) -> bool:
     )
 
 
-def ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
+def ingest(params: Params, need_remote_for_new_data: bool = False) -> sources.Outcome:
     """Fetch the configured source's batches, validate them, append the new ones to the tracked data and
     `dvc add` it; the sources.Outcome. With `need_remote_for_new_data`, refuse (changing nothing) when
     there is new data and no DVC remote to share it through."""
-    from pipelines.adapters import dvc, sources
-    from pipelines.adapters.params import load_contract
+    from pipelines.adapters import sources
     from pipelines.core.data import DataError, parse_pointer
 
     settings = params.ingest
@@ -41,8 +56,6 @@ def ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
     elif not settings.feedback:
         raise sources.IngestError(NO_SOURCE)
     if settings.feedback:  # the live rows whose outcomes came back, as one more batch (pipelines.jobs.feedback)
-        from pipelines.jobs.live import labelled_batch
-
         batches += labelled_batch(params, data_dir)
     schema = load_contract().raw
     if need_remote_for_new_data and sources.pending(batches, data_dir, schema) and not dvc.has_remote():
@@ -65,14 +78,12 @@ def ingest(params: Any, need_remote_for_new_data: bool = False) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipelines.adapters.params import load_params
 
     ingest(load_params(args.params))
     return 0
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from pipelines.adapters.params import load_params
 
     params = load_params(args.params)
     if not configured(params):
@@ -87,12 +98,11 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return _refused(outcome, args.summary, args.refused_reports) or status
 
 
-def _refused(outcome: Any, summary: str | None, reports: str | None) -> int:
+def _refused(outcome: sources.Outcome, summary: str | None, reports: str | None) -> int:
     """A batch the contract refused must reach a person: the run fails (GitHub notifies on a failed scheduled
     run), its step summary lists each batch's failing checks, and its validation report is copied to
     `reports` (retrain.yml uploads that folder as the artifact `refused-batches`; the rows stay in the
     quarantine folder on the runner, never uploaded). 1 when any batch was refused, else 0."""
-    import shutil
 
     if not outcome.quarantined:
         return 0
@@ -112,13 +122,8 @@ def _refused(outcome: Any, summary: str | None, reports: str | None) -> int:
     return 1
 
 
-def _retrain(args: argparse.Namespace, params: Any, outcome: Any) -> int:
+def _retrain(args: argparse.Namespace, params: Params, outcome: sources.Outcome) -> int:
     """dvc repro after an ingest; a retrain/<date> branch (and pull request) only if data or model changed."""
-    import datetime
-
-    from pipelines.adapters import dvc, git
-    from pipelines.adapters.github import GhCli, upsert_pull_request
-    from pipelines.jobs import judging
 
     if dvc.stream("repro") != 0:
         say("retrain", "dvc repro failed")
@@ -159,7 +164,7 @@ def _retrain(args: argparse.Namespace, params: Any, outcome: Any) -> int:
     return 0
 
 
-def live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str]]:
+def live_metrics(location: str, params: Params) -> tuple[dict[str, float], list[str]]:
     """Metrics of the workspace's model on labelled live rows (CSV or Parquet, path or fsspec URL), and the
     gate floors they break."""
     import fsspec
@@ -167,9 +172,6 @@ def live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str
     from pipelines.adapters import modelio
     from pipelines.adapters.files import read_table
     from pipelines.adapters.modelio import workspace_model
-    from pipelines.adapters.params import load_contract
-    from pipelines.core.gate import check
-    from pipelines.core.metrics import model_output, score
     from pipelines.core.validation import validate
 
     contract = load_contract()
@@ -194,11 +196,8 @@ def live_metrics(location: str, params: Any) -> tuple[dict[str, float], list[str
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    import os
-    import time
 
     from pipelines.adapters import files, sources
-    from pipelines.adapters.params import load_contract, load_params, load_paths
     from pipelines.core import monitor_report
     from pipelines.core.drift import compare
 
@@ -214,8 +213,6 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         say("monitor", where)
         annotate("warning", where)
         append(args.summary, f"### Monitoring\n\n⚠️ {where}\n")
-    from pipelines.adapters.metrics_export import write_prometheus
-    from pipelines.jobs.live import feedback_location, live_section
 
     since = time.time() - settings.window_hours * 3600
     outcome_files = sources.list_logs(feedback_location(params, args.feedback), "feedback")
@@ -290,7 +287,6 @@ def _log_location_problem(configured: str | None, location: str, paths: list[str
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
-    from pipelines.adapters.github import GhCli, dispatch_workflow, upsert_drift_issue
 
     verdict = json.loads(Path(args.verdict).read_text())
     if not verdict.get("alert", verdict.get("drift")):
@@ -330,11 +326,6 @@ def scheduled_workflows(directory: Path) -> list[str]:
 
 def cmd_keepalive(args: argparse.Namespace) -> int:
     """Warn before GitHub stops the schedules: days since the default branch's last commit, from git."""
-    import time
-
-    from pipelines.adapters import git
-    from pipelines.adapters.github import GhCli, upsert_issue
-    from pipelines.adapters.params import load_params
 
     limit = load_params(args.params).monitor.inactivity_warning_days
     last = int(git.text("log", "-1", "--format=%ct", args.rev))
@@ -362,19 +353,17 @@ def cmd_keepalive(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register ingest, retrain, monitor, alert and keepalive."""
-    add(sub, "ingest", cmd_ingest, "fetch new batches from ingest: in params.yaml, validate, append, dvc add")
+    add(sub, "ingest", cmd_ingest)
 
-    p = add(sub, "retrain", cmd_retrain, "ingest, dvc repro, and if data or model changed: a retrain/<date> branch")
+    p = add(sub, "retrain", cmd_retrain)
     p.add_argument("--push", action="store_true", help="push the branch to origin")
     p.add_argument("--repo", help="owner/name: also open the pull request (needs GH_TOKEN)")
     p.add_argument("--summary", help="append the outcome to this file ($GITHUB_STEP_SUMMARY)")
     p.add_argument("--refused-reports", help="copy the validation report of each refused batch into this folder")
 
-    p = add(
-        sub, "monitor", cmd_monitor, "compare logged live inputs with the training reference (PSI, KS, missing rates)"
-    )
+    p = add(sub, "monitor", cmd_monitor)
     p.add_argument("--logs", help="prediction-log directory or fsspec URL (default: monitor.logs)")
     p.add_argument("--reference", help="training-input profile (default: from dvc.yaml)")
     p.add_argument("--out", default="reports/monitor.md")
@@ -395,9 +384,7 @@ def add_commands(sub: Any) -> None:
         "--summary", help="append a warning when there are no logs to read to this file ($GITHUB_STEP_SUMMARY)"
     )
 
-    p = add(
-        sub, "alert", cmd_alert, "on drift: open or update the one drift issue and dispatch retraining", params=False
-    )
+    p = add(sub, "alert", cmd_alert, params=False)
     p.add_argument("--verdict", default="reports/drift.json")
     p.add_argument("--report", default="reports/monitor.md")
     add_repo(p, required=True)
@@ -408,8 +395,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "keepalive",
         cmd_keepalive,
-        "warn (summary, one issue) when the default branch's last commit is old enough that GitHub will "
-        "soon disable the scheduled workflows; re-enable them through the API",
     )
     add_repo(p, help="owner/name: also open or update the one issue and call the enable endpoint (needs GH_TOKEN)")
     p.add_argument("--rev", default="HEAD", help="the default branch's commit (default: %(default)s)")

@@ -8,9 +8,10 @@ import argparse
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
 
-from pipelines.commands import add, annotate, append, say
+from pipelines.adapters import git
+from pipelines.adapters.params import load_params
+from pipelines.commands import Subparsers, add, annotate, append, say
 from pipelines.jobs import judging
 
 
@@ -22,13 +23,14 @@ def pipeline_relevant(changed: Iterable[str], patterns: Sequence[str]) -> list[s
 def cmd_gate(args: argparse.Namespace) -> int:
     from pipelines.core.reports import gate_summary, gate_table
 
-    _, _, _, base, verdict, _, (_, pairing) = judging.gate_inputs("gate", args.params, args.dvc_yaml, args.base)
+    judged = judging.gate_inputs("gate", args.params, args.dvc_yaml, args.base)
+    verdict = judged.verdict
     reproduced = judging.read_reproduction(args.reproduction)
     print(gate_table(verdict))
-    if base is None:
+    if judged.base is None:
         say("gate", "no baseline metrics on the base revision: checking the absolute floors only")
     else:
-        say("gate", f"comparison with the base: {pairing}")
+        say("gate", f"comparison with the base: {judged.comparison[1]}")
     reasons = [r.reason for r in verdict.failures]
     if reproduced is not None and not reproduced.ok:
         reasons.insert(0, reproduced.headline())
@@ -53,8 +55,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_changed(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git
-    from pipelines.adapters.params import load_params
 
     changed = git.changed_files(args.base)
     relevant = pipeline_relevant(changed, load_params(args.params).ci.pipeline_paths)
@@ -66,19 +66,19 @@ def cmd_changed(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register changed, report and gate."""
 
     def comparison(p: argparse.ArgumentParser) -> None:
         p.add_argument("--base", help="git revision to compare with (its committed metrics.json is the baseline)")
         p.add_argument("--dvc-yaml", default="dvc.yaml", help="where the pipeline's paths are defined")
 
-    p = add(sub, "gate", cmd_gate, "check metrics against the floors and the base; exit 1 naming each failed rule")
+    p = add(sub, "gate", cmd_gate)
     comparison(p)
     p.add_argument("--reproduction", help="also fail unless this `reproduce --verdict` file says the outputs reproduce")
     p.add_argument("--summary", help="append the verdict as markdown to this file (e.g. $GITHUB_STEP_SUMMARY)")
 
-    p = add(sub, "report", cmd_report, "write the markdown report for a pull request")
+    p = add(sub, "report", cmd_report)
     comparison(p)
     p.add_argument("--reproduction", help="a `reproduce --verdict` file to show in the report")
     p.add_argument("--out", default="reports/report.md")
@@ -93,6 +93,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--pr-number", type=int, help="also write pr.json (number, head sha) beside the report")
     p.add_argument("--head-sha", help="the pull request's head commit, recorded in pr.json")
 
-    p = add(sub, "changed", cmd_changed, "list changed files that need the pipeline re-run (ci.pipeline_paths)")
+    p = add(sub, "changed", cmd_changed)
     p.add_argument("--base", required=True, help="git revision to diff against")
     p.add_argument("--github-output", help="append pipeline=true|false to this file ($GITHUB_OUTPUT)")

@@ -16,17 +16,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipelines.adapters import dvc, git, record, smoke, tracking
+from pipelines.adapters.github import GhCli, upsert_pull_request
+from pipelines.adapters.params import committed_outputs, load_contract, load_params, load_paths
 from pipelines.commands import (
+    Subparsers,
     add,
     add_env_choice,
     add_repo,
     annotate,
     append,
     json_bytes,
-    refuse_stale,
     say,
     target_env,
 )
+from pipelines.core.params import ParamsError
 
 NO_REMOTE = (
     "no DVC remote is configured, so the model of record cannot be stored where later workflows fetch it: "
@@ -37,7 +41,6 @@ NO_REMOTE = (
 
 def smoke_image(engine: Any, reference: str, example: dict[str, Any], model_hash: str, port: int) -> dict[str, Any]:
     """Run the image by digest on 127.0.0.1:`port`, check it answers its example with `model_hash`, stop it."""
-    from pipelines.adapters import smoke
 
     handle = engine.run(reference, port)
     try:
@@ -47,10 +50,8 @@ def smoke_image(engine: Any, reference: str, example: dict[str, Any], model_hash
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from pipelines.adapters import dvc, git, modelio, record, releases, tracking
-    from pipelines.adapters.params import committed_outputs, load_params, load_paths
+    from pipelines.adapters import modelio, releases
     from pipelines.adapters.revisions import provenance
-    from pipelines.core.params import ParamsError
 
     params, paths = load_params(args.params), load_paths(args.dvc_yaml)
     env = target_env(params.environments, args)
@@ -61,7 +62,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         annotate("warning", NO_REMOTE)
         append(args.github_output, "stored=false\n")
         return 0
-    refuse_stale("record")
+    dvc.refuse_stale("record")
     digest = modelio.verify(paths["model"], json.loads(Path(paths["manifest"]).read_text()))
     say("record", f"pushing the data and the model of record ({digest[:12]}) to the DVC remote")
     dvc.push()
@@ -93,9 +94,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_build_image(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, images, record, releases, revisions
-    from pipelines.adapters.params import load_params, load_paths
-    from pipelines.core.params import ParamsError
+    from pipelines.adapters import images, releases, revisions
 
     paths = load_paths(args.dvc_yaml)
     env = target_env(load_params(args.params).environments, args)
@@ -130,9 +129,7 @@ def cmd_build_image(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, record, releases
-    from pipelines.adapters.github import GhCli, upsert_pull_request
-    from pipelines.adapters.params import load_contract, load_params, load_paths
+    from pipelines.adapters import releases
     from pipelines.core.promotion import release_problems, verdict_problems
     from pipelines.core.reports import promotion_body
 
@@ -179,8 +176,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, images, record, releases, tracking
-    from pipelines.adapters.params import load_params, load_paths
+    from pipelines.adapters import images, releases
 
     params, paths = load_params(args.params), load_paths()
     env = params.environments.get(args.env)
@@ -230,8 +226,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, images, modelio, record, releases, smoke
-    from pipelines.adapters.params import load_paths
+    from pipelines.adapters import images, modelio, releases
 
     if args.workspace:  # the model this checkout built (a throwaway cluster's image, `make kind-image`)
         model_dir, digest = modelio.workspace_model()
@@ -263,8 +258,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def cmd_image_context(args: argparse.Namespace) -> int:
-    from pipelines.adapters import git, images, modelio, releases, revisions
-    from pipelines.adapters.params import load_paths
+    from pipelines.adapters import images, modelio, releases, revisions
 
     paths = load_paths(args.dvc_yaml)
     with tempfile.TemporaryDirectory(prefix="image-context-") as tmp:
@@ -290,13 +284,12 @@ def cmd_image_context(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register record, build-image, promote, deploy, smoke and image-context."""
     p = add(
         sub,
         "record",
         cmd_record,
-        "after a merge to main: store the model of record (DVC remote, MLflow) and commit it onto promote/<env>",
     )
     add_env_choice(p, "the environment the record is for", "the environment promoted from this one (main: the first)")
     p.add_argument("--github-output", help="append stored=true|false, model_hash, record to this file")
@@ -306,8 +299,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "build-image",
         cmd_build_image,
-        "build and push the serving image of the record on promote/<env> "
-        "once; smoke-test it by digest and record the digest",
     )
     add_env_choice(p, "the environment whose record gets the image", "the environment promoted from this one")
     p.add_argument("--image", required=True, help="registry/name without tag, e.g. ghcr.io/acme/churn")
@@ -316,7 +307,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--github-output", help="append image=<name@digest> to this file ($GITHUB_OUTPUT)")
     p.add_argument("--dvc-yaml", default="dvc.yaml")
 
-    p = add(sub, "promote", cmd_promote, "push promote/<env> and open or update its one pull request into <env>")
+    p = add(sub, "promote", cmd_promote)
     add_env_choice(p, "the environment to promote into", "promote into the environment that follows this one")
     add_repo(p, help="owner/name (no pull request without it)")
     p.add_argument("--body", help="markdown file for the pull request body (e.g. the promotion-gate report)")
@@ -326,8 +317,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "deploy",
         cmd_deploy,
-        "on an environment branch: check the release it records (model from the DVC "
-        "remote, image by digest, smoke test) and move the MLflow alias",
     )
     p.add_argument("--env", required=True)
     p.add_argument("--port", type=int, default=18080, help="127.0.0.1 port for the smoke test")
@@ -344,7 +333,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "smoke",
         cmd_smoke,
-        "smoke-test a running service (--url) or an image (--image, by digest) against the model a revision records",
         params=False,
     )
     target = p.add_mutually_exclusive_group(required=True)
@@ -354,7 +342,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--workspace", action="store_true", help="expect the workspace's model instead (a local build)")
     p.add_argument("--port", type=int, default=18080)
 
-    p = add(sub, "image-context", cmd_image_context, "lay out the serving image's build context (model verified)")
+    p = add(sub, "image-context", cmd_image_context)
     p.add_argument("--out", default="build/image")
     p.add_argument("--rev", help="the model recorded at this revision (default: the workspace's model)")
     p.add_argument("--model-version", help="version label for /version (default: sha-<model hash>)")

@@ -4,10 +4,12 @@ present: `make data`) and `reproduce` (run the stages and judge the outputs agai
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 from pathlib import Path
-from typing import Any
 
-from pipelines.commands import add, annotate, append, say
+from pipelines.adapters import dvc, git, tracking
+from pipelines.commands import Subparsers, add, annotate, append, say
 from pipelines.jobs import judging
 
 
@@ -20,9 +22,8 @@ def bootstrap(dvc_file: str = "data.dvc") -> str:
     the embedded default dataset, checked against `dvc_file`. Data already present is never
     overwritten, and nothing is left behind when the embedded data is not what `dvc_file` describes.
     """
-    import shutil
 
-    from pipelines.adapters import dvc, files
+    from pipelines.adapters import files
     from pipelines.core.data import DEFAULT_FILE, DataError, default_csv, parse_pointer
 
     pointer = Path(dvc_file)
@@ -81,7 +82,6 @@ def _missing_outputs(lock: Path) -> list[str]:
 
 def cmd_track(args: argparse.Namespace) -> int:
     """Log the MLflow runs queued in the spool (the evaluate stage's background runs, or runs MLflow refused)."""
-    from pipelines.adapters import tracking
 
     logged, failures = tracking.flush(Path(args.pending) if args.pending else tracking.PENDING)
     for failure in failures:
@@ -96,9 +96,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    import json
 
-    from pipelines.adapters import dvc, files, git
+    from pipelines.adapters import files
     from pipelines.core import reports
 
     if args.run:
@@ -134,17 +133,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.ok or args.advisory else 1
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register bootstrap, reproduce and track."""
-    p = add(
-        sub, "track", cmd_track, "log the MLflow runs waiting in the spool (background or refused runs)", params=False
-    )
+    p = add(sub, "track", cmd_track, params=False)
     p.add_argument("--pending", help="the spool directory (default: logs/tracking/pending)")
     p = add(
         sub,
         "bootstrap",
         cmd_bootstrap,
-        "make the tracked data present: dvc pull, or the embedded default",
         params=False,
     )
     p.add_argument("--dvc-file", default="data.dvc", help="the .dvc file that tracks the raw data")
@@ -153,8 +149,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "reproduce",
         cmd_reproduce,
-        "run the pipeline and check every output agrees with the committed "
-        "ones within params.yaml's reproduce: tolerances",
     )
     p.add_argument("--rev", default="HEAD", help="the revision whose committed outputs are the reference")
     p.add_argument("--no-run", dest="run", action="store_false", help="compare only (after a `dvc repro` of your own)")

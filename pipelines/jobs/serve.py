@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.commands import add, say
+from deploy.jsonlines import JsonLinesLog, LogSettings
+from deploy.payload import InputSpec
+from deploy.scoring import ModelStore, load_bundle
+from deploy.state import ServiceSettings
+from pipelines.adapters import git
+from pipelines.adapters.params import estimators, load_contract, load_params, load_paths
+from pipelines.commands import Subparsers, add, say
+from pipelines.errors import PipelineError
 
 if TYPE_CHECKING:
     from deploy.scoring import ModelStore
@@ -28,10 +38,8 @@ def release_labels(path: str | None, digest: str) -> dict[str, str]:
 
 def environment_model(env: str, dvc_yaml: str) -> tuple[Path, dict[str, Any], dict[str, str]]:
     """The exact model an environment runs, fetched at its branch and verified: (directory, manifest, release)."""
-    import tempfile
 
-    from pipelines.adapters import git, releases
-    from pipelines.adapters.params import load_paths
+    from pipelines.adapters import releases
 
     rev = git.branch_ref(env)
     now = releases.current(rev)
@@ -52,9 +60,7 @@ def environment_model(env: str, dvc_yaml: str) -> tuple[Path, dict[str, Any], di
 def model_store() -> ModelStore:
     """The service's one way into the project (deploy.scoring.ModelStore): verified loading through the model
     format's allow-list, and the estimator registry's fast paths."""
-    from deploy.scoring import ModelStore
     from pipelines.adapters import modelio
-    from pipelines.adapters.params import estimators
 
     fast_paths = [entry.fast_path for entry in estimators().values() if entry.fast_path is not None]
     return ModelStore(verify=modelio.verify, load=modelio.load, fast_paths=fast_paths)
@@ -66,9 +72,7 @@ def challenger_model(args: argparse.Namespace, directory: str | None) -> Callabl
     manifest.json, release.json; verified when loaded, so a tampered or incompatible challenger is refused and
     counted while the champion serves on). None when neither is given or the directory is empty (an image built
     without a challenger); PipelineError for a directory that does not exist or holds no manifest.json."""
-    from deploy.scoring import load_bundle
     from pipelines.adapters import modelio
-    from pipelines.errors import PipelineError
 
     if args.challenger_env:
         c_dir, c_manifest, c_release = environment_model(args.challenger_env, args.dvc_yaml)
@@ -96,18 +100,11 @@ def challenger_model(args: argparse.Namespace, directory: str | None) -> Callabl
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-    import socket
 
     import uvicorn
 
     from deploy.app import create_app
-    from deploy.jsonlines import JsonLinesLog, LogSettings
-    from deploy.payload import InputSpec
-    from deploy.scoring import load_bundle
-    from deploy.state import ServiceSettings
     from pipelines.adapters import modelio
-    from pipelines.adapters.params import load_contract, load_params, load_paths
 
     params = load_params(args.params).serve
     if args.env:
@@ -177,9 +174,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register serve."""
-    p = add(sub, "serve", cmd_serve, "serve the model over HTTP (MLflow-compatible /invocations, health, metrics)")
+    p = add(sub, "serve", cmd_serve)
     p.add_argument("--env", help="serve the model this environment runs (its branch's manifest, via dvc.api)")
     p.add_argument("--model", help="model directory (default: from dvc.yaml)")
     p.add_argument("--manifest", help="model manifest with the hashes to verify (default: from dvc.yaml)")

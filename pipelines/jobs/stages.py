@@ -6,16 +6,17 @@ making the data present and judging a re-run are pipelines.jobs.runs."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
 
-from pipelines.commands import add, say
+from pipelines.adapters.params import estimators, load_contract, load_params
+from pipelines.commands import Subparsers, add, say
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.adapters import files
-    from pipelines.adapters.params import load_contract, load_params
     from pipelines.core.data import profile
     from pipelines.core.validation import DataValidationError, validate
 
@@ -38,7 +39,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_split(args: argparse.Namespace) -> int:
     from pipelines.adapters import files
-    from pipelines.adapters.params import load_contract, load_params
     from pipelines.core.data import split
     from pipelines.core.validation import validate
 
@@ -55,7 +55,6 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.adapters import files, modelio
-    from pipelines.adapters.params import estimators, load_contract, load_params
     from pipelines.core.drift import reference_profile
     from pipelines.core.train import fit
     from pipelines.core.validation import validate
@@ -81,7 +80,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipelines.adapters import files, modelio, plots
-    from pipelines.adapters.params import load_contract, load_params
     from pipelines.adapters.revisions import provenance
     from pipelines.core.evaluate import evaluate, recorded_predictions
     from pipelines.core.validation import validate
@@ -118,16 +116,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _synchronous() -> bool:
     """Whether this machine must log before the stage ends: a CI job (its runner stops every process left when
     the job ends), or PIPELINES_MLFLOW_BACKGROUND=0."""
-    import os
-
     return os.environ.get("CI", "").lower() in ("1", "true") or os.environ.get("PIPELINES_MLFLOW_BACKGROUND") == "0"
 
 
 def _track(run: dict[str, Any], background: bool, figures: int) -> None:
     """Log the run to MLflow: in a detached process (the stage's outputs are final; importing MLflow and opening
     its store cost seconds), or now; a run that cannot be logged is queued, never a failed stage."""
-    import os
-
+    # imported here, not at the top: only evaluate logs to MLflow, and every stage lists the modules it loads
+    # among its dvc.yaml deps, so validate, split and train would re-run on a change to MLflow logging
     from pipelines.adapters import tracking
 
     if background:
@@ -149,25 +145,25 @@ def _track(run: dict[str, Any], background: bool, figures: int) -> None:
     say("evaluate", f"logged MLflow run {run_id} ({figures} figures)")
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register validate, split, train and evaluate."""
-    p = add(sub, "validate", cmd_validate, "check the raw data against the schema (stage 1)")
+    p = add(sub, "validate", cmd_validate)
     p.add_argument("--data", required=True, help="raw data directory or file")
     p.add_argument("--out", required=True, help="validated, typed data (Parquet)")
     p.add_argument("--report", required=True, help="validation report (JSON), written pass or fail")
 
-    p = add(sub, "split", cmd_split, "stratified, seeded train/test split (stage 2)")
+    p = add(sub, "split", cmd_split)
     p.add_argument("--input", required=True)
     p.add_argument("--train", required=True)
     p.add_argument("--test", required=True)
 
-    p = add(sub, "train", cmd_train, "fit the model and save it in MLflow format (stage 3)")
+    p = add(sub, "train", cmd_train)
     p.add_argument("--train", required=True)
     p.add_argument("--model", required=True, help="output model directory")
     p.add_argument("--manifest", required=True, help="output JSON with the model's content hash and file hashes")
     p.add_argument("--reference", required=True, help="output JSON profile of the training inputs (drift reference)")
 
-    p = add(sub, "evaluate", cmd_evaluate, "metrics, plots and figures on the holdout set; log to MLflow (stage 4)")
+    p = add(sub, "evaluate", cmd_evaluate)
     p.add_argument("--model", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--metrics", required=True, help="metrics JSON")

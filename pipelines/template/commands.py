@@ -8,9 +8,19 @@ import argparse
 import json
 import re
 from pathlib import Path
-from typing import Any
 
-from pipelines.commands import add, add_repo, say
+from pipelines.adapters import git
+from pipelines.adapters.github import (
+    GhCli,
+    GitHubError,
+    environment_calls,
+    missing_reviewers,
+    protection_calls,
+    reviewer_resolver,
+    setup_calls,
+)
+from pipelines.commands import Subparsers, add, add_repo, say
+from pipelines.core.params import renamed_keys
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -62,7 +72,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _origin_url() -> str | None:
     """The `origin` remote's URL when it is a hosted repository (what Argo CD can clone), else None."""
-    from pipelines.adapters import git
 
     try:
         url = git.text("remote", "get-url", "origin")
@@ -73,8 +82,6 @@ def _origin_url() -> str | None:
 
 def cmd_protect(args: argparse.Namespace) -> int:
     import yaml
-
-    from pipelines.adapters.github import GhCli, environment_calls, protection_calls, reviewer_resolver
 
     settings = yaml.safe_load(Path(args.settings).read_text())
     github = GhCli()
@@ -92,9 +99,6 @@ def cmd_protect(args: argparse.Namespace) -> int:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     import yaml
-
-    from pipelines.adapters import git
-    from pipelines.adapters.github import GhCli, GitHubError, missing_reviewers, reviewer_resolver, setup_calls
 
     settings = yaml.safe_load(Path(args.settings).read_text())
     sha = git.resolve(args.main)
@@ -143,8 +147,6 @@ def cmd_add_environment(args: argparse.Namespace) -> int:
     fresh = record is not None and not diverged(root, record)
     import yaml
 
-    from pipelines.core.params import renamed_keys
-
     writes = add_environment(root, args.name, args.after, args.rollback)
     for note in renamed_keys(yaml.safe_load((root / "params.yaml").read_text())):  # written under the new name
         say("add-environment", note.replace("; rename it (read under the old name for now)", ": renamed in the file"))
@@ -159,13 +161,12 @@ def cmd_add_environment(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Subparsers) -> None:
     """Register init, setup, protect, add-environment and template-record."""
     p = add(
         sub,
         "init",
         cmd_init,
-        "make this fresh copy of the template your project (names, environments, your data)",
         params=False,
     )
     p.add_argument("--name", help="project name, used for the MLflow experiment (default: the directory name)")
@@ -193,7 +194,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "setup",
         cmd_setup,
-        "one-time GitHub setup: environment branches, Environments, variables, protection",
         params=False,
     )
     add_repo(p, required=True)
@@ -206,7 +206,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "protect",
         cmd_protect,
-        "apply branch protection from the settings file through the GitHub API",
         params=False,
     )
     add_repo(p, required=True)
@@ -217,7 +216,6 @@ def add_commands(sub: Any) -> None:
         sub,
         "add-environment",
         cmd_add_environment,
-        "add an environment to this project: params.yaml, workflows, protection, Argo CD, its overlay",
         params=False,
     )
     p.add_argument("name", help="the environment (its branch), e.g. canary")
@@ -229,6 +227,5 @@ def add_commands(sub: Any) -> None:
         sub,
         "template-record",
         cmd_template_record,
-        "template maintainers: record the files init owns as the template ships them (.template.yml)",
         params=False,
     )
