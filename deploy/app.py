@@ -63,7 +63,7 @@ NOT_READY = {"error_code": "NOT_READY", "message": "the model is not loaded yet"
 
 
 def create_app(
-    spec: InputSpec,
+    input_spec: InputSpec,
     load: Callable[[], Bundle],
     settings: ServiceSettings,
     log: JsonLinesLog | None = None,
@@ -82,7 +82,7 @@ def create_app(
     counted (shadow_failures), and the champion answers (deploy/challenger.py)."""
     # The fitted inner pipelines remember DataFrame column names; the fast path feeds them arrays.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    state = State(settings=settings, spec=spec, log=log, feedback_log=feedback_log)
+    state = State(settings=settings, input_spec=input_spec, log=log, feedback_log=feedback_log)
     service = PredictionService(state, load, challenger, contract)
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]

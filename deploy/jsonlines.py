@@ -1,7 +1,7 @@
 """The service's JSON-lines logs (predictions, and outcomes from /feedback): sampled, size-capped, and never
 in the request's way.
 
-Requests hand records to a bounded queue (`offer` never blocks: when the queue is full the record
+Requests hand log lines to a bounded queue (`offer` never blocks: when the queue is full the line
 is dropped and counted); one background thread writes them as JSON lines into rotating files and
 deletes the oldest files when the directory would exceed its cap. The sink is a local directory,
 or any fsspec URL (s3://, gs://, memory://...): object stores cannot append, so there each file is
@@ -39,7 +39,7 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
-class PredictionRecord:
+class PredictionLogEntry:
     """One answered request as the prediction log keeps it (one JSON line): the input `columns` and `rows`, the
     champion's `predictions` (labels, or values) and `probabilities` (rows x `classes`, None for regression),
     its `model_version` and `model_hash`, the rows' prediction `ids` and the `request_id` (what outcomes are
@@ -62,7 +62,7 @@ class PredictionRecord:
     def to_json(self, max_rows: int, ts: float) -> dict[str, Any]:
         """The JSON-ready line, the first `max_rows` rows kept (`truncated` says whether there were more)."""
         n = max_rows
-        record = {
+        line = {
             "ts": ts,
             "model_version": self.model_version,
             "model_hash": self.model_hash,
@@ -78,17 +78,17 @@ class PredictionRecord:
         }
         if self.challenger is not None:
             shadow = self.challenger
-            record["challenger"] = {
+            line["challenger"] = {
                 **shadow,
                 "predictions": shadow["predictions"][:n],
                 "probabilities": None if shadow["probabilities"] is None else shadow["probabilities"][:n],
             }
-        return record
+        return line
 
 
 class JsonLinesLog:
     """A sampled, size-capped, non-blocking JSON-lines log (the prediction log, and the feedback log with
-    prefix "feedback"): records go to a bounded queue and a writer thread."""
+    prefix "feedback"): lines go to a bounded queue and a writer thread."""
 
     def __init__(self, settings: LogSettings, seed: int | None = None, prefix: str = "predictions"):
         self.settings, self.prefix = settings, prefix
@@ -112,29 +112,29 @@ class JsonLinesLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def offer(self, record: PredictionRecord, sampled: bool | None = None) -> None:
-        """Queue one answered request's record, if sampled (`sampled`: already decided by `sample()`), its rows
+    def offer(self, entry: PredictionLogEntry, sampled: bool | None = None) -> None:
+        """Queue one answered request's entry, if sampled (`sampled`: already decided by `sample()`), its rows
         capped at serve.log.max_rows_per_request; returns at once."""
         if not (self.sample() if sampled is None else sampled):
             return
-        self.offer_record(record.to_json(self.settings.max_rows_per_request, time.time()))
+        self.offer_line(entry.to_json(self.settings.max_rows_per_request, time.time()))
 
     def sample(self) -> bool:
         """Whether to log the next request (serve.log.sample_rate)."""
         return self.settings.sample_rate >= 1.0 or self._random.random() < self.settings.sample_rate
 
-    def offer_record(self, record: dict[str, Any]) -> None:
-        """Queue any JSON-ready record (a feedback outcome, say), unsampled; returns at once."""
+    def offer_line(self, line: dict[str, Any]) -> None:
+        """Queue any JSON-ready line (a feedback outcome, say), unsampled; returns at once."""
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(line)
         except queue.Full:
             self.dropped += 1
 
-    def offer_batch(self, records: list[dict[str, Any]]) -> bool:
-        """Queue `records` as one item, all or none; False (nothing queued, nothing counted) when the queue is
+    def offer_batch(self, lines: list[dict[str, Any]]) -> bool:
+        """Queue `lines` as one item, all or none; False (nothing queued, nothing counted) when the queue is
         full, so the caller can ask its client to retry."""
         try:
-            self._queue.put_nowait(records)
+            self._queue.put_nowait(lines)
         except queue.Full:
             return False
         return True
@@ -152,17 +152,17 @@ class JsonLinesLog:
         deadline = time.monotonic() + self.settings.flush_seconds
         while True:
             try:
-                record = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:  # the flush interval passed with nothing new
                 self._flush()
                 deadline = time.monotonic() + self.settings.flush_seconds
                 continue
-            if record is None:
+            if item is None:
                 break
             if time.monotonic() >= deadline:
                 self._flush()
                 deadline = time.monotonic() + self.settings.flush_seconds
-            for one in record if isinstance(record, list) else [record]:
+            for one in item if isinstance(item, list) else [item]:
                 try:
                     self._write(orjson.dumps(one, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
                 except (OSError, TypeError, ValueError):  # unwritable, or a value JSON cannot hold: count it
@@ -170,7 +170,7 @@ class JsonLinesLog:
         self._finish_file()
 
     def _flush(self) -> None:
-        """Make what was written durable: an object-store file is written whole (the next record starts a new
+        """Make what was written durable: an object-store file is written whole (the next line starts a new
         one, as objects cannot be appended to); a local file is written unbuffered already."""
         if self.remote and self._file is not None and self._file[1]:
             try:
@@ -199,20 +199,20 @@ class JsonLinesLog:
             self._file.close()
         self._file = None
 
-    def _write(self, line: bytes) -> None:
-        if self._file is None or self._written + len(line) > self.settings.max_file_bytes:
+    def _write(self, item: bytes) -> None:
+        if self._file is None or self._written + len(item) > self.settings.max_file_bytes:
             self._finish_file()
             if self.remote:
                 self._file = (f"{str(self.settings.directory).rstrip('/')}/{self._name()}", bytearray())
             else:
-                self._enforce_cap(len(line))
+                self._enforce_cap(len(item))
                 self._file = (Path(self.settings.directory) / self._name()).open("ab", buffering=0)
             self._written = 0
         if self.remote:
-            self._file[1].extend(line)
+            self._file[1].extend(item)
         else:
-            self._file.write(line)
-        self._written += len(line)
+            self._file.write(item)
+        self._written += len(item)
 
     def _enforce_cap(self, incoming: int) -> None:
         if self.settings.max_total_bytes is None:

@@ -190,14 +190,14 @@ def _integer(text: str) -> int | float:
     return int(text) if len(text.lstrip("-")) < 300 else float(text)
 
 
-def _check_columns(given: Sequence[Any], spec: InputSpec) -> dict[str, int]:
+def _check_columns(given: Sequence[Any], input_spec: InputSpec) -> dict[str, int]:
     if not all(isinstance(c, str) for c in given):
         raise _bad("column names must be strings")
     positions = {name: i for i, name in enumerate(given)}
     if len(positions) != len(given):
         raise _bad("column names must be unique")
-    missing = [n for n in spec.names if n not in positions]
-    unknown = [n for n in given if n not in spec.names]
+    missing = [n for n in input_spec.names if n not in positions]
+    unknown = [n for n in given if n not in input_spec.names]
     if missing or unknown:
         parts = []
         if missing:
@@ -214,29 +214,29 @@ def _check_columns(given: Sequence[Any], spec: InputSpec) -> dict[str, int]:
     return positions
 
 
-def _from_records(records: Sequence[Any], spec: InputSpec) -> list[list[Any]]:
+def _from_records(records: Sequence[Any], input_spec: InputSpec) -> list[list[Any]]:
     rows = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise _bad(f"row {i} must be an object of column: value")
-        if len(record) != len(spec.names) or any(name not in record for name in spec.names):
+        if len(record) != len(input_spec.names) or any(name not in record for name in input_spec.names):
             try:
-                _check_columns(list(record), spec)
+                _check_columns(list(record), input_spec)
             except RequestError as error:
                 raise _bad(f"row {i}: {error.message}") from None
-        rows.append([record[name] for name in spec.names])
+        rows.append([record[name] for name in input_spec.names])
     return rows
 
 
-def _from_split(split: Any, spec: InputSpec) -> list[list[Any]]:
+def _from_split(split: Any, input_spec: InputSpec) -> list[list[Any]]:
     if (
         not isinstance(split, dict)
         or not isinstance(split.get("columns"), list)
         or not isinstance(split.get("data"), list)
     ):
         raise _bad("dataframe_split needs `columns` (a list of names) and `data` (a list of rows)")
-    positions = _check_columns(split["columns"], spec)
-    order = [positions[name] for name in spec.names]
+    positions = _check_columns(split["columns"], input_spec)
+    order = [positions[name] for name in input_spec.names]
     width = len(split["columns"])
     rows = []
     for i, row in enumerate(split["data"]):
@@ -246,9 +246,9 @@ def _from_split(split: Any, spec: InputSpec) -> list[list[Any]]:
     return rows
 
 
-def _from_columns(columns: dict[str, Any], spec: InputSpec) -> list[list[Any]]:
-    _check_columns(list(columns), spec)
-    lists = [columns[name] for name in spec.names]
+def _from_columns(columns: dict[str, Any], input_spec: InputSpec) -> list[list[Any]]:
+    _check_columns(list(columns), input_spec)
+    lists = [columns[name] for name in input_spec.names]
     if not all(isinstance(values, list) for values in lists):
         raise _bad("each column must be a list of values")
     if len({len(values) for values in lists}) != 1:
@@ -256,22 +256,22 @@ def _from_columns(columns: dict[str, Any], spec: InputSpec) -> list[list[Any]]:
     return [list(row) for row in zip(*lists, strict=True)]
 
 
-def _from_instances(items: Any, spec: InputSpec, key: str) -> list[list[Any]]:
+def _from_instances(items: Any, input_spec: InputSpec, key: str) -> list[list[Any]]:
     if isinstance(items, dict):
-        return _from_columns(items, spec)
+        return _from_columns(items, input_spec)
     if not isinstance(items, list) or not items:
         raise _bad(f"{key} must be a non-empty list (or an object of columns)")
     if all(isinstance(item, dict) for item in items):
-        return _from_records(items, spec)
+        return _from_records(items, input_spec)
     rows = []
     for i, item in enumerate(items):
-        if not isinstance(item, list) or len(item) != len(spec.names):
-            raise _bad(f"{key}[{i}] must be a list of {len(spec.names)} values in signature order, or an object")
+        if not isinstance(item, list) or len(item) != len(input_spec.names):
+            raise _bad(f"{key}[{i}] must be a list of {len(input_spec.names)} values in signature order, or an object")
         rows.append(item)
     return rows
 
 
-def parse_payload(payload: Any, spec: InputSpec) -> list[list[Any]]:
+def parse_payload(payload: Any, input_spec: InputSpec) -> list[list[Any]]:
     """Rows in schema column order from any of MLflow's scoring formats."""
     if not isinstance(payload, dict):
         raise _bad("the body must be a JSON object with one of: " + ", ".join(FORMATS))
@@ -284,9 +284,9 @@ def parse_payload(payload: Any, spec: InputSpec) -> list[list[Any]]:
     key = present[0]
     data = payload[key]
     if key == "dataframe_split":
-        return _from_split(data, spec)
+        return _from_split(data, input_spec)
     if key == "dataframe_records":
         if not isinstance(data, list):
             raise _bad("dataframe_records must be a list of objects")
-        return _from_records(data, spec)
-    return _from_instances(data, spec, key)
+        return _from_records(data, input_spec)
+    return _from_instances(data, input_spec, key)

@@ -22,12 +22,13 @@ from pipelines.core.names import shown
 
 @dataclass
 class Bundle:
-    """A loaded, verified model and what /version reports about it."""
+    """A loaded, verified model and its version labels (what /version reports: model_version, model_hash,
+    git_commit, data_hash)."""
 
     model: Any
     classes: np.ndarray | None  # None for a regressor
-    release: dict[str, str]
-    spec: InputSpec
+    labels: dict[str, str]
+    input_spec: InputSpec
     fast: CompiledPipeline | None = None
 
     def output(self, matrix: np.ndarray) -> np.ndarray:
@@ -40,24 +41,31 @@ class Bundle:
         """The reference path: the whole pipeline on a DataFrame, as MLflow's pyfunc would run it."""
         import pandas as pd
 
-        frame = pd.DataFrame(matrix, columns=list(self.spec.names))
+        frame = pd.DataFrame(matrix, columns=list(self.input_spec.names))
         if self.classes is None:
             return np.asarray(self.model.predict(frame), dtype=np.float64)
         return np.asarray(self.model.predict_proba(frame))
 
 
 def build_bundle(
-    model: Any, spec: InputSpec, release: Mapping[str, str], probe: list[list[Any]], fast_paths: Sequence[FastPath] = ()
+    model: Any,
+    input_spec: InputSpec,
+    labels: Mapping[str, str],
+    probe: list[list[Any]],
+    fast_paths: Sequence[FastPath] = (),
 ) -> Bundle:
     """Wrap a fitted pipeline; enable the fast path only if it matches the DataFrame path on `probe`
     (`fast_paths`: ModelStore.fast_paths, for the estimator; without them the estimator's own method)."""
     classes = getattr(model, "classes_", None)
     bundle = Bundle(
-        model=model, classes=None if classes is None else np.asarray(classes), release=dict(release), spec=spec
+        model=model,
+        classes=None if classes is None else np.asarray(classes),
+        labels=dict(labels),
+        input_spec=input_spec,
     )
     try:
-        fast = CompiledPipeline(model, spec.names, spec.numeric, fast_paths)
-        matrix = spec.to_matrix([list(row) for row in probe])
+        fast = CompiledPipeline(model, input_spec.names, input_spec.numeric, fast_paths)
+        matrix = input_spec.to_matrix([list(row) for row in probe])
         if np.allclose(fast(matrix), bundle.slow_output(matrix), rtol=0, atol=1e-9, equal_nan=True):
             bundle.fast = fast
     except Exception:  # a probe that fails disables the fast path, never the model
@@ -77,7 +85,7 @@ class ModelStore:
 
 
 def load_bundle(
-    model_dir: Path, manifest: Mapping[str, Any], release: Mapping[str, str], spec: InputSpec, store: ModelStore
+    model_dir: Path, manifest: Mapping[str, Any], labels: Mapping[str, str], input_spec: InputSpec, store: ModelStore
 ) -> Bundle:
     """Verify the model directory against its manifest, load it through the store, wrap it; ValueError when the
     model takes other input columns than `spec`."""
@@ -85,12 +93,12 @@ def load_bundle(
     model = store.load(model_dir)
     example = loads((model_dir / "input_example.json").read_bytes())
     columns, data = example["columns"], example["data"]
-    if sorted(columns) != sorted(spec.names):
-        missing, extra = sorted(set(spec.names) - set(columns)), sorted(set(columns) - set(spec.names))
+    if sorted(columns) != sorted(input_spec.names):
+        missing, extra = sorted(set(input_spec.names) - set(columns)), sorted(set(columns) - set(input_spec.names))
         raise ValueError(
             "the model was trained on other input columns than the contract's"
             + (f"; it lacks {', '.join(map(shown, missing[:5]))}" if missing else "")
             + (f"; it also takes {', '.join(map(shown, extra[:5]))}" if extra else "")
         )
-    probe = [[row[columns.index(name)] for name in spec.names] for row in data]
-    return build_bundle(model, spec, release, probe, store.fast_paths)
+    probe = [[row[columns.index(name)] for name in input_spec.names] for row in data]
+    return build_bundle(model, input_spec, labels, probe, store.fast_paths)

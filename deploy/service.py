@@ -18,7 +18,7 @@ import numpy as np
 
 from deploy import challenger as shadowing
 from deploy import feedback
-from deploy.jsonlines import PredictionRecord
+from deploy.jsonlines import PredictionLogEntry
 from deploy.payload import RequestError, parse_payload
 from deploy.scoring import Bundle
 from deploy.state import State
@@ -70,11 +70,11 @@ class PredictionService:
                 _log.warning("the challenger was not loaded: %s: %s", type(exc).__name__, exc)
                 state.shadow_failures.labels("load").inc()
             else:
-                loaded = state.challenger.release
+                loaded = state.challenger.labels
                 _log.info("challenger %s (%s) verified and loaded: scored in shadow",
                           loaded["model_version"], loaded["model_hash"][:12])  # fmt: skip
         state.bundle = bundle
-        state.info.labels(*(bundle.release[k] for k in ("model_version", "model_hash", "git_commit", "data_hash"))).set(
+        state.info.labels(*(bundle.labels[k] for k in ("model_version", "model_hash", "git_commit", "data_hash"))).set(
             1
         )
         state.ready.set(1)
@@ -84,9 +84,9 @@ class PredictionService:
         asked for. Only once loaded."""
         assert self.state.bundle is not None
         if self.challenger_loader is None:
-            return self.state.bundle.release
-        shadow = self.state.challenger.release if self.state.challenger else None
-        return {**self.state.bundle.release, "challenger": shadow, "challenger_error": self.state.challenger_error}
+            return self.state.bundle.labels
+        shadow = self.state.challenger.labels if self.state.challenger else None
+        return {**self.state.bundle.labels, "challenger": shadow, "challenger_error": self.state.challenger_error}
 
     async def score(self, model: Bundle, matrix: Any, n: int) -> Any:
         """`model`'s output on `matrix` (n rows): inline when small, else on a worker thread under the timeout
@@ -118,13 +118,13 @@ class PredictionService:
         """The /invocations answer for a parsed JSON `payload` (any of MLflow's four formats): predictions (and
         probabilities), one prediction id per row, and `not_logged` when the log will not keep every row.
         RequestError for input the contract or the model refuses; ModelOutputInvalid for a non-finite output.
-        Counts the predictions by class and logs the request (both models' outputs in one record)."""
-        state, spec = self.state, self.state.spec
+        Counts the predictions by class and logs the request (both models' outputs in one log entry)."""
+        state, input_spec = self.state, self.state.input_spec
         bundle = state.bundle
         assert bundle is not None, "the route answers 503 before the model is loaded"
         try:
-            rows = parse_payload(payload, spec)
-            matrix = spec.to_matrix(rows)
+            rows = parse_payload(payload, input_spec)
+            matrix = input_spec.to_matrix(rows)
             output = await self.score(bundle, matrix, len(rows))
         except RequestError:
             raise
@@ -133,12 +133,12 @@ class PredictionService:
             raise RequestError(422, "UNSCORABLE", message) from None
         n = len(rows)
         if not shadowing.finite_output(output, n):
-            state.invalid_outputs.labels(bundle.release["model_version"]).inc(n)
+            state.invalid_outputs.labels(bundle.labels["model_version"]).inc(n)
             message = "the model's output is not a finite number (NaN or infinity) for this input; nothing was logged"
             raise ModelOutputInvalid(
                 {"error_code": "MODEL_OUTPUT_INVALID", "message": message, "request_id": request_id}
             )
-        ids = feedback.make_ids(bundle.release["model_hash"], n)
+        ids = feedback.make_ids(bundle.labels["model_hash"], n)
         scored = [(bundle, output, "champion")]
         other = await self.shadow(matrix, n)
         if other is not None:
@@ -151,7 +151,7 @@ class PredictionService:
         answering = scored[0][2]
         model, _, labels, body = outputs[answering]
         body = {**body, "ids": ids}
-        version = model.release["model_version"]
+        version = model.labels["model_version"]
         counts = Tally(map(str, labels)) if model.classes is not None else {"": n}
         for value, count in counts.items():
             state.predictions.labels(value, version).inc(count)
@@ -160,7 +160,7 @@ class PredictionService:
         if unlogged is not None:  # say so: an outcome for these ids will find no prediction to join
             body["not_logged"] = unlogged
         if sampled and state.log is not None:
-            state.log.offer(_record(spec.names, rows, ids, request_id, outputs, answering), sampled=True)
+            state.log.offer(_log_entry(input_spec.names, rows, ids, request_id, outputs, answering), sampled=True)
         return body
 
     def accept(self, payload: Any) -> int:
@@ -173,7 +173,7 @@ class PredictionService:
             items = feedback.parse_feedback(
                 payload,
                 None if bundle.classes is None else bundle.classes.tolist(),
-                [m.release["model_hash"] for m in (bundle, state.challenger) if m is not None],
+                [m.labels["model_hash"] for m in (bundle, state.challenger) if m is not None],
                 state.settings.feedback_max_items,
                 state.settings.feedback_max_age_days,
                 contract=self.contract,
@@ -199,29 +199,29 @@ def _answer(model: Bundle, output: Any) -> tuple[Any, dict[str, Any]]:
     return labels, {"predictions": labels, "probabilities": output}
 
 
-def _record(
+def _log_entry(
     columns: Any, rows: list[list[Any]], ids: list[str], request_id: str, outputs: dict[str, Any], answering: str
-) -> PredictionRecord:
-    """One log record for a request: the inputs once, the champion's output, and the challenger's beside it."""
+) -> PredictionLogEntry:
+    """One prediction-log entry for a request: the inputs once, the champion's output, the challenger's beside it."""
     champion, out, labels, _ = outputs["champion"]
     other = None
     if "challenger" in outputs:
         model, c_out, c_labels, _ = outputs["challenger"]
         other = {
-            "model_version": model.release["model_version"],
-            "model_hash": model.release["model_hash"],
+            "model_version": model.labels["model_version"],
+            "model_hash": model.labels["model_hash"],
             "predictions": c_labels,
             "probabilities": None if model.classes is None else c_out,
             "answered": answering == "challenger",
         }
-    return PredictionRecord(
+    return PredictionLogEntry(
         columns=columns,
         rows=rows,
         predictions=labels,
         probabilities=None if champion.classes is None else out,
-        model_version=champion.release["model_version"],
+        model_version=champion.labels["model_version"],
         ids=ids,
-        model_hash=champion.release["model_hash"],
+        model_hash=champion.labels["model_hash"],
         classes=None if champion.classes is None else champion.classes.tolist(),
         request_id=request_id,
         answered=answering == "champion",

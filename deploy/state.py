@@ -37,7 +37,7 @@ class State:
     """What the app knows at a given moment; `bundle` is None until the model is loaded."""
 
     settings: ServiceSettings
-    spec: InputSpec
+    input_spec: InputSpec
     bundle: Bundle | None = None
     load_error: str | None = None
     challenger: Bundle | None = None  # scored on every request beside the champion (shadow), logged, not returned
@@ -112,7 +112,7 @@ class State:
     @property
     def version(self) -> str:
         """The loaded model's version label, or "none" before it is loaded."""
-        return self.bundle.release["model_version"] if self.bundle else "none"
+        return self.bundle.labels["model_version"] if self.bundle else "none"
 
 
 class MetricsMiddleware:

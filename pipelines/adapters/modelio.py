@@ -27,7 +27,7 @@ from pipelines.adapters import files
 from pipelines.adapters.params import load_paths
 from pipelines.errors import PipelineError
 
-# Beyond skops' defaults, every estimator's model may hold these; the rest come from the registry.
+# Beyond skops' defaults, every estimator's model may hold these; the rest come from the estimator list.
 # Review any addition: loading a type runs its constructor.
 BASE_TRUSTED_TYPES: tuple[str, ...] = ("numpy.dtype",)
 MODEL_FILE = "model.skops"

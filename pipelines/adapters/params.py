@@ -1,5 +1,5 @@
 """Reading the project's configuration: params.yaml, the paths and outputs of dvc.yaml, and the
-data contract and estimator registry in pipelines/yours/."""
+data contract and estimator list in pipelines/yours/."""
 
 from __future__ import annotations
 
@@ -25,14 +25,15 @@ SCHEMA_MODULE = "pipelines.yours.schema"
 
 
 def estimators() -> Mapping[str, Estimator]:
-    """The project's estimator registry (pipelines/yours/estimators.py)."""
+    """The project's estimator list (pipelines/yours/estimators.py)."""
     from pipelines.yours.estimators import ESTIMATORS
 
     return ESTIMATORS
 
 
 def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> Params:
-    """Read and validate params.yaml (estimator sections against the registry); ParamsError naming every bad key."""
+    """Read and validate params.yaml (estimator sections against the estimator list); ParamsError naming
+    every bad key."""
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))

@@ -14,13 +14,13 @@ from typing import Any
 from pipelines.adapters import files
 from pipelines.core.evaluate import Evaluation
 from pipelines.core.plots import PlotSpec, for_task
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 
 
 def write_data(evaluation: Evaluation, directory: str | os.PathLike[str]) -> None:
     """Write one CSV per plot into `directory` (replaced as a whole)."""
     with files.atomic_dir(directory) as tmp:
-        for key, name in spec(evaluation.task).plot_files.items():
+        for key, name in task_spec(evaluation.task).plot_files.items():
             evaluation.plots[key].to_csv(tmp / name, index=False, float_format="%.6g", lineterminator="\n")
 
 
@@ -137,7 +137,9 @@ def _importance(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) 
     top = ev.importance.head(15).iloc[::-1]
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.barh(top["feature"], top["importance"], xerr=top["std"], color="tab:blue")
-    ax.set(xlabel=f"drop in {spec(ev.task).importance_label} when shuffled", title="Permutation importance (top 15)")
+    ax.set(
+        xlabel=f"drop in {task_spec(ev.task).importance_label} when shuffled", title="Permutation importance (top 15)"
+    )
     save(fig, tmp, "importance.png")
 
 

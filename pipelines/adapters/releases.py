@@ -179,13 +179,13 @@ def release_overlay(env: str, rev: str, image: str, model_hash: str) -> dict[str
     """The overlay file of `env` as `rev` holds it, edited to run `image` (by digest) for `model_hash`, with
     the model version `<env>-v<N>` (N: the environment's release count plus one), keyed by repository path;
     empty when `rev` has no overlay for `env` (a project that does not use the manifests)."""
-    from pipelines.adapters import manifests
+    from pipelines.adapters import overlays
 
-    path = manifests.kustomization_path(env)
+    path = overlays.kustomization_path(env)
     text = git.show(rev, path)
     if text is None:
         return {}
     ref = git.branch_ref(env)
     earlier = history(ref) if git.resolve(ref) else []
     version = f"{env}-v{len(earlier) + 1}"
-    return {path: manifests.with_release(text, image, version, model_hash).encode()}
+    return {path: overlays.with_release(text, image, version, model_hash).encode()}

@@ -20,7 +20,7 @@ import yaml
 from pipelines.adapters import dvc, git
 from pipelines.core.data import DataChange, parse_pointer
 from pipelines.core.params import flatten
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 
 DATA_POINTER = "data.dvc"  # the raw data's pointer, fixed by the template's layout
 
@@ -48,7 +48,7 @@ def params(rev: str, path: str = "params.yaml") -> dict[str, Any] | None:
 def plots(rev: str, directory: str, task: str) -> dict[str, pd.DataFrame]:
     """The plot data committed at `rev` for `task`'s plot files (those that exist there)."""
     found = {}
-    for key, name in spec(task).plot_files.items():
+    for key, name in task_spec(task).plot_files.items():
         text = git.show(rev, f"{directory}/{name}")
         if text:
             found[key] = pd.read_csv(io.StringIO(text))
@@ -58,7 +58,7 @@ def plots(rev: str, directory: str, task: str) -> dict[str, pd.DataFrame]:
 def read_plots(directory: str | os.PathLike[str], task: str) -> dict[str, pd.DataFrame]:
     """The workspace's plot data, as written by `evaluate`."""
     root = Path(directory)
-    return {key: pd.read_csv(root / name) for key, name in spec(task).plot_files.items() if (root / name).exists()}
+    return {key: pd.read_csv(root / name) for key, name in task_spec(task).plot_files.items() if (root / name).exists()}
 
 
 def data_change(rev: str, dvc_file: str, validation_report: str, data_dir: str) -> DataChange | None:

@@ -253,7 +253,7 @@ class DriftReport:
         }
 
 
-def compare(
+def detect_drift(
     live: pd.DataFrame,
     reference: Mapping[str, Any],
     psi_threshold: float,

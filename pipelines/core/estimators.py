@@ -1,4 +1,4 @@
-"""The estimator registry's entry type: what pipelines/yours/estimators.py lists, one `Estimator` per
+"""The estimator list's entry type: what pipelines/yours/estimators.py lists, one `Estimator` per
 estimator a project can train (its params model, how to build it, the tasks it fits, the types its
 saved form needs, an optional fast path for the service). params, train and the service read it."""
 
@@ -18,7 +18,7 @@ NumPy, or None when the estimator is not of the kind the function knows."""
 
 @dataclass(frozen=True)
 class Estimator:
-    """One entry of the project's estimator registry (pipelines/yours/estimators.py).
+    """One entry of the project's estimator list (pipelines/yours/estimators.py).
 
     `params` validates its section of params.yaml (`train.<name>`); `build(options, task, seed)`
     returns an unfitted scikit-learn estimator for `task` from those options; `tasks` are the tasks
@@ -35,5 +35,5 @@ class Estimator:
 
 
 def unknown_estimator(name: str, estimators: Mapping[str, Estimator]) -> str:
-    """The one-line problem when `train.estimator` names no registry entry."""
+    """The one-line problem when `train.estimator` names no estimator entry."""
     return f"train.estimator: {name!r} is not in pipelines/yours/estimators.py; one of: {', '.join(estimators)}"

@@ -17,7 +17,7 @@ from pipelines.core.intervals import intervals, resamples_used
 from pipelines.core.metrics import model_output, score
 from pipelines.core.params import EvaluateParams, IntervalParams
 from pipelines.core.plots import Holdout, frames
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Evaluation:
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # per metric {"low", "high"}
     rows: int = 0  # holdout rows scored
 
-    def intervals_record(self, settings: IntervalParams) -> dict[str, Any]:
+    def intervals_document(self, settings: IntervalParams) -> dict[str, Any]:
         """reports/intervals.json: the method, the resamples drawn, the level, the holdout rows, and per metric its
         value, low and high."""
         return {
@@ -116,7 +116,7 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: C
         model,
         x,
         y,
-        scoring=spec(task).importance_scoring,
+        scoring=task_spec(task).importance_scoring,
         n_repeats=params.permutation_repeats,
         max_samples=min(params.permutation_max_samples, len(x)),
         random_state=params.seed,

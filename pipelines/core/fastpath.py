@@ -89,7 +89,7 @@ def compile_transformer(step: Any) -> Output:
 
 def compile_estimator(estimator: Any, fast_paths: Sequence[Compiler]) -> Output:
     """The estimator's output (class probabilities, or predictions for a regressor) as NumPy: the first of
-    `fast_paths` (the project's registry, pipelines/yours/estimators.py) that knows it, else its own method."""
+    `fast_paths` (the project's estimator list, pipelines/yours/estimators.py) that knows it, else its own method."""
     from sklearn.base import is_regressor
 
     for fast_path in fast_paths:

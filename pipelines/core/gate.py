@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pipelines.core.metrics import LOWER_IS_BETTER
 from pipelines.core.params import GateParams, ParamsError
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,10 @@ class Rule:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Every rule checked; `has_baseline` is False when there was nothing to regress from."""
+    """Every rule checked; `has_base` is False when there was nothing to regress from (no base metrics)."""
 
     rules: list[Rule]
-    has_baseline: bool
+    has_base: bool
 
     @property
     def passed(self) -> bool:
@@ -54,7 +54,7 @@ def _meets(metric: str, value: float, bound: float) -> bool:
 
 def require_reported_metrics(params: GateParams, task: str) -> None:
     """Refuse gate rules on metrics this task does not report (a floor copied from another task)."""
-    allowed = spec(task).metrics
+    allowed = task_spec(task).metrics
     wrong = [
         f"gate.{section}.{metric}"
         for section, rules in (("floors", params.floors), ("max_regression", params.max_regression))
@@ -122,7 +122,7 @@ def check(
             if not ok and params.regression_rule.get(metric) == "non_inferiority":
                 reason += " (point rule: no paired interval, the two holdouts differ)"
             rules.append(Rule("regression", metric, bound, value, ok, reason))
-    return Verdict(rules=rules, has_baseline=base is not None)
+    return Verdict(rules=rules, has_base=base is not None)
 
 
 def _non_inferiority(metric: str, tolerance: float, entry: Mapping[str, float], level: float | None) -> Rule:

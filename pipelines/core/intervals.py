@@ -31,7 +31,7 @@ import numpy as np
 
 from pipelines.core.metrics import Scored, score, scored, weighted
 from pipelines.core.params import IntervalParams
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 
 CELLS_PER_CHUNK = 5_000_000  # resamples x rows scored at once (40 MB of float64 per array)
 MIN_RESAMPLES = 200  # below this the percentile bootstrap's tails are too noisy to report
@@ -138,7 +138,7 @@ def intervals(
     (resampled,) = _resampled(task, np.asarray(y), [np.asarray(output)], classes, threshold, settings)
     return {name: dict(zip(("low", "high"), (round(b, 6) for b in _bounds(resampled[name], settings.level)),
                            strict=True))
-            for name in spec(task).metrics}  # fmt: skip
+            for name in task_spec(task).metrics}  # fmt: skip
 
 
 def paired(
@@ -166,7 +166,7 @@ def paired(
         now, before = ({k: float(v[0]) for k, v in weighted(scored(task, y, o, classes, threshold), w).items()}
                        for o in outputs)  # fmt: skip
     out = {}
-    for name in spec(task).metrics:
+    for name in task_spec(task).metrics:
         low, high = _bounds(head[name] - base[name], settings.level)
         out[name] = {"difference": round(now[name] - before[name], 6), "low": round(low, 6), "high": round(high, 6)}
     return out

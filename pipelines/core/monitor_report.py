@@ -12,7 +12,7 @@ from pipelines.core import markdown as md
 from pipelines.core.drift import DriftReport
 from pipelines.core.feedback import UNMATCHED_CAUSES
 from pipelines.core.metrics import LOWER_IS_BETTER, NAMES
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 
 
 def build(
@@ -84,7 +84,7 @@ def labelled_metrics(metrics: Mapping[str, float], floors: Mapping[Any, float], 
     floor show n/a)."""
     rows = [
         (md.code(m), f"{metrics[m]:.4f}", f"{floors[m]:.4f}" if m in floors else "n/a")
-        for m in [*spec(task).metrics, *(n for n in NAMES if n not in spec(task).metrics)]
+        for m in [*task_spec(task).metrics, *(n for n in NAMES if n not in task_spec(task).metrics)]
         if m in metrics
     ]
     verdict = "".join(f"- ⚠️ {f}\n" for f in failures) or "All gate floors hold.\n"
@@ -99,7 +99,7 @@ def champion_vs_challenger(found: Mapping[str, Any], task: str, min_rows: int) -
         (md.code(m), f"{found['champion_metrics'][m]:.4f}", f"{found['challenger_metrics'][m]:.4f}",
          f"{found['difference'][m]['difference']:+.4f} [{found['difference'][m]['low']:+.4f}, "
          f"{found['difference'][m]['high']:+.4f}]", found["verdict"][m])
-        for m in spec(task).metrics
+        for m in task_spec(task).metrics
         if m in found["difference"] and m in found["champion_metrics"] and m in found["challenger_metrics"]
     ]  # fmt: skip
     head = (
@@ -137,7 +137,7 @@ def live_performance(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, flo
         rows = [
             (md.code(m), md.with_interval(entry["metrics"][m], entry["intervals"].get(m)),
              f"{floors[m]:.4f}" if m in floors else "n/a")
-            for m in spec(task).metrics if m in entry["metrics"]
+            for m in task_spec(task).metrics if m in entry["metrics"]
         ]  # fmt: skip
         parts += [
             head,
@@ -152,7 +152,7 @@ def live_performance(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, flo
         parts += [f"- ⚠️ {reason}" for reason in entry["below_floors"]]
     first = next((e for e in live if e["metrics"]), None)
     if first is not None:
-        bounded = [m for m in spec(task).metrics if m in first["metrics"] and m not in LOWER_IS_BETTER]
+        bounded = [m for m in task_spec(task).metrics if m in first["metrics"] and m not in LOWER_IS_BETTER]
         if bounded:
             values = ", ".join(f"{first['metrics'][m]:.4f}" for m in bounded)
             labels = ", ".join(md.label(m) for m in bounded)

@@ -4,7 +4,7 @@ pipelines.adapters.params).
 Every section is a pydantic model that forbids unknown keys, so a typo such as `lerning_rate`
 fails at load time with the key named, instead of being silently ignored. The estimators'
 sections under `train:` are validated by the params model each estimator declares in
-pipelines/yours/estimators.py, passed in as a registry.
+pipelines/yours/estimators.py, passed in as a list.
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ class SplitParams(_Section):
 
 
 class TrainParams(BaseModel):
-    """The estimator and its hyper-parameters: one section per estimator, named as in the registry of
+    """The estimator and its hyper-parameters: one section per estimator, named as in the list of
     pipelines/yours/estimators.py; only the chosen estimator's section is required."""
 
-    # extra keys are the estimators' sections, checked against the registry by `check_estimators`
+    # extra keys are the estimators' sections, checked against the estimator list by `check_estimators`
     model_config = ConfigDict(extra="allow", frozen=True)
 
     estimator: Annotated[str, Field(min_length=1)]
@@ -68,7 +68,7 @@ class TrainParams(BaseModel):
         return dict(self.model_extra or {})
 
     def check_estimators(self, estimators: Mapping[str, Estimator]) -> list[str]:
-        """Every problem with the estimator sections against the registry, one line each (empty: fine)."""
+        """Every problem with the estimator sections against the estimator list, one line each (empty: fine)."""
         problems = []
         if self.estimator not in estimators:
             problems.append(unknown_estimator(self.estimator, estimators))
@@ -311,7 +311,7 @@ def parse_params(data: Any, source: str = "params.yaml", estimators: Mapping[str
     """Validate a parsed params mapping; raise ParamsError naming every bad key. Old key names (RENAMED_KEYS) are
     read as the new ones; call `renamed_keys` first to tell the user.
 
-    With `estimators` (the registry), the estimator sections under `train:` are checked too.
+    With `estimators` (the estimator list), the estimator sections under `train:` are checked too.
     """
     if not isinstance(data, dict):
         raise ParamsError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")

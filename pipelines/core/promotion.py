@@ -28,7 +28,7 @@ class Comparison:
     paired: dict[str, dict[str, float]] | None = None  # candidate - champion on the same resamples of the holdout
 
 
-def compare(
+def judge_candidate(
     candidate: Any,
     champion: Any | None,
     holdout: pd.DataFrame,
@@ -69,7 +69,7 @@ def compare(
     return Comparison(candidate_metrics, champion_metrics, source, verdict, paired)
 
 
-def verdict_record(env: str, candidate_hash: str, champion_hash: str | None, result: Comparison) -> dict[str, Any]:
+def verdict_document(env: str, candidate_hash: str, champion_hash: str | None, result: Comparison) -> dict[str, Any]:
     """The promotion gate's verdict as committed on promote/<env> (`models/promotion.json`)."""
     return {
         "environment": env,

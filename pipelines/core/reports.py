@@ -22,7 +22,7 @@ from pipelines.core.data import DataChange
 from pipelines.core.gate import Verdict
 from pipelines.core.metrics import LOWER_IS_BETTER, NAMES
 from pipelines.core.reproduce import Reproduction
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class ReportInputs:
     params: Mapping[str, Any]  # flat: {"train.seed": 42}
     base_params: Mapping[str, Any] | None
     verdict: Verdict
-    plots: Mapping[str, pd.DataFrame]  # tasks.spec(task).plot_files keys
+    plots: Mapping[str, pd.DataFrame]  # tasks.task_spec(task).plot_files keys
     base_plots: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     data: DataChange | None = None
     head: str = "HEAD"  # the commit judged, with a `-dirty` suffix when the working copy has uncommitted changes
@@ -61,7 +61,7 @@ def _fmt(value: Any) -> str:
 
 
 def _order(task: str) -> list[str]:
-    return [*spec(task).metrics, *(m for m in NAMES if m not in spec(task).metrics)]
+    return [*task_spec(task).metrics, *(m for m in NAMES if m not in task_spec(task).metrics)]
 
 
 def _metrics_table(
@@ -216,9 +216,9 @@ def build(inputs: ReportInputs) -> str:
     failures = ([] if reproduced is None or reproduced.ok else [reproduced.headline()]) + [r.reason for r in v.failures]
     if failures:
         parts.append("\n".join(f"- {reason}" for reason in failures))
-    if not v.has_baseline:
+    if not v.has_base:
         parts.append(
-            "> **No baseline:** the base branch has no committed metrics yet, so the gate checks the "
+            "> **No base metrics:** the base branch has no committed metrics yet, so the gate checks the "
             "absolute floors only."
         )
     table = _metrics_table(
@@ -239,7 +239,10 @@ def build(inputs: ReportInputs) -> str:
     parts += ["### Params", _weighting(inputs.params) + _params_diff(inputs.params, inputs.base_params)]
     if inputs.data is not None:
         parts.append(_data_section(inputs.data))
-    parts += ["### Plots", charts.holdout_charts(inputs.plots, inputs.base_plots, spec(inputs.task).importance_label)]
+    parts += [
+        "### Plots",
+        charts.holdout_charts(inputs.plots, inputs.base_plots, task_spec(inputs.task).importance_label),
+    ]
     if inputs.images == "publish":
         parts.append("\n".join(f"![{p.rsplit('/', 1)[-1]}]({p})" for p in inputs.figures))
     elif inputs.figures_url:
@@ -254,7 +257,7 @@ def promotion_report(title: str, env: str, champion_source: str, note: str, repo
 
 def promotion_body(model_hash: str, env: str, source: str, metrics: Mapping[str, float], task: str) -> str:
     """A short promotion pull-request body when no report was written: the model and its headline metrics."""
-    shown = ", ".join(f"{m} {metrics[m]:.4f}" for m in spec(task).headline if m in metrics)
+    shown = ", ".join(f"{m} {metrics[m]:.4f}" for m in task_spec(task).headline if m in metrics)
     return f"Promote model `{model_hash[:12]}` from `{source}` to `{env}`" + (f": {shown}." if shown else ".")
 
 
@@ -263,7 +266,7 @@ def registry_table(
 ) -> str:
     """What runs where: one row per environment (a releases.Release or None), headline metrics of the task, and
     the image digest each environment's Kubernetes overlay declares (`declared`, by environment)."""
-    shown = list(spec(task).headline)
+    shown = list(task_spec(task).headline)
     header = ["environment", "version", "model hash", "image", "commit", "data hash", *shown, "promoted at"]
     if declared is not None:
         header.append("overlay declares")

@@ -186,7 +186,7 @@ def stage_inputs_changed(committed: Mapping[str, Any], produced: Mapping[str, An
 
 
 @dataclass(frozen=True)
-class Settings:
+class Criteria:
     """The tolerances (params.yaml `reproduce:`) and the paths with a special role (dvc.yaml `paths`)."""
 
     exact_stages: frozenset[str]
@@ -201,14 +201,14 @@ def _lock_stages(lock: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return dict(lock.get("stages") or {})
 
 
-def compare(
+def judge_rerun(
     rev: str,
     committed_lock: Mapping[str, Any],
     produced_lock: Mapping[str, Any],
     outputs: Mapping[str, Output],
     committed_files: Callable[[str], Files | None],
     produced_files: Callable[[str], Files],
-    settings: Settings,
+    criteria: Criteria,
 ) -> Reproduction:
     """Judge a re-run (`produced_lock`, `produced_files`) against what `rev` committed.
 
@@ -241,9 +241,9 @@ def compare(
             if declared.cached:  # only its hash is committed (dvc.lock)
                 if digest == old_outs[path]:
                     findings.append(Finding(stage, path, "identical"))
-                elif stage in settings.exact_stages:
+                elif stage in criteria.exact_stages:
                     findings.append(Finding(stage, path, "differs", "must be byte-identical (reproduce.exact_stages)"))
-                elif path == settings.model:
+                elif path == criteria.model:
                     model_rows.append((stage, path, f"md5 {old_outs[path][:8]} -> {digest[:8]}"))
                 else:
                     derived = "bytes differ; not in git (drawn from outputs that are compared)"
@@ -256,27 +256,27 @@ def compare(
             produced = produced_files(path)
             if produced == committed:
                 findings.append(Finding(stage, path, "identical"))
-            elif stage in settings.exact_stages:
+            elif stage in criteria.exact_stages:
                 findings.append(Finding(stage, path, "differs", "must be byte-identical (reproduce.exact_stages)"))
-            elif path == settings.manifest:
+            elif path == criteria.manifest:
                 model_rows.append((stage, path, "the model's file hashes"))
             else:
-                is_predictions = path == settings.holdout_predictions
-                tolerance = settings.prediction_tolerance if is_predictions else settings.tolerance
+                is_predictions = path == criteria.holdout_predictions
+                tolerance = criteria.prediction_tolerance if is_predictions else criteria.tolerance
                 status, detail, largest = compare_files(path, produced, committed, tolerance)
                 finding = Finding(stage, path, status, detail, largest if math.isfinite(largest) else None)
-                if path == settings.holdout_predictions:
+                if path == criteria.holdout_predictions:
                     predictions = finding
                 findings.append(finding)
     identical_predictions = predictions is None and any(
-        f.path == settings.holdout_predictions and f.status == "identical" for f in findings
+        f.path == criteria.holdout_predictions and f.status == "identical" for f in findings
     )
     for stage, path, note in model_rows:
         head = f"bytes differ ({note}); its outputs on the recorded holdout rows"
         if identical_predictions:
             findings.append(Finding(stage, path, "equivalent", f"{head} are identical"))
         elif predictions is None:
-            missing = f"bytes differ ({note}) and {settings.holdout_predictions} is not committed"
+            missing = f"bytes differ ({note}) and {criteria.holdout_predictions} is not committed"
             findings.append(Finding(stage, path, "differs", missing))
         elif predictions.failed:
             findings.append(Finding(stage, path, "differs", f"{head} do not agree", predictions.largest))

@@ -82,7 +82,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
 }
 
 
-def spec(task: str) -> TaskSpec:
+def task_spec(task: str) -> TaskSpec:
     """The table entry for `task`; ValueError naming the tasks there are."""
     try:
         return TASK_SPECS[task]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def estimator_for(params: TrainParams, task: str, estimators: Mapping[str, Estimator]) -> Estimator:
-    """The registry entry `train.estimator` names; ParamsError when there is none or it cannot learn `task`."""
+    """The estimator entry `train.estimator` names; ParamsError when there is none or it cannot learn `task`."""
     entry = estimators.get(params.estimator)
     if entry is None:
         raise ParamsError(unknown_estimator(params.estimator, estimators))

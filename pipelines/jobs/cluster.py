@@ -1,5 +1,5 @@
 """What an environment declares the cluster runs: `render` (the overlay's manifests, checked against the
-Kubernetes schemas and the policy in pipelines.core.manifests). The overlay edit that promotion makes is
+Kubernetes schemas and the policy in pipelines.core.k8s_policy). The overlay edit that promotion makes is
 pipelines.adapters.releases.release_overlay. No command here talks
 to a cluster: Argo CD (deploy/argocd) reconciles what the branches say; the kind workflow applies a
 rendering on GitHub only."""
@@ -10,18 +10,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.adapters import manifests
+from pipelines.adapters import overlays
 from pipelines.adapters.params import load_params
 from pipelines.commands import Subparsers, add, say
-from pipelines.core import manifests as policy
+from pipelines.core import k8s_policy as policy
 
 
 def checked(env: str, image: str | None, port: int, grace: float) -> tuple[str, list[str]]:
     """(rendered YAML, every schema and policy problem) of `env`'s overlay in the working tree."""
 
-    rendered = manifests.render(env, ".", image)
-    docs = manifests.documents(rendered)
-    return rendered, manifests.schema_problems(docs) + policy.problems(docs, port, grace)
+    rendered = overlays.render(env, ".", image)
+    docs = overlays.documents(rendered)
+    return rendered, overlays.schema_problems(docs) + policy.problems(docs, port, grace)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.adapters import dvc, git, manifests, record
+from pipelines.adapters import dvc, git, overlays, record
 from pipelines.adapters.github import GhCli, upsert_pull_request
 from pipelines.adapters.params import load_contract, load_params, load_paths
 from pipelines.commands import Subparsers, add, add_env_choice, add_repo, annotate, append, json_bytes, say, target_env
@@ -66,7 +66,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
                 champion = modelio.load(Path(tmp) / "champion")
             except releases.RegistryError as exc:
                 note = str(exc)
-        result = promotion.compare(
+        result = promotion.judge_candidate(
             candidate,
             champion,
             holdout,
@@ -76,7 +76,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
             contract,
             current.metrics if current else None,
         )
-    verdict = promotion.verdict_record(env.name, digest, current.model_hash if current else None, result)
+    verdict = promotion.verdict_document(env.name, digest, current.model_hash if current else None, result)
     replaces = f" replaces v{current.version} ({current.model_hash[:12]})" if current else " (first model)"
     report = build(
         ReportInputs(
@@ -218,7 +218,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
         except releases.RegistryError:
             table[env.name] = None
         ref = git.branch_ref(env.name)
-        overlay = manifests.declared_at(ref, env.name) if git.resolve(ref) else None
+        overlay = overlays.declared_at(ref, env.name) if git.resolve(ref) else None
         declared[env.name] = overlay["image"] if overlay else None
     manifest = json.loads(git.show(git.branch_ref("main"), load_paths()["manifest"]) or "null")
     main_hash = manifest["content_hash"] if manifest else None

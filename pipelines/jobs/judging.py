@@ -66,14 +66,14 @@ def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False
             return {"": p.read_bytes()}
         return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
 
-    result = reproduce.compare(
+    result = reproduce.judge_rerun(
         commit,
         yaml.safe_load(committed_lock),
         yaml.safe_load(Path("dvc.lock").read_text()),
         outputs,
         lambda path: git.files_at(commit, path),
         workspace,
-        reproduce.Settings(frozenset(settings.exact_stages), settings.tolerance, settings.prediction_tolerance,
+        reproduce.Criteria(frozenset(settings.exact_stages), settings.tolerance, settings.prediction_tolerance,
                            paths["model"], paths["manifest"], paths["holdout_predictions"]),
     )  # fmt: skip
     return dataclasses.replace(result, commit_paths=" ".join(committed_outputs(dvc_yaml)), forced=forced)

@@ -78,13 +78,11 @@ def ingest(params: Params, need_remote_for_new_data: bool = False) -> sources.Ou
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-
     ingest(load_params(args.params))
     return 0
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-
     params = load_params(args.params)
     if not configured(params):
         # a fresh fork has no source yet: the weekly run says so and stays green
@@ -196,10 +194,9 @@ def live_metrics(location: str, params: Params) -> tuple[dict[str, float], list[
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-
     from pipelines.adapters import files, sources
     from pipelines.core import monitor_report
-    from pipelines.core.drift import compare
+    from pipelines.core.drift import detect_drift
 
     params = load_params(args.params)
     settings = params.monitor
@@ -228,7 +225,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             "min_rows": settings.min_rows,
         }
     else:
-        drift = compare(
+        drift = detect_drift(
             live,
             reference,
             settings.psi_threshold,
@@ -287,7 +284,6 @@ def _log_location_problem(configured: str | None, location: str, paths: list[str
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
-
     verdict = json.loads(Path(args.verdict).read_text())
     if not verdict.get("alert", verdict.get("drift")):
         say("alert", "no drift and no floor broken: nothing to report")

@@ -28,7 +28,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     reproduced = judging.read_reproduction(args.reproduction)
     print(gate_table(verdict))
     if judged.base is None:
-        say("gate", "no baseline metrics on the base revision: checking the absolute floors only")
+        say("gate", "no metrics committed on the base revision: checking the absolute floors only")
     else:
         say("gate", f"comparison with the base: {judged.comparison[1]}")
     reasons = [r.reason for r in verdict.failures]
@@ -55,7 +55,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_changed(args: argparse.Namespace) -> int:
-
     changed = git.changed_files(args.base)
     relevant = pipeline_relevant(changed, load_params(args.params).ci.pipeline_paths)
     for path in relevant:
@@ -70,7 +69,7 @@ def add_commands(sub: Subparsers) -> None:
     """Register changed, report and gate."""
 
     def comparison(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--base", help="git revision to compare with (its committed metrics.json is the baseline)")
+        p.add_argument("--base", help="git revision to compare with (its committed metrics.json is the base)")
         p.add_argument("--dvc-yaml", default="dvc.yaml", help="where the pipeline's paths are defined")
 
     p = add(sub, "gate", cmd_gate)

@@ -96,7 +96,6 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-
     from pipelines.adapters import files
     from pipelines.core import reports
 

@@ -10,22 +10,19 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deploy.jsonlines import JsonLinesLog, LogSettings
 from deploy.payload import InputSpec
-from deploy.scoring import ModelStore, load_bundle
+from deploy.scoring import Bundle, ModelStore, load_bundle
 from deploy.state import ServiceSettings
 from pipelines.adapters import git
 from pipelines.adapters.params import estimators, load_contract, load_params, load_paths
 from pipelines.commands import Subparsers, add, say
 from pipelines.errors import PipelineError
 
-if TYPE_CHECKING:
-    from deploy.scoring import ModelStore
 
-
-def release_labels(path: str | None, digest: str) -> dict[str, str]:
+def labels_for(path: str | None, digest: str) -> dict[str, str]:
     """What /version reports: from a release file (written at image build time), else from git."""
     from pipelines.adapters.revisions import version_labels
 
@@ -37,7 +34,7 @@ def release_labels(path: str | None, digest: str) -> dict[str, str]:
 
 
 def environment_model(env: str, dvc_yaml: str) -> tuple[Path, dict[str, Any], dict[str, str]]:
-    """The exact model an environment runs, fetched at its branch and verified: (directory, manifest, release)."""
+    """The exact model an environment runs, fetched at its branch and verified: (directory, manifest, labels)."""
 
     from pipelines.adapters import releases
 
@@ -48,18 +45,18 @@ def environment_model(env: str, dvc_yaml: str) -> tuple[Path, dict[str, Any], di
     model_dir = Path(tempfile.mkdtemp(prefix=f"serve-{env}-")) / "model"
     digest = releases.fetch_model(rev, model_dir)
     manifest = json.loads(git.show(rev, load_paths(dvc_yaml)["manifest"]) or "{}")
-    release = {
+    labels = {
         "model_version": f"{env}-v{now.version}",
         "model_hash": digest,
         "git_commit": now.commit,
         "data_hash": now.data_hash,
     }
-    return model_dir, manifest, release
+    return model_dir, manifest, labels
 
 
 def model_store() -> ModelStore:
     """The service's one way into the project (deploy.scoring.ModelStore): verified loading through the model
-    format's allow-list, and the estimator registry's fast paths."""
+    format's allow-list, and the estimator list's fast paths."""
     from pipelines.adapters import modelio
 
     fast_paths = [entry.fast_path for entry in estimators().values() if entry.fast_path is not None]
@@ -76,7 +73,7 @@ def challenger_model(args: argparse.Namespace, directory: str | None) -> Callabl
 
     if args.challenger_env:
         c_dir, c_manifest, c_release = environment_model(args.challenger_env, args.dvc_yaml)
-        return lambda spec: load_bundle(c_dir, c_manifest, c_release, spec, model_store())
+        return lambda input_spec: load_bundle(c_dir, c_manifest, c_release, input_spec, model_store())
     if not directory:
         return None
     root = Path(directory)
@@ -89,18 +86,17 @@ def challenger_model(args: argparse.Namespace, directory: str | None) -> Callabl
             f"--challenger {directory}: no manifest.json (lay one out with `image-context --challenger-rev`)"
         )
 
-    def load(spec: Any) -> Any:
+    def load(input_spec: InputSpec) -> Bundle:
         manifest = json.loads((root / "manifest.json").read_text())
         digest = modelio.verify(root / "model", manifest)
-        release = release_labels(str(root / "release.json"), digest)
-        bundle = load_bundle(root / "model", manifest, release, spec, model_store())
+        labels = labels_for(str(root / "release.json"), digest)
+        bundle = load_bundle(root / "model", manifest, labels, input_spec, model_store())
         return bundle
 
     return load
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-
     import uvicorn
 
     from deploy.app import create_app
@@ -108,16 +104,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     params = load_params(args.params).serve
     if args.env:
-        model_dir, manifest, release = environment_model(args.env, args.dvc_yaml)
+        model_dir, manifest, labels = environment_model(args.env, args.dvc_yaml)
     else:
         paths = load_paths(args.dvc_yaml) if not (args.model and args.manifest) else {}
         model_dir = Path(args.model or paths["model"])
         manifest = json.loads(Path(args.manifest or paths["manifest"]).read_text())
         digest = modelio.verify(model_dir, manifest)  # a tampered model never gets as far as a socket
-        release = release_labels(args.release, digest)
+        labels = labels_for(args.release, digest)
     shadow = challenger_model(args, args.challenger or params.challenger.directory)
     contract = load_contract()
-    spec = InputSpec.from_schema(contract.inputs)
+    input_spec = InputSpec.from_schema(contract.inputs)
     writer = os.environ.get("POD_NAME") or socket.gethostname()
     log = None
     if params.log.sample_rate > 0:
@@ -146,7 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if shadow is not None:
 
         def challenger() -> Any:
-            return shadow(spec)
+            return shadow(input_spec)
 
         source = args.challenger_env or args.challenger or params.challenger.directory
         say("serve", f"challenger from {source}: loading it to score in shadow "
@@ -155,11 +151,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = model_store()
 
     def loader() -> Any:
-        return load_bundle(model_dir, manifest, release, spec, store)
+        return load_bundle(model_dir, manifest, labels, input_spec, store)
 
-    app = create_app(spec, loader, settings, log, outcomes, challenger, contract)  # /feedback: the target's rule
+    app = create_app(input_spec, loader, settings, log, outcomes, challenger, contract)  # /feedback: the target's rule
     host, port = args.host or params.host, args.port if args.port is not None else params.port
-    say("serve", f"model {release['model_version']} verified; listening on {host}:{port}")
+    say("serve", f"model {labels['model_version']} verified; listening on {host}:{port}")
     config = uvicorn.Config(
         app,
         host=host,

@@ -95,7 +95,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # another CPU's last-bit differences almost never change the file (so git status stays quiet)
     files.write_csv(args.predictions, recorded_predictions(model, test, params.evaluate.recorded_rows, contract))
     files.write_json(args.metrics, result.metrics)
-    files.write_json(args.intervals, result.intervals_record(params.evaluate.intervals))
+    files.write_json(args.intervals, result.intervals_document(params.evaluate.intervals))
     say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     if args.track:
         run = {

@@ -145,8 +145,8 @@ def _overlay(text: str, source: str, name: str) -> str:
     data = edits._load(edits.rename_environments(text, [source], [name]))
     if "namespace" in data:
         data["namespace"] = f"ml-{name}"
-    from pipelines.adapters.manifests import UNPROMOTED_COMPONENT
-    from pipelines.core import manifests as policy
+    from pipelines.adapters.overlays import UNPROMOTED_COMPONENT
+    from pipelines.core import k8s_policy as policy
 
     components = data.setdefault("components", [])
     if UNPROMOTED_COMPONENT not in components:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipelines.core.contract import Contract
 from pipelines.core.metrics import IN_TARGET_UNITS, LOWER_IS_BETTER
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 from pipelines.template.infer import _outward
 
 SCORE_MARGIN = 0.05  # floors of scores (AUC, F1, R²...): this much below the first model
@@ -56,7 +56,7 @@ UNGATED_WHEN_WEIGHTED = {
 
 def gated_metrics(task: str, weighted: bool) -> list[str]:
     """The metrics init gates: the task's, less UNGATED_WHEN_WEIGHTED under class weighting."""
-    return [m for m in spec(task).gated if not (weighted and m in UNGATED_WHEN_WEIGHTED)]
+    return [m for m in task_spec(task).gated if not (weighted and m in UNGATED_WHEN_WEIGHTED)]
 
 
 def without_lead(scores: Mapping[str, float], baseline: Mapping[str, float], metrics: list[str]) -> list[str]:
@@ -91,7 +91,7 @@ def floors_for(
             limit = max(0.0, _round(value - SCORE_MARGIN, up=False))
             regression[metric] = SCORE_REGRESSION
         floors[metric] = _between(value, limit, trivial, metric in LOWER_IS_BETTER)
-    primary = spec(task).primary
+    primary = task_spec(task).primary
     production = {primary: float(f"{regression[primary] * PRODUCTION_SHARE:.3g}")}
     return floors, regression, production
 

@@ -86,7 +86,7 @@ def plan(root: Path, options: Options) -> Plan:
     """
     from pipelines.adapters.params import estimators, load_paths
     from pipelines.core.params import parse_params
-    from pipelines.core.tasks import spec
+    from pipelines.core.tasks import task_spec
 
     record = read_record(root)
     changed = diverged(root, record)
@@ -180,7 +180,7 @@ def plan(root: Path, options: Options) -> Plan:
             validate(frame, contract.raw)
         except DataValidationError as error:
             raise InitError(f"{options.dataset.name} does not pass the schema inferred from it:\n{error}") from None
-        zeros = dict.fromkeys(spec(task).gated, 0.0)
+        zeros = dict.fromkeys(task_spec(task).gated, 0.0)
         setup = edits.Setup(task, balanced=balance is not None, missing_values=options.missing_values)
         provisional = edits.edit_params(params_text, options, setup, (zeros, zeros, zeros))
         params = parse_params(_yaml_safe(provisional), "params.yaml", estimators())

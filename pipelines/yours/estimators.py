@@ -1,4 +1,4 @@
-"""The estimators this project can train: one registry entry each. Yours to edit.
+"""The estimators this project can train: one entry each. Yours to edit.
 
 `params.yaml`'s `train.estimator` names one of the keys of ESTIMATORS, and `train.<name>` holds its
 hyper-parameters, validated by the entry's params model (unknown or mistyped keys fail at load time).

@@ -200,15 +200,15 @@ def forbidden_cell() -> tuple[str, object]:
     category): how tests break one cell of the project's own data."""
     from deploy.payload import InputSpec
 
-    spec = InputSpec.from_schema(CONTRACT.inputs)
-    for j, name in enumerate(spec.names):
-        if spec.numeric[j] and spec.low[j] > float("-inf"):
-            return name, float(spec.low[j]) - max(1.0, abs(float(spec.low[j])))
-    for j, name in enumerate(spec.names):
-        if spec.allowed and spec.allowed[j] is not None:
+    input_spec = InputSpec.from_schema(CONTRACT.inputs)
+    for j, name in enumerate(input_spec.names):
+        if input_spec.numeric[j] and input_spec.low[j] > float("-inf"):
+            return name, float(input_spec.low[j]) - max(1.0, abs(float(input_spec.low[j])))
+    for j, name in enumerate(input_spec.names):
+        if input_spec.allowed and input_spec.allowed[j] is not None:
             return name, "\u2603 not a category"
-    for j, name in enumerate(spec.names):
-        if spec.numeric[j]:
+    for j, name in enumerate(input_spec.names):
+        if input_spec.numeric[j]:
             return name, "not a number"
     pytest.fail("the contract forbids nothing a test can put in one cell")
 

@@ -66,8 +66,8 @@ def test_one_command_adds_an_environment_everywhere_it_is_listed(tmp_path: Path)
 def test_a_new_environment_after_a_promoted_one_starts_unpromoted() -> None:
     """Its overlay is copied from the environment it follows, without that one's digest, model labels and
     annotation: zero pods until its own first promotion (the policy `render --check` applies)."""
-    from pipelines.adapters.manifests import with_release
-    from pipelines.core import manifests as policy
+    from pipelines.adapters.overlays import with_release
+    from pipelines.core import k8s_policy as policy
     from pipelines.template.environments import _overlay
     from tests.helpers.project import ROOT
 

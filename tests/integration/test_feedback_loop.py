@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.core import ids
 from pipelines.core.metrics import score
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 from tests.helpers.project import CONTRACT, FEATURES, PARAMS, Repo, cripple
 from tests.helpers.service import Server, json_rows
 
@@ -180,10 +180,10 @@ def test_live_outcomes_are_scored_like_the_holdout_and_a_degraded_stream_alerts(
     assert comparison["rows"] == len(labelled) and comparison["challenger"] == challenger_hash
     # a constant model is worse on the primary metric on any table (on an imbalanced one it may be better on
     # accuracy: predicting the majority class is)
-    assert comparison["verdict"][spec(TASK).primary] == "worse", comparison["verdict"]
+    assert comparison["verdict"][task_spec(TASK).primary] == "worse", comparison["verdict"]
     assert "## Live performance" in report and "Champion vs challenger" in report and "xychart-beta" in report
     prometheus = (tmp_path / "calm.prom").read_text()
-    primary = spec(TASK).primary
+    primary = task_spec(TASK).primary
     assert (
         f'gitops_ml_live_metric{{metric="{primary}",model_hash="{champion_hash[:12]}",role="champion"}}' in prometheus
     )
@@ -222,14 +222,14 @@ def test_a_better_challenger_shows_as_better_in_monitor_and_in_the_promotion_bod
     )
     verdict, _ = _monitor(crippled, logs, feedback, tmp_path, "shadow")
     verdicts = verdict["comparison"]["verdict"]
-    assert verdicts[spec(TASK).primary] == "better", verdicts  # the primary metric: see the test above
+    assert verdicts[task_spec(TASK).primary] == "better", verdicts  # the primary metric: see the test above
 
     crippled.set_param("monitor.logs", str(logs))
     crippled.set_param("monitor.feedback", str(feedback))
     monkeypatch.chdir(crippled.path)
     params = load_params(str(crippled.path / "params.yaml"))
     body = promotion_section(params, challenger_hash, champion_hash)
-    primary_row = next(line for line in body.splitlines() if line.startswith(f"| `{spec(TASK).primary}`"))
+    primary_row = next(line for line in body.splitlines() if line.startswith(f"| `{task_spec(TASK).primary}`"))
     assert "Champion vs challenger on live outcomes" in body and "| better |" in primary_row.replace("  ", " ")
     assert promotion_section(params, "e" * 64, champion_hash) == "", "only the candidate that ran in shadow"
 

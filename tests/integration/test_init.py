@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines.core.tasks import dvc_plots, spec
+from pipelines.core.tasks import dvc_plots, task_spec
 from tests.helpers.project import Repo, clone_template
 
 pytestmark = [pytest.mark.slow, pytest.mark.example, pytest.mark.xdist_group("init")]
@@ -86,15 +86,15 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text()
     assert f'TASK: Task = "{task}"' in schema
     metrics = json.loads((repo.path / "metrics.json").read_text())
-    assert set(metrics) == set(spec(task).metrics) and all(np.isfinite(list(metrics.values())))
+    assert set(metrics) == set(task_spec(task).metrics) and all(np.isfinite(list(metrics.values())))
     assert yaml.safe_load((repo.path / "dvc.yaml").read_text())["plots"] == dvc_plots(task)
-    assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == list(spec(task).figures)
+    assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == list(task_spec(task).figures)
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
-    assert set(params["gate"]["floors"]) <= set(spec(task).metrics)
+    assert set(params["gate"]["floors"]) <= set(task_spec(task).metrics)
     assert out["gate"].returncode == 0, out["gate"].stderr
     report = (repo.path.parent / "pr.md").read_text()
     assert report.startswith("## ✅ Model gate passed")
-    assert f"| `{spec(task).metrics[0]}` |" in report
+    assert f"| `{task_spec(task).metrics[0]}` |" in report
     assert "xychart-beta" in report  # charts for this task, not the binary ones
     assert "up to date" in repo.dvc("status").stdout
 
@@ -262,6 +262,6 @@ def test_registry_and_the_promotion_report_show_the_tasks_own_metrics_and_never_
         repo.git("branch", "-q", "-D", "staging")
     assert "nan" not in table.lower() and "nan" not in text.lower()
     header = table.splitlines()[0]
-    assert all(metric in header for metric in spec(task).headline), header
+    assert all(metric in header for metric in task_spec(task).headline), header
     assert "| staging | v1 |" in table
-    assert all(f"`{metric}`" in text for metric in spec(task).metrics)
+    assert all(f"`{metric}`" in text for metric in task_spec(task).metrics)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deploy.jsonlines import JsonLinesLog, PredictionRecord
+from deploy.jsonlines import JsonLinesLog, PredictionLogEntry
 from tests.helpers.project import CONTRACT, FEATURES, PARAMS, Repo
 from tests.helpers.service import json_rows, log_settings
 
@@ -23,7 +23,7 @@ def _log(directory: Path, frame: pd.DataFrame) -> None:
     log.start()
     for start in range(0, len(rows), 50):
         chunk = rows[start : start + 50]
-        log.offer(PredictionRecord(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1"))
+        log.offer(PredictionLogEntry(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1"))
     log.close()
 
 
@@ -111,7 +111,7 @@ def test_the_prediction_log_can_write_to_an_fsspec_url_and_monitor_reads_it_back
     log.start()
     for start in range(0, len(rows), 50):
         chunk = rows[start : start + 50]
-        log.offer(PredictionRecord(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1"))
+        log.offer(PredictionLogEntry(FEATURES, chunk, [0] * len(chunk), np.zeros((len(chunk), 2)), "v1"))
     log.close()
     paths = list_logs("memory://round-trip")
     assert len(paths) > 1 and all(fs.exists(p) for p in paths)

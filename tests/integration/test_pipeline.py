@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipelines.adapters import modelio
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 from tests.helpers.project import (
     CONTRACT,
     IS_EXAMPLE,
@@ -40,7 +40,7 @@ def test_make_run_prints_metrics_and_reproduces_the_committed_outputs_numericall
     tolerances; on another CPU only files whose bytes differ while their numbers agree are left modified."""
     output = trained_repo.make_run_output  # type: ignore[attr-defined]
     table = output[output.index("Path ") :]  # `dvc metrics show`, after the stages' own log lines
-    for name in spec(TASK).metrics:
+    for name in task_spec(TASK).metrics:
         assert name in table.splitlines()[0]
     assert "[reproduce] reproduced:" in output, output
     head = trained_repo.template_head  # type: ignore[attr-defined]
@@ -91,7 +91,7 @@ def test_a_lock_from_one_cpu_kernel_reproduces_on_another_and_a_real_change_fail
     found = json.loads(verdict.read_text())
     (metrics,) = [f for f in found["findings"] if f["path"] == "metrics.json"]
     assert metrics["stage"] == "evaluate" and metrics["status"] == "differs"
-    assert any(f"at {name}:" in metrics["detail"] for name in spec(TASK).metrics), metrics["detail"]
+    assert any(f"at {name}:" in metrics["detail"] for name in task_spec(TASK).metrics), metrics["detail"]
 
 
 def test_a_typo_in_the_exact_stages_is_named_not_ignored(repo_copy: Repo) -> None:
@@ -123,7 +123,7 @@ def test_model_is_mlflow_skops_and_predicts_its_input_example(trained_repo: Repo
 def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> None:
     """metrics.json has every metric; each file in dvc.yaml's plots: exists and `dvc plots show` renders it."""
     metrics = json.loads((trained_repo.path / "metrics.json").read_text())
-    assert set(metrics) == set(spec(TASK).metrics)
+    assert set(metrics) == set(task_spec(TASK).metrics)
     declared = yaml.safe_load((trained_repo.path / "dvc.yaml").read_text())["plots"]
     files = {f for plot in declared for props in plot.values() for f in props["y"]}
     for name in files:
@@ -132,7 +132,7 @@ def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> Non
     assert not shown.get("errors"), shown.get("errors")
     assert len(shown["data"]) == len(declared)
     figures = sorted(p.name for p in (trained_repo.path / "reports" / "figures").glob("*.png"))
-    assert figures == list(spec(TASK).figures)
+    assert figures == list(task_spec(TASK).figures)
 
 
 def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -> None:
@@ -233,7 +233,7 @@ def test_dvc_exp_run_with_a_param_and_exp_show_lists_its_metrics(repo_copy: Repo
     assert "tuned" in by_name
     assert float(by_name["tuned"][key]) == float(value)
     metrics = json.loads((repo_copy.path / "metrics.json").read_text())  # the workspace's, not the experiment's
-    primary = spec(TASK).primary
+    primary = task_spec(TASK).primary
     assert by_name["tuned"][primary] != "" and abs(float(by_name["tuned"][primary])) < 1e12
     workspace = next(r for r in rows if r["Experiment"] in ("", "workspace") or r.get("rev") == "workspace")
     assert float(workspace[primary]) == pytest.approx(metrics[primary], abs=1e-5)

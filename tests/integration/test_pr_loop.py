@@ -133,9 +133,9 @@ def test_without_metrics_on_main_the_gate_uses_floors_only_and_the_report_says_s
     report = _report(repo_copy, base="origin/main")
 
     assert gate.returncode == 0, gate.stderr
-    assert "no baseline metrics on the base revision: checking the absolute floors only" in gate.stderr
+    assert "no metrics committed on the base revision: checking the absolute floors only" in gate.stderr
     assert "regression" not in gate.stdout
-    assert "**No baseline:**" in report
+    assert "**No base metrics:**" in report
 
 
 def test_a_docs_only_change_needs_no_training_and_a_params_change_does(repo_copy: Repo, tmp_path: Path) -> None:
@@ -262,9 +262,9 @@ def test_after_a_failed_repro_gate_and_report_refuse_to_judge_the_outputs_left_o
 def _non_inferiority(repo: Repo) -> str:
     """Judge the task's primary metric by the paired interval (gate.regression_rule); its name. `cripple` makes a
     constant model, worse on it than any model with skill (tests.helpers.project.cripple)."""
-    from pipelines.core.tasks import spec
+    from pipelines.core.tasks import task_spec
 
-    metric = spec(CONTRACT.task).primary
+    metric = task_spec(CONTRACT.task).primary
     repo.set_param("gate.regression_rule", {metric: "non_inferiority"})
     return metric
 
@@ -273,9 +273,9 @@ def _skill_or_skip(repo: Repo) -> None:
     """Skip, saying why, when the project's model has no skill to lose on its primary metric (a constant model
     cannot then be clearly worse): ROC AUC at most 0.55 (a constant's is 0.5), F1 macro at most 0.55 (a one-class
     model's is at most 0.5 for two classes or more), R² at most 0.05 (a constant's is about 0)."""
-    from pipelines.core.tasks import spec
+    from pipelines.core.tasks import task_spec
 
-    primary = spec(CONTRACT.task).primary
+    primary = task_spec(CONTRACT.task).primary
     value = json.loads((repo.path / "metrics.json").read_text())[primary]
     chance = {"roc_auc": 0.55, "r2": 0.05, "f1_macro": 0.55}.get(primary, 0.0)
     if value <= chance:
@@ -323,9 +323,9 @@ def test_intervals_a_change_within_the_noise_is_reported_as_no_detectable_differ
     repo_copy.set_param("evaluate.curve_points", 150)  # the same model: a paired difference of exactly 0
     _commit(repo_copy, "fewer curve points")
     report = _report(repo_copy)
-    from pipelines.core.tasks import spec
+    from pipelines.core.tasks import task_spec
 
-    for metric in spec(CONTRACT.task).metrics:
+    for metric in task_spec(CONTRACT.task).metrics:
         row = _row(report, metric)
         assert "+0.0000 [+0.0000, +0.0000]" in row and row.endswith("no detectable difference |"), row
     assert "comparison with the base paired: both models' recorded outputs" in report

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from pipelines.core.metrics import LOWER_IS_BETTER, model_output, score
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 from pipelines.core.train import fit as fit_with
 from pipelines.yours.features import build_preprocessor
 from tests.helpers.project import CONTRACT, ESTIMATORS, FEATURES, PARAMS
 
 TARGET, TASK = CONTRACT.target, CONTRACT.task
-PRIMARY = spec(TASK).primary
+PRIMARY = task_spec(TASK).primary
 warnings.filterwarnings("ignore", module="pandera")
 
 

@@ -118,9 +118,9 @@ def served(saved: tuple[Path, Contract, str]) -> Iterator[tuple[TestClient, Path
     import time
 
     directory, contract, kind = saved
-    spec = InputSpec.from_schema(contract.inputs)
-    bundle = load_bundle(directory, modelio.manifest(directory), RELEASE, spec, model_store())
-    with TestClient(create_app(spec, lambda: bundle, SETTINGS), raise_server_exceptions=False) as client:
+    input_spec = InputSpec.from_schema(contract.inputs)
+    bundle = load_bundle(directory, modelio.manifest(directory), RELEASE, input_spec, model_store())
+    with TestClient(create_app(input_spec, lambda: bundle, SETTINGS), raise_server_exceptions=False) as client:
         deadline = time.monotonic() + 30
         while client.get("/health/ready").status_code != 200:
             assert time.monotonic() < deadline, client.get("/health/ready").json()
@@ -177,8 +177,8 @@ def test_a_model_trained_on_other_columns_is_refused_with_the_columns_named(
     saved: tuple[Path, Contract, str],
 ) -> None:
     directory, contract, _ = saved
-    spec = InputSpec.from_schema(contract.inputs)
-    other = dataclasses.replace(spec, names=(*spec.names[:-1], "tenure"))
+    input_spec = InputSpec.from_schema(contract.inputs)
+    other = dataclasses.replace(input_spec, names=(*input_spec.names[:-1], "tenure"))
     with pytest.raises(
         ValueError, match=r"other input columns than the contract's; it lacks tenure; it also takes plan"
     ):

@@ -7,12 +7,12 @@ import time
 
 import numpy as np
 
-from deploy.jsonlines import JsonLinesLog, PredictionRecord
+from deploy.jsonlines import JsonLinesLog, PredictionLogEntry
 from tests.helpers.service import log_settings
 
 
 def _offer(log: JsonLinesLog, n: int = 3) -> None:
-    log.offer(PredictionRecord(["a", "b"], [[1.0, "x"]] * n, ["yes"] * n, np.full((n, 2), 0.5), "v1"))
+    log.offer(PredictionLogEntry(["a", "b"], [[1.0, "x"]] * n, ["yes"] * n, np.full((n, 2), 0.5), "v1"))
 
 
 def test_two_replicas_writing_to_one_bucket_never_write_the_same_file() -> None:
@@ -49,7 +49,7 @@ def test_an_object_store_log_is_written_out_on_its_timer_before_the_pod_stops() 
 def test_a_value_json_cannot_hold_is_counted_and_the_writer_keeps_writing(tmp_path) -> None:  # type: ignore[no-untyped-def]
     log = JsonLinesLog(log_settings(tmp_path, writer="pod-d"))
     log.start()
-    log.offer(PredictionRecord(["a"], [[object()]], ["yes"], None, "v1"))
+    log.offer(PredictionLogEntry(["a"], [[object()]], ["yes"], None, "v1"))
     _offer(log)
     log.close()
     assert log.dropped == 1

@@ -19,7 +19,7 @@ from tests.helpers.service import SETTINGS, SPEC
 
 
 def _service(bundle: Bundle) -> PredictionService:
-    service = PredictionService(State(settings=SETTINGS, spec=SPEC), lambda: bundle)
+    service = PredictionService(State(settings=SETTINGS, input_spec=SPEC), lambda: bundle)
     service.load()
     return service
 
@@ -28,10 +28,10 @@ def test_a_loaded_service_predicts_with_one_valid_id_per_row_and_counts_the_rows
     bundle: Bundle, holdout: list[list[Any]]
 ) -> None:
     service = _service(bundle)
-    assert service.state.bundle is bundle and service.version() == bundle.release
+    assert service.state.bundle is bundle and service.version() == bundle.labels
     body = asyncio.run(service.predict({"dataframe_split": {"columns": list(SPEC.names), "data": holdout[:7]}}, "r1"))
     assert len(body["predictions"]) == len(body["ids"]) == 7
-    assert all(problem(i, [bundle.release["model_hash"]], 1.0, time.time()) is None for i in body["ids"])
+    assert all(problem(i, [bundle.labels["model_hash"]], 1.0, time.time()) is None for i in body["ids"])
     expected = bundle.output(SPEC.to_matrix(holdout[:7]))
     assert np.allclose(body.get("probabilities", body["predictions"]), expected)
     counted = sum(s.value for m in service.state.registry.collect() if m.name == "predictions" for s in m.samples

@@ -29,13 +29,13 @@ TARGET = InputSpec.from_schema(CONTRACT.raw.select_columns([CONTRACT.target]))  
 def _other(bundle: Bundle, output: Any = None) -> Bundle:
     """A challenger: the champion's pipeline with another output (reversed classes' scores, or value + 1),
     or `output` (a function of the input matrix)."""
-    model_hash = {**bundle.release, "model_hash": CHALLENGER, "model_version": "challenger"}
+    model_hash = {**bundle.labels, "model_hash": CHALLENGER, "model_version": "challenger"}
 
     def shifted(matrix: np.ndarray) -> np.ndarray:
         base = bundle.output(matrix)
         return base + 1.0 if bundle.classes is None else base[:, ::-1]
 
-    return dataclasses.replace(bundle, release=model_hash, fast=output or shifted)  # type: ignore[arg-type]
+    return dataclasses.replace(bundle, labels=model_hash, fast=output or shifted)  # type: ignore[arg-type]
 
 
 def _ready(client: TestClient) -> TestClient:
@@ -94,7 +94,7 @@ def test_shadow_scoring_never_changes_the_champions_answer_and_both_are_logged(
     (record,) = _records(logs)  # one record: the inputs once, both outputs
     shadow = record["challenger"]
     assert record["ids"] == body["ids"] and record["answered"] and not shadow["answered"]
-    assert shadow["model_hash"] == CHALLENGER and record["model_hash"] == bundle.release["model_hash"]
+    assert shadow["model_hash"] == CHALLENGER and record["model_hash"] == bundle.labels["model_hash"]
     assert record["request_id"] == "order-42" and len(record["rows"]) == 20
     assert shadow["predictions"] != record["predictions"] or CONTRACT.task == "regression"
 
@@ -177,7 +177,7 @@ def test_feedback_takes_the_ids_it_handed_out_and_refuses_the_rest_with_4xx(
         assert client.post("/feedback", json=written).json() == {"accepted": 4}
     assert client.post("/feedback", json={"feedback": good[:1]}).status_code == 200
     foreign = ids.compose("f" * 64, int(time.time() * 1000), b"\0" * 5)
-    expired = ids.compose(bundle.release["model_hash"], int((time.time() - 400 * 86400) * 1000), b"\0" * 5)
+    expired = ids.compose(bundle.labels["model_hash"], int((time.time() - 400 * 86400) * 1000), b"\0" * 5)
     outside = "no such class" if bundle.classes is not None else "seven point three"
     bad = {
         "malformed id": ([{"id": "123", field: good[0][field]}], 422),
@@ -234,7 +234,7 @@ def test_a_champion_whose_output_is_not_finite_answers_500_of_its_own_logs_nothi
         body = response.json()
         assert body["error_code"] == "MODEL_OUTPUT_INVALID" and body["request_id"] == "order-7"
         assert response.headers["X-Request-ID"] == "order-7"
-        version = bundle.release["model_version"]
+        version = bundle.labels["model_version"]
         assert f'model_output_invalid_total{{model_version="{version}"}} 3.0' in client.get("/metrics").text
         assert client.post("/invocations", json={"instances": holdout[2:3]}).status_code == 200  # still serving
     assert all(len(r["rows"]) == 1 for r in _records(tmp_path / "logs"))  # only the good request was logged
@@ -275,7 +275,7 @@ def test_rows_the_log_does_not_record_are_named_in_the_response_a_metric_and_the
     line = report(
         [
             {
-                "model_hash": bundle.release["model_hash"],
+                "model_hash": bundle.labels["model_hash"],
                 "role": "champion",
                 "labelled": 3,
                 "predictions": 6,

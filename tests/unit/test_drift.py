@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from pipelines.core.drift import compare, ks_against_quantiles, psi, reference_profile
+from pipelines.core.drift import detect_drift, ks_against_quantiles, psi, reference_profile
 from tests.helpers.project import CONTRACT, FEATURES, PARAMS
 
 M = PARAMS.monitor
@@ -26,7 +26,7 @@ def _profile(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) ->
 
 
 def _check(live: pd.DataFrame, reference: dict):  # type: ignore[no-untyped-def]
-    return compare(live, reference, M.psi_threshold, M.ks_alpha, M.ks_min_statistic, M.missing_rate_change,
+    return detect_drift(live, reference, M.psi_threshold, M.ks_alpha, M.ks_min_statistic, M.missing_rate_change,
                    M.chi2_min_effect, T.reference_bins)  # fmt: skip
 
 
@@ -214,9 +214,9 @@ def test_the_monitor_report_is_built_in_one_place_in_a_fixed_order(train: pd.Dat
     the log problem first, then drift or not enough data, the labelled file's metrics, live performance and
     champion vs challenger."""
     from pipelines.core import monitor_report
-    from pipelines.core.tasks import spec
+    from pipelines.core.tasks import task_spec
 
-    task, metric = CONTRACT.task, spec(CONTRACT.task).metrics[0]
+    task, metric = CONTRACT.task, task_spec(CONTRACT.task).metrics[0]
     drift = _check(train.sample(300, random_state=1), reference)
     live = [{"model_hash": "a" * 64, "role": "champion", "predictions": 10, "labelled": 5, "coverage": 0.5,
              "label_delay_hours": None, "metrics": {metric: 0.5}, "intervals": {}, "below_floors": [],

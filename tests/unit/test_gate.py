@@ -20,7 +20,7 @@ GOOD = {"roc_auc": 0.99, "recall": 0.93, "log_loss": 0.08, "f1": 0.95}
 
 def test_good_metrics_with_no_baseline_pass_on_floors_alone() -> None:
     verdict = check(GOOD, None, GATE)
-    assert verdict.passed and not verdict.has_baseline
+    assert verdict.passed and not verdict.has_base
     assert {r.kind for r in verdict.rules} == {"floor"}
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.core.intervals import intervals, paired, resamples_used
 from pipelines.core.metrics import score, scored, weighted
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 from tests.helpers import bootstrap, synthetic_holdout
 
 SETTINGS = bootstrap(resamples=400, level=0.95, seed=7)
@@ -50,7 +50,7 @@ def test_a_holdout_four_times_larger_narrows_the_interval_about_twofold(task: st
     y, output, classes = synthetic_holdout(task, 200, 6)
     narrow = intervals(task, np.tile(y, 4), np.concatenate([output] * 4), classes, 0.5, SETTINGS)
     wide = intervals(task, y, output, classes, 0.5, SETTINGS)
-    metric = spec(task).primary
+    metric = task_spec(task).primary
     ratio = (narrow[metric]["high"] - narrow[metric]["low"]) / (wide[metric]["high"] - wide[metric]["low"])
     assert 0.35 < ratio < 0.65, ratio
 
@@ -96,7 +96,7 @@ def test_a_subsampled_bootstrap_of_a_large_set_agrees_with_the_full_one(task: st
     sub_settings = bootstrap(300, 0.95, 3, max_rows=3_000)
     sub = intervals(task, y, output, classes, 0.5, sub_settings)
     point = score(y, output, task=task, classes=classes, threshold=0.5)
-    for metric in spec(task).metrics:
+    for metric in task_spec(task).metrics:
         width_full, width_sub = (f[metric]["high"] - f[metric]["low"] for f in (full, sub))
         if width_full < 1e-4:
             continue

@@ -14,7 +14,7 @@ from sklearn import metrics as m
 
 from pipelines.core import metrics
 from pipelines.core.metrics import score, scored, weighted
-from pipelines.core.tasks import TASKS, spec
+from pipelines.core.tasks import TASKS, task_spec
 from tests.helpers import synthetic_holdout
 
 
@@ -111,9 +111,9 @@ def test_each_task_reports_the_table_s_metrics_and_names_are_unique() -> None:
     names = [entry.name for entry in metrics.METRICS]
     assert len(names) == len(set(names))
     for task in TASKS:
-        assert spec(task).metrics == tuple(e.name for e in metrics.METRICS if task in e.tasks)
-        assert set(spec(task).headline) <= set(spec(task).metrics)
-        assert set(spec(task).gated) <= set(spec(task).metrics)
+        assert task_spec(task).metrics == tuple(e.name for e in metrics.METRICS if task in e.tasks)
+        assert set(task_spec(task).headline) <= set(task_spec(task).metrics)
+        assert set(task_spec(task).gated) <= set(task_spec(task).metrics)
     assert {"log_loss", "rmse", "mae"} == metrics.LOWER_IS_BETTER
 
 
@@ -137,7 +137,7 @@ def test_a_metric_added_to_the_table_is_reported_and_can_be_gated(monkeypatch: p
     monkeypatch.setattr(metrics, "BY_NAME", {**metrics.BY_NAME, "specificity": entry})
     y, output, classes = synthetic_holdout("binary", 80, 5)
     found = score(y, output, task="binary", classes=classes)
-    assert "specificity" in spec("binary").metrics
+    assert "specificity" in task_spec("binary").metrics
     negative = y == classes[0]
     assert found["specificity"] == pytest.approx(float(np.mean(output[negative, 1] < 0.5)), abs=1e-6)
     gate = GateParams(floors={"specificity": 0.99}, max_regression={}, regression_rule={})

@@ -12,7 +12,7 @@ import pytest
 from pipelines.adapters import plots as writers
 from pipelines.core import charts, plots
 from pipelines.core.evaluate import Evaluation
-from pipelines.core.tasks import TASKS, dvc_plots, spec
+from pipelines.core.tasks import TASKS, dvc_plots, task_spec
 from tests.helpers import synthetic_holdout
 from tests.helpers.project import PARAMS
 
@@ -35,7 +35,7 @@ def test_a_plot_added_to_the_table_is_computed_written_declared_drawn_and_charte
     y, output, classes = synthetic_holdout("binary", 120, 4)
     frames = plots.frames("binary", plots.Holdout("binary", y, output, classes, PARAMS.evaluate))
     assert frames["lift"]["captured"].iloc[-1] == pytest.approx(1.0)
-    assert spec("binary").plot_files["lift"] == "lift.csv" and "lift.png" in spec("binary").figures
+    assert task_spec("binary").plot_files["lift"] == "lift.csv" and "lift.png" in task_spec("binary").figures
     assert {"Cumulative gains": {"template": "linear", "x": "rows", "y": {"plots/lift.csv": "captured"}}} in (
         dvc_plots("binary")
     )
@@ -50,9 +50,9 @@ def test_a_plot_added_to_the_table_is_computed_written_declared_drawn_and_charte
 def test_every_task_draws_its_table_entries_and_names_each_file_once() -> None:
     for task in TASKS:
         entries = plots.for_task(task)
-        assert [p.key for p in entries] == list(spec(task).plot_files)
+        assert [p.key for p in entries] == list(task_spec(task).plot_files)
         pngs = [png for p in entries for png in p.pngs]
-        assert len(pngs) == len(set(pngs)) and tuple(sorted(pngs)) == spec(task).figures
+        assert len(pngs) == len(set(pngs)) and tuple(sorted(pngs)) == task_spec(task).figures
         assert [next(iter(d)) for d in dvc_plots(task)] == [p.title for p in entries]
 
 

@@ -9,7 +9,7 @@ from pipelines.core.data import DataChange
 from pipelines.core.gate import check
 from pipelines.core.params import GateParams
 from pipelines.core.reports import ReportInputs, build
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 from tests.helpers.project import CONTRACT
 
 GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01}, regression_rule={})
@@ -55,7 +55,7 @@ def test_a_failing_gate_lists_its_reasons_first() -> None:
 def test_without_a_baseline_the_report_says_so() -> None:
     metrics = {"roc_auc": 0.99}
     text = build(_inputs(metrics=metrics, base_metrics=None, base_params=None, verdict=check(metrics, None, GATE)))
-    assert "**No baseline:**" in text and "absolute floors only" in text
+    assert "**No base metrics:**" in text and "absolute floors only" in text
     assert "| metric | this branch |" in text
 
 
@@ -92,18 +92,18 @@ def test_the_registry_table_promotion_body_and_live_metrics_use_the_tasks_metric
     from pipelines.adapters.releases import Release
     from pipelines.core.monitor_report import labelled_metrics as live_metrics
     from pipelines.core.reports import promotion_body, registry_table
-    from pipelines.core.tasks import spec
+    from pipelines.core.tasks import task_spec
 
-    metrics = {m: 0.5 for m in spec(task).metrics}
+    metrics = {m: 0.5 for m in task_spec(task).metrics}
     release = Release(1, "a" * 64, "c" * 40, "d" * 32, metrics, "2026-11-30T00:00:00Z", "s", "x@sha256:" + "1" * 64)
     texts = [
         registry_table([("staging", release), ("production", None)], "b" * 64, task),
         promotion_body("a" * 64, "staging", "main", metrics, task),
-        live_metrics(metrics, {spec(task).metrics[0]: 0.4}, [], task),
+        live_metrics(metrics, {task_spec(task).metrics[0]: 0.4}, [], task),
     ]
     for text in texts:
         assert "nan" not in text.lower()
-        assert spec(task).headline[0] in text
+        assert task_spec(task).headline[0] in text
 
 
 def test_table_cells_escape_pipes_and_newlines_from_user_column_names() -> None:
@@ -164,8 +164,8 @@ def test_a_metric_the_base_lacks_fills_every_column_of_the_paired_table() -> Non
     from pipelines.core.reports import _metrics_table
 
     task = CONTRACT.task
-    first, *rest = spec(task).metrics
-    metrics = {m: 0.5 for m in spec(task).metrics}
+    first, *rest = task_spec(task).metrics
+    metrics = {m: 0.5 for m in task_spec(task).metrics}
     base = {m: 0.5 for m in rest}
     paired = {m: {"difference": 0.0, "low": -0.01, "high": 0.01} for m in rest}
     lines = [line for line in _metrics_table(metrics, base, task, paired=paired).splitlines() if line.startswith("|")]

@@ -20,11 +20,11 @@ from pipelines.core.contract import Contract
 from pipelines.core.data import default_dataset
 from pipelines.core.evaluate import recorded_predictions
 from pipelines.core.numbers import compare_content, compare_files
-from pipelines.core.reproduce import Output, Reproduction, Settings, compare
+from pipelines.core.reproduce import Criteria, Output, Reproduction, judge_rerun
 from tests.helpers.project import PARAMS
 
 TOLERANCES = PARAMS.reproduce
-SETTINGS = Settings(
+SETTINGS = Criteria(
     exact_stages=frozenset(TOLERANCES.exact_stages),
     tolerance=TOLERANCES.tolerance,
     prediction_tolerance=TOLERANCES.prediction_tolerance,
@@ -78,7 +78,7 @@ def _predictions_csv(values: np.ndarray) -> bytes:
 
 
 def _judge(committed: dict[str, bytes], produced: dict[str, bytes], committed_lock: dict, produced_lock: dict):  # type: ignore[no-untyped-def]
-    return compare(
+    return judge_rerun(
         "HEAD",
         committed_lock,
         produced_lock,

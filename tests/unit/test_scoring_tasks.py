@@ -34,12 +34,12 @@ def _fit(estimator: object, y: np.ndarray) -> Pipeline:
 def test_a_regressor_bundle_returns_values_and_no_classes() -> None:
     frame = _frame()
     model = _fit(Ridge(), frame["size"].to_numpy() * 2 + (frame["colour"] == "red") * 5)
-    spec = InputSpec.from_schema(_Inputs.to_schema())
+    input_spec = InputSpec.from_schema(_Inputs.to_schema())
     rows = [[12.5, "red"], [None, "blue"], [3.0, None]]
-    bundle = build_bundle(model, spec, {"model_version": "t"}, rows, model_store().fast_paths)
+    bundle = build_bundle(model, input_spec, {"model_version": "t"}, rows, model_store().fast_paths)
     assert bundle.classes is None
     expected = model.predict(pd.DataFrame(rows, columns=["size", "colour"]))
-    np.testing.assert_allclose(bundle.output(spec.to_matrix(rows)), expected, atol=1e-9)
+    np.testing.assert_allclose(bundle.output(input_spec.to_matrix(rows)), expected, atol=1e-9)
 
 
 def test_a_multiclass_bundle_returns_one_probability_per_class() -> None:
@@ -47,10 +47,10 @@ def test_a_multiclass_bundle_returns_one_probability_per_class() -> None:
     model = _fit(
         LogisticRegression(max_iter=1000), np.where(frame["size"] < 15, "s", np.where(frame["size"] < 35, "m", "l"))
     )
-    spec = InputSpec.from_schema(_Inputs.to_schema())
+    input_spec = InputSpec.from_schema(_Inputs.to_schema())
     rows = [[5.0, "red"], [45.0, "green"]]
-    bundle = build_bundle(model, spec, {"model_version": "t"}, rows, model_store().fast_paths)
-    proba = bundle.output(spec.to_matrix(rows))
+    bundle = build_bundle(model, input_spec, {"model_version": "t"}, rows, model_store().fast_paths)
+    proba = bundle.output(input_spec.to_matrix(rows))
     assert list(bundle.classes) == ["l", "m", "s"] and proba.shape == (2, 3)
     assert list(bundle.classes[proba.argmax(axis=1)]) == ["s", "l"]
 
@@ -61,13 +61,13 @@ def test_a_boolean_column_refuses_other_spellings_naming_the_allowed_values(give
 
     from deploy.payload import InputSpec, RequestError
 
-    spec = InputSpec(("member",), (False,), (False,), np.array([-np.inf]), np.array([np.inf]),
+    input_spec = InputSpec(("member",), (False,), (False,), np.array([-np.inf]), np.array([np.inf]),
                      (frozenset({"False", "True"}),))  # fmt: skip
     with pytest.raises(RequestError) as refused:
-        spec.to_matrix([[given]])
+        input_spec.to_matrix([[given]])
     assert refused.value.status == 422
     assert str(refused.value.message) == 'row 0: column member must be one of "False", "True"'
-    assert spec.to_matrix([[True]])[0, 0] == "True"  # a JSON boolean is its text, as validation coerces it
+    assert input_spec.to_matrix([[True]])[0, 0] == "True"  # a JSON boolean is its text, as validation coerces it
 
 
 def test_a_long_list_of_allowed_values_is_cut_with_its_count() -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from pipelines.core.gate import check
 from pipelines.core.params import GateParams
-from pipelines.core.tasks import spec
+from pipelines.core.tasks import task_spec
 from pipelines.template import edits, floors, infer, record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +46,9 @@ def test_bounds_are_loose_and_keep_zero_for_non_negative_columns() -> None:
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_the_first_models_scores_pass_the_floors_derived_from_them(task: str) -> None:
     """Floors sit below (ceilings above) the first model's scores, on the task's metrics only."""
-    scores = {m: (0.8 if m not in ("rmse", "mae", "log_loss") else 12.0) for m in spec(task).metrics}
+    scores = {m: (0.8 if m not in ("rmse", "mae", "log_loss") else 12.0) for m in task_spec(task).metrics}
     minimums, regression, production = floors.floors_for(scores, task)
-    assert set(minimums) <= set(spec(task).metrics) and set(production) <= set(regression)
+    assert set(minimums) <= set(task_spec(task).metrics) and set(production) <= set(regression)
     assert check(scores, scores, GateParams(floors=minimums, max_regression=regression, regression_rule={})).passed
 
 
@@ -182,7 +182,7 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
     inferred = _inferred(frame, "churned")
     contract = infer.contract_for(inferred, "binary")
     setup = edits.Setup("binary", balanced=True)
-    zeros = dict.fromkeys(spec("binary").gated, 0.0)
+    zeros = dict.fromkeys(task_spec("binary").gated, 0.0)
     text = edits.edit_params((ROOT / "params.yaml").read_text(), Options(name="churn"), setup, (zeros, zeros, zeros))
     params = parse_params(yaml.safe_load(text), "params.yaml", estimators())
     assert params.train.sections()["logistic_regression"]["class_weight"] == "balanced"
@@ -209,7 +209,7 @@ def test_on_an_imbalanced_target_every_estimator_that_weighs_classes_gets_balanc
     from pipelines.core.params import parse_params
     from pipelines.template.plan import Options
 
-    zeros = dict.fromkeys(spec("binary").gated, 0.0)
+    zeros = dict.fromkeys(task_spec("binary").gated, 0.0)
     text = edits.edit_params(
         (ROOT / "params.yaml").read_text(), Options(name="churn"), edits.Setup("binary", balanced=True),
         (zeros, zeros, zeros),
@@ -232,7 +232,7 @@ def test_on_an_imbalanced_target_every_estimator_that_weighs_classes_gets_balanc
 def test_comments_init_keeps_stay_true_for_a_regression() -> None:
     from pipelines.template.plan import Options
 
-    zeros = dict.fromkeys(spec("regression").gated, 0.0)
+    zeros = dict.fromkeys(task_spec("regression").gated, 0.0)
     text = edits.edit_params(
         (ROOT / "params.yaml").read_text(), Options(name="r"), edits.Setup("regression"), (zeros, zeros, zeros)
     )

@@ -88,12 +88,12 @@ def test_every_writer_of_user_text_takes_it(kind: str, tmp_path: Path) -> None:
     modelio.save(model, directory, inputs.head(5), signature_sample=inputs)
     assert modelio.load(directory).predict(inputs.head(3)).tolist() == model.predict(inputs.head(3)).tolist()
     # the service: its messages, and the prediction log
-    spec, name = InputSpec.from_schema(contract.inputs), str(frame.columns[0])
+    input_spec, name = InputSpec.from_schema(contract.inputs), str(frame.columns[0])
     release = {"model_version": "t", "model_hash": "0" * 64, "git_commit": "c" * 40, "data_hash": "d"}
     rows = [[float(v), p] for v, p in inputs.head(3).itertuples(index=False)]
-    bundle = build_bundle(model, spec, release, rows, model_store().fast_paths)
+    bundle = build_bundle(model, input_spec, release, rows, model_store().fast_paths)
     log = JsonLinesLog(log_settings(tmp_path / "logs", sample_rate=1.0), seed=0)
-    with TestClient(create_app(spec, lambda: bundle, SETTINGS, log, contract=contract),
+    with TestClient(create_app(input_spec, lambda: bundle, SETTINGS, log, contract=contract),
                     raise_server_exceptions=False) as client:  # fmt: skip
         _ready(client)
         requests = {

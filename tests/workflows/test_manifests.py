@@ -10,8 +10,8 @@ import shutil
 import pytest
 import yaml
 
-from pipelines.adapters import manifests
-from pipelines.core import manifests as policy
+from pipelines.adapters import overlays
+from pipelines.core import k8s_policy as policy
 from tests.helpers.project import PARAMS, ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed")
@@ -22,13 +22,13 @@ MODEL = "c0ffee" * 10 + "abcd"
 
 
 def _rendered(env: str, image: str | None = None) -> list[dict]:
-    return manifests.documents(manifests.render(env, ROOT, image))
+    return overlays.documents(overlays.render(env, ROOT, image))
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_before_its_first_promotion_an_environment_runs_no_pod_and_has_no_autoscaler(env: str) -> None:
     docs = _rendered(env)
-    assert manifests.schema_problems(docs) == []
+    assert overlays.schema_problems(docs) == []
     assert policy.problems(docs, PORT, GRACE) == []
     assert not policy.promoted(docs) and policy.deployment(docs)["spec"]["replicas"] == 0
     assert "HorizontalPodAutoscaler" not in policy.by_kind(docs) and policy.declared_image(docs) is None
@@ -37,7 +37,7 @@ def test_before_its_first_promotion_an_environment_runs_no_pod_and_has_no_autosc
 @pytest.mark.parametrize("env", ENVS)
 def test_a_promoted_environment_runs_the_image_by_digest_with_probes_labels_and_autoscaling(env: str) -> None:
     docs = _rendered(env, IMAGE)
-    assert manifests.schema_problems(docs) == []
+    assert overlays.schema_problems(docs) == []
     assert policy.problems(docs, PORT, GRACE) == []
     kinds = policy.by_kind(docs)
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceAccount",
@@ -53,22 +53,22 @@ def test_a_promoted_environment_runs_the_image_by_digest_with_probes_labels_and_
 
 
 def test_the_promotion_edit_sets_digest_labels_and_annotation_and_keeps_the_comments() -> None:
-    text = (ROOT / manifests.kustomization_path(ENVS[0])).read_text()
-    edited = manifests.with_release(text, IMAGE, f"{ENVS[0]}-v3", MODEL)
+    text = (ROOT / overlays.kustomization_path(ENVS[0])).read_text()
+    edited = overlays.with_release(text, IMAGE, f"{ENVS[0]}-v3", MODEL)
     data = yaml.safe_load(edited)
     assert data["images"][0] == {"name": "prediction-service", "newName": IMAGE.split("@")[0],
                                  "digest": IMAGE.split("@")[1]}  # fmt: skip
-    assert manifests.UNPROMOTED_COMPONENT not in (data.get("components") or [])
+    assert overlays.UNPROMOTED_COMPONENT not in (data.get("components") or [])
     pairs = [e["pairs"] for e in data["labels"] if policy.VERSION_LABEL in e["pairs"]]
     assert pairs == [{policy.VERSION_LABEL: f"{ENVS[0]}-v3", policy.HASH_LABEL: MODEL[:12]}]
     assert data["commonAnnotations"] == {policy.HASH_ANNOTATION: MODEL}
     assert "# Promotion writes" in edited
-    again = yaml.safe_load(manifests.with_release(edited, IMAGE, f"{ENVS[0]}-v4", MODEL))
+    again = yaml.safe_load(overlays.with_release(edited, IMAGE, f"{ENVS[0]}-v4", MODEL))
     assert [e["pairs"][policy.VERSION_LABEL] for e in again["labels"] if policy.VERSION_LABEL in e["pairs"]] == [
         f"{ENVS[0]}-v4"
     ]
-    with pytest.raises(manifests.ManifestError, match="not pinned by digest"):
-        manifests.with_release(text, "ghcr.io/acme/churn:latest", "v1", MODEL)
+    with pytest.raises(overlays.ManifestError, match="not pinned by digest"):
+        overlays.with_release(text, "ghcr.io/acme/churn:latest", "v1", MODEL)
 
 
 def _broken(change) -> list[str]:  # type: ignore[no-untyped-def]
@@ -123,7 +123,7 @@ def test_the_argo_cd_applicationset_follows_each_environments_branch_and_overlay
     patch = doc["spec"]["templatePatch"]
     assert "prune: true" in patch and "selfHeal: true" in patch
     for env in ENVS:
-        assert (ROOT / manifests.OVERLAYS / env / "kustomization.yaml").exists()
+        assert (ROOT / overlays.OVERLAYS / env / "kustomization.yaml").exists()
 
 
 def test_the_optional_servicemonitor_scrapes_the_services_metrics_port() -> None:

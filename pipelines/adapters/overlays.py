@@ -53,7 +53,7 @@ def with_release(text: str, image: str, version: str, model_hash: str) -> str:
     gitops-ml/model-hash (12 characters) and the annotation gitops-ml/model-content-hash (the full sha256),
     and removes the unpromoted component. Raises ManifestError for an image that is not pinned by digest.
     """
-    from pipelines.core import manifests as policy
+    from pipelines.core import k8s_policy as policy
 
     if not policy.DIGEST.match(image):
         raise ManifestError(f"image {image!r} is not pinned by digest: only the built image's digest is deployed")
@@ -147,7 +147,7 @@ def declared_at(rev: str, env: str) -> dict[str, str] | None:
     import yaml
 
     from pipelines.adapters import git
-    from pipelines.core import manifests as policy
+    from pipelines.core import k8s_policy as policy
 
     text = git.show(rev, kustomization_path(env))
     if text is None:

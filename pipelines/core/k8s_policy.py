@@ -1,6 +1,6 @@
 """Policy for what an environment's rendered Kubernetes manifests must say (pure: documents in, problems out).
 
-The documents are what `kubectl kustomize deploy/k8s/overlays/<env>` renders (pipelines.adapters.manifests).
+The documents are what `kubectl kustomize deploy/k8s/overlays/<env>` renders (pipelines.adapters.overlays).
 A promoted environment runs the serving image by digest, probes the service's real health paths on its
 port, sets resources, runs non-root on a read-only root filesystem with a writable volume for the
 prediction log, waits longer than the service's graceful shutdown before it kills a pod, carries the
