@@ -7,7 +7,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 # VENV may point at an existing environment (the template's self-test reuses the suite's one).
 VENV ?= .venv
-UV_VERSION := 0.13.9
+# uv's one pin is the setup action's `version:` (what GitHub's runners install); a local install takes the same.
+UV_VERSION := $(shell sed -n 's/^ *version: "\([0-9.]*\)".*/\1/p' .github/actions/setup/action.yml)
 CML_VERSION := 0.20.6
 ACTIONLINT_VERSION := v1.7.7
 # A uv already on PATH is used as is; otherwise a pinned one is installed into .tools/ with pip.

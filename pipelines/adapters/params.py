@@ -89,6 +89,20 @@ def load_outputs(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> list[tuple[st
     return found
 
 
+def stage_sections(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> tuple[str, ...]:
+    """The params.yaml sections the pipeline's stages read (each stage's `params:` in dvc.yaml), in order:
+    what reports compare between revisions. An entry `section.key` counts as its section; an entry naming
+    another params file (a mapping) is that file's, not params.yaml's."""
+    stages = (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {}).get("stages") or {}
+    sections = [
+        str(entry).split(".")[0]
+        for body in stages.values()
+        for entry in body.get("params") or []
+        if isinstance(entry, str)
+    ]
+    return tuple(dict.fromkeys(sections))
+
+
 def committed_outputs(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> list[str]:
     """dvc.lock and every output git holds (`cache: false`): what a pipeline run asks you to commit."""
     return ["dvc.lock", *(path for _, path, cached in load_outputs(dvc_yaml) if not cached)]

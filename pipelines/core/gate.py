@@ -12,11 +12,11 @@ from pipelines.core.tasks import task_spec
 
 @dataclass(frozen=True)
 class Rule:
-    """One checked rule. `threshold` is the bound `value` had to meet."""
+    """One checked rule. `threshold` is the bound `value` had to meet (None for "not compared")."""
 
-    kind: str  # "floor", "regression" (point) or "non-inferiority" (the paired interval's bound)
+    kind: str  # "floor", "regression" (point), "non-inferiority" (the paired interval's bound), or "not compared"
     metric: str
-    threshold: float
+    threshold: float | None
     value: float | None
     passed: bool
     reason: str
@@ -101,8 +101,10 @@ def check(
     if base is not None:
         for metric, tolerance in params.max_regression.items():
             value, before = metrics.get(metric), base.get(metric)
-            if before is None:
-                continue  # the base did not report this metric: nothing to regress from
+            if before is None:  # a metric added since the base: shown, never silently skipped
+                reason = f"the base reports no {metric}, so its max_regression rule cannot apply (its floor still does)"
+                rules.append(Rule("not compared", metric, None, value, True, reason))
+                continue
             entry = (paired or {}).get(metric)
             if params.regression_rule.get(metric) == "non_inferiority" and entry is not None and value is not None:
                 rules.append(_non_inferiority(metric, tolerance, entry, level))

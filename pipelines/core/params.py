@@ -10,7 +10,7 @@ pipelines/yours/estimators.py, passed in as a list.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -340,13 +340,10 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-STAGE_SECTIONS = ("split", "train", "evaluate")
-"""The params.yaml sections the pipeline's stages read: what reports compare between revisions."""
-
-
-def stage_params(flat: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The pipeline stages' params only, so both sides of a report compare the same slice."""
-    return None if flat is None else {k: v for k, v in flat.items() if k.split(".")[0] in STAGE_SECTIONS}
+def stage_params(flat: dict[str, Any] | None, sections: Sequence[str]) -> dict[str, Any] | None:
+    """The flattened params of `sections` only (the ones the pipeline's stages read, from dvc.yaml: see
+    pipelines.adapters.params.stage_sections), so both sides of a report compare the same slice."""
+    return None if flat is None else {k: v for k, v in flat.items() if k.split(".")[0] in sections}
 
 
 def feedback_location(params: Params, override: str | None = None) -> str:

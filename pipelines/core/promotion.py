@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipelines.core.contract import Contract
-from pipelines.core.evaluate import evaluate
 from pipelines.core.gate import Verdict, check
 from pipelines.core.intervals import paired as paired_difference
-from pipelines.core.metrics import model_output
+from pipelines.core.metrics import model_output, score
 from pipelines.core.params import EnvironmentParams, EvaluateParams, GateParams
 
 
@@ -41,15 +41,21 @@ def judge_candidate(
     """Score both models on the same holdout; gate the candidate on the floors and on the
     environment's tolerance against the champion (the model the environment runs now).
 
-    Only the metrics matter here, so permutation importance runs once on at most 200 rows.
+    Only the metrics matter here: each model is scored as `evaluate` scores it (pipelines.core.metrics.score),
+    without the plots, intervals and permutation importance `evaluate` also computes.
     """
-    cheap = evaluate_params.model_copy(update={"permutation_repeats": 1, "permutation_max_samples": 200})
-    candidate_metrics = evaluate(candidate, holdout, cheap, contract).metrics
+    x, y = holdout[contract.features], holdout[contract.target].to_numpy()
+
+    def metrics(model: Any) -> dict[str, float]:
+        classes = None if contract.task == "regression" else np.asarray(model.classes_)
+        output = model_output(model, x, contract.task)
+        return score(y, output, task=contract.task, classes=classes, threshold=evaluate_params.threshold)
+
+    candidate_metrics = metrics(candidate)
     paired = None
     if champion is not None:
-        champion_metrics: dict[str, float] | None = evaluate(champion, holdout, cheap, contract).metrics
+        champion_metrics: dict[str, float] | None = metrics(champion)
         source = "evaluated on the same holdout"
-        x, y = holdout[contract.features], holdout[contract.target].to_numpy()
         classes = None if contract.task == "regression" else getattr(candidate, "classes_", None)
         if classes is None or list(classes) == list(getattr(champion, "classes_", [])):
             paired = paired_difference(

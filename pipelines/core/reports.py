@@ -131,14 +131,14 @@ def _params_diff(params: Mapping[str, Any], base: Mapping[str, Any] | None) -> s
 
 
 def gate_table(verdict: Verdict) -> str:
-    """The gate as a table: rule, metric, threshold, value, result."""
+    """The gate as a table: rule, metric, threshold, value, result ("not compared": a metric the base lacks)."""
     rows = [
         (
             r.kind,
             md.code(r.metric),
-            f"{r.comparison} {r.threshold:.4f}",
+            "-" if r.threshold is None else f"{r.comparison} {r.threshold:.4f}",
             "missing" if r.value is None else f"{r.value:.4f}",
-            "✅ pass" if r.passed else "❌ fail",
+            "⚪ not compared" if r.threshold is None else "✅ pass" if r.passed else "❌ fail",
         )
         for r in verdict.rules
     ]

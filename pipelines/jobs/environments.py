@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters import dvc, git, overlays, record
 from pipelines.adapters.github import GhCli, upsert_pull_request
-from pipelines.adapters.params import load_contract, load_params, load_paths
+from pipelines.adapters.params import load_contract, load_params, load_paths, stage_sections
 from pipelines.commands import Subparsers, add, add_env_choice, add_repo, annotate, append, json_bytes, say, target_env
-from pipelines.core.params import STAGE_SECTIONS, flatten, stage_params
+from pipelines.core.params import flatten, stage_params
 from pipelines.jobs.live import promotion_section
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
     from pipelines.core.reports import ReportInputs, build, gate_table, promotion_report
 
     params, paths, contract = load_params(args.params), load_paths(), load_contract()
+    sections = stage_sections()
     env = target_env(params.environments, args)
     if env is None:
         say("promotion-gate", f"{args.after} is the last environment: nothing to promote to")
@@ -82,8 +83,8 @@ def cmd_promotion_gate(args: argparse.Namespace) -> int:
         ReportInputs(
             metrics=result.candidate,
             base_metrics=result.champion,
-            params=flatten(params.model_dump(include=set(STAGE_SECTIONS))),
-            base_params=stage_params(revisions.params(current.commit, args.params)) if current else None,
+            params=flatten(params.model_dump(include=set(sections))),
+            base_params=stage_params(revisions.params(current.commit, args.params), sections) if current else None,
             verdict=result.verdict,
             plots={},
             head=git.resolve(candidate_rev) or candidate_rev,

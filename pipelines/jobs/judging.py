@@ -11,10 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from pipelines.adapters import dvc, git
-from pipelines.adapters.params import committed_outputs, load_contract, load_outputs, load_params, load_paths
+from pipelines.adapters.params import (
+    committed_outputs,
+    load_contract,
+    load_outputs,
+    load_params,
+    load_paths,
+    stage_sections,
+)
 from pipelines.core import reproduce
 from pipelines.core.gate import Verdict, check, require_reported_metrics
-from pipelines.core.params import STAGE_SECTIONS, Params, ParamsError, flatten, stage_params
+from pipelines.core.params import Params, ParamsError, flatten, stage_params
 from pipelines.core.reproduce import Reproduction
 from pipelines.errors import PipelineError
 
@@ -157,8 +164,8 @@ def write_report(
     inputs = ReportInputs(
         metrics=metrics,
         base_metrics=base_metrics,
-        params=flatten(params.model_dump(include=set(STAGE_SECTIONS))),
-        base_params=stage_params(revisions.params(base, params_file)) if base else None,
+        params=flatten(params.model_dump(include=set(stage_sections(dvc_yaml)))),
+        base_params=stage_params(revisions.params(base, params_file), stage_sections(dvc_yaml)) if base else None,
         verdict=verdict,
         plots=revisions.read_plots(paths["plots"], contract.task),
         base_plots=revisions.plots(base, paths["plots"], contract.task) if base else {},

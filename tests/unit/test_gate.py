@@ -54,6 +54,20 @@ def test_a_missing_metric_fails_its_rules() -> None:
     assert reasons == ["recall is missing from the metrics", "recall is missing from the metrics"]
 
 
+def test_a_metric_the_base_lacks_is_shown_as_not_compared_not_skipped() -> None:
+    """A metric added since the base has nothing to regress from: its max_regression rule says so in the
+    verdict and the gate table, passes, and leaves the floor to judge it."""
+    from pipelines.core.reports import gate_table
+
+    base = {k: v for k, v in GOOD.items() if k != "recall"}
+    verdict = check(GOOD, base, GATE)
+    (skipped,) = [r for r in verdict.rules if r.kind == "not compared"]
+    assert skipped.metric == "recall" and skipped.passed and skipped.threshold is None
+    assert "the base reports no recall" in skipped.reason
+    assert "| not compared | `recall` | - | 0.9300 | ⚪ not compared |" in gate_table(verdict)
+    assert not check({**GOOD, "recall": 0.5}, base, GATE).passed  # the floor still applies
+
+
 scores = st.floats(0.0, 1.0, allow_nan=False)
 
 

@@ -92,3 +92,19 @@ def test_a_renamed_key_is_still_read_with_one_deprecation_line(tmp_path: Path, c
     both.write_text(yaml.safe_dump(data, sort_keys=False))
     assert [e.name for e in load_params(both).environments.order] == [current.environments.order[0].name]
     assert "environments.stages is ignored: environments.order is set too" in capsys.readouterr().err
+
+
+def test_the_stage_sections_reports_compare_are_the_ones_dvc_yaml_says_the_stages_read(tmp_path: Path) -> None:
+    """Reports compare the params the pipeline's stages read, taken from dvc.yaml (not a list kept in code): a
+    `section.key` entry counts as its section, another file's entries (a mapping) do not, order is kept."""
+    from pipelines.adapters.params import stage_sections
+
+    dvc_yaml = tmp_path / "dvc.yaml"
+    dvc_yaml.write_text(
+        "stages:\n"
+        "  a: {cmd: x, params: [data, split.seed]}\n"
+        "  b: {cmd: y, params: [train, {other.yaml: [knob]}, split]}\n"
+        "  c: {cmd: z}\n"
+    )
+    assert stage_sections(dvc_yaml) == ("data", "split", "train")
+    assert set(stage_sections(ROOT / "dvc.yaml")) >= {"split", "train", "evaluate"}

@@ -276,3 +276,15 @@ def test_the_template_self_test_adapts_every_table_and_runs_the_readmes_two_comm
     runs = [s["run"] for s in job["steps"] if "run" in s]
     assert runs == ['make table KIND="$KIND" OUT="$TABLE"', 'make init ARGS="--dataset $TABLE --target $TARGET"',
                     "make run", "make test"]  # fmt: skip
+
+
+def test_uv_is_pinned_in_one_place_and_make_installs_that_version() -> None:
+    """The setup action's `version:` is uv's one pin (GitHub's runners install it); `make install` reads it from
+    there rather than repeating it, and pyproject.toml states only the floor any uv must meet."""
+    setup = yaml.safe_load((GITHUB / "actions" / "setup" / "action.yml").read_text())
+    pinned = next(s["with"]["version"] for s in setup["runs"]["steps"] if "setup-uv" in s.get("uses", ""))
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned)
+    made = subprocess.run(["make", "-s", "--eval", "print-uv: ; @echo $(UV_VERSION)", "print-uv"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert made == pinned
+    assert pinned not in (ROOT / "Makefile").read_text() and pinned not in (ROOT / "pyproject.toml").read_text()
