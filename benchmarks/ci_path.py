@@ -5,19 +5,46 @@
 Steps, in a throwaway committed copy of the repository:
   1. warm install: `make install` into a new virtual environment, with uv's download cache warm
      (what setup-uv's cache gives the workflow), bytecode compilation included;
-  2. `make data` (bootstrap), `reproduce` (dvc repro of all four stages, nothing cached, and the
-     check of the committed outputs), `report`, `gate`: the ml-gate job's steps.
+  2. the pipeline job's `run:` steps, read from .github/workflows/pull-request.yml (so the benchmark
+     follows the workflow and cannot drift from it): `changed`, `make data`, `reproduce --force` (every
+     stage re-run and the committed outputs checked), `report`, `gate`, with the pull request's
+     variables standing for a pull request against HEAD; every step runs, as when the pipeline must.
 Targets on 2 cores: pipeline + report + gate under 60 s; warm install under 90 s.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import yaml
 from _common import ROOT, env, measure, workspace
+
+WORKFLOW = ROOT / ".github" / "workflows" / "pull-request.yml"
+JOB = "pipeline"
+
+
+def workflow_steps(work: Path, outputs: Path) -> list[tuple[str, list[str]]]:
+    """The pipeline job's `run:` steps as commands, its variables standing for a pull request against HEAD."""
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"][JOB]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True, check=True)
+    values = {"BASE_SHA": "HEAD", "HEAD_SHA": head.stdout.strip(), "PR_NUMBER": "1",
+              "GITHUB_OUTPUT": str(outputs / "output"), "GITHUB_STEP_SUMMARY": str(outputs / "summary")}  # fmt: skip
+    steps = []
+    for step in job["steps"]:
+        if "run" not in step:
+            continue
+        words = shlex.split(step["run"])
+        unknown = [w for w in words if w.startswith("$") and w[1:] not in values]
+        if unknown:
+            raise SystemExit(f"{WORKFLOW.name}: step {step['run']!r} uses {unknown}, which this benchmark does not set")
+        command = [values.get(w[1:], w) if w.startswith("$") else w for w in words]
+        steps.append((" ".join(command[:4]) if command[0] == "python" else " ".join(command), command))
+    return steps
 
 
 def main() -> None:
@@ -31,20 +58,10 @@ def main() -> None:
         make = ["make", f"VENV={venv}", f"UV={uv}"]
         # the new venv, not the one running this script, must come first on PATH
         environ["PATH"] = f"{venv / 'bin'}:{environ['PATH'].split(':', 1)[1]}"
-        py = str(venv / "bin" / "python")
-        steps = [
-            ("warm install (make install)", [*make, "install"]),
-            ("data (make data)", [*make, "data"]),
-            (
-                "reproduce (dvc repro, 4 stages, + check)",
-                [py, "-m", "pipelines", "reproduce", "--advisory", "--verdict", "reports/reproduction.json"],
-            ),
-            (
-                "report",
-                [py, "-m", "pipelines", "report", "--base", "HEAD", "--reproduction", "reports/reproduction.json"],
-            ),
-            ("gate", [py, "-m", "pipelines", "gate", "--base", "HEAD", "--reproduction", "reports/reproduction.json"]),
-        ]
+        steps = [("warm install (make install)", [*make, "install"])]
+        for label, command in workflow_steps(work, tmp):
+            # `make` and `python` as the workflow runs them: the new environment's, on PATH first
+            steps.append((label, [*make, *command[1:]] if command[0] == "make" else command))
         for label, cmd in steps:
             print(f"{label} ...", file=sys.stderr, flush=True)
             seconds, mib = measure(cmd, work, environ)
