@@ -31,11 +31,12 @@ COMMANDS: dict[str, dict[str, str]] = {
         ),
         "track": "log the MLflow runs waiting in the spool (background or refused runs)",
     },
-    "pipelines.jobs.stages": {  # the four DVC stages (dvc.yaml)
-        "validate": "check the raw data against the schema (stage 1)",
-        "split": "stratified, seeded train/test split (stage 2)",
-        "train": "fit the model and save it in MLflow format (stage 3)",
-        "evaluate": "metrics, plots and figures on the holdout set; log to MLflow (stage 4)",
+    # the four DVC stages (dvc.yaml), a module each
+    "pipelines.jobs.stages.validate": {"validate": "check the raw data against the schema (stage 1)"},
+    "pipelines.jobs.stages.split": {"split": "stratified, seeded train/test split (stage 2)"},
+    "pipelines.jobs.stages.train": {"train": "fit the model and save it in MLflow format (stage 3)"},
+    "pipelines.jobs.stages.evaluate": {
+        "evaluate": "metrics, plots and figures on the holdout set, a simpler model beside it; log to MLflow (stage 4)"
     },
     "pipelines.jobs.pull_request": {  # pull-request.yml
         "changed": "list changed files that need the pipeline re-run (ci.pipeline_paths)",

@@ -22,7 +22,7 @@ from pipelines.core.tasks import task_spec
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything `evaluate` produces, as data; pipelines.jobs.stages writes it to files."""
+    """Everything `evaluate` produces, as data; pipelines.jobs.stages.evaluate writes it to files."""
 
     task: str
     metrics: dict[str, float]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pipelines.core.metrics import LOWER_IS_BETTER
 from pipelines.core.params import GateParams, ParamsError
@@ -142,3 +143,34 @@ def _non_inferiority(metric: str, tolerance: float, entry: Mapping[str, float], 
         "(non-inferiority)"
     )
     return Rule("non-inferiority", metric, threshold, bound, ok, reason)
+
+
+def baseline_rule(doc: Mapping[str, Any] | None, mode: str, primary: str) -> Rule | None:
+    """The rule against the simpler model (`doc`: reports/baseline.json, pipelines.core.baseline.document) on the
+    `primary` metric (None: `mode`, gate.baseline_rule, is "off", or there is no document).
+
+    "simpler_not_better" fails when the baseline is better beyond the interval of candidate - baseline (the
+    interval lies wholly on the baseline's side of 0); "beat_baseline" fails unless the candidate is better
+    beyond it. A skipped baseline is shown as "not compared", with its reason.
+    """
+    if mode == "off" or doc is None:
+        return None
+    name = doc.get("estimator") or "the baseline"
+    if doc.get("skipped"):
+        return Rule("not compared", primary, None, None, True, str(doc["skipped"]))
+    entry = (doc.get("difference") or {}).get(primary)
+    if entry is None:
+        return Rule("baseline", primary, 0.0, None, False, f"reports/baseline.json has no {primary} difference")
+    lower = primary in LOWER_IS_BETTER  # then a negative difference favours the candidate
+    d, low, high = float(entry["difference"]), float(entry["low"]), float(entry["high"])
+    level = float(doc.get("level", 0.95))
+    shown = f"{primary}: candidate - {name} = {d:+.4f}, {level:.0%} interval [{low:+.4f}, {high:+.4f}]"
+    if mode == "simpler_not_better":
+        bound = low if lower else high  # the candidate's best case
+        passed = bound <= 0 if lower else bound >= 0
+        reason = "" if passed else f"a simpler model does better: {shown}, wholly on {name}'s side of 0"
+    else:
+        bound = high if lower else low  # the candidate's worst case
+        passed = bound < 0 if lower else bound > 0
+        reason = "" if passed else f"the candidate does not beat the simpler model {name}: {shown} reaches 0"
+    return Rule("baseline", primary, 0.0, bound, passed, reason)

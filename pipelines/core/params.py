@@ -114,6 +114,9 @@ class EvaluateParams(_Section):
     seed: int
     recorded_rows: PositiveInt
     intervals: IntervalParams
+    # a simpler model fit on the same training split and scored on the same holdout rows, its hyper-parameters
+    # in train.<name> (reports/baseline.json; the gate's gate.baseline_rule); None: no baseline
+    baseline: Annotated[str, Field(min_length=1)] | None
 
 
 class MlflowParams(_Section):
@@ -131,6 +134,10 @@ class GateParams(_Section):
     # per metric, how max_regression is judged: "point" (this - base on the point estimates, the default for
     # a metric not listed) or "non_inferiority" (the paired interval's bound of this - base must clear it)
     regression_rule: dict[Metric, Literal["point", "non_inferiority"]]
+    # against evaluate.baseline on the task's primary metric, paired on the same holdout rows: "simpler_not_better"
+    # fails when the baseline is better beyond the interval, "beat_baseline" unless the candidate is better beyond
+    # it, "off" reports without judging
+    baseline_rule: Literal["simpler_not_better", "beat_baseline", "off"]
 
 
 class ReproduceParams(_Section):
@@ -323,6 +330,15 @@ def parse_params(data: Any, source: str = "params.yaml", estimators: Mapping[str
         lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
         raise ParamsError(f"{source} is invalid:\n{lines}") from None
     problems = params.train.check_estimators(estimators) if estimators is not None else []
+    baseline = params.evaluate.baseline
+    if estimators is not None and baseline is not None and baseline not in params.train.sections():
+        known = baseline in estimators
+        problems.append(
+            f"evaluate.baseline is {baseline!r} but params.yaml has no train.{baseline} section"
+            if known
+            else f"evaluate.baseline: {baseline!r} is not in pipelines/yours/estimators.py; one of: "
+            + ", ".join(estimators)
+        )
     if problems:
         raise ParamsError(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
     return params

@@ -70,6 +70,7 @@ def judge_candidate(
         floors=gate.floors,
         max_regression=env.max_regression or gate.max_regression,
         regression_rule=gate.regression_rule,
+        baseline_rule="off",  # judged on the pull request; a promotion compares the candidate with the champion
     )
     verdict = check(candidate_metrics, champion_metrics, rules, paired, evaluate_params.intervals.level)
     return Comparison(candidate_metrics, champion_metrics, source, verdict, paired)

@@ -50,6 +50,7 @@ class ReportInputs:
     base_intervals: Mapping[str, Any] | None = None  # ... and of the base (None: it has none)
     paired: Mapping[str, Mapping[str, float]] | None = None  # pipelines.core.intervals.paired against the base
     pairing: str = ""  # how the comparison was made (paired on which rows, or why unpaired)
+    baseline: Mapping[str, Any] | None = None  # reports/baseline.json: the simpler model (pipelines.core.baseline)
 
 
 def _fmt(value: Any) -> str:
@@ -233,6 +234,8 @@ def build(inputs: ReportInputs) -> str:
             if inputs.paired is None:
                 note += "; without a paired interval, read the two intervals side by side"
         parts.append(note + ").</sub>")
+    if inputs.baseline is not None:
+        parts += ["### Simpler model", simpler_model(inputs.metrics, inputs.baseline, inputs.task)]
     parts += ["### Gate", gate_table(v)]
     if reproduced is not None:
         parts += ["### Reproduction", reproduction(reproduced).rstrip()]
@@ -248,6 +251,28 @@ def build(inputs: ReportInputs) -> str:
     elif inputs.figures_url:
         parts.append(f"Full-resolution figures: [report artifact]({inputs.figures_url}).")
     return "\n\n".join(parts) + "\n"
+
+
+def simpler_model(metrics: Mapping[str, float], baseline: Mapping[str, Any], task: str) -> str:
+    """The candidate beside the simpler model `evaluate.baseline` fit on the same split and scored on the same
+    rows: per metric both values and candidate - baseline with its paired interval; or why there is none."""
+    name = baseline.get("estimator")
+    if baseline.get("skipped"):
+        return f"_Not compared: {baseline['skipped']}._"
+    level = float(baseline.get("level", 0.95))
+    rows = []
+    for metric in (m for m in _order(task) if m in (baseline.get("difference") or {})):
+        entry, mine, theirs = baseline["difference"][metric], metrics.get(metric), baseline["metrics"].get(metric)
+        better = "lower" if metric in LOWER_IS_BETTER else "higher"
+        rows.append((
+            md.code(metric), "-" if mine is None else f"{mine:.4f}", "-" if theirs is None else f"{theirs:.4f}",
+            f"{entry['difference']:+.4f} [{entry['low']:+.4f}, {entry['high']:+.4f}]", f"{better} is better",
+        ))  # fmt: skip
+    note = (f"<sub>{md.code(name)} fit on the same training split, scored on the same holdout rows; [low, high]: "
+            f"{level:.0%} paired percentile-bootstrap interval of the difference (gate.baseline_rule judges "
+            f"{md.code(task_spec(task).primary)}).</sub>")  # fmt: skip
+    header = ["metric", "candidate", md.code(name), "candidate - baseline [interval]", ""]
+    return md.table(header, rows) + "\n\n" + note
 
 
 def promotion_report(title: str, env: str, champion_source: str, note: str, report: str) -> str:

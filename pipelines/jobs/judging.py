@@ -8,7 +8,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipelines.adapters import dvc, git
 from pipelines.adapters.params import (
@@ -20,9 +20,10 @@ from pipelines.adapters.params import (
     stage_sections,
 )
 from pipelines.core import reproduce
-from pipelines.core.gate import Verdict, check, require_reported_metrics
+from pipelines.core.gate import Verdict, baseline_rule, check, require_reported_metrics
 from pipelines.core.params import Params, ParamsError, flatten, stage_params
 from pipelines.core.reproduce import Reproduction
+from pipelines.core.tasks import task_spec
 from pipelines.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class GateInputs(NamedTuple):
     verdict: Verdict
     contract: Contract
     comparison: tuple[Paired | None, str]  # the paired comparison with the base (None without one), and how made
+    baseline: dict[str, Any] | None  # reports/baseline.json (pipelines.core.baseline), None when absent
 
 
 def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Reproduction:
@@ -108,7 +110,12 @@ def gate_inputs(command: str, params_file: str, dvc_yaml: str, base_rev: str | N
         )
     level = params.evaluate.intervals.level
     verdict = check(metrics, base, params.gate, comparison[0], level)
-    return GateInputs(params, paths, metrics, base, verdict, contract, comparison)
+    simpler_path = Path(paths.get("baseline", "reports/baseline.json"))
+    simpler = json.loads(simpler_path.read_text()) if simpler_path.exists() else None
+    rule = baseline_rule(simpler, params.gate.baseline_rule, task_spec(contract.task).primary)
+    if rule is not None:
+        verdict = Verdict([*verdict.rules, rule], verdict.has_base)
+    return GateInputs(params, paths, metrics, base, verdict, contract, comparison, simpler)
 
 
 def read_reproduction(path: str | None) -> Reproduction | None:
@@ -157,7 +164,7 @@ def write_report(
     from pipelines.adapters import files, revisions
     from pipelines.core.reports import ReportInputs, build
 
-    params, paths, metrics, base_metrics, verdict, contract, (paired, pairing) = gate_inputs(
+    params, paths, metrics, base_metrics, verdict, contract, (paired, pairing), simpler = gate_inputs(
         "report", params_file, dvc_yaml, base_rev
     )
     base = git.resolve(base_rev) if base_rev else None
@@ -183,6 +190,7 @@ def write_report(
         base_intervals=revisions.intervals(base, paths["intervals"]) if base else None,
         paired=paired,
         pairing=pairing,
+        baseline=simpler,
     )
     files.write_text(out, build(inputs))
     if paired:

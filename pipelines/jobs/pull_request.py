@@ -1,6 +1,6 @@
 """The pull-request loop (.github/workflows/pull-request.yml, job `ml-gate`): does the change need the
 pipeline (`changed`), the report (`report`) and the merge gate (`gate`). The pipeline run and the
-stale-lock check are `reproduce` (jobs.stages); posting the report is pipelines.comment."""
+stale-lock check are `reproduce` (jobs.runs); posting the report is pipelines.comment."""
 
 from __future__ import annotations
 

@@ -90,6 +90,8 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
         weighted = [name for name, e in estimators().items() if "class_weight" in e.params.model_fields]
         if task == "regression":
             train["estimator"] = "ridge"
+            if data["evaluate"].get("baseline") == "logistic_regression":  # the task's linear model is the baseline
+                data["evaluate"]["baseline"] = "ridge"
             if "logistic_regression" in train:
                 del train["logistic_regression"]
             if "ridge" not in train:

@@ -24,7 +24,7 @@ LOG_LOSS_REGRESSION = 0.05
 ERROR_FACTOR = 1.10  # ceiling of an error in the target's units (RMSE, MAE): 10% above the first model
 ERROR_REGRESSION = 0.05  # ...and its allowed worsening: 5% of the first model's value
 PRODUCTION_SHARE = 1 / 3  # production's tolerance on the task's primary metric: a third of the regression rule
-BASELINE_SHARE = 0.5  # a floor keeps at least half of the first model's lead over the trivial model
+LEAD_SHARE = 0.5  # a floor keeps at least half of the first model's lead over the trivial model
 IMBALANCE_SHARE = 0.10  # a binary target whose smaller class is below this share is imbalanced
 
 
@@ -33,15 +33,15 @@ def _round(value: float, up: bool, digits: int = 2) -> float:
     return float((math.ceil if up else math.floor)(round(value * factor, 9)) / factor)
 
 
-def _between(value: float, limit: float, baseline: float | None, lower_is_better: bool) -> float:
-    """`limit` moved towards `value` where it would let the trivial model (score `baseline`) pass: the floor
-    (ceiling) keeps BASELINE_SHARE of the first model's lead over the baseline, and `value` itself passes."""
-    if baseline is None or not math.isfinite(baseline):
+def _between(value: float, limit: float, trivial: float | None, lower_is_better: bool) -> float:
+    """`limit` moved towards `value` where it would let the trivial model (score `trivial`) pass: the floor
+    (ceiling) keeps LEAD_SHARE of the first model's lead over the trivial model, and `value` itself passes."""
+    if trivial is None or not math.isfinite(trivial):
         return limit
-    lead = (baseline - value) if lower_is_better else (value - baseline)
+    lead = (trivial - value) if lower_is_better else (value - trivial)
     if lead <= 0:  # no better than the trivial model: nothing to keep (init warns)
         return limit
-    kept = value + lead * BASELINE_SHARE if lower_is_better else value - lead * BASELINE_SHARE
+    kept = value + lead * LEAD_SHARE if lower_is_better else value - lead * LEAD_SHARE
     if lower_is_better:
         return min(limit, float(f"{_outward(kept, up=True):.6g}"))
     return max(limit, _round(kept, up=False, digits=3))
@@ -59,28 +59,28 @@ def gated_metrics(task: str, weighted: bool) -> list[str]:
     return [m for m in task_spec(task).gated if not (weighted and m in UNGATED_WHEN_WEIGHTED)]
 
 
-def without_lead(scores: Mapping[str, float], baseline: Mapping[str, float], metrics: list[str]) -> list[str]:
+def without_lead(scores: Mapping[str, float], trivial_scores: Mapping[str, float], metrics: list[str]) -> list[str]:
     """The metrics on which the first model is no better than the trivial model, in `metrics` order."""
-    return [m for m in metrics if math.isfinite(baseline.get(m, math.nan)) and (
-        scores[m] >= baseline[m] if m in LOWER_IS_BETTER else scores[m] <= baseline[m])]  # fmt: skip
+    return [m for m in metrics if math.isfinite(trivial_scores.get(m, math.nan)) and (
+        scores[m] >= trivial_scores[m] if m in LOWER_IS_BETTER else scores[m] <= trivial_scores[m])]  # fmt: skip
 
 
 def floors_for(
-    scores: Mapping[str, float], task: str, baseline: Mapping[str, float] | None = None, weighted: bool = False
+    scores: Mapping[str, float], task: str, trivial_scores: Mapping[str, float] | None = None, weighted: bool = False
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """(floors, max_regression, production max_regression) from the first model's holdout scores.
 
     Floors sit a margin below what the first model reaches (ceilings above, for errors), so a
-    clearly worse model fails while seed-level noise does not; and, given the `baseline` scores of the
+    clearly worse model fails while seed-level noise does not; and, given the `trivial_scores` of the
     trivial model (class priors, or the mean), never where that model would pass: each keeps at least
-    BASELINE_SHARE of the first model's lead over it (on imbalanced data, recall >= 0.0 guards nothing).
+    LEAD_SHARE of the first model's lead over it (on imbalanced data, recall >= 0.0 guards nothing).
     With class weighting (`weighted`), the metrics of UNGATED_WHEN_WEIGHTED get no floor and no regression rule.
     """
     floors: dict[str, float] = {}
     regression: dict[str, float] = {}
     for metric in gated_metrics(task, weighted):
         value = float(scores[metric])
-        trivial = None if baseline is None else baseline.get(metric)
+        trivial = None if trivial_scores is None else trivial_scores.get(metric)
         if metric in IN_TARGET_UNITS:
             limit = float(f"{_outward(value * ERROR_FACTOR, up=True):.6g}")
             regression[metric] = float(f"{_outward(max(value * ERROR_REGRESSION, 1e-9), up=True):.3g}")

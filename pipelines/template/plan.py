@@ -185,17 +185,17 @@ def plan(root: Path, options: Options) -> Plan:
         provisional = edits.edit_params(params_text, options, setup, (zeros, zeros, zeros))
         params = parse_params(_yaml_safe(provisional), "params.yaml", estimators())
         try:
-            result.scores, baseline = floors.first_scores(frame, contract, params)
+            result.scores, trivial_scores = floors.first_scores(frame, contract, params)
         except DataError as exc:
             raise InitError(str(exc)) from None
         weighted = balance is not None
-        gates = floors.floors_for(result.scores, task, baseline, weighted)
+        gates = floors.floors_for(result.scores, task, trivial_scores, weighted)
         for metric, why in floors.UNGATED_WHEN_WEIGHTED.items() if weighted else ():
             result.notes.append(f"{metric} is not gated: {why}")
-        behind = floors.without_lead(result.scores, baseline, floors.gated_metrics(task, weighted))
+        behind = floors.without_lead(result.scores, trivial_scores, floors.gated_metrics(task, weighted))
         if behind:  # its floor cannot keep a lead the model does not have: the trivial model passes it
             trivial = "the mean" if task == "regression" else "the class priors"
-            shown = ", ".join(f"{m} {result.scores[m]:.4f} vs {baseline[m]:.4f}" for m in behind)
+            shown = ", ".join(f"{m} {result.scores[m]:.4f} vs {trivial_scores[m]:.4f}" for m in behind)
             result.notes.append(f"warning: the first model is no better than predicting {trivial} on {shown}: "
                                 "those floors do not stop the trivial model")  # fmt: skip
         result.writes[SCHEMA] = code

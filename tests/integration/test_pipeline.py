@@ -402,12 +402,13 @@ _LOADED = (
 
 
 def test_every_project_module_a_stage_imports_is_among_its_deps(repo_copy: Repo) -> None:
-    """A stage's `deps` in dvc.yaml list every project module its command has loaded when it finishes, so moving
-    code into a new module cannot make DVC skip a stage whose code changed. Each stage's command runs for real in
+    """A stage's `deps` in dvc.yaml list exactly the project modules its command has loaded when it finishes, so
+    moving code into a new module cannot make DVC skip a stage whose code changed, and a change to code a stage
+    does not run does not re-run it. Each stage's command runs for real in
     a copy of the trained project (package __init__ files, docstrings only, aside)."""
     pipeline = yaml.safe_load((repo_copy.path / "dvc.yaml").read_text())
     paths = {k: str(v) for entry in pipeline["vars"] for k, v in entry["paths"].items()}
-    loaded, missing = repo_copy.path.parent / "loaded.json", {}
+    loaded, missing, extra = repo_copy.path.parent / "loaded.json", {}, {}
     for name, stage in pipeline["stages"].items():
         command = " ".join(stage["cmd"].split())
         for key, value in paths.items():
@@ -417,7 +418,11 @@ def test_every_project_module_a_stage_imports_is_among_its_deps(repo_copy: Repo)
         repo_copy.run(sys.executable, "-c", _LOADED, str(loaded), *argv[3:], timeout=300)
         modules = {Path(*n.split(".")) for n in json.loads(loaded.read_text())}
         files = {f"{m}.py" for m in modules if not (ROOT / m).is_dir()}
-        assert "pipelines/jobs/stages.py" in files, files
-        if files - {str(dep) for dep in stage["deps"]}:
-            missing[name] = sorted(files - {str(dep) for dep in stage["deps"]})
+        assert f"pipelines/jobs/stages/{name}.py" in files, files
+        code = {str(dep) for dep in stage["deps"] if str(dep).endswith(".py")}
+        if files - code:
+            missing[name] = sorted(files - code)
+        if code - files:  # a dep the stage does not load re-runs it (and every stage after it) for nothing
+            extra[name] = sorted(code - files)
     assert not missing, f"dvc.yaml: stages load project modules their deps do not list: {missing}"
+    assert not extra, f"dvc.yaml: stages list project modules they do not load: {extra}"

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.core.tasks import task_spec
 from tests.helpers.project import CONTRACT, PARAMS, Repo, cripple, forbidden_cell, read_project_data
 
 pytestmark = pytest.mark.slow
@@ -86,6 +87,14 @@ def test_a_branch_that_degrades_the_model_fails_the_gate_naming_the_rule(repo_co
         )
     assert "### ❌ Model gate failed" in summary.read_text()
     assert "## ❌ Model gate failed" in report and "🔴" in report
+    # the simpler model (evaluate.baseline) on the same rows: the rule fails exactly when it is better beyond
+    # the paired interval, and the report shows the comparison (a model that learnt nothing, against one with skill)
+    simpler = json.loads((repo_copy.path / "reports" / "baseline.json").read_text())
+    assert simpler["estimator"] == PARAMS.evaluate.baseline and "skipped" not in simpler, simpler
+    primary = task_spec(CONTRACT.task).primary
+    beyond = simpler["difference"][primary]["high"] < 0
+    assert ("FAIL: a simpler model does better" in gate.stderr) == beyond, (simpler, gate.stderr)
+    assert "### Simpler model" in report and f"| `{PARAMS.evaluate.baseline}` |" in report
 
 
 @pytest.mark.example

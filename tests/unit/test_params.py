@@ -108,3 +108,16 @@ def test_the_stage_sections_reports_compare_are_the_ones_dvc_yaml_says_the_stage
     )
     assert stage_sections(dvc_yaml) == ("data", "split", "train")
     assert set(stage_sections(ROOT / "dvc.yaml")) >= {"split", "train", "evaluate"}
+
+
+def test_the_baseline_must_name_an_estimator_with_its_section() -> None:
+    data = _params()
+    unset = next(name for name in ESTIMATORS if name not in data["train"])  # an estimator without its section
+    data["evaluate"]["baseline"] = unset
+    with pytest.raises(ParamsError, match=rf"evaluate\.baseline is '{unset}' but params\.yaml has no train\.{unset}"):
+        parse_params(data, estimators=ESTIMATORS)
+    data["evaluate"]["baseline"] = "lasso"
+    with pytest.raises(ParamsError, match=r"evaluate\.baseline: 'lasso' is not in pipelines/yours/estimators\.py"):
+        parse_params(data, estimators=ESTIMATORS)
+    data["evaluate"]["baseline"] = None
+    assert parse_params(data, estimators=ESTIMATORS).evaluate.baseline is None

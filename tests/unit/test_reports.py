@@ -12,7 +12,9 @@ from pipelines.core.reports import ReportInputs, build
 from pipelines.core.tasks import task_spec
 from tests.helpers.project import CONTRACT
 
-GATE = GateParams(floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01}, regression_rule={})
+GATE = GateParams(
+    floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01}, regression_rule={}, baseline_rule="simpler_not_better"
+)
 PLOTS = {
     "roc": pd.DataFrame({"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.9, 1.0]}),
     "precision_recall": pd.DataFrame({"recall": [1.0, 0.5, 0.0], "precision": [0.5, 0.9, 1.0]}),
@@ -150,7 +152,7 @@ def test_each_paired_bar_is_on_its_metrics_own_scale_and_large_errors_keep_their
     metrics, base = {"r2": 0.9, "rmse": 3.9e9}, {"r2": 0.5, "rmse": 4.1e9}
     paired = {"r2": {"difference": 0.3883, "low": 0.0617, "high": 1.0916},
               "rmse": {"difference": -2.0e8, "low": -3.1e8, "high": -0.9e8}}  # fmt: skip
-    verdict = check(metrics, base, GateParams(floors={}, max_regression={}, regression_rule={}))
+    verdict = check(metrics, base, GateParams(floors={}, max_regression={}, regression_rule={}, baseline_rule="off"))
     text = build(_inputs(metrics=metrics, base_metrics=base, paired=paired, task="regression", verdict=verdict))
     r2 = next(line for line in text.splitlines() if line.startswith("| `r2` |"))
     assert "┼━━━━━━━━` better" in r2, r2
@@ -171,3 +173,17 @@ def test_a_metric_the_base_lacks_fills_every_column_of_the_paired_table() -> Non
     lines = [line for line in _metrics_table(metrics, base, task, paired=paired).splitlines() if line.startswith("|")]
     assert len({line.count("|") for line in lines}) == 1, lines
     assert any(f"`{first}`" in line and "new" in line for line in lines)
+
+
+def test_the_report_shows_the_simpler_model_beside_the_candidate_or_why_there_is_none() -> None:
+    doc = {"estimator": "logistic_regression", "level": 0.95, "metrics": {"roc_auc": 0.97, "log_loss": 0.11},
+           "difference": {"roc_auc": {"difference": 0.02, "low": -0.001, "high": 0.04},
+                          "log_loss": {"difference": -0.03, "low": -0.05, "high": -0.01}}}  # fmt: skip
+    text = build(_inputs(metrics={"roc_auc": 0.99, "log_loss": 0.08}, baseline=doc))
+    section = text.split("### Simpler model")[1].split("### Gate")[0]
+    assert "| `roc_auc` | 0.9900 | 0.9700 | +0.0200 [-0.0010, +0.0400] | higher is better |" in section
+    assert "| `log_loss` | 0.0800 | 0.1100 | -0.0300 [-0.0500, -0.0100] | lower is better |" in section
+    assert "95% paired percentile-bootstrap interval" in section and "judges `roc_auc`" in section
+    skipped = build(_inputs(baseline={"estimator": "logistic_regression", "skipped": "the candidate is the same"}))
+    assert "_Not compared: the candidate is the same._" in skipped
+    assert "### Simpler model" not in build(_inputs())

@@ -49,7 +49,11 @@ def test_the_first_models_scores_pass_the_floors_derived_from_them(task: str) ->
     scores = {m: (0.8 if m not in ("rmse", "mae", "log_loss") else 12.0) for m in task_spec(task).metrics}
     minimums, regression, production = floors.floors_for(scores, task)
     assert set(minimums) <= set(task_spec(task).metrics) and set(production) <= set(regression)
-    assert check(scores, scores, GateParams(floors=minimums, max_regression=regression, regression_rule={})).passed
+    assert check(
+        scores,
+        scores,
+        GateParams(floors=minimums, max_regression=regression, regression_rule={}, baseline_rule="off"),
+    ).passed
 
 
 def test_environment_names_are_replaced_as_whole_words_only() -> None:
@@ -188,7 +192,9 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
     assert params.train.sections()["logistic_regression"]["class_weight"] == "balanced"
     scores, trivial = floors.first_scores(frame, contract, params)
     minimums, regression, _ = floors.floors_for(scores, "binary", trivial, weighted=True)
-    rules = GateParams(floors=minimums, max_regression=regression, regression_rule={})
+    rules = GateParams(
+        floors=minimums, max_regression=regression, regression_rule={}, baseline_rule="simpler_not_better"
+    )
     assert check(scores, None, rules).passed, "the first model must pass its own floors"
     assert not check(trivial, None, rules).passed, f"the majority-only model passes {minimums}"
     assert minimums["recall"] > 0.0 and minimums["average_precision"] > trivial["average_precision"]
