@@ -74,10 +74,16 @@ def split(
     asked (a label: classification only); or, with `order_by` (a timestamp column), the newest `test_size`
     fraction of rows held out, so the model is judged on the future it will meet.
 
-    Raises DataError for a stratified regression split, `order_by` with `stratify` or naming no column, and
-    a class with too few rows for the holdout (check_classes).
+    Raises DataError for a target with fewer than two distinct values (nothing to learn, and a constant
+    number would score perfectly), a stratified regression split, `order_by` with `stratify` or naming no
+    column, and a class with too few rows for the holdout (check_classes).
     """
     from sklearn.model_selection import train_test_split
+
+    distinct = frame[target].dropna().unique()
+    if len(distinct) < 2:
+        shown = "no value" if not len(distinct) else f"only {str(distinct[0])[:40]!r}"
+        raise DataError(f"the target {target!r} holds {shown} in every row: nothing to learn; nothing was split")
 
     if stratify and task == "regression":
         raise DataError("split.stratify: true needs a class label, and the target is a number; set it to false")

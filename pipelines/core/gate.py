@@ -172,5 +172,6 @@ def baseline_rule(doc: Mapping[str, Any] | None, mode: str, primary: str) -> Rul
     else:
         bound = high if lower else low  # the candidate's worst case
         passed = bound < 0 if lower else bound > 0
-        reason = "" if passed else f"the candidate does not beat the simpler model {name}: {shown} reaches 0"
+        beaten = f"the candidate does not beat {name}: {shown}, not wholly on the candidate's side of 0"
+        reason = "" if passed else beaten
     return Rule("baseline", primary, 0.0, bound, passed, reason)

@@ -138,7 +138,7 @@ def gate_table(verdict: Verdict) -> str:
             r.kind,
             md.code(r.metric),
             "-" if r.threshold is None else f"{r.comparison} {r.threshold:.4f}",
-            "missing" if r.value is None else f"{r.value:.4f}",
+            ("-" if r.kind == "not compared" else "missing") if r.value is None else f"{r.value:.4f}",
             "⚪ not compared" if r.threshold is None else "✅ pass" if r.passed else "❌ fail",
         )
         for r in verdict.rules

@@ -31,6 +31,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
         say("gate", "no metrics committed on the base revision: checking the absolute floors only")
     else:
         say("gate", f"comparison with the base: {judged.comparison[1]}")
+    for rule in verdict.rules:
+        if rule.kind == "not compared":
+            say("gate", f"not compared ({rule.metric}): {rule.reason}")
     reasons = [r.reason for r in verdict.failures]
     if reproduced is not None and not reproduced.ok:
         reasons.insert(0, reproduced.headline())

@@ -4,6 +4,7 @@ recorded rows), the simpler model beside it (evaluate.baseline), and the run log
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from pipelines.core import baseline
 from pipelines.core.metrics import model_output
 from pipelines.core.params import Params
 from pipelines.core.tasks import task_spec
+from pipelines.errors import PipelineError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +35,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     say("evaluate", f"scoring {args.model} on {len(test)} holdout rows")
     result = evaluate(model, test, params.evaluate, contract)
     simpler = _baseline(args.train, params, contract, model, test)  # before any output is written
+    undefined = sorted(k for k, v in result.metrics.items() if not math.isfinite(v))
+    if undefined:  # a degenerate holdout (one class, say): refuse before any output is written
+        raise PipelineError(
+            f"evaluate: {', '.join(undefined)} cannot be computed on this holdout ({len(test)} rows; a metric needs "
+            "both classes, or a target that varies); nothing was written, the last outputs stand"
+        )
     plots.write_data(result, args.plots)
     figures = plots.write_figures(result, args.figures)
     # 10 significant digits: far finer than reproduce.prediction_tolerance, and coarse enough that
