@@ -24,9 +24,12 @@ def write_data(evaluation: Evaluation, directory: str | os.PathLike[str]) -> Non
             evaluation.plots[key].to_csv(tmp / name, index=False, float_format="%.6g", lineterminator="\n")
 
 
-def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> list[str]:
+def write_figures(
+    evaluation: Evaluation, directory: str | os.PathLike[str], slices: Mapping[str, Any] | None = None
+) -> list[str]:
     """Render the PNG figures of every plot of the task (pipelines.core.plots) into `directory` (replaced as a
-    whole): the plot's own drawing below, else a generic one from its entry; return their file names."""
+    whole): the plot's own drawing below, else a generic one from its entry; with `slices` (reports/slices.json,
+    pipelines.core.slices) holding any slice, slices.png too; return their file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,6 +44,8 @@ def write_figures(evaluation: Evaluation, directory: str | os.PathLike[str]) -> 
     with files.atomic_dir(directory) as tmp:
         for plot in for_task(evaluation.task):
             DRAWINGS.get(plot.key, _generic)(evaluation, plot, tmp, plt, save)
+        if slices and slices.get("slices"):
+            _slices(evaluation, slices, tmp, plt, save)
         names = sorted(p.name for p in tmp.iterdir())
     return names
 
@@ -57,6 +62,29 @@ def _generic(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> 
         ax.scatter(frame[plot.x], frame[plot.y], s=10, alpha=0.6)
     ax.set(xlabel=plot.x_label or plot.x, ylabel=plot.y_label or plot.y, title=plot.title)
     save(fig, tmp, plot.pngs[0])
+
+
+def _slices(ev: Evaluation, doc: Mapping[str, Any], tmp: Path, plt: Any, save: Any) -> None:
+    """slices.png: the primary metric per slice with its interval, the whole holdout's as a line; a slice not
+    judged is a grey cross at its value when it has one, with its row count in the label."""
+    metric = task_spec(ev.task).primary
+    entries = doc["slices"]
+    fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(entries) + 1.6))
+    for i, entry in enumerate(entries):
+        value = (entry.get("metrics") or {}).get(metric)
+        if entry.get("judged") and value is not None:
+            bounds = entry["intervals"][metric]
+            ax.plot([bounds["low"], bounds["high"]], [i, i], color="#4c72b0", linewidth=2)
+            ax.plot([value], [i], "o", color="#4c72b0")
+        elif value is not None:
+            ax.plot([value], [i], "x", color="grey")
+    ax.axvline(ev.metrics[metric], color="grey", linewidth=1, linestyle="--")
+    labels = [f"{e['slice']} (n={e['rows']}{'' if e.get('judged') else ', not judged'})" for e in entries]
+    ax.set_yticks(range(len(entries)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(metric)
+    ax.set_title(f"{metric} per slice, {float(doc['level']):.0%} bootstrap interval (dashed: whole holdout)", fontsize=9)
+    save(fig, tmp, "slices.png")
 
 
 def _roc(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:

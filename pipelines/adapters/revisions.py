@@ -116,13 +116,15 @@ def intervals(rev: str | None, path: str) -> dict[str, Any] | None:
 
 def paired_with_base(
     base: str, paths: dict[str, str], current: Any, contract: Any
-) -> tuple[dict[str, dict[str, float]] | None, str]:
-    """The paired difference (this - base) of every metric on the same holdout rows, and how it was made.
+) -> tuple[dict[str, dict[str, float]] | None, str, dict[str, dict[str, Any]] | None]:
+    """The paired difference (this - base) of every metric on the same holdout rows, how it was made, and, when
+    evaluate.slices names any, the primary metric's paired difference per slice of those rows
+    (pipelines.core.slices.paired_slices; None without slices or with gate.slice_rule off).
 
     Both sides are the models' outputs recorded on fixed holdout rows (models/holdout_predictions.csv,
     committed), so the base model itself is not needed: no DVC remote, no registry, and it works on fork
     pull requests. The rows correspond when the base committed the same data pointer and split params and
-    recorded the same rows; otherwise (None, the reason) and the comparison is unpaired.
+    recorded the same rows; otherwise (None, the reason, None) and the comparison is unpaired.
     """
     from pipelines.adapters import files
     from pipelines.core.evaluate import recorded_weights
@@ -131,17 +133,17 @@ def paired_with_base(
     name = paths["holdout_predictions"]
     text = git.show(base, name)
     if text is None:
-        return None, f"unpaired: the base has no {name}"
+        return None, f"unpaired: the base has no {name}", None
     head_pointer, base_pointer = Path(DATA_POINTER).read_text(), git.show(base, DATA_POINTER)
     if base_pointer is None or parse_pointer(base_pointer)[1] != parse_pointer(head_pointer)[1]:
-        return None, "unpaired: the data changed, so the two holdouts are different rows"
+        return None, "unpaired: the data changed, so the two holdouts are different rows", None
     head_split = flatten({"split": current.split.model_dump()})
     base_split = {k: v for k, v in (params(base) or {}).items() if k.startswith("split.")}
     if any(base_split.get(k) != v for k, v in head_split.items()):
-        return None, "unpaired: the split params changed, so the two holdouts are different rows"
+        return None, "unpaired: the split params changed, so the two holdouts are different rows", None
     base_rows, head_rows = pd.read_csv(io.StringIO(text)), pd.read_csv(Path(name))
     if list(base_rows["row"]) != list(head_rows["row"]) or list(base_rows.columns) != list(head_rows.columns):
-        return None, "unpaired: the base recorded other holdout rows or classes"
+        return None, "unpaired: the base recorded other holdout rows or classes", None
     test = files.read_frame(paths["test"])
     positions = head_rows["row"].to_numpy()
     y = test[contract.target].iloc[positions].to_numpy()
@@ -167,7 +169,16 @@ def paired_with_base(
         shares = ", ".join(f"{c} {int(kept.get(c, 0))} of {int(n)}" for c, n in sorted(every.items()))
         scope = (f"{rows} of {len(test)} holdout rows, stratified by class and weighted to the holdout's shares "
                  f"({shares}; evaluate.recorded_rows)")  # fmt: skip
-    return found, f"paired: both models' recorded outputs on {scope}, {resamples_used(settings, rows)} shared resamples"
+    how = f"paired: both models' recorded outputs on {scope}, {resamples_used(settings, rows)} shared resamples"
+    by_slice = None
+    if current.evaluate.slices and current.gate.slice_rule != "off":
+        from pipelines.core import slices
+
+        found_slices = slices.slices(test.iloc[positions].reset_index(drop=True), current.evaluate.slices)
+        by_slice = slices.paired_slices(contract.task, y, head_out, base_out, classes, found_slices,
+                                        current.evaluate.threshold, settings, current.evaluate.slice_min_rows,
+                                        task_spec(contract.task).primary, weights)  # fmt: skip
+    return found, how, by_slice
 
 
 def version_labels(digest: str, rev: str | None = None) -> dict[str, str]:

@@ -15,12 +15,15 @@ from pipelines.core.tasks import task_spec
 class Rule:
     """One checked rule. `threshold` is the bound `value` had to meet (None for "not compared")."""
 
-    kind: str  # "floor", "regression" (point), "non-inferiority" (the paired interval's bound), or "not compared"
+    # "floor", "regression" (point), "non-inferiority" (the paired interval's bound), "baseline", "slice floor",
+    # "slice regression", or "not compared"
+    kind: str
     metric: str
     threshold: float | None
     value: float | None
     passed: bool
     reason: str
+    scope: str = ""  # the slice a rule judges (pipelines.core.slices), "" for the whole holdout
 
     @property
     def comparison(self) -> str:
@@ -59,6 +62,11 @@ def require_reported_metrics(params: GateParams, task: str) -> None:
     wrong = [
         f"gate.{section}.{metric}"
         for section, rules in (("floors", params.floors), ("max_regression", params.max_regression))
+        for metric in rules
+        if metric not in allowed
+    ] + [
+        f"gate.slice_floors.{name}.{metric}"
+        for name, rules in params.slice_floors.items()
         for metric in rules
         if metric not in allowed
     ]
@@ -175,3 +183,65 @@ def baseline_rule(doc: Mapping[str, Any] | None, mode: str, primary: str) -> Rul
         beaten = f"the candidate does not beat {name}: {shown}, not wholly on the candidate's side of 0"
         reason = "" if passed else beaten
     return Rule("baseline", primary, 0.0, bound, passed, reason)
+
+
+def slice_rules(
+    doc: Mapping[str, Any] | None,
+    paired: Mapping[str, Mapping[str, Any]] | None,
+    pairing: str,
+    params: GateParams,
+    primary: str,
+) -> list[Rule]:
+    """The slice rules (pipelines.core.slices): `params.slice_floors` on `doc` (reports/slices.json) and, with
+    `params.slice_rule` "no_worse" and a `paired` comparison with the base (per slice: this - base on `primary`
+    at a Bonferroni-corrected level), no slice worse than the base beyond its interval and max_regression.
+
+    A floor on a slice too small to judge, or one evaluate did not report, passes as "not compared" with the
+    reason; without a paired comparison (`pairing` says why) the regression rule is one "not compared" line:
+    the floors still judge each slice.
+    """
+    rules: list[Rule] = []
+    entries = {e["slice"]: e for e in (doc or {}).get("slices", [])}
+    for name, floors in params.slice_floors.items():
+        entry = entries.get(name)
+        if entry is None or not entry.get("judged"):
+            why = (
+                entry["reason"]
+                if entry
+                else "evaluate reported no such slice (no holdout row in it, or not in evaluate.slices)"
+            )
+            rules += [Rule("not compared", metric, None, None, True, f"slice {name}: {why}", name) for metric in floors]
+            continue
+        reported = entry.get("metrics") or {}
+        undefined = [m for m in floors if m in reported and reported[m] is None]  # e.g. r2 where y is constant
+        rules += [Rule("not compared", m, None, None, True, f"slice {name}: {m} is undefined on it", name)
+                  for m in undefined]  # fmt: skip
+        metrics = {k: float(v) for k, v in reported.items() if v is not None}
+        for rule in floor_rules(metrics, {m: v for m, v in floors.items() if m not in undefined}):
+            reason = f"slice {name}: {rule.reason}" if rule.reason else ""
+            rules.append(Rule("slice floor", rule.metric, rule.threshold, rule.value, rule.passed, reason, name))
+    if params.slice_rule == "off" or not entries:
+        return rules
+    if paired is None:
+        reason = f"no slice compared with the base ({pairing}); the slices are judged by gate.slice_floors only"
+        return [*rules, Rule("not compared", primary, None, None, True, reason, "every slice")]
+    tolerance = params.max_regression.get(primary, 0.0)
+    lower = primary in LOWER_IS_BETTER
+    for name, entry in paired.items():
+        if "difference" not in entry:
+            rules.append(Rule("not compared", primary, None, None, True, f"slice {name}: {entry['reason']}", name))
+            continue
+        bound = float(entry["low"] if lower else entry["high"])  # the candidate's best case: worse beyond it fails
+        threshold = tolerance if lower else -tolerance
+        ok = _meets(primary, bound, threshold)
+        reason = (
+            ""
+            if ok
+            else (
+                f"slice {name}: {primary} is worse than the base's beyond its paired {float(entry['level']):.1%} "
+                f"interval (Bonferroni): this - base = {entry['difference']:+.4f} [{entry['low']:+.4f}, "
+                f"{entry['high']:+.4f}], allowed {threshold:+.4f}"
+            )
+        )
+        rules.append(Rule("slice regression", primary, threshold, bound, ok, reason, name))
+    return rules

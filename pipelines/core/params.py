@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.core.estimators import Estimator, unknown_estimator
 from pipelines.core.metrics import known
@@ -103,6 +103,21 @@ class IntervalParams(_Section):
     max_rows: Annotated[int, Field(ge=1_000)]
 
 
+class SliceSpec(_Section):
+    """One entry of evaluate.slices: a raw column (a model input or a column the contract keeps beside them) whose
+    values each make a slice, or, with `edges` (increasing numbers), whose bins do: below the first edge, between
+    each pair, at or above the last (pipelines.core.slices)."""
+
+    column: Annotated[str, Field(min_length=1)]
+    edges: Annotated[list[float], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _increasing(self) -> SliceSpec:
+        if self.edges is not None and any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError(f"edges of {self.column!r} must increase strictly: {self.edges}")
+        return self
+
+
 class EvaluateParams(_Section):
     """evaluate: the decision threshold, importance and curve settings, recorded holdout rows, intervals."""
 
@@ -117,6 +132,9 @@ class EvaluateParams(_Section):
     # a simpler model fit on the same training split and scored on the same holdout rows, its hyper-parameters
     # in train.<name> (reports/baseline.json; the gate's gate.baseline_rule); None: no baseline
     baseline: Annotated[str, Field(min_length=1)] | None
+    # the task's metrics per slice of the holdout (reports/slices.json; gate.slice_floors and gate.slice_rule)
+    slices: list[SliceSpec]
+    slice_min_rows: Annotated[int, Field(ge=10)]  # a slice with fewer holdout rows is reported, not judged
 
 
 class MlflowParams(_Section):
@@ -138,6 +156,12 @@ class GateParams(_Section):
     # fails when the baseline is better beyond the interval, "beat_baseline" unless the candidate is better beyond
     # it, "off" reports without judging
     baseline_rule: Literal["simpler_not_better", "beat_baseline", "off"]
+    # per slice of evaluate.slices (its name as reports/slices.json gives it: "column=value", "a<=column<b"), a
+    # floor (ceiling) per metric
+    slice_floors: dict[str, dict[Metric, float]]
+    # "no_worse": no slice's primary metric worse than the base's beyond its paired interval (Bonferroni over the
+    # slices) and max_regression; "off" reports without judging
+    slice_rule: Literal["no_worse", "off"]
 
 
 class ReproduceParams(_Section):

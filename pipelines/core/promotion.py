@@ -71,6 +71,8 @@ def judge_candidate(
         max_regression=env.max_regression or gate.max_regression,
         regression_rule=gate.regression_rule,
         baseline_rule="off",  # judged on the pull request; a promotion compares the candidate with the champion
+        slice_floors={},  # likewise (reports/slices.json, gate.slice_floors)
+        slice_rule="off",
     )
     verdict = check(candidate_metrics, champion_metrics, rules, paired, evaluate_params.intervals.level)
     return Comparison(candidate_metrics, champion_metrics, source, verdict, paired)

@@ -51,6 +51,9 @@ class ReportInputs:
     paired: Mapping[str, Mapping[str, float]] | None = None  # pipelines.core.intervals.paired against the base
     pairing: str = ""  # how the comparison was made (paired on which rows, or why unpaired)
     baseline: Mapping[str, Any] | None = None  # reports/baseline.json: the simpler model (pipelines.core.baseline)
+    slices: Mapping[str, Any] | None = None  # reports/slices.json (pipelines.core.slices)
+    slice_comparison: Mapping[str, Mapping[str, Any]] | None = None  # per slice: this - base, paired
+    slice_floors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # gate.slice_floors
 
 
 def _fmt(value: Any) -> str:
@@ -132,11 +135,12 @@ def _params_diff(params: Mapping[str, Any], base: Mapping[str, Any] | None) -> s
 
 
 def gate_table(verdict: Verdict) -> str:
-    """The gate as a table: rule, metric, threshold, value, result ("not compared": a metric the base lacks)."""
+    """The gate as a table: rule, metric (and the slice it judges), threshold, value, result ("not compared": a
+    metric the base lacks, a slice too small to judge)."""
     rows = [
         (
             r.kind,
-            md.code(r.metric),
+            md.code(r.metric) + (f" · {md.code(r.scope)}" if r.scope else ""),
             "-" if r.threshold is None else f"{r.comparison} {r.threshold:.4f}",
             ("-" if r.kind == "not compared" else "missing") if r.value is None else f"{r.value:.4f}",
             "⚪ not compared" if r.threshold is None else "✅ pass" if r.passed else "❌ fail",
@@ -236,6 +240,8 @@ def build(inputs: ReportInputs) -> str:
         parts.append(note + ").</sub>")
     if inputs.baseline is not None:
         parts += ["### Simpler model", simpler_model(inputs.metrics, inputs.baseline, inputs.task)]
+    if inputs.slices is not None and inputs.slices.get("slices"):
+        parts += ["### Slices", slice_table(inputs.slices, inputs.slice_comparison, inputs.slice_floors, inputs.task)]
     parts += ["### Gate", gate_table(v)]
     if reproduced is not None:
         parts += ["### Reproduction", reproduction(reproduced).rstrip()]
@@ -272,6 +278,37 @@ def simpler_model(metrics: Mapping[str, float], baseline: Mapping[str, Any], tas
             f"{level:.0%} paired percentile-bootstrap interval of the difference (gate.baseline_rule judges "
             f"{md.code(task_spec(task).primary)}).</sub>")  # fmt: skip
     header = ["metric", "candidate", md.code(name), "candidate - baseline [interval]", ""]
+    return md.table(header, rows) + "\n\n" + note
+
+
+def slice_table(
+    doc: Mapping[str, Any],
+    compared: Mapping[str, Mapping[str, Any]] | None,
+    floors: Mapping[str, Mapping[str, float]],
+    task: str,
+) -> str:
+    """The primary metric per slice (reports/slices.json): rows, value [interval], its floor, this - base
+    [Bonferroni-corrected paired interval], and for a slice not judged, why."""
+    primary = task_spec(task).primary
+    rows = []
+    for entry in doc["slices"]:
+        name, value = entry["slice"], (entry.get("metrics") or {}).get(primary)
+        interval = (entry.get("intervals") or {}).get(primary) or {}
+        shown = "-" if value is None else f"{value:.4f}"
+        if value is not None and "low" in interval:
+            shown += f" [{interval['low']:.4f}, {interval['high']:.4f}]"
+        floor = floors.get(name, {}).get(primary)
+        diff = (compared or {}).get(name, {})
+        versus = f"{diff['difference']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]" if "difference" in diff else "-"
+        note = entry.get("reason") or diff.get("reason") or ""
+        rows.append((md.code(name), str(entry["rows"]), shown, "-" if floor is None else f"{floor:.4f}", versus, note))
+    level = float(doc.get("level", 0.95))
+    judged = [float(d["level"]) for d in (compared or {}).values() if "level" in d]
+    paired = f"; this - base paired, at {judged[0]:.2%} each (Bonferroni over {len(judged)} slices)" if judged else ""
+    note = (f"<sub>{md.code(primary)} per slice of evaluate.slices with its {level:.0%} percentile-bootstrap "
+            f"interval{paired}; gate.slice_floors and gate.slice_rule judge them. Every metric per slice: "
+            f"reports/slices.json.</sub>")  # fmt: skip
+    header = ["slice", "rows", f"{md.code(primary)} [interval]", "floor", "this - base [interval]", "note"]
     return md.table(header, rows) + "\n\n" + note
 
 

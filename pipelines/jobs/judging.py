@@ -20,7 +20,7 @@ from pipelines.adapters.params import (
     stage_sections,
 )
 from pipelines.core import reproduce
-from pipelines.core.gate import Verdict, baseline_rule, check, require_reported_metrics
+from pipelines.core.gate import Verdict, baseline_rule, check, require_reported_metrics, slice_rules
 from pipelines.core.params import Params, ParamsError, flatten, stage_params
 from pipelines.core.reproduce import Reproduction
 from pipelines.core.tasks import task_spec
@@ -43,6 +43,8 @@ class GateInputs(NamedTuple):
     contract: Contract
     comparison: tuple[Paired | None, str]  # the paired comparison with the base (None without one), and how made
     baseline: dict[str, Any] | None  # reports/baseline.json (pipelines.core.baseline), None when absent
+    slices: dict[str, Any] | None  # reports/slices.json (pipelines.core.slices), None when absent
+    slice_comparison: dict[str, dict[str, Any]] | None  # per slice: this - base on the primary metric, paired
 
 
 def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Reproduction:
@@ -102,20 +104,27 @@ def gate_inputs(command: str, params_file: str, dvc_yaml: str, base_rev: str | N
         raise git.GitError(f"base revision {base_rev!r} not found (fetch it, e.g. checkout with fetch-depth: 0)")
     base = revisions.metrics(base_rev, paths["metrics"]) if base_rev else None
     comparison: tuple[Paired | None, str] = (None, "no base")
+    by_slice = None
     if base_rev and base is not None:
-        comparison = (
-            revisions.paired_with_base(base_rev, paths, params, contract)
-            if Path(paths["test"]).exists()
-            else (None, f"unpaired: {paths['test']} is not in the workspace (run `dvc repro`)")
-        )
+        if Path(paths["test"]).exists():
+            found, how, by_slice = revisions.paired_with_base(base_rev, paths, params, contract)
+            comparison = (found, how)
+        else:
+            comparison = (None, f"unpaired: {paths['test']} is not in the workspace (run `dvc repro`)")
     level = params.evaluate.intervals.level
     verdict = check(metrics, base, params.gate, comparison[0], level)
-    simpler_path = Path(paths.get("baseline", "reports/baseline.json"))
-    simpler = json.loads(simpler_path.read_text()) if simpler_path.exists() else None
-    rule = baseline_rule(simpler, params.gate.baseline_rule, task_spec(contract.task).primary)
-    if rule is not None:
-        verdict = Verdict([*verdict.rules, rule], verdict.has_base)
-    return GateInputs(params, paths, metrics, base, verdict, contract, comparison, simpler)
+    primary = task_spec(contract.task).primary
+    simpler, sliced = _optional_json(paths.get("baseline")), _optional_json(paths.get("slices"))
+    rule = baseline_rule(simpler, params.gate.baseline_rule, primary)
+    extra = ([] if rule is None else [rule]) + slice_rules(sliced, by_slice, comparison[1], params.gate, primary)
+    verdict = Verdict([*verdict.rules, *extra], verdict.has_base)
+    return GateInputs(params, paths, metrics, base, verdict, contract, comparison, simpler, sliced, by_slice)
+
+
+def _optional_json(path: str | None) -> Any:
+    """A report evaluate writes (reports/baseline.json, reports/slices.json), None when absent (an older fork's
+    dvc.yaml without its path, or a pipeline not yet run to it)."""
+    return json.loads(Path(path).read_text()) if path and Path(path).exists() else None
 
 
 def read_reproduction(path: str | None) -> Reproduction | None:
@@ -164,9 +173,9 @@ def write_report(
     from pipelines.adapters import files, revisions
     from pipelines.core.reports import ReportInputs, build
 
-    params, paths, metrics, base_metrics, verdict, contract, (paired, pairing), simpler = gate_inputs(
-        "report", params_file, dvc_yaml, base_rev
-    )
+    judged = gate_inputs("report", params_file, dvc_yaml, base_rev)
+    params, paths, metrics, base_metrics, verdict, contract = judged[:6]
+    (paired, pairing), simpler = judged.comparison, judged.baseline
     base = git.resolve(base_rev) if base_rev else None
     inputs = ReportInputs(
         metrics=metrics,
@@ -191,6 +200,9 @@ def write_report(
         paired=paired,
         pairing=pairing,
         baseline=simpler,
+        slices=judged.slices,
+        slice_comparison=judged.slice_comparison,
+        slice_floors=params.gate.slice_floors,
     )
     files.write_text(out, build(inputs))
     if paired:

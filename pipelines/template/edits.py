@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.core.params import SliceSpec
 from pipelines.template.options import Options
 
 
@@ -48,11 +49,13 @@ def _replace(mapping: Any, values: Mapping[str, float]) -> None:
 @dataclass(frozen=True)
 class Setup:
     """What init chose for the data: the task (None without a dataset), balanced class weights for an
-    imbalanced binary target, and the CSV missing-value markers (None keeps params.yaml's)."""
+    imbalanced binary target, the CSV missing-value markers (None keeps params.yaml's), and the slices judged."""
 
     task: str | None
     balanced: bool = False
     missing_values: tuple[str, ...] | None = None
+    slices: tuple[SliceSpec, ...] = ()  # evaluate.slices (pipelines.template.slicing)
+    slice_floors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # gate.slice_floors
 
 
 def _comment(mapping: Any, key: str, text: str) -> None:
@@ -109,11 +112,31 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
                     train[section]["class_weight"] = "balanced"
                     _comment(train[section], "class_weight", "init: the target is imbalanced")
         _replace(data["gate"]["floors"], floors)
+        _slices(data, setup)
         _replace(data["gate"]["max_regression"], regression)
         for stage in stages[1:]:
             if "max_regression" in stage:
                 _replace(stage["max_regression"], production)
     return _dump(data)
+
+
+def _slices(data: Any, setup: Setup) -> None:
+    """evaluate.slices and gate.slice_floors as init proposes them (an empty list and mapping for none)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    specs = CommentedSeq()
+    for spec in setup.slices:
+        entry = CommentedMap(column=spec.column)
+        if spec.edges is not None:
+            entry["edges"] = CommentedSeq(spec.edges)
+            entry["edges"].fa.set_flow_style()
+        specs.append(entry)
+    data["evaluate"]["slices"] = specs
+    floors = CommentedMap()
+    for name, rules in setup.slice_floors.items():
+        floors[name] = CommentedMap(rules)
+        floors[name].fa.set_flow_style()
+    data["gate"]["slice_floors"] = floors
 
 
 def environment_order(data: Any) -> Any:

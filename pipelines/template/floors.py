@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from pipelines.core.contract import Contract
@@ -28,12 +29,13 @@ LEAD_SHARE = 0.5  # a floor keeps at least half of the first model's lead over t
 IMBALANCE_SHARE = 0.10  # a binary target whose smaller class is below this share is imbalanced
 
 
-def _round(value: float, up: bool, digits: int = 2) -> float:
+def rounded(value: float, up: bool, digits: int = 2) -> float:
+    """`value` rounded up (or down) at `digits` decimals."""
     factor = 10**digits
     return float((math.ceil if up else math.floor)(round(value * factor, 9)) / factor)
 
 
-def _between(value: float, limit: float, trivial: float | None, lower_is_better: bool) -> float:
+def keep_lead(value: float, limit: float, trivial: float | None, lower_is_better: bool) -> float:
     """`limit` moved towards `value` where it would let the trivial model (score `trivial`) pass: the floor
     (ceiling) keeps LEAD_SHARE of the first model's lead over the trivial model, and `value` itself passes."""
     if trivial is None or not math.isfinite(trivial):
@@ -44,7 +46,7 @@ def _between(value: float, limit: float, trivial: float | None, lower_is_better:
     kept = value + lead * LEAD_SHARE if lower_is_better else value - lead * LEAD_SHARE
     if lower_is_better:
         return min(limit, float(f"{_outward(kept, up=True):.6g}"))
-    return max(limit, _round(kept, up=False, digits=3))
+    return max(limit, rounded(kept, up=False, digits=3))
 
 
 UNGATED_WHEN_WEIGHTED = {
@@ -85,12 +87,12 @@ def floors_for(
             limit = float(f"{_outward(value * ERROR_FACTOR, up=True):.6g}")
             regression[metric] = float(f"{_outward(max(value * ERROR_REGRESSION, 1e-9), up=True):.3g}")
         elif metric == "log_loss":
-            limit = _round(value * LOG_LOSS_FACTOR + LOG_LOSS_MARGIN, up=True)
+            limit = rounded(value * LOG_LOSS_FACTOR + LOG_LOSS_MARGIN, up=True)
             regression[metric] = LOG_LOSS_REGRESSION
         else:
-            limit = max(0.0, _round(value - SCORE_MARGIN, up=False))
+            limit = max(0.0, rounded(value - SCORE_MARGIN, up=False))
             regression[metric] = SCORE_REGRESSION
-        floors[metric] = _between(value, limit, trivial, metric in LOWER_IS_BETTER)
+        floors[metric] = keep_lead(value, limit, trivial, metric in LOWER_IS_BETTER)
     primary = task_spec(task).primary
     production = {primary: float(f"{regression[primary] * PRODUCTION_SHARE:.3g}")}
     return floors, regression, production
@@ -102,37 +104,57 @@ def imbalance(y: pd.Series) -> float | None:
     return float(shares.min()) if len(shares) == 2 and shares.min() < IMBALANCE_SHARE else None
 
 
-def first_scores(frame: pd.DataFrame, contract: Contract, params: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """The holdout scores the default pipeline will reach on this data with these params (the same split,
-    preprocessing and estimator as `make run`), and those of the trivial model on the same rows (class
-    priors for a classifier, the training mean for a regressor: scikit-learn's Dummy estimators)."""
-    import warnings
+class FirstFit(NamedTuple):
+    """The first model and the trivial model fit on the training split `make run` will make, and their outputs
+    (pipelines.core.metrics.model_output) on its holdout `test` (rows x raw columns)."""
 
+    test: pd.DataFrame
+    outputs: tuple[np.ndarray, np.ndarray]  # the first model's, the trivial model's
+    classes: tuple[Any, Any]  # each model's classes_ (None for a regressor)
+
+
+def first_fit(frame: pd.DataFrame, contract: Contract, params: Any) -> FirstFit:
+    """Fit the model the default pipeline will fit on this data with these params (the same split,
+    preprocessing and estimator as `make run`), and the trivial model (class priors for a classifier, the
+    training mean for a regressor: scikit-learn's Dummy estimators), on the same training rows."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
     from pipelines.adapters.params import estimators
     from pipelines.core.data import split
-    from pipelines.core.metrics import model_output, score
+    from pipelines.core.metrics import model_output
     from pipelines.core.train import build_pipeline
     from pipelines.yours.features import build_preprocessor
 
     validated = contract.raw.validate(frame, lazy=True)
     s = params.split
     train, test = split(validated, s.test_size, s.seed, s.stratify, contract.task, contract.target, s.order_by)
-    results = []
     trivial = DummyRegressor() if contract.task == "regression" else DummyClassifier(strategy="prior")
-    for model in (build_pipeline(contract, params.train, estimators(), build_preprocessor), trivial):
+    models = (build_pipeline(contract, params.train, estimators(), build_preprocessor), trivial)
+    for model in models:
         model.fit(train[contract.features], train[contract.target])
-        output = model_output(model, test[contract.features], contract.task)
-        with warnings.catch_warnings():  # the trivial model predicts one class: precision is 0 by definition
-            warnings.simplefilter("ignore")
-            results.append(
-                score(
-                    test[contract.target].to_numpy(),
-                    output,
-                    task=contract.task,
-                    classes=getattr(model, "classes_", None),
-                    threshold=params.evaluate.threshold,
-                )
-            )
-    return results[0], results[1]
+    outputs = tuple(model_output(m, test[contract.features], contract.task) for m in models)
+    classes = (getattr(models[0], "classes_", None), getattr(models[1], "classes_", None))
+    return FirstFit(test, (outputs[0], outputs[1]), classes)
+
+
+def first_scores(frame: pd.DataFrame, contract: Contract, params: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """The holdout scores of `first_fit`'s two models: the first model's, and the trivial model's on the same
+    rows."""
+    return scores_of(first_fit(frame, contract, params), contract, params.evaluate.threshold)
+
+
+def scores_of(
+    fit: FirstFit, contract: Contract, threshold: float, mask: np.ndarray | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The task's metrics of `fit`'s two models on its holdout, or on the rows `mask` selects."""
+    import warnings
+
+    from pipelines.core.metrics import score
+
+    rows = slice(None) if mask is None else mask
+    y = fit.test[contract.target].to_numpy()[rows]
+    with warnings.catch_warnings():  # the trivial model predicts one class: precision is 0 by definition
+        warnings.simplefilter("ignore")
+        found = [score(y, out[rows], task=contract.task, classes=classes, threshold=threshold)
+                 for out, classes in zip(fit.outputs, fit.classes, strict=True)]  # fmt: skip
+    return found[0], found[1]

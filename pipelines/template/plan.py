@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.template import codegen, edits, floors, infer
+from pipelines.template import codegen, edits, floors, infer, slicing
 from pipelines.template.infer import InitError
 from pipelines.template.options import Options
 from pipelines.template.record import (
@@ -113,6 +113,7 @@ def plan(root: Path, options: Options) -> Plan:
         raise InitError(f"params.yaml defines {len(old_envs)} environments; init renames exactly two")
 
     gates = None
+    sliced: tuple[list[Any], dict[str, Any], list[str]] = ([], {}, [])  # evaluate.slices, gate.slice_floors, notes
     task = None
     balance = None
     if options.dataset is not None:
@@ -185,9 +186,14 @@ def plan(root: Path, options: Options) -> Plan:
         provisional = edits.edit_params(params_text, options, setup, (zeros, zeros, zeros))
         params = parse_params(_yaml_safe(provisional), "params.yaml", estimators())
         try:
-            result.scores, trivial_scores = floors.first_scores(frame, contract, params)
+            fit = floors.first_fit(frame, contract, params)
         except DataError as exc:
             raise InitError(str(exc)) from None
+        result.scores, trivial_scores = floors.scores_of(fit, contract, params.evaluate.threshold)
+        specs = slicing.propose(fit, inferred, params.evaluate.slice_min_rows)
+        sliced = (specs, *slicing.slice_floors(fit, contract, params, specs))
+        if specs:
+            result.notes += [slicing.edges_note(specs), *(f"  {line}" for line in sliced[2])]
         weighted = balance is not None
         gates = floors.floors_for(result.scores, task, trivial_scores, weighted)
         for metric, why in floors.UNGATED_WHEN_WEIGHTED.items() if weighted else ():
@@ -205,7 +211,13 @@ def plan(root: Path, options: Options) -> Plan:
             result.data_file = options.dataset
         result.task = task
     setup = (
-        edits.Setup(task, balanced=balance is not None, missing_values=options.missing_values)
+        edits.Setup(
+            task,
+            balanced=balance is not None,
+            missing_values=options.missing_values,
+            slices=tuple(sliced[0]),
+            slice_floors=sliced[1],
+        )
         if task is not None
         else edits.Setup(None, missing_values=options.missing_values)
     )

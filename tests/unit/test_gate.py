@@ -15,6 +15,8 @@ GATE = GateParams(
     max_regression={"roc_auc": 0.01, "recall": 0.05, "log_loss": 0.05},
     regression_rule={},
     baseline_rule="simpler_not_better",
+    slice_floors={},
+    slice_rule="off",
 )
 GOOD = {"roc_auc": 0.99, "recall": 0.93, "log_loss": 0.08, "f1": 0.95}
 
@@ -79,6 +81,8 @@ def test_improving_one_metric_never_turns_a_pass_into_a_fail(base: dict, better:
         max_regression={m: 0.0 for m in METRICS},
         regression_rule={},
         baseline_rule="simpler_not_better",
+        slice_floors={},
+        slice_rule="off",
     )
     assert check(base, base, params).passed
     moved = base[better] - step if better in LOWER_IS_BETTER else base[better] + step

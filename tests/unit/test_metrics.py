@@ -141,7 +141,12 @@ def test_a_metric_added_to_the_table_is_reported_and_can_be_gated(monkeypatch: p
     negative = y == classes[0]
     assert found["specificity"] == pytest.approx(float(np.mean(output[negative, 1] < 0.5)), abs=1e-6)
     gate = GateParams(
-        floors={"specificity": 0.99}, max_regression={}, regression_rule={}, baseline_rule="simpler_not_better"
+        floors={"specificity": 0.99},
+        max_regression={},
+        regression_rule={},
+        baseline_rule="simpler_not_better",
+        slice_floors={},
+        slice_rule="off",
     )
     verdict = check(found, None, gate)
     assert [rule.metric for rule in verdict.failures] == ["specificity"], verdict

@@ -13,7 +13,12 @@ from pipelines.core.tasks import task_spec
 from tests.helpers.project import CONTRACT
 
 GATE = GateParams(
-    floors={"roc_auc": 0.95}, max_regression={"roc_auc": 0.01}, regression_rule={}, baseline_rule="simpler_not_better"
+    floors={"roc_auc": 0.95},
+    max_regression={"roc_auc": 0.01},
+    regression_rule={},
+    baseline_rule="simpler_not_better",
+    slice_floors={},
+    slice_rule="off",
 )
 PLOTS = {
     "roc": pd.DataFrame({"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.9, 1.0]}),
@@ -152,7 +157,13 @@ def test_each_paired_bar_is_on_its_metrics_own_scale_and_large_errors_keep_their
     metrics, base = {"r2": 0.9, "rmse": 3.9e9}, {"r2": 0.5, "rmse": 4.1e9}
     paired = {"r2": {"difference": 0.3883, "low": 0.0617, "high": 1.0916},
               "rmse": {"difference": -2.0e8, "low": -3.1e8, "high": -0.9e8}}  # fmt: skip
-    verdict = check(metrics, base, GateParams(floors={}, max_regression={}, regression_rule={}, baseline_rule="off"))
+    verdict = check(
+        metrics,
+        base,
+        GateParams(
+            floors={}, max_regression={}, regression_rule={}, baseline_rule="off", slice_floors={}, slice_rule="off"
+        ),
+    )
     text = build(_inputs(metrics=metrics, base_metrics=base, paired=paired, task="regression", verdict=verdict))
     r2 = next(line for line in text.splitlines() if line.startswith("| `r2` |"))
     assert "┼━━━━━━━━` better" in r2, r2

@@ -52,7 +52,14 @@ def test_the_first_models_scores_pass_the_floors_derived_from_them(task: str) ->
     assert check(
         scores,
         scores,
-        GateParams(floors=minimums, max_regression=regression, regression_rule={}, baseline_rule="off"),
+        GateParams(
+            floors=minimums,
+            max_regression=regression,
+            regression_rule={},
+            baseline_rule="off",
+            slice_floors={},
+            slice_rule="off",
+        ),
     ).passed
 
 
@@ -193,7 +200,12 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
     scores, trivial = floors.first_scores(frame, contract, params)
     minimums, regression, _ = floors.floors_for(scores, "binary", trivial, weighted=True)
     rules = GateParams(
-        floors=minimums, max_regression=regression, regression_rule={}, baseline_rule="simpler_not_better"
+        floors=minimums,
+        max_regression=regression,
+        regression_rule={},
+        baseline_rule="simpler_not_better",
+        slice_floors={},
+        slice_rule="off",
     )
     assert check(scores, None, rules).passed, "the first model must pass its own floors"
     assert not check(trivial, None, rules).passed, f"the majority-only model passes {minimums}"

@@ -35,6 +35,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     say("evaluate", f"scoring {args.model} on {len(test)} holdout rows")
     result = evaluate(model, test, params.evaluate, contract)
     simpler = _baseline(args.train, params, contract, model, test)  # before any output is written
+    sliced = _slices(model, test, params, contract)
     undefined = sorted(k for k, v in result.metrics.items() if not math.isfinite(v))
     if undefined:  # a degenerate holdout (one class, say): refuse before any output is written
         raise PipelineError(
@@ -42,13 +43,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "both classes, or a target that varies); nothing was written, the last outputs stand"
         )
     plots.write_data(result, args.plots)
-    figures = plots.write_figures(result, args.figures)
+    figures = plots.write_figures(result, args.figures, sliced)
     # 10 significant digits: far finer than reproduce.prediction_tolerance, and coarse enough that
     # another CPU's last-bit differences almost never change the file (so git status stays quiet)
     files.write_csv(args.predictions, recorded_predictions(model, test, params.evaluate.recorded_rows, contract))
     files.write_json(args.metrics, result.metrics)
     files.write_json(args.intervals, result.intervals_document(params.evaluate.intervals))
     files.write_json(args.baseline, simpler)
+    files.write_json(args.slices, sliced)
     say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     if args.track:
         run = {
@@ -95,6 +97,26 @@ def _baseline(train_path: str, params: Params, contract: Contract, model: Any, t
     return doc
 
 
+def _slices(model: Any, test: pd.DataFrame, params: Params, contract: Contract) -> dict[str, Any]:
+    """reports/slices.json: the task's metrics with intervals on each slice evaluate.slices defines
+    (pipelines.core.slices); refuses (ParamsError) a column the contract does not have."""
+    from pipelines.core import slices
+
+    settings = params.evaluate
+    slices.check_columns(settings.slices, contract.raw.columns)
+    found = slices.slices(test, settings.slices)
+    task = contract.task
+    classes = None if task == "regression" else model.classes_
+    y = test[contract.target].to_numpy()
+    output = model_output(model, test[contract.features], task)
+    doc = slices.document(task, y, output, classes, found, settings.threshold, settings.intervals,
+                          settings.slice_min_rows)  # fmt: skip
+    judged = sum(e["judged"] for e in doc["slices"])
+    if found:
+        say("evaluate", f"slices: {len(found)} ({judged} judged, {len(found) - judged} too small or one-class)")
+    return doc
+
+
 def _synchronous() -> bool:
     """Whether this machine must log before the stage ends: a CI job (its runner stops every process left when
     the job ends), or PIPELINES_MLFLOW_BACKGROUND=0."""
@@ -135,4 +157,5 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--intervals", required=True, help="JSON of each metric's bootstrap interval on the holdout")
     p.add_argument("--train", required=True, help="the training split (evaluate.baseline is fit on it)")
     p.add_argument("--baseline", required=True, help="JSON of the simpler model's metrics and candidate - baseline")
+    p.add_argument("--slices", required=True, help="JSON of the task's metrics per slice (evaluate.slices)")
     p.add_argument("--no-track", dest="track", action="store_false", help="skip MLflow logging")
