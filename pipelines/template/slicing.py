@@ -4,7 +4,7 @@ A slice is worth judging when it is a group people ask about and the holdout has
 - up to MAX_CATEGORICAL text (or yes/no) model inputs with 2 to MAX_LEVELS values, of which at least two
   have `evaluate.slice_min_rows` rows in the holdout;
 - one number, cut at its quantiles (edges at 3 significant digits) into as many bins as the holdout fills
-  with `slice_min_rows` rows each (2 to MAX_BINS): a column named like an age first, else the first numeric
+  with HEADROOM x `slice_min_rows` rows each (2 to MAX_BINS): a column named like an age first, else the first numeric
   input with at least MIN_DISTINCT values.
 
 Each judged slice gets a floor on the task's primary metric the way gate.floors are set
@@ -31,6 +31,7 @@ MAX_CATEGORICAL = 2
 MAX_LEVELS = 10
 MAX_BINS = 4
 MIN_DISTINCT = 10
+HEADROOM = 1.25  # quantile bins are planned at 1.25 x slice_min_rows rows, so that rounding leaves each judged
 AGE_LIKE = re.compile(r"(^|[^a-z])(age|age_years|years_old)($|[^a-z])", re.I)
 
 
@@ -57,7 +58,7 @@ def propose(fit: floors.FirstFit, inferred: Inferred, min_rows: int) -> list[Sli
             specs.append(SliceSpec(column=column.name))
     numbers = [c.name for c in inferred.features if c.kind == "float" and test[c.name].nunique() >= MIN_DISTINCT]
     numbers.sort(key=lambda name: not AGE_LIKE.search(name))  # stable: an age first, else the table's order
-    bins = min(MAX_BINS, len(test) // max(1, min_rows))
+    bins = min(MAX_BINS, int(len(test) / (HEADROOM * max(1, min_rows))))
     if numbers and bins >= 2:
         edges = _edges(test[numbers[0]], bins)
         if edges:
