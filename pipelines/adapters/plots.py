@@ -83,7 +83,8 @@ def _slices(ev: Evaluation, doc: Mapping[str, Any], tmp: Path, plt: Any, save: A
     ax.set_yticks(range(len(entries)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(metric)
-    ax.set_title(f"{metric} per slice, {float(doc['level']):.0%} bootstrap interval (dashed: whole holdout)", fontsize=9)
+    level = float(doc["level"])
+    ax.set_title(f"{metric} per slice, {level:.0%} bootstrap interval (dashed: whole holdout)", fontsize=9)
     save(fig, tmp, "slices.png")
 
 

@@ -88,11 +88,20 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     metrics = json.loads((repo.path / "metrics.json").read_text())
     assert set(metrics) == set(task_spec(task).metrics) and all(np.isfinite(list(metrics.values())))
     assert yaml.safe_load((repo.path / "dvc.yaml").read_text())["plots"] == dvc_plots(task)
-    assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == list(task_spec(task).figures)
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
+    # init proposes slices for every one of these tables, and floors on those the holdout can judge
+    assert params["evaluate"]["slices"] and params["gate"]["slice_floors"], params["evaluate"]
+    assert "slices judged on the holdout" in out["init"].stderr
+    figures = sorted([*task_spec(task).figures, "slices.png"])
+    assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == figures
+    judged = {
+        e["slice"] for e in json.loads((repo.path / "reports" / "slices.json").read_text())["slices"] if e["judged"]
+    }
+    assert set(params["gate"]["slice_floors"]) <= judged  # every floor init wrote judges a slice evaluate reports
     assert set(params["gate"]["floors"]) <= set(task_spec(task).metrics)
     assert out["gate"].returncode == 0, out["gate"].stderr
     report = (repo.path.parent / "pr.md").read_text()
+    assert "### Slices" in report and "slice floor" in report
     assert report.startswith("## ✅ Model gate passed")
     assert f"| `{task_spec(task).metrics[0]}` |" in report
     assert "xychart-beta" in report  # charts for this task, not the binary ones

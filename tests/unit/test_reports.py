@@ -198,3 +198,24 @@ def test_the_report_shows_the_simpler_model_beside_the_candidate_or_why_there_is
     skipped = build(_inputs(baseline={"estimator": "logistic_regression", "skipped": "the candidate is the same"}))
     assert "_Not compared: the candidate is the same._" in skipped
     assert "### Simpler model" not in build(_inputs())
+
+
+def test_the_slices_table_shows_each_slice_its_floor_and_this_minus_base_and_why_one_is_not_judged() -> None:
+    from pipelines.core.gate import Rule, Verdict
+
+    doc = {"level": 0.95, "min_rows": 30, "slices": [
+        {"column": "site", "slice": "site=DE", "rows": 12, "judged": False, "metrics": {}, "intervals": {},
+         "reason": "too small to judge: 12 rows, evaluate.slice_min_rows is 30"},
+        {"column": "site", "slice": "site=FR", "rows": 80, "judged": True, "reason": None,
+         "metrics": {"roc_auc": 0.91}, "intervals": {"roc_auc": {"low": 0.85, "high": 0.96}}}]}  # fmt: skip
+    compared = {"site=FR": {"difference": -0.02, "low": -0.05, "high": 0.01, "level": 0.975, "rows": 80},
+                "site=DE": {"rows": 12, "reason": "too small to judge"}}  # fmt: skip
+    failed = Rule("slice floor", "roc_auc", 0.95, 0.91, False, "slice site=FR: roc_auc = 0.9100 is below", "site=FR")
+    text = build(_inputs(slices=doc, slice_comparison=compared, slice_floors={"site=FR": {"roc_auc": 0.95}},
+                         verdict=Verdict([failed], True)))  # fmt: skip
+    section = text.split("### Slices", 1)[1].split("### Gate", 1)[0]
+    assert "| `site=FR` | 80 | 0.9100 [0.8500, 0.9600] | 0.9500 | -0.0200 [-0.0500, +0.0100] |  |" in section
+    assert "| `site=DE` | 12 | - | - | - | too small to judge: 12 rows, evaluate.slice_min_rows is 30 |" in section
+    assert "at 97.50% each (Bonferroni over 1 slices)" in section
+    assert "| slice floor | `roc_auc` · `site=FR` | >= 0.9500 | 0.9100 | ❌ fail |" in text
+    assert "### Slices" not in build(_inputs())  # nothing configured, no section

@@ -29,8 +29,8 @@ CASES = {
 
 
 def _gate(floors: dict[str, dict[str, float]] | None = None, rule: str = "no_worse", **regression: float) -> Any:
-    return GateParams.model_validate({"floors": {}, "max_regression": regression, "regression_rule": {},
-                                      "baseline_rule": "off", "slice_floors": floors or {}, "slice_rule": rule})  # fmt: skip
+    rules = {"floors": {}, "max_regression": regression, "regression_rule": {}, "baseline_rule": "off"}
+    return GateParams.model_validate({**rules, "slice_floors": floors or {}, "slice_rule": rule})
 
 
 def test_bins_values_and_missing_values_each_make_a_named_slice() -> None:
@@ -48,10 +48,10 @@ def test_bins_values_and_missing_values_each_make_a_named_slice() -> None:
 
 def test_a_column_with_too_many_values_edges_on_text_and_an_unknown_column_are_refused_by_name() -> None:
     many = pd.DataFrame({"id": range(slices.MAX_VALUES + 1)})
-    with pytest.raises(ParamsError, match="'id' has 21 distinct values.*give it edges"):
+    with pytest.raises(ParamsError, match=r"'id' has 21 distinct values.*give it edges"):
         slices.slices(many, [SliceSpec(column="id")])
     raw = {"site": SimpleNamespace(dtype="str"), "age": SimpleNamespace(dtype="float64")}
-    with pytest.raises(ParamsError, match="'site' has edges but is not numeric.*'region' is not a column"):
+    with pytest.raises(ParamsError, match=r"'site' has edges but is not numeric.*'region' is not a column"):
         slices.check_columns([SliceSpec(column="site", edges=[1]), SliceSpec(column="region")], raw)
     slices.check_columns([SliceSpec(column="age", edges=[1, 2]), SliceSpec(column="site")], raw)
     with pytest.raises(ValueError, match="must increase strictly"):

@@ -276,3 +276,43 @@ def test_init_refuses_infinite_and_too_large_numbers_in_one_line_and_names_almos
     assert infer.almost_numbers(text) == {"x": (2, 99)}
     mixed = pd.Series(["2024-01-01", "01/02/2024", "2024-03-05 10:00"] * 10)  # formats mixed over time
     assert infer._is_timestamp(mixed)
+
+
+@pytest.mark.example  # edits the template's params.yaml as shipped
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("binary", ["site", "Radius (mm)"]), ("multiclass", ["cask", "Alcohol (%)"]), ("regression", ["sex", "age"])],
+)
+def test_init_proposes_slices_the_holdout_can_judge_and_floors_the_first_model_passes(
+    kind: str, expected: list[str]
+) -> None:
+    """Text columns with a few well-filled values, then one number (an age first) at quantile edges; each
+    judged slice gets a floor on the primary metric at or below the first model's value there and above the
+    trivial model's."""
+    from pipelines.adapters.params import estimators
+    from pipelines.core import slices
+    from pipelines.core.params import parse_params
+    from pipelines.template import slicing
+    from pipelines.template.plan import Options
+    from tests.tables import TABLES, TARGETS
+
+    frame, target = TABLES[kind](), TARGETS[kind]
+    inferred = _inferred(frame, target)
+    task = infer.infer_task(frame[target])
+    contract = infer.contract_for(inferred, task)
+    zeros = dict.fromkeys(task_spec(task).gated, 0.0)
+    text = edits.edit_params((ROOT / "params.yaml").read_text(), Options(name=kind), edits.Setup(task),
+                             (zeros, zeros, zeros))  # fmt: skip
+    params = parse_params(yaml.safe_load(text), "params.yaml", estimators())
+    assert params.evaluate.slices == [] and params.gate.slice_floors == {}  # none proposed: none written
+    fit = floors.first_fit(frame, contract, params)
+    specs = slicing.propose(fit, inferred, params.evaluate.slice_min_rows)
+    assert [s.column for s in specs] == expected
+    assert specs[-1].edges and all(float(f"{e:.3g}") == e for e in specs[-1].edges)
+    proposed, lines = slicing.slice_floors(fit, contract, params, specs)
+    assert proposed and len(lines) == len(slices.slices(fit.test, specs))
+    primary = task_spec(task).primary
+    for name, rules in proposed.items():
+        mask = next(s.mask for s in slices.slices(fit.test, specs) if s.name == name)
+        first, trivial = floors.scores_of(fit, contract, params.evaluate.threshold, mask)
+        assert trivial[primary] < rules[primary] <= first[primary], (name, rules, first[primary], trivial[primary])
