@@ -25,11 +25,15 @@ def write_data(evaluation: Evaluation, directory: str | os.PathLike[str]) -> Non
 
 
 def write_figures(
-    evaluation: Evaluation, directory: str | os.PathLike[str], slices: Mapping[str, Any] | None = None
+    evaluation: Evaluation,
+    directory: str | os.PathLike[str],
+    slices: Mapping[str, Any] | None = None,
+    inclusion: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Render the PNG figures of every plot of the task (pipelines.core.plots) into `directory` (replaced as a
     whole): the plot's own drawing below, else a generic one from its entry; with `slices` (reports/slices.json,
-    pipelines.core.slices) holding any slice, slices.png too; return their file names."""
+    pipelines.core.slices) holding any slice, slices.png too, and with `inclusion` (reports/inclusion.json) holding
+    any group, inclusion.png; return their file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,6 +50,9 @@ def write_figures(
             DRAWINGS.get(plot.key, _generic)(evaluation, plot, tmp, plt, save)
         if slices and slices.get("slices"):
             _slices(evaluation, slices, tmp, plt, save)
+        columns = [c for c in (inclusion or {}).get("columns", []) if c["groups"]]
+        if columns:
+            _inclusion(columns, tmp, plt, save)
         names = sorted(p.name for p in tmp.iterdir())
     return names
 
@@ -86,6 +93,28 @@ def _slices(ev: Evaluation, doc: Mapping[str, Any], tmp: Path, plt: Any, save: A
     level = float(doc["level"])
     ax.set_title(f"{metric} per slice, {level:.0%} bootstrap interval (dashed: whole holdout)", fontsize=9)
     save(fig, tmp, "slices.png")
+
+
+def _inclusion(columns: list[Mapping[str, Any]], tmp: Path, plt: Any, save: Any) -> None:
+    """inclusion.png: per sensitive column, the rates its gaps compare (pipelines.core.inclusion), one bar per
+    group and rate; a group not judged is drawn hatched, with "(not judged)" in its label."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns), 3.2), squeeze=False)
+    for ax, entry in zip(axes[0], columns, strict=True):
+        groups = entry["groups"]
+        rates = list(groups[0]["rates"])
+        height = 0.8 / max(1, len(rates))
+        for k, rate in enumerate(rates):
+            values = [g["rates"].get(rate, 0.0) for g in groups]
+            bars = ax.barh([i + k * height for i in range(len(groups))], values, height=height, label=rate)
+            for bar, g in zip(bars, groups, strict=True):
+                bar.set_hatch("" if g["judged"] else "//")
+        labels = [f"{g['group']} (n={g['rows']}{'' if g['judged'] else ', not judged'})" for g in groups]
+        ax.set_yticks([i + height * (len(rates) - 1) / 2 for i in range(len(groups))], labels)
+        ax.invert_yaxis()
+        gaps = ", ".join(f"{k.replace('_difference', '')} gap {v['value']:.3f}" for k, v in entry["gaps"].items())
+        ax.set_title(f"{entry['column']}: {gaps or entry.get('reason') or ''}", fontsize=9)
+        ax.legend(fontsize=6, loc="lower right")
+    save(fig, tmp, "inclusion.png")
 
 
 def _roc(ev: Evaluation, plot: PlotSpec, tmp: Path, plt: Any, save: Any) -> None:

@@ -16,19 +16,19 @@ class Rule:
     """One checked rule. `threshold` is the bound `value` had to meet (None for "not compared")."""
 
     # "floor", "regression" (point), "non-inferiority" (the paired interval's bound), "baseline", "slice floor",
-    # "slice regression", or "not compared"
+    # "slice regression", "group gap", or "not compared"
     kind: str
     metric: str
     threshold: float | None
     value: float | None
     passed: bool
     reason: str
-    scope: str = ""  # the slice a rule judges (pipelines.core.slices), "" for the whole holdout
+    scope: str = ""  # the slice (or sensitive column) a rule judges, "" for the whole holdout
 
     @property
     def comparison(self) -> str:
-        """How `value` had to compare with `threshold`: <= for lower-is-better metrics, else >=."""
-        return "<=" if self.metric in LOWER_IS_BETTER else ">="
+        """How `value` had to compare with `threshold`: <= for lower-is-better metrics and gaps, else >=."""
+        return "<=" if self.metric in LOWER_IS_BETTER or self.kind == "group gap" else ">="
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,26 @@ def _meets(metric: str, value: float, bound: float) -> bool:
 def require_reported_metrics(params: GateParams, task: str) -> None:
     """Refuse gate rules on metrics this task does not report (a floor copied from another task)."""
     allowed = task_spec(task).metrics
-    wrong = [
-        f"gate.{section}.{metric}"
-        for section, rules in (("floors", params.floors), ("max_regression", params.max_regression))
-        for metric in rules
-        if metric not in allowed
-    ] + [
-        f"gate.slice_floors.{name}.{metric}"
-        for name, rules in params.slice_floors.items()
-        for metric in rules
-        if metric not in allowed
-    ]
+    wrong = (
+        [
+            f"gate.{section}.{metric}"
+            for section, rules in (("floors", params.floors), ("max_regression", params.max_regression))
+            for metric in rules
+            if metric not in allowed
+        ]
+        + [
+            f"gate.slice_floors.{name}.{metric}"
+            for name, rules in params.slice_floors.items()
+            for metric in rules
+            if metric not in allowed
+        ]
+        + [
+            f"gate.max_group_gap.{column}.{gap} (a {task} task's gaps: {', '.join(task_spec(task).group_gaps)})"
+            for column, limits in params.max_group_gap.items()
+            for gap in limits
+            if gap not in task_spec(task).group_gaps
+        ]
+    )
     if wrong:
         raise ParamsError(f"{', '.join(wrong)}: not reported for a {task} task; its metrics are: {', '.join(allowed)}")
 
@@ -244,4 +253,25 @@ def slice_rules(
             )
         )
         rules.append(Rule("slice regression", primary, threshold, bound, ok, reason, name))
+    return rules
+
+
+def group_gap_rules(doc: Mapping[str, Any] | None, limits: Mapping[str, Mapping[Any, float]]) -> list[Rule]:
+    """gate.max_group_gap on `doc` (reports/inclusion.json, pipelines.core.inclusion): per sensitive column and
+    gap, fails when the gap between its judged groups is above the limit. A column evaluate did not measure
+    (not in evaluate.sensitive, or fewer than two groups judged) is "not compared", with the reason."""
+    rules: list[Rule] = []
+    columns = {e["column"]: e for e in (doc or {}).get("columns", [])}
+    for column, allowed in limits.items():
+        entry = columns.get(column)
+        why = "not in evaluate.sensitive" if entry is None else entry.get("reason")
+        for gap, limit in allowed.items():
+            found = None if entry is None else entry["gaps"].get(gap)
+            if found is None:
+                rules.append(Rule("not compared", gap, None, None, True, f"{column}: {why or 'not measured'}", column))
+                continue
+            ok = found["value"] <= limit + _EPSILON
+            shown = f"{found['value']:.4f} [{found['low']:.4f}, {found['high']:.4f}]"
+            reason = "" if ok else f"{column}: {gap} between its groups = {shown}, above the limit {limit:.4f}"
+            rules.append(Rule("group gap", gap, limit, found["value"], ok, reason, column))
     return rules

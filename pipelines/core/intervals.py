@@ -54,7 +54,7 @@ def _order(y: np.ndarray, outputs: Sequence[np.ndarray]) -> np.ndarray:
     return np.lexsort([*reversed(keys), labels]) if keys else np.argsort(labels, kind="stable")
 
 
-def _counts(strata: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def bootstrap_counts(strata: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """resamples x n bootstrap counts: each row a draw of n rows with replacement, within each stratum."""
     n = len(strata)
     counts = np.zeros((resamples, n), dtype=np.float64)
@@ -96,7 +96,7 @@ def _resampled(
     found: list[dict[str, list[np.ndarray]]] = [{} for _ in outputs]
     done, wanted = 0, resamples_used(settings, len(y))
     while done < wanted:
-        w = _counts(strata, min(chunk, wanted - done), rng)
+        w = bootstrap_counts(strata, min(chunk, wanted - done), rng)
         if weights is not None:
             w *= weights[None, :]
         for model, r in enumerate(rows):
@@ -122,7 +122,8 @@ def _subsample(strata: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarr
     return np.sort(np.concatenate(picked))
 
 
-def _bounds(values: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_bounds(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The `level` percentile interval of resampled `values` (non-finite ones dropped; NaNs when none is left)."""
     finite = values[np.isfinite(values)]
     if not len(finite):
         return float("nan"), float("nan")
@@ -136,7 +137,7 @@ def intervals(
     """Per metric of the task: {"low", "high"}, the `settings.level` percentile-bootstrap interval on the holdout
     (y: n true values; output: the model's n x classes probabilities or n predictions)."""
     (resampled,) = _resampled(task, np.asarray(y), [np.asarray(output)], classes, threshold, settings)
-    return {name: dict(zip(("low", "high"), (round(b, 6) for b in _bounds(resampled[name], settings.level)),
+    return {name: dict(zip(("low", "high"), (round(b, 6) for b in percentile_bounds(resampled[name], settings.level)),
                            strict=True))
             for name in task_spec(task).metrics}  # fmt: skip
 
@@ -167,7 +168,7 @@ def paired(
                        for o in outputs)  # fmt: skip
     out = {}
     for name in task_spec(task).metrics:
-        low, high = _bounds(head[name] - base[name], settings.level)
+        low, high = percentile_bounds(head[name] - base[name], settings.level)
         out[name] = {"difference": round(now[name] - before[name], 6), "low": round(low, 6), "high": round(high, 6)}
     return out
 

@@ -135,6 +135,9 @@ class EvaluateParams(_Section):
     # the task's metrics per slice of the holdout (reports/slices.json; gate.slice_floors and gate.slice_rule)
     slices: list[SliceSpec]
     slice_min_rows: Annotated[int, Field(ge=10)]  # a slice with fewer holdout rows is reported, not judged
+    # columns whose groups (values, or bins at edges) the model should treat alike (reports/inclusion.json;
+    # gate.max_group_gap); a group is judged as a slice is
+    sensitive: list[SliceSpec]
 
 
 class MlflowParams(_Section):
@@ -142,6 +145,9 @@ class MlflowParams(_Section):
 
     experiment: Annotated[str, Field(min_length=1)]
     background: bool  # log each run in a detached process (never in CI); `python -m pipelines track` flushes
+
+
+GroupGap = Literal["demographic_parity_difference", "equalized_odds_difference", "mae_difference"]
 
 
 class GateParams(_Section):
@@ -162,6 +168,8 @@ class GateParams(_Section):
     # "no_worse": no slice's primary metric worse than the base's beyond its paired interval (Bonferroni over the
     # slices) and max_regression; "off" reports without judging
     slice_rule: Literal["no_worse", "off"]
+    # per column of evaluate.sensitive, the largest gap allowed between its groups, per gap (pipelines.core.inclusion)
+    max_group_gap: dict[str, dict[GroupGap, Annotated[float, Field(ge=0)]]]
 
 
 class ReproduceParams(_Section):

@@ -73,6 +73,7 @@ def judge_candidate(
         baseline_rule="off",  # judged on the pull request; a promotion compares the candidate with the champion
         slice_floors={},  # likewise (reports/slices.json, gate.slice_floors)
         slice_rule="off",
+        max_group_gap={},
     )
     verdict = check(candidate_metrics, champion_metrics, rules, paired, evaluate_params.intervals.level)
     return Comparison(candidate_metrics, champion_metrics, source, verdict, paired)

@@ -54,6 +54,8 @@ class ReportInputs:
     slices: Mapping[str, Any] | None = None  # reports/slices.json (pipelines.core.slices)
     slice_comparison: Mapping[str, Mapping[str, Any]] | None = None  # per slice: this - base, paired
     slice_floors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # gate.slice_floors
+    inclusion: Mapping[str, Any] | None = None  # reports/inclusion.json (pipelines.core.inclusion)
+    max_group_gap: Mapping[str, Mapping[Any, float]] = field(default_factory=dict)  # gate.max_group_gap
 
 
 def _fmt(value: Any) -> str:
@@ -242,6 +244,8 @@ def build(inputs: ReportInputs) -> str:
         parts += ["### Simpler model", simpler_model(inputs.metrics, inputs.baseline, inputs.task)]
     if inputs.slices is not None and inputs.slices.get("slices"):
         parts += ["### Slices", slice_table(inputs.slices, inputs.slice_comparison, inputs.slice_floors, inputs.task)]
+    if inputs.inclusion is not None and inputs.inclusion.get("columns"):
+        parts += ["### Inclusion", inclusion_table(inputs.inclusion, inputs.max_group_gap)]
     parts += ["### Gate", gate_table(v)]
     if reproduced is not None:
         parts += ["### Reproduction", reproduction(reproduced).rstrip()]
@@ -310,6 +314,34 @@ def slice_table(
             f"reports/slices.json.</sub>")  # fmt: skip
     header = ["slice", "rows", f"{md.code(primary)} [interval]", "floor", "this - base [interval]", "note"]
     return md.table(header, rows) + "\n\n" + note
+
+
+def inclusion_table(doc: Mapping[str, Any], limits: Mapping[str, Mapping[Any, float]]) -> str:
+    """Per sensitive column (reports/inclusion.json): each gap between its groups with its interval and limit,
+    and each group's rows and rates (a group not judged with why)."""
+    rows = []
+    for entry in doc["columns"]:
+        column = entry["column"]
+        for gap, found in entry["gaps"].items():
+            limit = limits.get(column, {}).get(gap)
+            shown = f"{found['value']:.4f} [{found['low']:.4f}, {found['high']:.4f}]"
+            rows.append((md.code(column), md.code(gap), shown, "-" if limit is None else f"<= {limit:.4f}"))
+        if not entry["gaps"]:
+            rows.append((md.code(column), "-", entry.get("reason") or "-", "-"))
+    gaps = md.table(["column", "gap between groups", "value [interval]", "limit"], rows)
+    details = []
+    for entry in doc["columns"]:
+        names = list(entry["groups"][0]["rates"]) if entry["groups"] else []
+        lines = [(md.code(g["group"]), str(g["rows"]), *(f"{g['rates'][n]:.4f}" for n in names),
+                  "" if g["judged"] else g["reason"]) for g in entry["groups"]]  # fmt: skip
+        header = [md.code(entry["column"]), "rows", *names, "note"]
+        details.append(md.table(header, lines))
+    level = float(doc.get("level", 0.95))
+    note = (f"<sub>Largest minus smallest over the judged groups (fairlearn's definitions); [low, high]: "
+            f"{level:.0%} percentile-bootstrap interval; gate.max_group_gap judges them. Per-group rates below; "
+            f"reports/inclusion.json has them all.</sub>")  # fmt: skip
+    body = "\n\n".join(details)
+    return f"{gaps}\n\n{note}\n\n<details><summary>Rates per group</summary>\n\n{body}\n\n</details>"
 
 
 def promotion_report(title: str, env: str, champion_source: str, note: str, report: str) -> str:

@@ -30,6 +30,7 @@ class TaskSpec:
     gated: tuple[str, ...]  # the metrics `init` sets gate floors and regression tolerances on
     primary: str  # the one production's tighter tolerance applies to (init)
     stratify: bool  # a stratified split is possible (the target is a label)
+    group_gaps: tuple[str, ...]  # the gaps between groups of evaluate.sensitive (pipelines.core.inclusion)
 
     @property
     def plot_files(self) -> dict[str, str]:
@@ -60,6 +61,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
         gated=("roc_auc", "average_precision", "f1", "recall", "log_loss"),
         primary="roc_auc",
         stratify=True,
+        group_gaps=("demographic_parity_difference", "equalized_odds_difference"),
     ),
     "multiclass": TaskSpec(
         name="multiclass",
@@ -69,6 +71,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
         gated=("accuracy", "f1_macro", "log_loss"),
         primary="f1_macro",
         stratify=True,
+        group_gaps=("demographic_parity_difference", "equalized_odds_difference"),
     ),
     "regression": TaskSpec(
         name="regression",
@@ -78,6 +81,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
         gated=("r2", "rmse", "mae"),
         primary="r2",
         stratify=False,
+        group_gaps=("mae_difference",),
     ),
 }
 

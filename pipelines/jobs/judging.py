@@ -20,7 +20,14 @@ from pipelines.adapters.params import (
     stage_sections,
 )
 from pipelines.core import reproduce
-from pipelines.core.gate import Verdict, baseline_rule, check, require_reported_metrics, slice_rules
+from pipelines.core.gate import (
+    Verdict,
+    baseline_rule,
+    check,
+    group_gap_rules,
+    require_reported_metrics,
+    slice_rules,
+)
 from pipelines.core.params import Params, ParamsError, flatten, stage_params
 from pipelines.core.reproduce import Reproduction
 from pipelines.core.tasks import task_spec
@@ -45,6 +52,7 @@ class GateInputs(NamedTuple):
     baseline: dict[str, Any] | None  # reports/baseline.json (pipelines.core.baseline), None when absent
     slices: dict[str, Any] | None  # reports/slices.json (pipelines.core.slices), None when absent
     slice_comparison: dict[str, dict[str, Any]] | None  # per slice: this - base on the primary metric, paired
+    inclusion: dict[str, Any] | None  # reports/inclusion.json (pipelines.core.inclusion), None when absent
 
 
 def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Reproduction:
@@ -116,13 +124,15 @@ def gate_inputs(command: str, params_file: str, dvc_yaml: str, base_rev: str | N
     primary = task_spec(contract.task).primary
     simpler, sliced = _optional_json(paths.get("baseline")), _optional_json(paths.get("slices"))
     rule = baseline_rule(simpler, params.gate.baseline_rule, primary)
+    included = _optional_json(paths.get("inclusion"))
     extra = ([] if rule is None else [rule]) + slice_rules(sliced, by_slice, comparison[1], params.gate, primary)
+    extra += group_gap_rules(included, params.gate.max_group_gap)
     verdict = Verdict([*verdict.rules, *extra], verdict.has_base)
-    return GateInputs(params, paths, metrics, base, verdict, contract, comparison, simpler, sliced, by_slice)
+    return GateInputs(params, paths, metrics, base, verdict, contract, comparison, simpler, sliced, by_slice, included)
 
 
 def _optional_json(path: str | None) -> Any:
-    """A report evaluate writes (reports/baseline.json, reports/slices.json), None when absent (an older fork's
+    """A report evaluate writes (reports/baseline.json, slices.json, inclusion.json), None when absent (an older fork's
     dvc.yaml without its path, or a pipeline not yet run to it)."""
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else None
 
@@ -203,6 +213,8 @@ def write_report(
         slices=judged.slices,
         slice_comparison=judged.slice_comparison,
         slice_floors=params.gate.slice_floors,
+        inclusion=judged.inclusion,
+        max_group_gap=params.gate.max_group_gap,
     )
     files.write_text(out, build(inputs))
     if paired:

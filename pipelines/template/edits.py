@@ -56,6 +56,8 @@ class Setup:
     missing_values: tuple[str, ...] | None = None
     slices: tuple[SliceSpec, ...] = ()  # evaluate.slices (pipelines.template.slicing)
     slice_floors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # gate.slice_floors
+    sensitive: tuple[SliceSpec, ...] = ()  # evaluate.sensitive (pipelines.template.slicing)
+    max_group_gap: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # gate.max_group_gap
 
 
 def _comment(mapping: Any, key: str, text: str) -> None:
@@ -121,22 +123,33 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
 
 
 def _slices(data: Any, setup: Setup) -> None:
-    """evaluate.slices and gate.slice_floors as init proposes them (an empty list and mapping for none)."""
+    """evaluate.slices, gate.slice_floors, evaluate.sensitive and gate.max_group_gap as init proposes them (an
+    empty list and mapping for none)."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    specs = CommentedSeq()
-    for spec in setup.slices:
-        entry = CommentedMap(column=spec.column)
-        if spec.edges is not None:
-            entry["edges"] = CommentedSeq(spec.edges)
-            entry["edges"].fa.set_flow_style()
-        specs.append(entry)
-    data["evaluate"]["slices"] = specs
-    floors = CommentedMap()
-    for name, rules in setup.slice_floors.items():
-        floors[name] = CommentedMap(rules)
-        floors[name].fa.set_flow_style()
-    data["gate"]["slice_floors"] = floors
+    def specs(found: Sequence[SliceSpec]) -> Any:
+        out = CommentedSeq()
+        for spec in found:
+            entry = CommentedMap(column=spec.column)
+            if spec.edges is not None:
+                entry["edges"] = CommentedSeq(spec.edges)
+                entry["edges"].fa.set_flow_style()
+            out.append(entry)
+        if not out:
+            out.fa.set_flow_style()  # `[]`
+        return out
+
+    def rules(found: Mapping[str, Mapping[str, float]]) -> Any:
+        out = CommentedMap()
+        for name, limits in found.items():
+            out[name] = CommentedMap(limits)
+            out[name].fa.set_flow_style()
+        if not out:
+            out.fa.set_flow_style()  # `{}`
+        return out
+
+    data["evaluate"]["slices"], data["evaluate"]["sensitive"] = specs(setup.slices), specs(setup.sensitive)
+    data["gate"]["slice_floors"], data["gate"]["max_group_gap"] = rules(setup.slice_floors), rules(setup.max_group_gap)
 
 
 def environment_order(data: Any) -> Any:

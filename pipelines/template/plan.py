@@ -114,6 +114,7 @@ def plan(root: Path, options: Options) -> Plan:
 
     gates = None
     sliced: tuple[list[Any], dict[str, Any], list[str]] = ([], {}, [])  # evaluate.slices, gate.slice_floors, notes
+    included: tuple[list[Any], dict[str, Any], list[str]] = ([], {}, [])  # evaluate.sensitive, gate.max_group_gap
     task = None
     balance = None
     if options.dataset is not None:
@@ -194,6 +195,12 @@ def plan(root: Path, options: Options) -> Plan:
         sliced = (specs, *slicing.slice_floors(fit, contract, params, specs))
         if specs:
             result.notes += [slicing.edges_note(specs), *(f"  {line}" for line in sliced[2])]
+        sensitive = slicing.propose_sensitive(fit, inferred, params.evaluate.slice_min_rows)
+        included = (sensitive, *slicing.group_gap_limits(fit, contract, params, sensitive))
+        if sensitive:
+            result.notes.append("columns named like a protected attribute, whose groups the model should treat alike "
+                                "(evaluate.sensitive; review, and add any init did not recognise):")  # fmt: skip
+            result.notes += [f"  {line}" for line in included[2]]
         weighted = balance is not None
         gates = floors.floors_for(result.scores, task, trivial_scores, weighted)
         for metric, why in floors.UNGATED_WHEN_WEIGHTED.items() if weighted else ():
@@ -217,6 +224,8 @@ def plan(root: Path, options: Options) -> Plan:
             missing_values=options.missing_values,
             slices=tuple(sliced[0]),
             slice_floors=sliced[1],
+            sensitive=tuple(included[0]),
+            max_group_gap=included[1],
         )
         if task is not None
         else edits.Setup(None, missing_values=options.missing_values)

@@ -11,6 +11,10 @@ Each judged slice gets a floor on the task's primary metric the way gate.floors 
 (pipelines.template.floors): below what the first model reaches on that slice, by SCORE_MARGIN or down to its
 bootstrap interval's low end, whichever is lower (a slice is small, so its noise is wider), and never where the
 trivial model would pass it on that slice. Review them: init cannot know which groups matter to your users.
+
+Inclusion (evaluate.sensitive, gate.max_group_gap): the model inputs named like a protected attribute (sex,
+gender, age, race, ...), their groups judged like slices, and a limit on the gap in error rates between them
+(pipelines.core.inclusion) that the first model meets.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pipelines.core.contract import Contract
 from pipelines.core.params import SliceSpec
 from pipelines.core.tasks import task_spec
 from pipelines.template import floors
-from pipelines.template.infer import Inferred
+from pipelines.template.infer import Inferred, _outward
 
 MAX_CATEGORICAL = 2
 MAX_LEVELS = 10
@@ -33,6 +37,12 @@ MAX_BINS = 4
 MIN_DISTINCT = 10
 HEADROOM = 1.25  # quantile bins are planned at 1.25 x slice_min_rows rows, so that rounding leaves each judged
 AGE_LIKE = re.compile(r"(^|[^a-z])(age|age_years|years_old)($|[^a-z])", re.I)
+# names of attributes people are commonly protected on (equality law's usual list), as whole words
+SENSITIVE_NAME = re.compile(
+    r"(^|[^a-z])(sex|gender|age|race|racial|ethnic\w*|religio\w*|nationality|citizenship|disab\w*|marital|"
+    r"pregnan\w*|orientation|veteran|caste)($|[^a-z])",
+    re.I,
+)
 
 
 def _edges(values: pd.Series, bins: int) -> list[float]:
@@ -58,12 +68,59 @@ def propose(fit: floors.FirstFit, inferred: Inferred, min_rows: int) -> list[Sli
             specs.append(SliceSpec(column=column.name))
     numbers = [c.name for c in inferred.features if c.kind == "float" and test[c.name].nunique() >= MIN_DISTINCT]
     numbers.sort(key=lambda name: not AGE_LIKE.search(name))  # stable: an age first, else the table's order
-    bins = min(MAX_BINS, int(len(test) / (HEADROOM * max(1, min_rows))))
-    if numbers and bins >= 2:
-        edges = _edges(test[numbers[0]], bins)
-        if edges:
-            specs.append(SliceSpec(column=numbers[0], edges=edges))
+    if numbers:
+        specs += _binned(test, numbers[0], min_rows)
     return specs
+
+
+def _binned(test: pd.DataFrame, column: str, min_rows: int) -> list[SliceSpec]:
+    """`column` cut at quantile edges into as many bins as the holdout fills (HEADROOM), or [] for none."""
+    bins = min(MAX_BINS, int(len(test) / (HEADROOM * max(1, min_rows))))
+    edges = _edges(test[column], bins) if bins >= 2 else []
+    return [SliceSpec(column=column, edges=edges)] if edges else []
+
+
+def propose_sensitive(fit: floors.FirstFit, inferred: Inferred, min_rows: int) -> list[SliceSpec]:
+    """evaluate.sensitive: the model inputs named like a protected attribute (SENSITIVE_NAME): a text column of
+    2 to MAX_LEVELS values, or a number of that few values (a code), by value; a number with more, in bins."""
+    specs: list[SliceSpec] = []
+    for column in (c for c in inferred.features if SENSITIVE_NAME.search(c.name)):
+        distinct = fit.test[column.name].nunique()
+        text = column.kind == "str" and column.categories is not None and 2 <= len(column.categories) <= MAX_LEVELS
+        if text or (column.kind == "float" and 2 <= distinct <= MAX_LEVELS):
+            specs.append(SliceSpec(column=column.name))
+        elif column.kind == "float" and distinct >= MIN_DISTINCT:
+            specs += _binned(fit.test, column.name, min_rows)
+    return specs
+
+
+def group_gap_limits(
+    fit: floors.FirstFit, contract: Contract, params: Any, specs: list[SliceSpec]
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """gate.max_group_gap for evaluate.sensitive `specs`: per column, a limit on the error-rate gap (a label's
+    equalized_odds_difference, a number's mae_difference) at the high end of the first model's interval, so that
+    it passes and a model treating a group clearly worse does not; the selection-rate gap is reported only (groups
+    may differ in their base rates). And one line per column with its gaps."""
+    from pipelines.core import inclusion, slices
+
+    task = contract.task
+    groups = {s.column: slices.slices(fit.test, [s]) for s in specs}
+    settings, y = params.evaluate, fit.test[contract.target].to_numpy()
+    doc = inclusion.document(task, y, fit.outputs[0], fit.classes[0], groups, settings.threshold, settings.intervals,
+                             settings.slice_min_rows)  # fmt: skip
+    gated = "mae_difference" if task == "regression" else "equalized_odds_difference"
+    limits: dict[str, dict[str, float]] = {}
+    lines = []
+    for entry in doc["columns"]:
+        if not entry["gaps"]:
+            lines.append(f"{entry['column']}: {entry['reason']}")
+            continue
+        high = entry["gaps"][gated]["high"]
+        limit = _outward(high, up=True) if task == "regression" else floors.rounded(high, up=True)
+        limits[entry["column"]] = {gated: limit}
+        shown = ", ".join(f"{k} {v['value']:.4f} [{v['low']:.4f}, {v['high']:.4f}]" for k, v in entry["gaps"].items())
+        lines.append(f"{entry['column']}: {shown}; limit {gated} <= {limit}")
+    return limits, lines
 
 
 def slice_floors(

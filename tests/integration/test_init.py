@@ -92,7 +92,9 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     # init proposes slices for every one of these tables, and floors on those the holdout can judge
     assert params["evaluate"]["slices"] and params["gate"]["slice_floors"], params["evaluate"]
     assert "slices judged on the holdout" in out["init"].stderr
-    figures = sorted([*task_spec(task).figures, "slices.png"])
+    # the diabetes table has columns named sex and age: init measures the gaps between their groups
+    assert bool(params["evaluate"]["sensitive"]) == (name == "diabetes") == bool(params["gate"]["max_group_gap"])
+    figures = sorted([*task_spec(task).figures, "slices.png", *(["inclusion.png"] if name == "diabetes" else [])])
     assert sorted(p.name for p in (repo.path / "reports" / "figures").iterdir()) == figures
     judged = {
         e["slice"] for e in json.loads((repo.path / "reports" / "slices.json").read_text())["slices"] if e["judged"]
@@ -102,6 +104,7 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
     assert out["gate"].returncode == 0, out["gate"].stderr
     report = (repo.path.parent / "pr.md").read_text()
     assert "### Slices" in report and "slice floor" in report
+    assert ("### Inclusion" in report and "| group gap | `mae_difference` · `sex` |" in report) == (name == "diabetes")
     assert report.startswith("## ✅ Model gate passed")
     assert f"| `{task_spec(task).metrics[0]}` |" in report
     assert "xychart-beta" in report  # charts for this task, not the binary ones

@@ -17,6 +17,7 @@ GATE = GateParams(
     baseline_rule="simpler_not_better",
     slice_floors={},
     slice_rule="off",
+    max_group_gap={},
 )
 GOOD = {"roc_auc": 0.99, "recall": 0.93, "log_loss": 0.08, "f1": 0.95}
 
@@ -83,6 +84,7 @@ def test_improving_one_metric_never_turns_a_pass_into_a_fail(base: dict, better:
         baseline_rule="simpler_not_better",
         slice_floors={},
         slice_rule="off",
+        max_group_gap={},
     )
     assert check(base, base, params).passed
     moved = base[better] - step if better in LOWER_IS_BETTER else base[better] + step

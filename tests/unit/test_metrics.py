@@ -147,6 +147,7 @@ def test_a_metric_added_to_the_table_is_reported_and_can_be_gated(monkeypatch: p
         baseline_rule="simpler_not_better",
         slice_floors={},
         slice_rule="off",
+        max_group_gap={},
     )
     verdict = check(found, None, gate)
     assert [rule.metric for rule in verdict.failures] == ["specificity"], verdict

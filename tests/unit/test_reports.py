@@ -19,6 +19,7 @@ GATE = GateParams(
     baseline_rule="simpler_not_better",
     slice_floors={},
     slice_rule="off",
+    max_group_gap={},
 )
 PLOTS = {
     "roc": pd.DataFrame({"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.9, 1.0]}),
@@ -161,7 +162,13 @@ def test_each_paired_bar_is_on_its_metrics_own_scale_and_large_errors_keep_their
         metrics,
         base,
         GateParams(
-            floors={}, max_regression={}, regression_rule={}, baseline_rule="off", slice_floors={}, slice_rule="off"
+            floors={},
+            max_regression={},
+            regression_rule={},
+            baseline_rule="off",
+            slice_floors={},
+            slice_rule="off",
+            max_group_gap={},
         ),
     )
     text = build(_inputs(metrics=metrics, base_metrics=base, paired=paired, task="regression", verdict=verdict))
@@ -219,3 +226,19 @@ def test_the_slices_table_shows_each_slice_its_floor_and_this_minus_base_and_why
     assert "at 97.50% each (Bonferroni over 1 slices)" in section
     assert "| slice floor | `roc_auc` · `site=FR` | >= 0.9500 | 0.9100 | ❌ fail |" in text
     assert "### Slices" not in build(_inputs())  # nothing configured, no section
+
+
+def test_the_inclusion_table_shows_each_gap_its_limit_and_the_rates_per_group() -> None:
+    doc = {"level": 0.95, "min_rows": 30, "columns": [
+        {"column": "sex", "reason": None, "gaps": {"mae_difference": {"value": 2.1, "low": 0.2, "high": 16.1}},
+         "groups": [{"group": "sex=f", "rows": 48, "judged": True, "reason": None,
+                     "rates": {"mean_absolute_error": 44.2}},
+                    {"group": "sex=m", "rows": 12, "judged": False, "reason": "too small to judge: 12 rows",
+                     "rates": {"mean_absolute_error": 42.1}}]},
+        {"column": "age", "reason": "1 group(s) judged: no gap to measure", "gaps": {}, "groups": []}]}  # fmt: skip
+    text = build(_inputs(inclusion=doc, max_group_gap={"sex": {"mae_difference": 16.2}}))
+    section = text.split("### Inclusion", 1)[1].split("### Gate", 1)[0]
+    assert "| `sex` | `mae_difference` | 2.1000 [0.2000, 16.1000] | <= 16.2000 |" in section
+    assert "| `age` | - | 1 group(s) judged: no gap to measure | - |" in section
+    assert "| `sex=m` | 12 | 42.1000 | too small to judge: 12 rows |" in section
+    assert "### Inclusion" not in build(_inputs(inclusion={"columns": []}))

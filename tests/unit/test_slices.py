@@ -13,13 +13,10 @@ import pytest
 
 from pipelines.core import slices
 from pipelines.core.gate import slice_rules
-from pipelines.core.metrics import model_output
 from pipelines.core.params import GateParams, ParamsError, SliceSpec
 from pipelines.core.tasks import task_spec
-from tests import tables
-from tests.helpers.project import PARAMS
+from tests.helpers.fitted import INTERVALS, fit_table
 
-INTERVALS = PARAMS.evaluate.intervals.model_copy(update={"resamples": 400})
 # the table, its target, the column sliced, and the slice a deliberately bad model gets wrong
 CASES = {
     "binary": ("diagnosis", SliceSpec(column="site"), "site=NA"),  # "NA" is Namibia: a value, not a missing one
@@ -30,7 +27,7 @@ CASES = {
 
 def _gate(floors: dict[str, dict[str, float]] | None = None, rule: str = "no_worse", **regression: float) -> Any:
     rules = {"floors": {}, "max_regression": regression, "regression_rule": {}, "baseline_rule": "off"}
-    return GateParams.model_validate({**rules, "slice_floors": floors or {}, "slice_rule": rule})
+    return GateParams.model_validate({**rules, "slice_floors": floors or {}, "slice_rule": rule, "max_group_gap": {}})
 
 
 def test_bins_values_and_missing_values_each_make_a_named_slice() -> None:
@@ -69,32 +66,9 @@ def test_a_small_slice_or_one_missing_a_class_is_reported_with_the_reason_and_no
     assert slices.bonferroni(0.95, 5) == pytest.approx(0.99) and slices.bonferroni(0.9, 0) == 0.9
 
 
-def _fit(kind: str) -> tuple[str, Any, Any, pd.DataFrame, np.ndarray]:
-    """A linear model and a constant one (the training prior or mean) fit on 60 % of the table's numeric
-    columns; the other 40 % with every raw column, and its true values."""
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    target = CASES[kind][0]
-    frame = tables.TABLES[kind]().dropna(subset=[target]).reset_index(drop=True)
-    task = "regression" if kind == "regression" else kind
-    train, test = train_test_split(frame, test_size=0.4, random_state=0)
-    features = [c for c in frame.select_dtypes("number").columns if c not in (target, "record_id")]
-    learner = Ridge() if task == "regression" else LogisticRegression(max_iter=2000)
-    constant = DummyRegressor() if task == "regression" else DummyClassifier(strategy="prior")
-    good = make_pipeline(SimpleImputer(), StandardScaler(), learner).fit(train[features], train[target])
-    prior = constant.fit(train[features], train[target])
-    y = test[target].to_numpy()
-    return task, model_output(good, test[features], task), model_output(prior, test[features], task), test, y
-
-
 @pytest.mark.parametrize("kind", list(CASES))
 def test_a_model_bad_on_one_slice_fails_on_that_slice_alone_and_the_same_model_passes(kind: str) -> None:
-    task, good, prior, test, y = _fit(kind)
+    task, good, prior, test, y = fit_table(kind, CASES[kind][0])
     _, spec, bad_slice = CASES[kind]
     primary = task_spec(task).primary
     classes = None if task == "regression" else np.array(sorted(set(y)))

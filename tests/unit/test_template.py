@@ -59,6 +59,7 @@ def test_the_first_models_scores_pass_the_floors_derived_from_them(task: str) ->
             baseline_rule="off",
             slice_floors={},
             slice_rule="off",
+            max_group_gap={},
         ),
     ).passed
 
@@ -206,6 +207,7 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
         baseline_rule="simpler_not_better",
         slice_floors={},
         slice_rule="off",
+        max_group_gap={},
     )
     assert check(scores, None, rules).passed, "the first model must pass its own floors"
     assert not check(trivial, None, rules).passed, f"the majority-only model passes {minimums}"

@@ -35,7 +35,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     say("evaluate", f"scoring {args.model} on {len(test)} holdout rows")
     result = evaluate(model, test, params.evaluate, contract)
     simpler = _baseline(args.train, params, contract, model, test)  # before any output is written
-    sliced = _slices(model, test, params, contract)
+    sliced, included = _slices(model, test, params, contract)
     undefined = sorted(k for k, v in result.metrics.items() if not math.isfinite(v))
     if undefined:  # a degenerate holdout (one class, say): refuse before any output is written
         raise PipelineError(
@@ -43,7 +43,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "both classes, or a target that varies); nothing was written, the last outputs stand"
         )
     plots.write_data(result, args.plots)
-    figures = plots.write_figures(result, args.figures, sliced)
+    figures = plots.write_figures(result, args.figures, sliced, included)
     # 10 significant digits: far finer than reproduce.prediction_tolerance, and coarse enough that
     # another CPU's last-bit differences almost never change the file (so git status stays quiet)
     files.write_csv(args.predictions, recorded_predictions(model, test, params.evaluate.recorded_rows, contract))
@@ -51,6 +51,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     files.write_json(args.intervals, result.intervals_document(params.evaluate.intervals))
     files.write_json(args.baseline, simpler)
     files.write_json(args.slices, sliced)
+    files.write_json(args.inclusion, included)
     say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     if args.track:
         run = {
@@ -97,13 +98,14 @@ def _baseline(train_path: str, params: Params, contract: Contract, model: Any, t
     return doc
 
 
-def _slices(model: Any, test: pd.DataFrame, params: Params, contract: Contract) -> dict[str, Any]:
+def _slices(model: Any, test: pd.DataFrame, params: Params, contract: Contract) -> tuple[dict, dict]:
     """reports/slices.json: the task's metrics with intervals on each slice evaluate.slices defines
-    (pipelines.core.slices); refuses (ParamsError) a column the contract does not have."""
-    from pipelines.core import slices
+    (pipelines.core.slices); reports/inclusion.json: the gaps between the groups of each evaluate.sensitive
+    column (pipelines.core.inclusion). ParamsError for a column the contract does not have."""
+    from pipelines.core import inclusion, slices
 
     settings = params.evaluate
-    slices.check_columns(settings.slices, contract.raw.columns)
+    slices.check_columns([*settings.slices, *settings.sensitive], contract.raw.columns)
     found = slices.slices(test, settings.slices)
     task = contract.task
     classes = None if task == "regression" else model.classes_
@@ -114,7 +116,13 @@ def _slices(model: Any, test: pd.DataFrame, params: Params, contract: Contract) 
     judged = sum(e["judged"] for e in doc["slices"])
     if found:
         say("evaluate", f"slices: {len(found)} ({judged} judged, {len(found) - judged} too small or one-class)")
-    return doc
+    groups = {spec.column: slices.slices(test, [spec]) for spec in settings.sensitive}
+    included = inclusion.document(task, y, output, classes, groups, settings.threshold, settings.intervals,
+                                  settings.slice_min_rows)  # fmt: skip
+    for entry in included["columns"]:
+        shown = ", ".join(f"{k} {v['value']:.4f} [{v['low']:.4f}, {v['high']:.4f}]" for k, v in entry["gaps"].items())
+        say("evaluate", f"groups of {entry['column']}: {shown or entry['reason']}")
+    return doc, included
 
 
 def _synchronous() -> bool:
@@ -158,4 +166,5 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--train", required=True, help="the training split (evaluate.baseline is fit on it)")
     p.add_argument("--baseline", required=True, help="JSON of the simpler model's metrics and candidate - baseline")
     p.add_argument("--slices", required=True, help="JSON of the task's metrics per slice (evaluate.slices)")
+    p.add_argument("--inclusion", required=True, help="JSON of the gaps between groups (evaluate.sensitive)")
     p.add_argument("--no-track", dest="track", action="store_false", help="skip MLflow logging")
