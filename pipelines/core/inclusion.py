@@ -40,19 +40,27 @@ def _positives(task: str, classes: Any) -> list[Any]:
     return [classes[1]] if task == "binary" else list(classes)
 
 
-def _fairlearn_gaps(task: str, y: np.ndarray, predicted: np.ndarray, groups: np.ndarray, classes: Any) -> dict:
+def _fairlearn_gaps(
+    task: str, y: np.ndarray, predicted: np.ndarray, groups: np.ndarray, classes: Any
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """fairlearn's gaps, and for multiclass each class's (one-vs-rest; the gaps are the largest of them)."""
     from fairlearn.metrics import MetricFrame, demographic_parity_difference, equalized_odds_difference
     from sklearn.metrics import mean_absolute_error
 
     if task == "regression":
         frame = MetricFrame(metrics=mean_absolute_error, y_true=y, y_pred=predicted, sensitive_features=groups)
-        return {"mae_difference": float(frame.difference())}
-    parity, odds = [], []
+        return {"mae_difference": float(frame.difference())}, {}
+    per_class = {}
     for c in _positives(task, classes):
         truth, said = (y == c).astype(int), (predicted == c).astype(int)
-        parity.append(demographic_parity_difference(truth, said, sensitive_features=groups))
-        odds.append(equalized_odds_difference(truth, said, sensitive_features=groups))
-    return {"demographic_parity_difference": float(max(parity)), "equalized_odds_difference": float(max(odds))}
+        per_class[str(c)] = {
+            "demographic_parity_difference": float(
+                demographic_parity_difference(truth, said, sensitive_features=groups)
+            ),
+            "equalized_odds_difference": float(equalized_odds_difference(truth, said, sensitive_features=groups)),
+        }
+    overall = {k: max(v[k] for v in per_class.values()) for k in next(iter(per_class.values()))}
+    return overall, per_class if task == "multiclass" else {}
 
 
 def _rates(task: str, y: np.ndarray, predicted: np.ndarray, groups: np.ndarray, classes: Any) -> pd.DataFrame:
@@ -106,10 +114,11 @@ def gaps(
     settings: IntervalParams,
     min_rows: int,
 ) -> dict[str, Any]:
-    """One sensitive column's groups `found` (its slices): per group rows, judged (else why not) and rates; and
-    per gap of GAPS[task] over the judged groups {"value", "low", "high"}, or a "reason" when fewer than two are
-    judged. y: n true values; output: as model_output. RuntimeError if the bootstrap's definition disagrees
-    with fairlearn's at unit weights (a bug, not bad data)."""
+    """One sensitive column's groups `found` (its slices): per group rows, judged (else why not) and rates; per
+    gap of the task (pipelines.core.tasks group_gaps) over the judged groups {"value", "low", "high"}, or a
+    "reason" when fewer than two are judged; for multiclass, "per_class": each class's gaps one-vs-rest. y: n
+    true values; output: as model_output. RuntimeError if the bootstrap's definition disagrees with fairlearn's
+    at unit weights (a bug, not bad data)."""
     y = np.asarray(y) if task == "regression" else np.asarray([str(v) for v in y])
     classes = None if classes is None else np.asarray([str(c) for c in classes])
     predicted = output if task == "regression" else predicted_labels(output, classes, task, threshold)
@@ -127,7 +136,7 @@ def gaps(
                   for g, r in zip(found, reasons, strict=True)]  # fmt: skip
         if len(judged) < 2:
             return {"groups": groups, "gaps": {}, "reason": f"{len(judged)} group(s) judged: no gap to measure"}
-        point = _fairlearn_gaps(task, y[rows], predicted[rows], names[rows], classes)
+        point, per_class = _fairlearn_gaps(task, y[rows], predicted[rows], names[rows], classes)
     masks = [g.mask[rows] for g in judged]
     own = _weighted_gaps(task, y[rows], predicted[rows], masks, classes, np.ones((1, int(rows.sum()))))
     if any(abs(float(own[k][0]) - point[k]) > 1e-9 for k in point):
@@ -141,7 +150,8 @@ def gaps(
     for name, value in point.items():
         low, high = percentile_bounds(drawn[name], settings.level)
         out[name] = {"value": round(value, 6), "low": round(low, 6), "high": round(high, 6)}
-    return {"groups": groups, "gaps": out, "reason": None}
+    shown = {c: {k: round(v, 6) for k, v in found.items()} for c, found in per_class.items()}
+    return {"groups": groups, "gaps": out, "reason": None, **({"per_class": shown} if shown else {})}
 
 
 def document(

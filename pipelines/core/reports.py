@@ -336,6 +336,10 @@ def inclusion_table(doc: Mapping[str, Any], limits: Mapping[str, Mapping[Any, fl
                   "" if g["judged"] else g["reason"]) for g in entry["groups"]]  # fmt: skip
         header = [md.code(entry["column"]), "rows", *names, "note"]
         details.append(md.table(header, lines))
+        if entry.get("per_class"):  # multiclass: the gaps one-vs-rest per class; the gate judges the largest
+            kinds = list(next(iter(entry["per_class"].values())))
+            per_class = [(md.code(c), *(f"{v[k]:.4f}" for k in kinds)) for c, v in entry["per_class"].items()]
+            details.append(md.table([f"{md.code(entry['column'])} per class", *kinds], per_class))
     level = float(doc.get("level", 0.95))
     note = (f"<sub>Largest minus smallest over the judged groups (fairlearn's definitions); [low, high]: "
             f"{level:.0%} percentile-bootstrap interval; gate.max_group_gap judges them. Per-group rates below; "

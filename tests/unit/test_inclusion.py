@@ -34,6 +34,10 @@ def test_a_model_that_treats_one_group_worse_fails_its_limit_and_the_same_model_
     fair = _document(task, y, good, test, spec)
     (entry,) = fair["columns"]
     assert set(entry["gaps"]) == set(task_spec(task).group_gaps) and entry["reason"] is None
+    if task == "multiclass":  # reported per class one-vs-rest, gated on the largest
+        assert set(entry["per_class"]) == set(map(str, y))
+        for gap, found in entry["gaps"].items():
+            assert found["value"] == max(v[gap] for v in entry["per_class"].values())
     judged = [g for g in entry["groups"] if g["judged"]]
     assert len(judged) >= 2 and all(g["rows"] >= 30 for g in judged)
     for found in entry["gaps"].values():
