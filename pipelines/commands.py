@@ -83,6 +83,12 @@ COMMANDS: dict[str, dict[str, str]] = {
             "disable the scheduled workflows; re-enable them through the API"
         ),
     },
+    "pipelines.jobs.tuning": {  # tune.yml
+        "tune": (
+            "search the estimator's hyper-parameters (Optuna, cross-validated on the training split); propose the "
+            "best when they beat the committed ones beyond the folds' spread"
+        ),
+    },
     "pipelines.jobs.serve": {  # the prediction service
         "serve": "serve the model over HTTP (MLflow-compatible /invocations, health, metrics)",
     },

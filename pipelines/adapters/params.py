@@ -106,3 +106,29 @@ def stage_sections(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> tuple[str, 
 def committed_outputs(dvc_yaml: str | os.PathLike[str] = "dvc.yaml") -> list[str]:
     """dvc.lock and every output git holds (`cache: false`): what a pipeline run asks you to commit."""
     return ["dvc.lock", *(path for _, path, cached in load_outputs(dvc_yaml) if not cached)]
+
+
+def write_section_values(path: str | os.PathLike[str], section: tuple[str, ...], values: Mapping[str, object]) -> None:
+    """Set `values` under the mapping at `section` (e.g. ("train", "random_forest")) of the params file, keeping
+    its comments and layout (ruamel round trip), atomically; ParamsError when the section is not there."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    from pipelines.adapters import files
+
+    yaml_rt = YAML()
+    yaml_rt.preserve_quotes = True
+    yaml_rt.width = 120
+    yaml_rt.indent(mapping=2, sequence=4, offset=2)
+    data = yaml_rt.load(Path(path).read_text())
+    node = data
+    for key in section:
+        if not isinstance(node, Mapping) or key not in node:
+            raise ParamsError(f"{path}: no {'.'.join(section)} section to write {', '.join(values)} into")
+        node = node[key]
+    for key, value in values.items():
+        node[key] = value
+    out = io.StringIO()
+    yaml_rt.dump(data, out)
+    files.write_text(str(path), out.getvalue())

@@ -155,3 +155,20 @@ def register(
 def set_alias(name: str, alias: str, version: str) -> None:
     """Point `models:/<name>@<alias>` at `version`."""
     _client().set_registered_model_alias(name, alias, version)
+
+
+def log_search(experiment: str, doc: Mapping[str, Any], document: Path) -> None:
+    """A hyper-parameter search (reports/tuning.json, pipelines.core.tuning) as one run `tune <estimator>`: its
+    decision as tags and metrics, the document as an artifact, and a nested run per trial (its values, and the
+    mean and spread of its fold scores)."""
+    import mlflow
+
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"tune {doc['estimator']}"):
+        mlflow.set_tags({"kind": "tune", "estimator": doc["estimator"], "adopted": str(doc["adopt"]).lower()})
+        mlflow.log_metrics({"improvement": doc["improvement"], "spread": doc["spread"]})
+        mlflow.log_artifact(str(document))
+        for trial in doc["trials"]:
+            with mlflow.start_run(run_name=f"trial {trial['number']}", nested=True):
+                mlflow.log_params({k: str(v) for k, v in trial["values"].items()})
+                mlflow.log_metrics({"cv_mean": trial["mean"], "cv_spread": trial["spread"]})

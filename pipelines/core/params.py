@@ -291,12 +291,23 @@ class IngestParams(_Section):
     feedback: bool = False  # also ingest the live rows whose outcomes came back (prediction log + feedback log)
 
 
+class TuneParams(_Section):
+    """tune: the hyper-parameter search of `python -m pipelines tune` (pipelines.core.tuning): Optuna's TPE
+    sampler, seeded, each trial scored by k-fold cross-validation on the training split only."""
+
+    trials: PositiveInt  # trials at most, the committed values' included
+    timeout_minutes: Annotated[float, Field(gt=0)]  # stop starting trials after this long
+    folds: Annotated[int, Field(ge=2, le=20)]
+    seed: int
+
+
 class Params(_Section):
     """The whole of params.yaml, one section per stage or concern."""
 
     data: DataParams
     split: SplitParams
     train: TrainParams
+    tune: TuneParams
     evaluate: EvaluateParams
     mlflow: MlflowParams
     gate: GateParams

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipelines.adapters import dvc, git
+from pipelines.adapters.github import GhCli, upsert_pull_request
 from pipelines.adapters.params import (
     committed_outputs,
     load_contract,
@@ -19,6 +20,7 @@ from pipelines.adapters.params import (
     load_paths,
     stage_sections,
 )
+from pipelines.commands import say
 from pipelines.core import reproduce
 from pipelines.core.gate import (
     Verdict,
@@ -224,3 +226,29 @@ def write_report(
             paired, params.gate.max_regression, params.evaluate.intervals.level, Path(out).with_name("forest.png")
         )
     return bool(verdict.passed) and (inputs.reproduction is None or inputs.reproduction.ok)
+
+
+def propose_branch(kind: str, message: str, params_file: str, push: bool, repo: str | None, preface: str = "") -> str:
+    """Commit the workspace's changes to tracked files on a new branch `<kind>/<UTC date-time>` (`retrain`,
+    `tune`), push the DVC outputs when a remote is configured, and with `push` the branch to origin; with `repo`
+    too, open (or update) its one pull request into main, its body `preface` and the report against the commit
+    the branch started from. The branch's name."""
+    import datetime
+
+    base = git.commit().removesuffix("-dirty")
+    branch = f"{kind}/{datetime.datetime.now(datetime.UTC):%Y-%m-%d-%H%M}"
+    git.switch_new(branch)
+    git.commit_tracked(message)
+    say(kind, f"{message}: branch {branch}")
+    if dvc.has_remote():
+        dvc.push()
+    if push:
+        git.push("HEAD", branch)
+        say(kind, f"pushed {branch}")
+        if repo:
+            report = "reports/report.md"
+            write_report(base, report, params_file)
+            body = preface + Path(report).read_text()
+            number, _ = upsert_pull_request(GhCli(), repo, branch, "main", message, body)
+            say(kind, f"opened pull request #{number}")
+    return branch

@@ -4,7 +4,6 @@ monitoring and its alert (monitor.yml)."""
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters import dvc, git
-from pipelines.adapters.github import GhCli, dispatch_workflow, upsert_drift_issue, upsert_issue, upsert_pull_request
+from pipelines.adapters.github import GhCli, dispatch_workflow, upsert_drift_issue, upsert_issue
 from pipelines.adapters.metrics_export import write_prometheus
 from pipelines.adapters.params import load_contract, load_params, load_paths
 from pipelines.commands import Subparsers, add, add_repo, annotate, append, say
@@ -137,28 +136,13 @@ def _retrain(args: argparse.Namespace, params: Params, outcome: sources.Outcome)
         say("retrain", summary)
         append(args.summary, f"### Retraining\n\n{summary}\n")
         return 0
-    base = git.commit().removesuffix("-dirty")
-    branch = f"retrain/{datetime.datetime.now(datetime.UTC):%Y-%m-%d-%H%M}"
     message = (
         f"Retrain on new data: {len(outcome.added)} batch(es), {outcome.rows} rows"
         if new_data
         else f"Retrain: the committed outputs no longer reproduce ({reproduced.headline() if reproduced else ''})"
     )
-    git.switch_new(branch)
-    git.commit_tracked(message)
-    summary = f"{message}: branch `{branch}`."
-    say("retrain", summary)
-    if dvc.has_remote():
-        dvc.push()
-    if args.push:
-        git.push("HEAD", branch)
-        say("retrain", f"pushed {branch}")
-        if args.repo:
-            report = "reports/report.md"
-            judging.write_report(base, report, args.params)
-            number, _ = upsert_pull_request(GhCli(), args.repo, branch, "main", message, Path(report).read_text())
-            say("retrain", f"opened pull request #{number}")
-    append(args.summary, f"### Retraining\n\n{summary}\n")
+    branch = judging.propose_branch("retrain", message, args.params, args.push, args.repo)
+    append(args.summary, f"### Retraining\n\n{message}: branch `{branch}`.\n")
     return 0
 
 

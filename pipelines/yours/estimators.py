@@ -11,7 +11,9 @@ An entry (pipelines.core.estimators.Estimator) says:
 - `trusted_types`: the types beyond skops' defaults its saved model holds. The model loader trusts
   only these (loading a type runs its constructor: review any addition). If saving fails with
   "the model needs types outside ...", those are the names to review and list here;
-- `fast_path` (optional): compiles the fitted estimator for the service (pipelines.core.fastpath).
+- `fast_path` (optional): compiles the fitted estimator for the service (pipelines.core.fastpath);
+- `space` (optional): the ranges `python -m pipelines tune` searches, per option (FloatRange, IntRange,
+  Choice; log=True for a scale parameter). Options it does not name keep their params.yaml values.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.core.estimators import Estimator
+from pipelines.core.estimators import Choice, Estimator, FloatRange, IntRange
 from pipelines.core.fastpath import linear_classifier, linear_regressor
 from pipelines.core.params import ParamsError
 
@@ -112,18 +114,36 @@ ESTIMATORS: dict[str, Estimator] = {
         build=_logistic_regression,
         tasks=frozenset({"binary", "multiclass"}),
         fast_path=linear_classifier,
+        space={"C": FloatRange(1e-3, 1e2, log=True)},
     ),
-    "ridge": Estimator(params=RidgeParams, build=_ridge, tasks=frozenset({"regression"}), fast_path=linear_regressor),
+    "ridge": Estimator(
+        params=RidgeParams,
+        build=_ridge,
+        tasks=frozenset({"regression"}),
+        fast_path=linear_regressor,
+        space={"alpha": FloatRange(1e-3, 1e3, log=True)},
+    ),
     "random_forest": Estimator(
         params=RandomForestParams,
         build=_random_forest,
         tasks=frozenset({"binary", "multiclass", "regression"}),
         trusted_types=("sklearn.tree._tree.Tree",),
+        space={
+            "n_estimators": IntRange(50, 400, log=True),
+            "max_depth": Choice((None, 4, 8, 16)),
+            "min_samples_leaf": IntRange(1, 20, log=True),
+        },
     ),
     "hist_gradient_boosting": Estimator(
         params=HistGradientBoostingParams,
         build=_hist_gradient_boosting,
         tasks=frozenset({"binary", "multiclass", "regression"}),
         trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+        space={
+            "learning_rate": FloatRange(0.01, 0.3, log=True),
+            "max_iter": IntRange(50, 400, log=True),
+            "max_leaf_nodes": IntRange(4, 63, log=True),
+            "l2_regularization": FloatRange(1e-6, 10.0, log=True),
+        },
     ),
 }

@@ -15,7 +15,7 @@ from tests.helpers.project import ROOT
 
 
 def test_the_scheduled_workflows_are_found_from_their_triggers() -> None:
-    assert scheduled_workflows(ROOT / ".github" / "workflows") == ["monitor.yml", "retrain.yml"]
+    assert scheduled_workflows(ROOT / ".github" / "workflows") == ["monitor.yml", "retrain.yml", "tune.yml"]
 
 
 def _repo_with_last_commit(tmp_path: Path, days_ago: float) -> tuple[Path, dict[str, str]]:
