@@ -83,6 +83,11 @@ COMMANDS: dict[str, dict[str, str]] = {
             "disable the scheduled workflows; re-enable them through the API"
         ),
     },
+    "pipelines.jobs.staleness": {  # retrain.yml, monitor.yml
+        "staleness": (
+            "backtest on time-ordered data: how fast the model decays with age, and the retrain interval it calls for"
+        ),
+    },
     "pipelines.jobs.tuning": {  # tune.yml
         "tune": (
             "search the estimator's hyper-parameters (Optuna, cross-validated on the training split); propose the "

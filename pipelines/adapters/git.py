@@ -235,3 +235,11 @@ def restore_tree(target_commit: str, message: str, cwd: str | Path) -> str:
 def set_branch(branch: str, rev: str, cwd: str | Path | None = None) -> None:
     """Point the local `branch` at `rev`."""
     run("update-ref", f"refs/heads/{branch}", rev, cwd=cwd)
+
+
+def commit_time(rev: str, path: str | None = None) -> float | None:
+    """When `rev` (or, with `path`, the last commit of `rev` that changed it) was committed, in seconds since
+    the epoch; None when there is no such commit."""
+    found = run("log", "-1", "--format=%ct", rev, *(["--", path] if path else []), check=False)
+    stamp = found.stdout.decode().strip() if found.returncode == 0 else ""
+    return float(stamp) if stamp else None

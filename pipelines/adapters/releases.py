@@ -189,3 +189,29 @@ def release_overlay(env: str, rev: str, image: str, model_hash: str) -> dict[str
     earlier = history(ref) if git.resolve(ref) else []
     version = f"{env}-v{len(earlier) + 1}"
     return {path: overlays.with_release(text, image, version, model_hash).encode()}
+
+
+def age_days(when: float | None) -> float | None:
+    """Days from `when` (seconds since the epoch) to now; None for None."""
+    import time
+
+    return None if when is None else (time.time() - when) / 86400
+
+
+def model_ages(envs: list[str]) -> dict[str, float]:
+    """Per environment with a release (its branch as `branch_ref` finds it: origin/<env> after a checkout with
+    fetch-depth 0), the age in days of the model it runs: from the commit its release record names as the source
+    (the main commit it was trained at), else the release commit itself."""
+    ages = {}
+    for env in envs:
+        try:
+            release = current(env)
+        except RegistryError:
+            continue  # no such branch here: nothing released to it yet
+        if release is None:
+            continue
+        record = git.show_json(release.commit, _path("release"), strict=False) or {}
+        age = age_days(git.commit_time(record.get("source_commit") or release.commit))
+        if age is not None:
+            ages[env] = age
+    return ages

@@ -104,9 +104,8 @@ class IntervalParams(_Section):
 
 
 class SliceSpec(_Section):
-    """One entry of evaluate.slices: a raw column (a model input or a column the contract keeps beside them) whose
-    values each make a slice, or, with `edges` (increasing numbers), whose bins do: below the first edge, between
-    each pair, at or above the last (pipelines.core.slices)."""
+    """One entry of evaluate.slices (or .sensitive): a raw column whose values each make a slice, or with `edges`
+    (increasing numbers) whose bins do (pipelines.core.slices)."""
 
     column: Annotated[str, Field(min_length=1)]
     edges: Annotated[list[float], Field(min_length=1)] | None = None
@@ -135,9 +134,7 @@ class EvaluateParams(_Section):
     # the task's metrics per slice of the holdout (reports/slices.json; gate.slice_floors and gate.slice_rule)
     slices: list[SliceSpec]
     slice_min_rows: Annotated[int, Field(ge=10)]  # a slice with fewer holdout rows is reported, not judged
-    # columns whose groups (values, or bins at edges) the model should treat alike (reports/inclusion.json;
-    # gate.max_group_gap); a group is judged as a slice is
-    sensitive: list[SliceSpec]
+    sensitive: list[SliceSpec]  # columns whose groups the model should treat alike (pipelines.core.inclusion)
 
 
 class MlflowParams(_Section):
@@ -168,7 +165,7 @@ class GateParams(_Section):
     # "no_worse": no slice's primary metric worse than the base's beyond its paired interval (Bonferroni over the
     # slices) and max_regression; "off" reports without judging
     slice_rule: Literal["no_worse", "off"]
-    # per column of evaluate.sensitive, the largest gap allowed between its groups, per gap (pipelines.core.inclusion)
+    # per column of evaluate.sensitive, per gap, the largest allowed between its groups (pipelines.core.inclusion)
     max_group_gap: dict[str, dict[GroupGap, Annotated[float, Field(ge=0)]]]
 
 
@@ -301,6 +298,18 @@ class TuneParams(_Section):
     seed: int
 
 
+class StalenessParams(_Section):
+    """staleness: the backtest of `python -m pipelines staleness` (pipelines.core.staleness) on rows ordered by
+    split.order_by: cut-offs one period apart, the windows scored after each, the retrain recommendation's cap."""
+
+    metric: Metric  # whose decay is measured (init: the task's primary); its gate floor sets the recommendation
+    period_days: Annotated[float, Field(gt=0)]
+    windows: Annotated[int, Field(ge=2)]  # periods scored after each cut-off
+    cutoffs: PositiveInt
+    min_rows: Annotated[int, Field(ge=10)]  # a window (or the rows before a cut-off) with fewer is not scored
+    max_retrain_days: Annotated[float, Field(gt=0)]  # the recommendation when no decay towards the floor shows
+
+
 class Params(_Section):
     """The whole of params.yaml, one section per stage or concern."""
 
@@ -308,6 +317,7 @@ class Params(_Section):
     split: SplitParams
     train: TrainParams
     tune: TuneParams
+    staleness: StalenessParams
     evaluate: EvaluateParams
     mlflow: MlflowParams
     gate: GateParams

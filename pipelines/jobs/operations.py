@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.adapters import dvc, git
+from pipelines.adapters import dvc, git, releases
 from pipelines.adapters.github import GhCli, dispatch_workflow, upsert_drift_issue, upsert_issue
 from pipelines.adapters.metrics_export import write_prometheus
 from pipelines.adapters.params import load_contract, load_params, load_paths
@@ -92,7 +92,30 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         return 0
     outcome = ingest(params, need_remote_for_new_data=args.push)
     status = _retrain(args, params, outcome)
-    return _refused(outcome, args.summary, args.refused_reports) or status
+    stale = _stale_data(args.staleness, outcome)
+    if stale:
+        say("retrain", stale)
+        annotate("error", stale)
+        append(args.summary, f"### Stale data\n\n{stale}\n")
+    return _refused(outcome, args.summary, args.refused_reports) or status or int(bool(stale))
+
+
+def _stale_data(path: str | None, outcome: sources.Outcome) -> str | None:
+    """Why the run must fail because the data of record (data.dvc's last commit) is older than the retrain
+    interval `staleness` recommends (reports/staleness.json) and no fresh data came in; None when it is not."""
+    recommended = _recommended_days(path)
+    age = releases.age_days(git.commit_time("HEAD", "data.dvc"))
+    if recommended is None or age is None or outcome.added or age <= recommended:
+        return None
+    return (f"the data of record is {age:.0f} days old (data.dvc's last commit), beyond the {recommended:g}-day "
+            f"retrain interval that staleness recommends ({path}), and no fresh data came in: the model is going "
+            "stale; check the ingest source (ingest: in params.yaml)")  # fmt: skip
+
+
+def _recommended_days(path: str | None) -> float | None:
+    """reports/staleness.json's recommended retrain interval in days, None when absent or not measured."""
+    found = json.loads(Path(path).read_text()).get("recommended_retrain_days") if path and Path(path).exists() else None
+    return float(found) if found is not None else None
 
 
 def _refused(outcome: sources.Outcome, summary: str | None, reports: str | None) -> int:
@@ -225,8 +248,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         labelled = live_metrics(args.labelled, params)
         verdict["live_metrics"], verdict["below_floors"] = labelled
     joined, comparison = live_section(params, logged, outcome_files, since, verdict)
+    stale = _stale_releases(params, _recommended_days(args.staleness))
+    verdict["stale_releases"] = stale
     causes = ([f"drift in {', '.join(map(str, verdict['drifted_features']))}"] if verdict["drift"] else []) + [
-        f"below its floor: {failure}" for failure in verdict.get("below_floors") or []]  # fmt: skip
+        f"below its floor: {failure}" for failure in verdict.get("below_floors") or []] + stale  # fmt: skip
     verdict["alert"], verdict["alert_causes"] = bool(causes), causes  # an alert always says what raised it
     if where:
         verdict.update(status="no logs", problem=where)
@@ -247,6 +272,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     drifted_flag, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
     append(args.github_output, f"drift={drifted_flag}\nalert={alert}\n")
     return 0
+
+
+def _stale_releases(params: Params, recommended: float | None) -> list[str]:
+    """One line per environment whose running model is older than the recommended retrain interval."""
+    ages = releases.model_ages([env.name for env in params.environments.order]) if recommended is not None else {}
+    return [f"{env} runs a model {age:.0f} days old, beyond the recommended retrain interval of {recommended:g} days"
+            for env, age in ages.items() if recommended is not None and age > recommended]  # fmt: skip
 
 
 def _log_location_problem(configured: str | None, location: str, paths: list[str]) -> str | None:
@@ -342,6 +374,8 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--repo", help="owner/name: also open the pull request (needs GH_TOKEN)")
     p.add_argument("--summary", help="append the outcome to this file ($GITHUB_STEP_SUMMARY)")
     p.add_argument("--refused-reports", help="copy the validation report of each refused batch into this folder")
+    p.add_argument("--staleness", help="reports/staleness.json: fail when the data is older than its recommended "
+                   "retrain interval and no fresh data came in")  # fmt: skip
 
     p = add(sub, "monitor", cmd_monitor)
     p.add_argument("--logs", help="prediction-log directory or fsspec URL (default: monitor.logs)")
@@ -357,6 +391,8 @@ def add_commands(sub: Subparsers) -> None:
         "--feedback", help="outcomes for prediction ids (default: monitor.feedback, else serve.feedback.directory)"
     )
     p.add_argument("--prometheus", help="also write the verdict as Prometheus gauges (text format) to this file")
+    p.add_argument("--staleness", help="reports/staleness.json: alert on an environment whose model is older than "
+                   "its recommended retrain interval")  # fmt: skip
     p.add_argument("--pushgateway-env", help="NAME of an environment variable with a Pushgateway URL to push them to "
                    "(nothing is pushed when it is unset or empty)")  # fmt: skip
     p.add_argument("--github-output", help="append drift= and alert=true|false to this file ($GITHUB_OUTPUT)")

@@ -84,6 +84,10 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
     if task is not None and gates is not None:
         floors, regression, production = gates
         data["split"]["stratify"] = task != "regression"
+        if "staleness" in data:
+            from pipelines.core.tasks import task_spec
+
+            data["staleness"]["metric"] = task_spec(task).primary
         if task == "regression":
             _comment(data["split"], "stratify", "a number has no classes to balance (true needs a label)")
             _comment(data["evaluate"], "threshold", "used by binary tasks only (the positive-class cut-off)")
