@@ -10,7 +10,7 @@ larger outcome by its text, so the result never depends on order), and each pred
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,3 +262,28 @@ def compare_models(
         "difference": difference,
         "verdict": verdicts,
     }
+
+
+def offline_vs_live(
+    offline: Mapping[str, float],
+    offline_intervals: Mapping[str, Mapping[str, float]] | None,
+    live: Mapping[str, Any],
+    metrics: Sequence[str],
+) -> list[dict[str, Any]]:
+    """The offline proxy against the online truth ("The ML Test Score", model test 2): per metric in `metrics`
+    that both have, the release's holdout value (`offline`, metrics.json at its commit) and interval
+    (reports/intervals.json), the live value and interval (`live`: a `performance` entry), live - offline, and
+    `apart`: the two intervals do not overlap, a gap larger than both intervals reach (the holdout no longer
+    predicts how the model does on live traffic, or the live labels are not what the holdout's were)."""
+    rows = []
+    for metric in metrics:
+        now, before = (live.get("metrics") or {}).get(metric), offline.get(metric)
+        if now is None or before is None:
+            continue
+        band = (live.get("intervals") or {}).get(metric) or {}
+        hold = (offline_intervals or {}).get(metric) or {}
+        apart = bool(band and hold) and (band["high"] < hold["low"] or band["low"] > hold["high"])
+        rows.append({"metric": metric, "offline": before, "offline_low": hold.get("low"),
+                     "offline_high": hold.get("high"), "live": now, "live_low": band.get("low"),
+                     "live_high": band.get("high"), "difference": round(now - before, 6), "apart": apart})  # fmt: skip
+    return rows

@@ -161,3 +161,21 @@ def live_performance(live: Sequence[Mapping[str, Any]], floors: Mapping[Any, flo
                 f"    x-axis [{labels}]\n    y-axis 0 --> 1\n    bar [{values}]\n```"
             )
     return "\n\n" + "\n\n".join(parts) + "\n"
+
+
+def offline_live_table(found: Sequence[Mapping[str, Any]]) -> str:
+    """Per environment whose running model has live metrics (pipelines.core.feedback.offline_vs_live): each
+    metric's holdout value beside its live one, with their intervals, and whether they are apart."""
+    if not found:
+        return ""
+
+    def shown(value: Any, low: Any, high: Any) -> str:
+        return f"{value:.4f}" + (f" [{low:.4f}, {high:.4f}]" if low is not None and high is not None else "")
+
+    rows = [(md.code(f["env"]), md.code(r["metric"]), shown(r["offline"], r["offline_low"], r["offline_high"]),
+             shown(r["live"], r["live_low"], r["live_high"]), f"{r['difference']:+.4f}",
+             "⚠️ apart" if r["apart"] else "overlap") for f in found for r in f["rows"]]  # fmt: skip
+    header = ["environment", "metric", "offline (holdout) [interval]", "live [interval]", "live - offline", ""]
+    note = ("<sub>apart: the two intervals do not overlap, so the holdout no longer predicts live quality (or live "
+            "outcomes differ from the holdout's labels): an alert cause.</sub>")  # fmt: skip
+    return "### Offline against live\n\n" + md.table(header, rows) + "\n\n" + note + "\n"

@@ -232,6 +232,10 @@ def cmd_registry(args: argparse.Namespace) -> int:
         print(json.dumps(out | by_env, indent=2))
         return 0
     print(registry_table(list(table.items()), main_hash, load_contract().task, declared))
+    if args.live:  # the monitor's verdict: each environment's holdout metrics beside its live ones
+        from pipelines.core.monitor_report import offline_live_table
+
+        print(offline_live_table(json.loads(Path(args.live).read_text()).get("offline_vs_live") or []), end="")
     return 0
 
 
@@ -267,3 +271,5 @@ def add_commands(sub: Subparsers) -> None:
     p = add(sub, "registry", cmd_registry)
     p.add_argument("--history", metavar="BRANCH", help="list every release of one environment branch")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--live", help="the monitor's verdict (reports/drift.json): also each environment's holdout "
+                   "metrics beside its live ones")  # fmt: skip

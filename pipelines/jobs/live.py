@@ -7,10 +7,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipelines.adapters.params import load_contract
+from pipelines.adapters import git
+from pipelines.adapters.params import load_contract, load_paths
 from pipelines.commands import say
-from pipelines.core.feedback import UNMATCHED_CAUSES, compare_models, join, performance, unmatched_causes
+from pipelines.core.feedback import (
+    UNMATCHED_CAUSES,
+    compare_models,
+    join,
+    offline_vs_live,
+    performance,
+    unmatched_causes,
+)
 from pipelines.core.params import Params, feedback_location
+from pipelines.core.tasks import task_spec
 
 
 def live_performance(
@@ -95,20 +104,23 @@ def promotion_section(params: Params, candidate: str, champion: str | None) -> s
     """For the promotion pull request: the candidate (`candidate`, its model hash) against the champion on live
     outcomes, when the candidate ran as the environment's challenger within monitor.window_hours (read from
     monitor.logs / serve.log.directory and the feedback log); "" otherwise, or when the logs cannot be read."""
-    from pipelines.core.monitor_report import champion_vs_challenger
+    from pipelines.core.monitor_report import champion_vs_challenger, offline_live_table
 
     logs = params.monitor.logs or params.serve.log.directory
     since = time.time() - params.monitor.window_hours * 3600
     try:
-        _, comparison = live_performance(params, *_window(params, logs, feedback_location(params), since, False), since)
+        live, comparison = live_performance(params, *_window(params, logs, feedback_location(params), since, False),
+                                            since)  # fmt: skip
     except Exception as exc:  # an unreachable log (no credentials, say) is not a reason to hold a promotion
         say("promotion-gate", f"no live comparison: the logs at {logs} could not be read ({type(exc).__name__})")
         return ""
+    # the champion's holdout metrics beside its live ones: how far the offline proxy can be trusted here
+    offline = offline_live_table([f for f in offline_against_live(params, live) if f["model_hash"] == champion])
     if comparison is None or comparison["challenger"] != candidate:
-        return ""
+        return offline
     if champion is not None and comparison["champion"] != champion:
-        return ""
-    return champion_vs_challenger(comparison, load_contract().task, params.monitor.min_labelled_rows)
+        return offline
+    return champion_vs_challenger(comparison, load_contract().task, params.monitor.min_labelled_rows) + offline
 
 
 def labelled_batch(params: Params, data_dir: Any) -> list[Any]:
@@ -127,3 +139,27 @@ def labelled_batch(params: Params, data_dir: Any) -> list[Any]:
     batches = sources.from_feedback(logged, outcomes, load_contract().target, data_dir, outcomes_at)
     say("ingest", f"{len(batches[0].frame) if batches else 0} new labelled live row(s) from {logs} and {outcomes_at}")
     return batches
+
+
+def offline_against_live(params: Params, live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per environment whose running release (its branch: origin/<env> after a fetch-depth 0 checkout) has live
+    metrics in `live` (`live_performance`'s entries, by model hash): {"env", "model_hash", "rows"}, the rows of
+    pipelines.core.feedback.offline_vs_live against the release's committed holdout metrics and intervals."""
+    from pipelines.adapters import releases
+
+    by_hash = {e["model_hash"]: e for e in live if e.get("metrics")}
+    metrics, path = task_spec(load_contract().task).metrics, load_paths()["intervals"]
+    found = []
+    for env in params.environments.order:
+        try:
+            release = releases.current(env.name)
+        except releases.RegistryError:
+            continue
+        if release is None or release.model_hash not in by_hash:
+            continue
+        bands = git.show_json(release.commit, path, strict=False)
+        rows = offline_vs_live(release.metrics, (bands or {}).get("metrics", bands), by_hash[release.model_hash],
+                               metrics)  # fmt: skip
+        if rows:
+            found.append({"env": env.name, "model_hash": release.model_hash, "rows": rows})
+    return found

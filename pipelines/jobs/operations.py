@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.adapters import dvc, git, releases
+from pipelines.adapters import dvc, git
 from pipelines.adapters.github import GhCli, dispatch_workflow, upsert_drift_issue, upsert_issue
 from pipelines.adapters.metrics_export import write_prometheus
 from pipelines.adapters.params import load_contract, load_params, load_paths
@@ -19,8 +19,8 @@ from pipelines.commands import Subparsers, add, add_repo, annotate, append, say
 from pipelines.core.gate import check
 from pipelines.core.metrics import model_output, score
 from pipelines.core.params import Params
-from pipelines.jobs import judging
-from pipelines.jobs.live import feedback_location, labelled_batch, live_section
+from pipelines.jobs import ageing, judging
+from pipelines.jobs.live import feedback_location, labelled_batch, live_section, offline_against_live
 
 if TYPE_CHECKING:
     from pipelines.adapters import sources
@@ -92,30 +92,12 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         return 0
     outcome = ingest(params, need_remote_for_new_data=args.push)
     status = _retrain(args, params, outcome)
-    stale = _stale_data(args.staleness, outcome)
+    stale = ageing.stale_data(args.staleness, outcome)
     if stale:
         say("retrain", stale)
         annotate("error", stale)
         append(args.summary, f"### Stale data\n\n{stale}\n")
     return _refused(outcome, args.summary, args.refused_reports) or status or int(bool(stale))
-
-
-def _stale_data(path: str | None, outcome: sources.Outcome) -> str | None:
-    """Why the run must fail because the data of record (data.dvc's last commit) is older than the retrain
-    interval `staleness` recommends (reports/staleness.json) and no fresh data came in; None when it is not."""
-    recommended = _recommended_days(path)
-    age = releases.age_days(git.commit_time("HEAD", "data.dvc"))
-    if recommended is None or age is None or outcome.added or age <= recommended:
-        return None
-    return (f"the data of record is {age:.0f} days old (data.dvc's last commit), beyond the {recommended:g}-day "
-            f"retrain interval that staleness recommends ({path}), and no fresh data came in: the model is going "
-            "stale; check the ingest source (ingest: in params.yaml)")  # fmt: skip
-
-
-def _recommended_days(path: str | None) -> float | None:
-    """reports/staleness.json's recommended retrain interval in days, None when absent or not measured."""
-    found = json.loads(Path(path).read_text()).get("recommended_retrain_days") if path and Path(path).exists() else None
-    return float(found) if found is not None else None
 
 
 def _refused(outcome: sources.Outcome, summary: str | None, reports: str | None) -> int:
@@ -204,6 +186,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from pipelines.adapters import files, sources
     from pipelines.core import monitor_report
     from pipelines.core.drift import detect_drift
+    from pipelines.core.monitor_report import offline_live_table
 
     params = load_params(args.params)
     settings = params.monitor
@@ -248,10 +231,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         labelled = live_metrics(args.labelled, params)
         verdict["live_metrics"], verdict["below_floors"] = labelled
     joined, comparison = live_section(params, logged, outcome_files, since, verdict)
-    stale = _stale_releases(params, _recommended_days(args.staleness))
+    verdict["offline_vs_live"] = offline = offline_against_live(params, joined) if joined else []
+    stale = ageing.stale_releases(params, ageing.recommended_days(args.staleness))
     verdict["stale_releases"] = stale
     causes = ([f"drift in {', '.join(map(str, verdict['drifted_features']))}"] if verdict["drift"] else []) + [
-        f"below its floor: {failure}" for failure in verdict.get("below_floors") or []] + stale  # fmt: skip
+        f"below its floor: {failure}" for failure in verdict.get("below_floors") or []] + stale + [
+        f"{f['env']}: live {r['metric']} {r['live']:.4f} is apart from its holdout value {r['offline']:.4f} (their "
+        "intervals do not overlap)" for f in offline for r in f["rows"] if r["apart"]]  # fmt: skip
     verdict["alert"], verdict["alert_causes"] = bool(causes), causes  # an alert always says what raised it
     if where:
         verdict.update(status="no logs", problem=where)
@@ -259,7 +245,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         window, len(live), settings.min_rows, drift, load_contract().task, params.gate.floors, labelled, joined,
         comparison, settings.min_labelled_rows, where,
     )  # fmt: skip
-    files.write_text(args.out, text)
+    files.write_text(args.out, text + offline_live_table(offline))
     files.write_json(args.verdict, verdict)
     gateway = os.environ.get(args.pushgateway_env) if args.pushgateway_env else None
     if args.prometheus or gateway:
@@ -272,13 +258,6 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     drifted_flag, alert = ("true" if verdict[key] else "false" for key in ("drift", "alert"))
     append(args.github_output, f"drift={drifted_flag}\nalert={alert}\n")
     return 0
-
-
-def _stale_releases(params: Params, recommended: float | None) -> list[str]:
-    """One line per environment whose running model is older than the recommended retrain interval."""
-    ages = releases.model_ages([env.name for env in params.environments.order]) if recommended is not None else {}
-    return [f"{env} runs a model {age:.0f} days old, beyond the recommended retrain interval of {recommended:g} days"
-            for env, age in ages.items() if recommended is not None and age > recommended]  # fmt: skip
 
 
 def _log_location_problem(configured: str | None, location: str, paths: list[str]) -> str | None:

@@ -107,7 +107,7 @@ def test_retrain_fails_on_data_older_than_the_recommendation_and_monitor_names_a
     import json
 
     from pipelines.adapters import releases, sources
-    from pipelines.jobs import operations
+    from pipelines.jobs import ageing
 
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
@@ -130,11 +130,11 @@ def test_retrain_fails_on_data_older_than_the_recommendation_and_monitor_names_a
 
     assert releases.model_ages([last, "nowhere"]) == {last: pytest.approx(100, abs=0.1)}
     quiet = sources.Outcome(added=[], known=[], quarantined=[], refused=[], rows=0)
-    stale = operations._stale_data(str(report), quiet)
+    stale = ageing.stale_data(str(report), quiet)
     assert stale is not None and stale.startswith("the data of record is 100 days old") and "30-day" in stale
     fresh = sources.Outcome(added=["batch-1.csv"], known=[], quarantined=[], refused=[], rows=10)
-    assert operations._stale_data(str(report), fresh) is None  # fresh data came: the retrain itself answers
-    assert operations._stale_data(None, quiet) is None
-    (line,) = operations._stale_releases(PARAMS, 30)
+    assert ageing.stale_data(str(report), fresh) is None  # fresh data came: the retrain itself answers
+    assert ageing.stale_data(None, quiet) is None
+    (line,) = ageing.stale_releases(PARAMS, 30)
     assert line == f"{last} runs a model 100 days old, beyond the recommended retrain interval of 30 days"
-    assert operations._stale_releases(PARAMS, 120) == [] and operations._stale_releases(PARAMS, None) == []
+    assert ageing.stale_releases(PARAMS, 120) == [] and ageing.stale_releases(PARAMS, None) == []
