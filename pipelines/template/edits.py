@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,8 +153,14 @@ def _slices(data: Any, setup: Setup) -> None:
             out.fa.set_flow_style()  # `{}`
         return out
 
-    data["evaluate"]["slices"], data["evaluate"]["sensitive"] = specs(setup.slices), specs(setup.sensitive)
-    data["gate"]["slice_floors"], data["gate"]["max_group_gap"] = rules(setup.slice_floors), rules(setup.max_group_gap)
+    def put(section: Any, key: str, value: Any) -> None:  # unchanged values keep their layout (init runs twice)
+        if json.loads(json.dumps(section.get(key))) != json.loads(json.dumps(value)):
+            section[key] = value
+
+    put(data["evaluate"], "slices", specs(setup.slices))
+    put(data["evaluate"], "sensitive", specs(setup.sensitive))
+    put(data["gate"], "slice_floors", rules(setup.slice_floors))
+    put(data["gate"], "max_group_gap", rules(setup.max_group_gap))
 
 
 def environment_order(data: Any) -> Any:
