@@ -109,5 +109,5 @@ def test_a_default_branch_without_commits_for_45_days_warns_and_re_enables_the_s
     job = run.job("monitor")
     assert "no commit for 50 days" in job.summary
     (issue,) = [i for i in sandbox.github.state.issues.values() if i["labels"] == [{"name": "schedules"}]]
-    assert "monitor.yml, retrain.yml" in issue["body"]
-    assert sorted(sandbox.github.state.enabled) == ["monitor.yml", "retrain.yml"]
+    assert "monitor.yml, retrain.yml, tune.yml" in issue["body"]
+    assert sorted(sandbox.github.state.enabled) == ["monitor.yml", "retrain.yml", "tune.yml"]

@@ -41,6 +41,6 @@ def test_a_warning_from_the_configured_number_of_days(tmp_path: Path, days_ago: 
     assert result.returncode == 0, result.stderr
     if warned:
         assert f"no commit for {int(days_ago)} days" in summary.read_text()
-        assert "monitor.yml, retrain.yml" in result.stderr
+        assert "monitor.yml, retrain.yml, tune.yml" in result.stderr
     else:
         assert not summary.exists() and "schedules are safe" in result.stderr
