@@ -98,7 +98,9 @@ def _slices(ev: Evaluation, doc: Mapping[str, Any], tmp: Path, plt: Any, save: A
 def _inclusion(columns: list[Mapping[str, Any]], tmp: Path, plt: Any, save: Any) -> None:
     """inclusion.png: per sensitive column, the rates its gaps compare (pipelines.core.inclusion), one bar per
     group and rate; a group not judged is drawn hatched, with "(not judged)" in its label."""
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns), 3.2), squeeze=False)
+    import textwrap
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(6.0 * len(columns), 3.6), squeeze=False)
     for ax, entry in zip(axes[0], columns, strict=True):
         groups = entry["groups"]
         rates = list(groups[0]["rates"])
@@ -112,8 +114,8 @@ def _inclusion(columns: list[Mapping[str, Any]], tmp: Path, plt: Any, save: Any)
         ax.set_yticks([i + height * (len(rates) - 1) / 2 for i in range(len(groups))], labels)
         ax.invert_yaxis()
         gaps = ", ".join(f"{k.replace('_difference', '')} gap {v['value']:.3f}" for k, v in entry["gaps"].items())
-        ax.set_title(f"{entry['column']}: {gaps or entry.get('reason') or ''}", fontsize=9)
-        ax.legend(fontsize=6, loc="lower right")
+        ax.set_title(textwrap.fill(f"{entry['column']}: {gaps or entry.get('reason') or ''}", 60), fontsize=9)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save(fig, tmp, "inclusion.png")
 
 

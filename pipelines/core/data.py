@@ -94,13 +94,27 @@ def split(
             raise DataError("split.order_by holds out the newest rows; set split.stratify to false with it")
         if order_by not in frame.columns:
             raise DataError(f"split.order_by: {order_by!r} is not a column of the data")
-        ordered = frame.iloc[pd.to_datetime(frame[order_by]).argsort(kind="stable")]
+        ordered = frame.iloc[time_order(frame, order_by).argsort(kind="stable")]
         cut = len(ordered) - max(1, round(len(ordered) * test_size))
         return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
     train, test = train_test_split(
         frame, test_size=test_size, random_state=seed, stratify=frame[target] if stratify else None
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def time_order(frame: pd.DataFrame, column: str) -> pd.Series:
+    """`column` as the rows' time order: a number as it is (a sequence number), anything else as timestamps;
+    DataError naming the column and a value that is neither (a region name, say)."""
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    wrong = values[parsed.isna() & values.notna()]
+    if len(wrong):
+        raise DataError(f"split.order_by: {column!r} is not a time order: {str(wrong.iloc[0])[:40]!r} is neither a "
+                        "number nor a timestamp; name a timestamp column, or null")  # fmt: skip
+    return parsed
 
 
 def profile(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:

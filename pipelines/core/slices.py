@@ -54,10 +54,12 @@ def bin_names(column: str, edges: Sequence[float]) -> list[str]:
     return [f"{column}<{_edge(edges[0])}", *inner, f"{column}>={_edge(edges[-1])}"]
 
 
-def check_columns(specs: Sequence[SliceSpec], raw: Mapping[str, Any]) -> None:
-    """Refuse slices the contract cannot give (ParamsError naming each): a column not in the raw schema `raw`
-    (column name -> pandera Column), and `edges` on a column that is not numeric."""
-    problems = []
+def check_columns(specs: Sequence[SliceSpec], raw: Mapping[str, Any], key: str = "evaluate.slices") -> None:
+    """Refuse slices the contract cannot give (ParamsError naming each, under `key`): a column not in the raw
+    schema `raw` (column name -> pandera Column), a column named twice, and `edges` on a column that is not
+    numeric."""
+    columns = [spec.column for spec in specs]
+    problems = [f"{c!r} is named twice" for c in sorted({c for c in columns if columns.count(c) > 1})]
     for spec in specs:
         if spec.column not in raw:
             problems.append(f"{spec.column!r} is not a column of the data contract (RawData in pipelines/yours/"
@@ -65,10 +67,37 @@ def check_columns(specs: Sequence[SliceSpec], raw: Mapping[str, Any]) -> None:
         elif spec.edges is not None and not pd.api.types.is_numeric_dtype(str(raw[spec.column].dtype)):
             problems.append(f"{spec.column!r} has edges but is not numeric ({raw[spec.column].dtype})")
     if problems:
-        raise ParamsError("evaluate.slices: " + "; ".join(problems))
+        raise ParamsError(f"{key}: " + "; ".join(problems))
 
 
-def slices(frame: pd.DataFrame, specs: Sequence[SliceSpec]) -> list[Slice]:
+def check_rules(
+    specs: Sequence[SliceSpec],
+    sensitive: Sequence[SliceSpec],
+    floors: Mapping[str, Any],
+    gaps: Mapping[str, Any],
+) -> None:
+    """Refuse gate rules that can never judge anything (ParamsError naming each): a `gate.slice_floors` name no
+    spec of evaluate.slices can make (a bin its edges do not have, a column it does not name), and a
+    `gate.max_group_gap` column not in evaluate.sensitive. A typo would otherwise disable the rule silently."""
+    possible = {spec.column: [*bin_names(spec.column, spec.edges), f"{spec.column}=missing"] if spec.edges else None
+                for spec in specs}  # fmt: skip
+
+    def makes(name: str) -> bool:
+        return any(name in names if names is not None else name.startswith(f"{column}=")
+                   for column, names in possible.items())  # fmt: skip
+
+    problems = [
+        f"gate.slice_floors: {name!r} is not a slice evaluate.slices makes" for name in floors if not makes(name)
+    ]
+    named = [spec.column for spec in sensitive]
+    problems += [f"gate.max_group_gap: {column!r} is not a column of evaluate.sensitive ({', '.join(named) or 'none'})"
+                 for column in gaps if column not in named]  # fmt: skip
+    if problems:
+        raise ParamsError("; ".join(problems) + " (slice names: `column=value`, or the bins of its edges, "
+                          "`c<e1`, `e1<=c<e2`, `c>=ek`; reports/slices.json lists them)")  # fmt: skip
+
+
+def slices(frame: pd.DataFrame, specs: Sequence[SliceSpec], key: str = "evaluate.slices") -> list[Slice]:
     """Every slice of `frame` (rows x raw columns) that `specs` define and that holds at least one row, in spec
     order (values sorted as text, bins in order, missing last). ParamsError for a column without edges and
     more than MAX_VALUES distinct values."""
@@ -84,7 +113,7 @@ def slices(frame: pd.DataFrame, specs: Sequence[SliceSpec]) -> list[Slice]:
             text = col.astype(str).to_numpy()
             present = sorted(set(text[~missing]))
             if len(present) > MAX_VALUES:
-                raise ParamsError(f"evaluate.slices: {spec.column!r} has {len(present)} distinct values in the holdout "
+                raise ParamsError(f"{key}: {spec.column!r} has {len(present)} distinct values in the holdout "
                                   f"(more than {MAX_VALUES}); give it edges to bin it")  # fmt: skip
             groups = [(f"{spec.column}={value}", ~missing & (text == value)) for value in present]
         groups.append((f"{spec.column}=missing", missing))

@@ -96,7 +96,7 @@ def recommend(fit: dict[str, Any], floor: float | None, lower_is_better: bool, p
     """The recommended retrain interval in days, and why: the age at which the pessimistic decay (the interval's
     worse end) crosses the floor, capped at `max_days`; `max_days` when there is no fit, floor or decay."""
     if fit.get("slope") is None:
-        return max_days, f"no decay could be fitted ({fit.get('reason')}): staleness.max_retrain_days"
+        return max_days, "no decay could be fitted, so the cap staleness.max_retrain_days"
     if floor is None:
         return max_days, "no gate floor on the metric: staleness.max_retrain_days"
     pessimistic = fit["high"] if lower_is_better else fit["low"]

@@ -86,7 +86,10 @@ def decide(metric: str, trials: list[Trial]) -> Decision:
     committed, best = trials[0], max(scored, key=lambda t: t.mean)
     improvement, spread = best.mean - committed.mean, committed.spread
     adopt = best.number != 0 and improvement > spread
-    if adopt:
+    if len(scored) == 1:
+        reason = ("only the committed values were scored (tune.trials, tune.timeout_minutes, or every other trial "
+                  "refused): nothing to compare them with, nothing to propose")  # fmt: skip
+    elif adopt:
         reason = (f"trial {best.number} beats the committed values by {improvement:+.4f} {metric}, more than the "
                   f"committed values' fold spread {spread:.4f}")  # fmt: skip
     else:

@@ -105,9 +105,11 @@ def gate_inputs(command: str, params_file: str, dvc_yaml: str, base_rev: str | N
     base revision git does not know (GitError)."""
 
     from pipelines.adapters import revisions
+    from pipelines.core.slices import check_rules
 
     params, paths, contract = load_params(params_file), load_paths(dvc_yaml), load_contract()
     require_reported_metrics(params.gate, contract.task)
+    check_rules(params.evaluate.slices, params.evaluate.sensitive, params.gate.slice_floors, params.gate.max_group_gap)
     dvc.refuse_stale(command)
     metrics = json.loads(Path(paths["metrics"]).read_text())
     if base_rev and git.resolve(base_rev) is None:

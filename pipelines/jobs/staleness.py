@@ -16,8 +16,11 @@ from pipelines.adapters import dvc, files
 from pipelines.adapters.params import estimators, load_contract, load_params, load_paths
 from pipelines.commands import Subparsers, add, append, say
 from pipelines.core import staleness
+from pipelines.core.data import time_order
 from pipelines.core.intervals import bootstrap_counts, resamples_used
 from pipelines.core.metrics import LOWER_IS_BETTER, model_output, score, scored, weighted
+from pipelines.core.params import ParamsError
+from pipelines.core.tasks import task_spec
 from pipelines.errors import PipelineError
 
 Scored = tuple[np.ndarray, np.ndarray, Any]  # a window's row positions, the model's output on them, its classes
@@ -73,16 +76,21 @@ def measure(params_file: str, dvc_yaml: str) -> dict[str, Any]:
     import pandas as pd
 
     params, contract, paths = load_params(params_file), load_contract(), load_paths(dvc_yaml)
-    order_by = params.split.order_by
+    settings, order_by = params.staleness, params.split.order_by
     if order_by is None:
         return {"status": "no time column", "reason": "split.order_by is null: the rows have no time order, so how "
                 "the model decays with age cannot be measured (set it to a timestamp column)"}  # fmt: skip
     if not Path(paths["validated"]).exists() and dvc.stream("repro", "validate") != 0:
         raise PipelineError("dvc repro validate failed: staleness needs the validated data (its output is above)")
+    reported = task_spec(contract.task).metrics
+    if settings.metric not in reported:
+        raise ParamsError(f"staleness.metric: {settings.metric} is not reported for a {contract.task} task; its "
+                          f"metrics are: {', '.join(reported)}")  # fmt: skip
     frame = files.read_frame(paths["validated"])
-    stamps = pd.to_datetime(frame[order_by], errors="coerce")
-    if stamps.isna().all():
-        raise PipelineError(f"split.order_by {order_by!r} holds no timestamps: staleness needs dates to age by")
+    stamps = time_order(frame, order_by)
+    if not pd.api.types.is_datetime64_any_dtype(stamps):
+        raise ParamsError(f"split.order_by: {order_by!r} holds numbers, not timestamps: staleness needs dates to age "
+                          "by (staleness.period_days)")  # fmt: skip
     frame = frame.loc[stamps.notna()].reset_index(drop=True)
     times = ((stamps.dropna() - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(dtype=float)  # days
     return summarise(frame[contract.target].to_numpy(), times, *backtest(frame, times, contract, params), params,
@@ -147,6 +155,8 @@ def cmd_staleness(args: argparse.Namespace) -> int:
     text = markdown(doc)
     files.write_text(args.report, text)
     say("staleness", text.splitlines()[2] if doc["status"] == "measured" else doc["reason"])
+    for line in doc.get("skipped", []):
+        say("staleness", f"left out: {line}")
     if doc["status"] == "measured":
         say("staleness", f"recommended retrain interval: {doc['recommended_retrain_days']:g} days ({doc['reason']})")
     append(args.summary, text)

@@ -27,18 +27,23 @@ HAND_STARTED = (
 
 def _objective(train: Any, contract: Any, params: Any, settings: Any) -> Any:
     """values -> fold scores: the project's pipeline with the chosen estimator's options overridden by `values`,
-    cross-validated on the training split (stratified for a label), scored on the task's primary metric."""
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    cross-validated on the training split (stratified for a label; in time order, each fold scored on rows newer
+    than those it was fit on, when split.order_by is set), scored on the task's primary metric."""
+    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, cross_val_score
 
+    from pipelines.core.data import time_order
     from pipelines.core.train import build_pipeline
     from pipelines.yours.features import build_preprocessor
 
     listed = estimators()
     name = params.train.estimator
     section = dict(params.train.sections().get(name) or {})
-    splitter = (KFold if contract.task == "regression" else StratifiedKFold)(
+    splitter: Any = (KFold if contract.task == "regression" else StratifiedKFold)(
         n_splits=settings.folds, shuffle=True, random_state=settings.seed
     )
+    if params.split.order_by is not None:  # shuffled folds would fit on the future and score on the past
+        train = train.iloc[time_order(train, params.split.order_by).argsort(kind="stable")]
+        splitter = TimeSeriesSplit(n_splits=settings.folds)
     x, y = train[contract.features], train[contract.target]
 
     def objective(values: dict[str, Any]) -> list[float]:
@@ -69,13 +74,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     committed = params.train.options(estimators()).model_dump()
     metric = task_spec(contract.task).primary
     say("tune", f"searching {name} ({', '.join(entry.space)}) on {len(train)} training rows: up to {settings.trials} "
-                f"trials or {settings.timeout_minutes:g} min, {settings.folds}-fold {metric}")  # fmt: skip
+                f"trials or {settings.timeout_minutes:g} min, {settings.folds}-fold {metric}; trial 0 is the committed "
+                "values")  # fmt: skip
     started = time.monotonic()
 
     def progress(trial: tuning.Trial, best: tuning.Trial) -> None:
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.values.items())
         elapsed = time.monotonic() - started
-        say("tune", f"trial {trial.number + 1}/{settings.trials} ({elapsed:.0f} s): {metric} {trial.mean:.4f} ± "
+        say("tune", f"trial {trial.number}/{settings.trials - 1} ({elapsed:.0f} s): {metric} {trial.mean:.4f} ± "
                     f"{trial.spread:.4f} [{shown}]; best {best.mean:.4f} (trial {best.number})")  # fmt: skip
 
     trials = tuning.search(_objective(train, contract, params, settings), entry.space, committed, settings.trials,

@@ -129,3 +129,22 @@ def test_a_floor_on_a_slice_too_small_or_unknown_is_not_compared_and_off_judges_
     assert not slice_rules(doc, paired, "paired", _gate(), "roc_auc")[-1].passed
     assert slice_rules(doc, paired, "paired", _gate(roc_auc=0.15), "roc_auc")[-1].passed
     assert slice_rules(None, None, "no base", _gate(), "roc_auc") == []
+
+
+def test_a_rule_that_could_never_judge_is_refused_by_name_and_a_sensitive_spec_is_named_as_such() -> None:
+    """A typo in a slice name or a sensitive column would otherwise turn the rule off silently."""
+    specs = [SliceSpec(column="age", edges=[34, 47]), SliceSpec(column="region")]
+    slices.check_rules(specs, [SliceSpec(column="sex")], {"age<34": {}, "34<=age<47": {}, "age=missing": {},
+                                                          "region=North": {}}, {"sex": {}})  # fmt: skip
+    with pytest.raises(ParamsError, match=r"'age<35' is not a slice evaluate.slices makes.*'gendr' is not a column of "
+                       r"evaluate.sensitive \(sex\)"):  # fmt: skip
+        slices.check_rules(specs, [SliceSpec(column="sex")], {"age<35": {}}, {"gendr": {}})
+    with pytest.raises(ParamsError, match=r"'sex=f' is not a slice"):
+        slices.check_rules(specs, [], {"sex=f": {}}, {})
+    raw = {"gender": SimpleNamespace(dtype="str")}
+    with pytest.raises(ParamsError, match=r"^evaluate.sensitive: 'gender' is named twice; 'gender' has edges"):
+        slices.check_columns(
+            [SliceSpec(column="gender", edges=[1]), SliceSpec(column="gender")], raw, "evaluate.sensitive"
+        )
+    with pytest.raises(ParamsError, match=r"^evaluate.sensitive: 'id' has 21 distinct values"):
+        slices.slices(pd.DataFrame({"id": range(21)}), [SliceSpec(column="id")], "evaluate.sensitive")

@@ -138,3 +138,13 @@ def test_retrain_fails_on_data_older_than_the_recommendation_and_monitor_names_a
     (line,) = ageing.stale_releases(PARAMS, 30)
     assert line == f"{last} runs a model 100 days old, beyond the recommended retrain interval of 30 days"
     assert ageing.stale_releases(PARAMS, 120) == [] and ageing.stale_releases(PARAMS, None) == []
+
+
+def test_an_order_by_that_is_not_a_time_order_is_refused_by_name() -> None:
+    from pipelines.core.data import DataError, time_order
+
+    frame = pd.DataFrame({"region": ["North", "South"], "seq": [2, 1], "when": ["2025-01-02", "2025-01-01 10:00"]})
+    with pytest.raises(DataError, match=r"split.order_by: 'region' is not a time order: 'North' is neither"):
+        time_order(frame, "region")
+    assert time_order(frame, "seq").tolist() == [2, 1]  # a sequence number orders as it is
+    assert time_order(frame, "when").argsort().tolist() == [1, 0]

@@ -105,7 +105,9 @@ def _slices(model: Any, test: pd.DataFrame, params: Params, contract: Contract) 
     from pipelines.core import inclusion, slices
 
     settings = params.evaluate
-    slices.check_columns([*settings.slices, *settings.sensitive], contract.raw.columns)
+    slices.check_columns(settings.slices, contract.raw.columns)
+    slices.check_columns(settings.sensitive, contract.raw.columns, "evaluate.sensitive")
+    slices.check_rules(settings.slices, settings.sensitive, params.gate.slice_floors, params.gate.max_group_gap)
     found = slices.slices(test, settings.slices)
     task = contract.task
     classes = None if task == "regression" else model.classes_
@@ -116,7 +118,7 @@ def _slices(model: Any, test: pd.DataFrame, params: Params, contract: Contract) 
     judged = sum(e["judged"] for e in doc["slices"])
     if found:
         say("evaluate", f"slices: {len(found)} ({judged} judged, {len(found) - judged} too small or one-class)")
-    groups = {spec.column: slices.slices(test, [spec]) for spec in settings.sensitive}
+    groups = {spec.column: slices.slices(test, [spec], "evaluate.sensitive") for spec in settings.sensitive}
     included = inclusion.document(task, y, output, classes, groups, settings.threshold, settings.intervals,
                                   settings.slice_min_rows)  # fmt: skip
     for entry in included["columns"]:
