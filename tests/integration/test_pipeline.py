@@ -132,8 +132,9 @@ def test_metrics_and_every_declared_plot_are_produced(trained_repo: Repo) -> Non
     assert not shown.get("errors"), shown.get("errors")
     assert len(shown["data"]) == len(declared)
     figures = sorted(p.name for p in (trained_repo.path / "reports" / "figures").glob("*.png"))
-    sliced = yaml.safe_load((trained_repo.path / "params.yaml").read_text())["evaluate"]["slices"]
-    assert figures == sorted([*task_spec(TASK).figures, *(["slices.png"] if sliced else [])])
+    evaluate = yaml.safe_load((trained_repo.path / "params.yaml").read_text())["evaluate"]
+    extra = (["slices.png"] if evaluate["slices"] else []) + (["inclusion.png"] if evaluate["sensitive"] else [])
+    assert figures == sorted([*task_spec(TASK).figures, *extra])
 
 
 def test_run_is_logged_to_mlflow_with_commit_and_data_hash(trained_repo: Repo) -> None:
