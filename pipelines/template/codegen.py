@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.template.infer import MAX_CATEGORIES, Inferred
+from pipelines.template.infer import MAX_CATEGORIES, Inferred, source_name
 
 SCHEMA_TEMPLATE = '''"""The data contract: pandera schemas for the raw data and the model inputs; the target; the task.
 
@@ -14,6 +14,9 @@ Written by `python -m pipelines init` from {source} ({rows} rows): a starting po
 - Text columns are categorical; with at most {max_categories} distinct values they list them (`isin`),
   so a new category fails validation until you add it here.
 - `nullable` is True where the sample had missing values; the default preprocessing imputes them.
+- Each field's `metadata` gives its `privacy` (public, internal or personal: a personal column's raw values
+  never reach a log, a report or a profile) and, for an input, its `source` (a key of SOURCES); `train`
+  refuses an input on DENIED or without an approved source. Review both: init only guessed from names.
 The code reads this file once, as a pipelines.core.contract.Contract; how data is checked against it
 lives in pipelines/core/validation.py.
 """
@@ -29,6 +32,11 @@ TARGET = {target}
 """{target_doc}"""
 TASK: Task = "{task}"
 """binary (the larger label is the positive class), multiclass or regression: picks estimators and metrics."""
+
+SOURCES: dict[str, str] = {sources}
+"""Approved upstream sources of model inputs: name -> what produces it and who owns it (say where it comes from)."""
+DENIED: dict[str, str] = {denied}
+"""Columns that must never be model inputs, with the reason (identifiers, protected attributes, leaky columns)."""
 
 
 class Features(pa.DataFrameModel):
@@ -62,7 +70,8 @@ def render_schema(inferred: Inferred, task: str, source: str, rows: int) -> str:
     features, target, others = inferred.features, inferred.target, inferred.others
     if others:
         lines = "\n".join(
-            f"    # {c.name!r}: {inferred.reasons.get(c.name, 'left out')}; move it to Features to use it"
+            f"    # {c.name!r}: {inferred.reasons.get(c.name, 'left out')}; to use it, move it to Features"
+            f"{' and delete it from DENIED' if c.name in inferred.denied else ''}"
             f"\n{c.field_code()}"
             for c in others
         )
@@ -84,7 +93,11 @@ def render_schema(inferred: Inferred, task: str, source: str, rows: int) -> str:
         task=task,
         n_numeric=sum(c.kind == "float" for c in features),
         n_categorical=sum(c.kind == "str" for c in features),
-        feature_fields="\n".join(c.field_code() for c in features),
+        feature_fields="\n".join(c.field_code(source_name(source)) for c in features),
+        sources=repr({source_name(source): f"the table init read ({source})"}),
+        denied=("{" + "".join(f"\n    {k!r}: {v!r}," for k, v in inferred.denied.items()) + "\n}")
+        if inferred.denied
+        else "{}",
         other_fields=other_fields,
         extra_imports=(
             "from pandera.engines.pandas_engine import DateTime\n"

@@ -19,6 +19,25 @@ MAX_CLASSES = 50  # more distinct labels than this is not a classification targe
 MAX_CATEGORIES = 50  # a text column with more distinct values gets no `isin` check
 ID_SHARE = 0.95  # a text column with at least this share of distinct values per row is an identifier
 ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)($|[^a-z])|_id$|^id_", re.I)
+# names of attributes people are commonly protected on (equality law's usual list), as whole words: init keeps
+# them beside the inputs (evaluate.sensitive judges the model on their groups) and on the deny-list
+SENSITIVE_NAME = re.compile(
+    r"(^|[^a-z])(sex|gender|age|race|racial|ethnic\w*|religio\w*|nationality|citizenship|disab\w*|marital|"
+    r"pregnan\w*|orientation|veteran|caste)($|[^a-z])",
+    re.I,
+)
+# names of data about a person (contact details, exact location, birth date, government numbers): tagged personal
+PERSONAL_NAME = re.compile(
+    r"(^|[^a-z])(name|first_?name|last_?name|surname|e_?mail|phone|mobile|address|street|zip|zip_?code|postcode|"
+    r"postal_?code|birth\w*|dob|ssn|passport|licen[cs]e|ip|ip_?address|latitude|longitude|lat|lon|lng|salary|"
+    r"income)($|[^a-z])",
+    re.I,
+)
+DENY_REASONS = {
+    "identifier": "an identifier: one value per row, predicts nothing that generalises",
+    "timestamp": "a timestamp: its values never recur (derive features from it instead)",
+    "sensitive": "a protected attribute (by its name): judged by evaluate.sensitive, not an input",
+}
 # Strings pandas reads as missing by default; init keeps them as values and says where it saw them.
 MISSING_MARKERS = frozenset({"NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "#N/A", "-", "?", "."})
 # Column names that the generated pandera DataFrameModel (or Python) would read as its own attributes.
@@ -60,9 +79,14 @@ class Column:
     low: float | None = None
     high: float | None = None
     categories: list[Any] | None = None
+    privacy: str = "internal"  # pipelines.core.contract.PRIVACY
 
-    def field_code(self) -> str:
-        """The `pa.Field(...)` line that declares this column in the generated schema."""
+    def metadata(self, source: str | None) -> dict[str, str]:
+        """The field's pandera metadata: its upstream `source` (model inputs) and its `privacy` tag."""
+        return {**({"source": source} if source else {}), "privacy": self.privacy}
+
+    def field_code(self, source: str | None = None) -> str:
+        """The `pa.Field(...)` line that declares this column in the generated schema (`source`: for an input)."""
         # repr of a str, never json.dumps: JSON writes an emoji as two surrogate escapes, which Python reads as
         # two broken characters
         args = [f"alias={str(self.name)!r}"] if self.attribute != self.name else []
@@ -75,6 +99,7 @@ class Column:
         args.append(f"nullable={self.nullable}")
         if self.kind == "datetime":  # files, batches and sources write timestamps in more than one format
             args.append('dtype_kwargs={"to_datetime_kwargs": {"format": "mixed"}}')
+        args.append(f"metadata={self.metadata(source)!r}")
         kind = "DateTime" if self.kind == "datetime" else self.kind
         return f"    {self.attribute}: Series[{kind}] = pa.Field({', '.join(args)})"
 
@@ -227,20 +252,29 @@ def _is_identifier(name: str, col: pd.Series) -> bool:
 @dataclass(frozen=True)
 class Inferred:
     """A starting contract: the model inputs, the target, and the columns kept in the data but left out of
-    the inputs (identifiers, timestamps), each with the reason."""
+    the inputs (identifiers, timestamps, protected attributes), each with the reason; `denied` is the deny-list
+    init proposes (each left-out column and why it must not become an input)."""
 
     features: list[Column]
     target: Column
     others: list[Column]
     reasons: dict[str, str]
     timestamps: list[str]
+    denied: dict[str, str]
+
+
+def _privacy(name: str, kind: str) -> str:
+    """init's tag for a column: personal when named like data about a person, an identifier or a protected
+    attribute; else internal (a team's own data; nothing is public until someone says so)."""
+    personal = PERSONAL_NAME.search(name) or SENSITIVE_NAME.search(name) or kind == "identifier"
+    return "personal" if personal else "internal"
 
 
 def infer_columns(frame: pd.DataFrame, target: str, task: str, keep: frozenset[str] = frozenset()) -> Inferred:
     """A starting schema for `frame`: feature columns, the target, and the identifier and timestamp columns
     left out of the features (unless named in `keep`)."""
     taken: set[str] = set()
-    features, others, reasons, timestamps = [], [], {}, []
+    features, others, reasons, timestamps, denied = [], [], {}, [], {}
     for name in frame.columns:
         if name == target:
             continue
@@ -250,24 +284,22 @@ def infer_columns(frame: pd.DataFrame, target: str, task: str, keep: frozenset[s
         if _is_timestamp(col):
             timestamps.append(str(name))
             if str(name) not in keep:
-                others.append(Column(str(name), attribute, "datetime", nullable))
-                reasons[str(name)] = "a timestamp"
+                others.append(Column(str(name), attribute, "datetime", nullable, privacy=_privacy(str(name), "")))
+                reasons[str(name)], denied[str(name)] = "a timestamp", DENY_REASONS["timestamp"]
                 continue
         elif _is_identifier(str(name), col) and str(name) not in keep:
             kind = "str" if not pd.api.types.is_numeric_dtype(col) else ("float" if nullable else "int")
-            others.append(Column(str(name), attribute, kind, nullable))
+            others.append(Column(str(name), attribute, kind, nullable, privacy="personal"))
             reasons[str(name)] = f"an identifier ({col.nunique()} distinct values in {len(col)} rows)"
+            denied[str(name)] = DENY_REASONS["identifier"]
             continue
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            present = col.dropna()
-            if present.empty:
-                raise InitError(f"column {name!r} has no values at all; drop it from the dataset")
-            low, high = _bounds(present)
-            features.append(Column(str(name), attribute, "float", nullable, low, high))
+        column = _input(str(name), attribute, col, nullable)
+        if SENSITIVE_NAME.search(str(name)) and str(name) not in keep:
+            others.append(column)
+            reasons[str(name)] = "a protected attribute (by its name)"
+            denied[str(name)] = DENY_REASONS["sensitive"]
         else:
-            text = col.dropna().astype(str)
-            categories = sorted(text.unique()) if text.nunique() <= MAX_CATEGORIES else None
-            features.append(Column(str(name), attribute, "str", nullable, categories=categories))
+            features.append(column)
     if not features:
         left_out = f" ({', '.join(reasons)} left out: pass --keep-columns to use them)" if reasons else ""
         raise InitError(f"the dataset has no feature columns besides the target{left_out}")
@@ -280,7 +312,20 @@ def infer_columns(frame: pd.DataFrame, target: str, task: str, keep: frozenset[s
         label = Column(target, attribute, "int", False, categories=[int(v) for v in sorted(map(_plain, y.unique()))])
     else:
         label = Column(target, attribute, "str", False, categories=sorted({str(v) for v in y.unique()}))
-    return Inferred(features, label, others, reasons, timestamps)
+    return Inferred(features, label, others, reasons, timestamps, denied)
+
+
+def _input(name: str, attribute: str, col: pd.Series, nullable: bool) -> Column:
+    """A column as a model input: a number with loose bounds, or text (with its categories when few)."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        present = col.dropna()
+        if present.empty:
+            raise InitError(f"column {name!r} has no values at all; drop it from the dataset")
+        low, high = _bounds(present)
+        return Column(name, attribute, "float", nullable, low, high, privacy=_privacy(name, "float"))
+    text = col.dropna().astype(str)
+    categories = sorted(text.unique()) if text.nunique() <= MAX_CATEGORIES else None
+    return Column(name, attribute, "str", nullable, categories=categories, privacy=_privacy(name, "str"))
 
 
 def check_classes(y: pd.Series, test_size: float) -> None:
@@ -294,7 +339,7 @@ def check_classes(y: pd.Series, test_size: float) -> None:
         raise InitError(str(exc)) from None
 
 
-def _column(column: Column) -> pa.Column:
+def _column(column: Column, source: str | None = None) -> pa.Column:
     """The pandera Column a generated `pa.Field` declares (the same dtype, checks and nullability)."""
     from pandera.engines.pandas_engine import DateTime
 
@@ -308,12 +353,19 @@ def _column(column: Column) -> pa.Column:
         checks.append(pa.Check.ge(column.low))
     if column.high is not None:
         checks.append(pa.Check.le(column.high))
-    return pa.Column(dtype, checks=checks, nullable=column.nullable)
+    return pa.Column(dtype, checks=checks, nullable=column.nullable, metadata=column.metadata(source))
 
 
-def contract_for(inferred: Inferred, task: str) -> Contract:
+def source_name(dataset: str) -> str:
+    """The SOURCES key init declares for the inputs of the table it read: its file name's stem, as an identifier."""
+    stem = re.sub(r"\W+", "_", str(dataset).rsplit("/", 1)[-1].split(".", 1)[0]).strip("_").lower()
+    return stem or "dataset"
+
+
+def contract_for(inferred: Inferred, task: str, dataset: str = "dataset") -> Contract:
     """The contract the generated pipelines/yours/schema.py declares, built directly (nothing is executed)."""
-    inputs = {c.name: _column(c) for c in inferred.features}
+    source = source_name(dataset)
+    inputs = {c.name: _column(c, source) for c in inferred.features}
     others = {c.name: _column(c) for c in inferred.others}
     target = inferred.target
     return Contract(
@@ -321,4 +373,6 @@ def contract_for(inferred: Inferred, task: str) -> Contract:
         inputs=pa.DataFrameSchema(inputs, strict=True, coerce=True),
         target=target.name,
         task=task,
+        sources={source: f"the table init read ({dataset})"},
+        denied=dict(inferred.denied),
     )

@@ -174,7 +174,7 @@ def plan(root: Path, options: Options) -> Plan:
             )
         source = codegen.render_schema(inferred, task, options.dataset.name, len(frame))
         code = codegen.formatted(source, root)
-        contract = infer.contract_for(inferred, task)
+        contract = infer.contract_for(inferred, task, options.dataset.name)
         from pipelines.core.data import DataError
         from pipelines.core.validation import DataValidationError, validate
 

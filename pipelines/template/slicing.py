@@ -1,8 +1,8 @@
 """The slices init proposes for a new table (evaluate.slices) and their floors (gate.slice_floors).
 
 A slice is worth judging when it is a group people ask about and the holdout has enough of it to measure:
-- up to MAX_CATEGORICAL text (or yes/no) model inputs with 2 to MAX_LEVELS values, of which at least two
-  have `evaluate.slice_min_rows` rows in the holdout;
+- up to MAX_CATEGORICAL text (or yes/no) model inputs (or protected attributes kept beside them) with 2 to
+  MAX_LEVELS values, of which at least two have `evaluate.slice_min_rows` rows in the holdout;
 - one number, cut at its quantiles (edges at 3 significant digits) into as many bins as the holdout fills
   with HEADROOM x `slice_min_rows` rows each (2 to MAX_BINS): a column named like an age first, else the first numeric
   input with at least MIN_DISTINCT values.
@@ -12,9 +12,9 @@ Each judged slice gets a floor on the task's primary metric the way gate.floors 
 bootstrap interval's low end, whichever is lower (a slice is small, so its noise is wider), and never where the
 trivial model would pass it on that slice. Review them: init cannot know which groups matter to your users.
 
-Inclusion (evaluate.sensitive, gate.max_group_gap): the model inputs named like a protected attribute (sex,
-gender, age, race, ...), their groups judged like slices, and a limit on the gap in error rates between them
-(pipelines.core.inclusion) that the first model meets.
+Inclusion (evaluate.sensitive, gate.max_group_gap): the columns named like a protected attribute (sex,
+gender, age, race, ...; init keeps them beside the inputs, on the deny-list), their groups judged like slices,
+and a limit on the gap in error rates between them (pipelines.core.inclusion) that the first model meets.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pipelines.core.contract import Contract
 from pipelines.core.params import SliceSpec
 from pipelines.core.tasks import task_spec
 from pipelines.template import floors
-from pipelines.template.infer import Inferred, _outward
+from pipelines.template.infer import SENSITIVE_NAME, Inferred, _outward
 
 MAX_CATEGORICAL = 2
 MAX_LEVELS = 10
@@ -37,12 +37,6 @@ MAX_BINS = 4
 MIN_DISTINCT = 10
 HEADROOM = 1.25  # quantile bins are planned at 1.25 x slice_min_rows rows, so that rounding leaves each judged
 AGE_LIKE = re.compile(r"(^|[^a-z])(age|age_years|years_old)($|[^a-z])", re.I)
-# names of attributes people are commonly protected on (equality law's usual list), as whole words
-SENSITIVE_NAME = re.compile(
-    r"(^|[^a-z])(sex|gender|age|race|racial|ethnic\w*|religio\w*|nationality|citizenship|disab\w*|marital|"
-    r"pregnan\w*|orientation|veteran|caste)($|[^a-z])",
-    re.I,
-)
 
 
 def _edges(values: pd.Series, bins: int) -> list[float]:
@@ -58,7 +52,8 @@ def propose(fit: floors.FirstFit, inferred: Inferred, min_rows: int) -> list[Sli
     model inputs and the holdout of `fit`; [] when none has enough holdout rows."""
     test = fit.test
     specs: list[SliceSpec] = []
-    for column in inferred.features:
+    columns = [*inferred.features, *(c for c in inferred.others if SENSITIVE_NAME.search(c.name))]
+    for column in columns:
         if len([s for s in specs if s.edges is None]) == MAX_CATEGORICAL:
             break
         if column.kind != "str" or column.categories is None or not 2 <= len(column.categories) <= MAX_LEVELS:
@@ -66,7 +61,7 @@ def propose(fit: floors.FirstFit, inferred: Inferred, min_rows: int) -> list[Sli
         counts = test[column.name].dropna().astype(str).value_counts()
         if int((counts >= min_rows).sum()) >= 2:
             specs.append(SliceSpec(column=column.name))
-    numbers = [c.name for c in inferred.features if c.kind == "float" and test[c.name].nunique() >= MIN_DISTINCT]
+    numbers = [c.name for c in columns if c.kind == "float" and test[c.name].nunique() >= MIN_DISTINCT]
     numbers.sort(key=lambda name: not AGE_LIKE.search(name))  # stable: an age first, else the table's order
     if numbers:
         specs += _binned(test, numbers[0], min_rows)
@@ -81,10 +76,11 @@ def _binned(test: pd.DataFrame, column: str, min_rows: int) -> list[SliceSpec]:
 
 
 def propose_sensitive(fit: floors.FirstFit, inferred: Inferred, min_rows: int) -> list[SliceSpec]:
-    """evaluate.sensitive: the model inputs named like a protected attribute (SENSITIVE_NAME): a text column of
+    """evaluate.sensitive: the columns named like a protected attribute (SENSITIVE_NAME; init keeps them beside the
+    inputs, on the deny-list, unless --keep-columns made them inputs): a text column of
     2 to MAX_LEVELS values, or a number of that few values (a code), by value; a number with more, in bins."""
     specs: list[SliceSpec] = []
-    for column in (c for c in inferred.features if SENSITIVE_NAME.search(c.name)):
+    for column in (c for c in [*inferred.features, *inferred.others] if SENSITIVE_NAME.search(c.name)):
         distinct = fit.test[column.name].nunique()
         text = column.kind == "str" and column.categories is not None and 2 <= len(column.categories) <= MAX_LEVELS
         if text or (column.kind == "float" and 2 <= distinct <= MAX_LEVELS):

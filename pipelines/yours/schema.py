@@ -21,9 +21,18 @@ TARGET = "malignant"
 TASK: Task = "binary"
 """binary (the larger label is the positive class), multiclass or regression: picks estimators and metrics."""
 
+SOURCES: dict[str, str] = {
+    "fna_image": "nucleus measurements computed from a digitised fine-needle aspirate image "
+    "(UCI Breast Cancer Wisconsin (Diagnostic); owner: the imaging lab)",
+}
+"""Approved upstream sources of model inputs: name -> what produces it and who owns it."""
+DENIED: dict[str, str] = {}
+"""Columns that must never be model inputs, with the reason (identifiers, protected attributes, leaky columns):
+e.g. {"patient_id": "identifier: unique per patient, predicts nothing that generalises"}."""
+
 
 def _measure(le: float) -> Any:
-    return pa.Field(ge=0.0, le=le, nullable=False)
+    return pa.Field(ge=0.0, le=le, nullable=False, metadata={"source": "fna_image", "privacy": "public"})
 
 
 class Features(pa.DataFrameModel):
@@ -68,7 +77,7 @@ class Features(pa.DataFrameModel):
 class RawData(Features):
     """A labelled row: the features plus the target."""
 
-    malignant: Series[int] = pa.Field(isin=[0, 1], nullable=False)
+    malignant: Series[int] = pa.Field(isin=[0, 1], nullable=False, metadata={"privacy": "public"})
 
     class Config:
         strict = True

@@ -150,3 +150,40 @@ def test_a_huge_number_of_failures_is_capped_in_the_file_but_counted_in_full(pro
     counts = [c["count"] for c in report["failed_checks"] if str(c["column"]) == column]
     assert sum(counts) >= len(frame)
     assert len(report["failure_cases"]) <= 1000 and report["failure_cases_truncated"]
+
+
+def test_every_model_input_has_an_approved_source_and_none_is_denied() -> None:
+    """The contract's meta-level rules hold on the project's own schema (ML Test Score, data 4)."""
+    assert CONTRACT.input_violations() == []
+
+
+def test_an_input_on_the_deny_list_or_without_an_approved_source_is_named_with_the_reason() -> None:
+    """Built to break: patient_id made an input while DENIED lists it, and an input from an unlisted source."""
+    import pandera.pandas as pa
+
+    from pipelines.core.contract import Contract, ContractError
+
+    source = {"source": next(iter(CONTRACT.sources))} if CONTRACT.sources else {}
+    inputs = {
+        "patient_id": pa.Column(int, metadata={**source, "privacy": "personal"}),
+        "scraped": pa.Column(float, metadata={"source": "a web scrape", "privacy": "internal"}),
+        "plain": pa.Column(float, metadata={"privacy": "internal"}),
+    }
+    target = pa.Column(int, metadata={"privacy": "internal"})
+    contract = Contract(
+        pa.DataFrameSchema({**inputs, "y": target}), pa.DataFrameSchema(inputs), "y", "binary",
+        sources=dict(CONTRACT.sources), denied={"patient_id": "identifier: unique per patient"},
+    )  # fmt: skip
+    found = contract.input_violations()
+    assert found[0] == "patient_id is on the deny-list (DENIED): identifier: unique per patient"
+    assert "scraped: source 'a web scrape' is not an approved source" in found[1]
+    assert found[2].startswith("plain declares no upstream source")
+    with pytest.raises(ContractError, match="patient_id is on the deny-list"):
+        contract.check_inputs()
+
+
+def test_every_raw_column_carries_a_privacy_tag() -> None:
+    """A column without one is refused when the schema is read; the project's has one on each."""
+    from pipelines.core.contract import PRIVACY
+
+    assert all((c.metadata or {}).get("privacy") in PRIVACY for c in CONTRACT.raw.columns.values())

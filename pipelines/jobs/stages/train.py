@@ -18,6 +18,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.yours.features import build_preprocessor
 
     params, contract = load_params(args.params).train, load_contract()
+    contract.check_inputs()  # a denied or unsourced input fails here, before anything is fit or written
     train, _ = validate(files.read_frame(args.train), contract.raw)
     say("train", f"fitting {params.estimator} on {len(train)} rows")
     started = time.perf_counter()
