@@ -88,6 +88,11 @@ COMMANDS: dict[str, dict[str, str]] = {
             "backtest on time-ordered data: how fast the model decays with age, and the retrain interval it calls for"
         ),
     },
+    "pipelines.jobs.feature_cost": {  # pull-request.yml, after the pipeline
+        "feature-cost": (
+            "what each model input adds to one-row scoring latency and to the fit's time and memory (refit without it)"
+        ),
+    },
     "pipelines.jobs.tuning": {  # tune.yml
         "tune": (
             "search the estimator's hyper-parameters (Optuna, cross-validated on the training split); propose the "

@@ -17,7 +17,6 @@ from pipelines.core.intervals import intervals, resamples_used
 from pipelines.core.metrics import model_output, score
 from pipelines.core.params import EvaluateParams, IntervalParams
 from pipelines.core.plots import Holdout, frames
-from pipelines.core.tasks import task_spec
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class Evaluation:
     plots: dict[str, pd.DataFrame]  # one frame per plot of the task (pipelines.core.plots)
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # per metric {"low", "high"}
     rows: int = 0  # holdout rows scored
+    benefit: dict[str, Any] = field(default_factory=dict)  # pipelines.core.benefit.benefit's document
 
     def intervals_document(self, settings: IntervalParams) -> dict[str, Any]:
         """reports/intervals.json: the method, the resamples drawn, the level, the holdout rows, and per metric its
@@ -44,7 +44,7 @@ class Evaluation:
 
     @property
     def importance(self) -> pd.DataFrame:
-        """feature, importance, std: the drop in the task's importance score when a feature is shuffled."""
+        """feature, importance, std: the drop in the task's primary metric when a feature is shuffled."""
         return self.plots["importance"]
 
 
@@ -102,8 +102,10 @@ def recorded_predictions(model: Any, test: pd.DataFrame, rows: int, contract: Co
 
 
 def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: Contract) -> Evaluation:
-    """Score `model` on `test` (features and target) with the settings in `params`."""
-    from sklearn.inspection import permutation_importance
+    """Score `model` on `test` (features and target) with the settings in `params`: the task's metrics, their
+    intervals, the plots' data, and each input's benefit (pipelines.core.benefit; its permutation importance is
+    the importance plot), on at most `params.permutation_max_samples` holdout rows (a seeded sample)."""
+    from pipelines.core.benefit import benefit, importance_frame
 
     task, features = contract.task, contract.features
     x, y = test[features], test[contract.target].to_numpy()
@@ -112,26 +114,12 @@ def evaluate(model: Any, test: pd.DataFrame, params: EvaluateParams, contract: C
     scores = score(y, output, task=task, classes=classes, threshold=params.threshold)
     bootstrap = intervals(task, y, output, classes, params.threshold, params.intervals)
     plots = frames(task, Holdout(task, y, output, classes, params))
-    importance = permutation_importance(
-        model,
-        x,
-        y,
-        scoring=task_spec(task).importance_scoring,
-        n_repeats=params.permutation_repeats,
-        max_samples=min(params.permutation_max_samples, len(x)),
-        random_state=params.seed,
-        n_jobs=1,
-    )
-    # sorted by the importance as plots/ writes it (6 significant digits), then by name: another CPU's
-    # last-bit differences then cannot swap two nearly tied features (pipelines.core.reproduce)
-    frame = pd.DataFrame(
-        {"feature": features, "importance": importance.importances_mean, "std": importance.importances_std}
-    )
-    written = frame["importance"].map(lambda v: float(f"{v:.6g}"))
-    plots["importance"] = (
-        frame.assign(written=written)
-        .sort_values(["written", "feature"], ascending=[False, True])
-        .drop(columns="written")
-        .reset_index(drop=True)
-    )
-    return Evaluation(task=task, metrics=scores, plots=plots, intervals=bootstrap, rows=len(y))
+    rows = np.arange(len(x))
+    if len(x) > params.permutation_max_samples:
+        rows = np.sort(np.random.default_rng(params.seed).choice(len(x), params.permutation_max_samples, replace=False))
+    doc = benefit(
+        lambda frame: model_output(model, frame, task), x.iloc[rows], y[rows], task, classes, params.threshold,
+        params.permutation_repeats, params.seed, params.intervals, params.benefit_margin,
+    )  # fmt: skip
+    plots["importance"] = importance_frame(doc)
+    return Evaluation(task=task, metrics=scores, plots=plots, intervals=bootstrap, rows=len(y), benefit=doc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ class Rule:
     """One checked rule. `threshold` is the bound `value` had to meet (None for "not compared")."""
 
     # "floor", "regression" (point), "non-inferiority" (the paired interval's bound), "baseline", "slice floor",
-    # "slice regression", "group gap", or "not compared"
+    # "slice regression", "group gap", "feature benefit", "feature cost", or "not compared"
     kind: str
     metric: str
     threshold: float | None
@@ -28,7 +28,9 @@ class Rule:
     @property
     def comparison(self) -> str:
         """How `value` had to compare with `threshold`: <= for lower-is-better metrics and gaps, else >=."""
-        return "<=" if self.metric in LOWER_IS_BETTER or self.kind == "group gap" else ">="
+        if self.kind == "feature benefit":  # the benefit's upper bound must clear the margin
+            return ">"
+        return "<=" if self.metric in LOWER_IS_BETTER or self.kind in ("group gap", "feature cost") else ">="
 
 
 @dataclass(frozen=True)
@@ -275,3 +277,61 @@ def group_gap_rules(doc: Mapping[str, Any] | None, limits: Mapping[str, Mapping[
             reason = "" if ok else f"{column}: {gap} between its groups = {shown}, above the limit {limit:.4f}"
             rules.append(Rule("group gap", gap, limit, found["value"], ok, reason, column))
     return rules
+
+
+def feature_rules(
+    doc: dict[str, Any] | None,
+    base_features: Sequence[str] | None,
+    cost: dict[str, Any] | None,
+    gate: GateParams,
+) -> list[Rule]:
+    """The gate's rules on the inputs: gate.feature_rule on `doc` (reports/features.json) against the inputs the
+    base's model had (`base_features`, None when the base has no reports/features.json), and gate.feature_budgets
+    on `cost` (reports/feature_cost.json, pipelines.core.feature_cost; None when not measured).
+
+    A budget rule per budget: passing, with the largest cost, when no input is over it; else one per input over it,
+    failing when that input's benefit is not significant (its interval's lower bound at or below 0)."""
+    rules: list[Rule] = []
+    entries = {e["feature"]: e for e in (doc or {}).get("features", [])}
+    metric = (doc or {}).get("metric", "benefit")
+    if gate.feature_rule == "new_features":
+        if doc is None or base_features is None:
+            why = "no reports/features.json" + (" in the workspace" if doc is None else " on the base")
+            rules.append(Rule("not compared", metric, None, None, True, f"feature benefit: {why}"))
+        for name in [n for n in entries if base_features is not None and n not in set(base_features)]:
+            e = entries[name]
+            ok = not e["flagged"]
+            reason = "" if ok else (
+                f"{name} is a new input whose removal does not hurt: benefit on {metric} {_shown(e)}, upper bound at "
+                f"or below evaluate.benefit_margin {doc['margin']:g}"  # type: ignore[index]
+            )  # fmt: skip
+            rules.append(Rule("feature benefit", metric, float(doc["margin"]), e["high"], ok, reason, name))  # type: ignore[index]
+    budgets = {k: v for k, v in gate.feature_budgets.model_dump().items() if v is not None}
+    if budgets and cost is None:
+        rules.append(Rule("not compared", "feature cost", None, None, True,
+                          "reports/feature_cost.json is missing: run `python -m pipelines feature-cost`"))  # fmt: skip
+    for name, budget in budgets.items() if cost is not None else ():
+        measured = [(e[name], e["feature"]) for e in cost["features"]]  # type: ignore[index]
+        over = [(value, feature) for value, feature in measured if value > budget]
+        if not over and measured:
+            value, feature = max(measured)
+            rules.append(Rule("feature cost", name, budget, value, True, "", feature))
+        for value, feature in over:
+            e = entries.get(feature)
+            significant = e is not None and e["low"] is not None and e["low"] > 0
+            reason = "" if significant else (
+                f"{feature} adds {value:g} {UNITS[name]} (gate.feature_budgets.{name}: {budget:g}) and its benefit "
+                f"is not significant: {metric} {_shown(e) if e else 'not measured'}"
+            )  # fmt: skip
+            rules.append(Rule("feature cost", name, budget, value, significant, reason, feature))
+    return rules
+
+
+UNITS = {"latency_us": "µs to scoring one row", "train_seconds": "s to the fit", "train_mib": "MiB to the fit's peak"}
+
+
+def _shown(e: Mapping[str, Any]) -> str:
+    def f(v: Any) -> str:
+        return "nan" if v is None else f"{v:+.4f}"
+
+    return f"{f(e['benefit'])} [{f(e['low'])}, {f(e['high'])}]"

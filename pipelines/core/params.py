@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from pipelines.core.estimators import Estimator, unknown_estimator
 from pipelines.core.metrics import known
+from pipelines.core.params_jobs import FeatureBudgets, FeatureCostParams, StalenessParams, TuneParams
 from pipelines.errors import PipelineError
 
 Metric = Annotated[str, AfterValidator(known)]  # a name in pipelines/core/metrics.py's table
@@ -134,6 +135,7 @@ class EvaluateParams(_Section):
     # the task's metrics per slice of the holdout (reports/slices.json; gate.slice_floors and gate.slice_rule)
     slices: list[SliceSpec]
     slice_min_rows: Annotated[int, Field(ge=10)]  # a slice with fewer holdout rows is reported, not judged
+    benefit_margin: Annotated[float, Field(ge=0)]  # an input whose benefit's upper bound is at most this adds nothing
     sensitive: list[SliceSpec]  # columns whose groups the model should treat alike (pipelines.core.inclusion)
 
 
@@ -167,6 +169,10 @@ class GateParams(_Section):
     slice_rule: Literal["no_worse", "off"]
     # per column of evaluate.sensitive, per gap, the largest allowed between its groups (pipelines.core.inclusion)
     max_group_gap: dict[str, dict[GroupGap, Annotated[float, Field(ge=0)]]]
+    # a model input whose benefit's interval (reports/features.json) has its upper bound at or below 0 adds nothing:
+    # "new_features" fails a change that adds one, "off" reports without judging (pipelines.core.benefit)
+    feature_rule: Literal["new_features", "off"]
+    feature_budgets: FeatureBudgets  # per input, over one and no significant benefit fails (`feature-cost`)
 
 
 class ReproduceParams(_Section):
@@ -288,28 +294,6 @@ class IngestParams(_Section):
     feedback: bool = False  # also ingest the live rows whose outcomes came back (prediction log + feedback log)
 
 
-class TuneParams(_Section):
-    """tune: the hyper-parameter search of `python -m pipelines tune` (pipelines.core.tuning): Optuna's TPE
-    sampler, seeded, each trial scored by k-fold cross-validation on the training split only."""
-
-    trials: PositiveInt  # trials at most, the committed values' included
-    timeout_minutes: Annotated[float, Field(gt=0)]  # stop starting trials after this long
-    folds: Annotated[int, Field(ge=2, le=20)]
-    seed: int
-
-
-class StalenessParams(_Section):
-    """staleness: the backtest of `python -m pipelines staleness` (pipelines.core.staleness) on rows ordered by
-    split.order_by: cut-offs one period apart, the windows scored after each, the retrain recommendation's cap."""
-
-    metric: Metric  # whose decay is measured (init: the task's primary); its gate floor sets the recommendation
-    period_days: Annotated[float, Field(gt=0)]
-    windows: Annotated[int, Field(ge=2)]  # periods scored after each cut-off
-    cutoffs: PositiveInt
-    min_rows: Annotated[int, Field(ge=10)]  # a window (or the rows before a cut-off) with fewer is not scored
-    max_retrain_days: Annotated[float, Field(gt=0)]  # the recommendation when no decay towards the floor shows
-
-
 class Params(_Section):
     """The whole of params.yaml, one section per stage or concern."""
 
@@ -318,6 +302,7 @@ class Params(_Section):
     train: TrainParams
     tune: TuneParams
     staleness: StalenessParams
+    feature_cost: FeatureCostParams
     evaluate: EvaluateParams
     mlflow: MlflowParams
     gate: GateParams

@@ -14,7 +14,7 @@ from pipelines.core.contract import Contract
 from pipelines.core.gate import Verdict, check
 from pipelines.core.intervals import paired as paired_difference
 from pipelines.core.metrics import model_output, score
-from pipelines.core.params import EnvironmentParams, EvaluateParams, GateParams
+from pipelines.core.params import EnvironmentParams, EvaluateParams, FeatureBudgets, GateParams
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ def judge_candidate(
         slice_floors={},  # likewise (reports/slices.json, gate.slice_floors)
         slice_rule="off",
         max_group_gap={},
+        feature_rule="off",  # likewise (reports/features.json, gate.feature_rule and gate.feature_budgets)
+        feature_budgets=FeatureBudgets(latency_us=None, train_seconds=None, train_mib=None),
     )
     verdict = check(candidate_metrics, champion_metrics, rules, paired, evaluate_params.intervals.level)
     return Comparison(candidate_metrics, champion_metrics, source, verdict, paired)

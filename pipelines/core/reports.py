@@ -10,7 +10,7 @@ to an image host you choose (opt-in: CML's default host is public).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 from pipelines.core import charts
 from pipelines.core import markdown as md
 from pipelines.core.data import DataChange
+from pipelines.core.feature_report import features_table
 from pipelines.core.gate import Verdict
 from pipelines.core.metrics import LOWER_IS_BETTER, NAMES
 from pipelines.core.reproduce import Reproduction
@@ -56,6 +57,10 @@ class ReportInputs:
     slice_floors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # gate.slice_floors
     inclusion: Mapping[str, Any] | None = None  # reports/inclusion.json (pipelines.core.inclusion)
     max_group_gap: Mapping[str, Mapping[Any, float]] = field(default_factory=dict)  # gate.max_group_gap
+    features: Mapping[str, Any] | None = None  # reports/features.json (pipelines.core.benefit)
+    feature_cost: Mapping[str, Any] | None = None  # reports/feature_cost.json when measured (core.feature_cost)
+    new_features: Sequence[str] = ()  # inputs the base's model did not have
+    feature_budgets: Mapping[str, float | None] = field(default_factory=dict)  # gate.feature_budgets
 
 
 def _fmt(value: Any) -> str:
@@ -246,6 +251,9 @@ def build(inputs: ReportInputs) -> str:
         parts += ["### Slices", slice_table(inputs.slices, inputs.slice_comparison, inputs.slice_floors, inputs.task)]
     if inputs.inclusion is not None and inputs.inclusion.get("columns"):
         parts += ["### Inclusion", inclusion_table(inputs.inclusion, inputs.max_group_gap)]
+    if inputs.features is not None and inputs.features.get("features"):
+        table = features_table(inputs.features, inputs.feature_cost, inputs.new_features, inputs.feature_budgets)
+        parts += ["### Features", table]
     parts += ["### Gate", gate_table(v)]
     if reproduced is not None:
         parts += ["### Reproduction", reproduction(reproduced).rstrip()]

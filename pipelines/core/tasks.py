@@ -25,8 +25,7 @@ class TaskSpec:
 
     name: str
     headline: tuple[str, ...]  # the few metrics tables and pull-request bodies show
-    importance_scoring: str  # scikit-learn scorer whose drop permutation importance measures
-    importance_label: str  # the same, as people read it
+    importance_label: str  # the primary metric, whose drop permutation importance measures, as people read it
     gated: tuple[str, ...]  # the metrics `init` sets gate floors and regression tolerances on
     primary: str  # the one production's tighter tolerance applies to (init)
     stratify: bool  # a stratified split is possible (the target is a label)
@@ -56,7 +55,6 @@ TASK_SPECS: dict[str, TaskSpec] = {
     "binary": TaskSpec(
         name="binary",
         headline=("roc_auc", "f1", "recall"),
-        importance_scoring="roc_auc",
         importance_label="ROC AUC",
         gated=("roc_auc", "average_precision", "f1", "recall", "log_loss"),
         primary="roc_auc",
@@ -66,8 +64,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
     "multiclass": TaskSpec(
         name="multiclass",
         headline=("accuracy", "f1_macro", "log_loss"),
-        importance_scoring="accuracy",
-        importance_label="accuracy",
+        importance_label="macro F1",
         gated=("accuracy", "f1_macro", "log_loss"),
         primary="f1_macro",
         stratify=True,
@@ -76,7 +73,6 @@ TASK_SPECS: dict[str, TaskSpec] = {
     "regression": TaskSpec(
         name="regression",
         headline=("r2", "rmse", "mae"),
-        importance_scoring="r2",
         importance_label="R²",
         gated=("r2", "rmse", "mae"),
         primary="r2",

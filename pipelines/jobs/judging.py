@@ -26,6 +26,7 @@ from pipelines.core.gate import (
     Verdict,
     baseline_rule,
     check,
+    feature_rules,
     group_gap_rules,
     require_reported_metrics,
     slice_rules,
@@ -55,6 +56,9 @@ class GateInputs(NamedTuple):
     slices: dict[str, Any] | None  # reports/slices.json (pipelines.core.slices), None when absent
     slice_comparison: dict[str, dict[str, Any]] | None  # per slice: this - base on the primary metric, paired
     inclusion: dict[str, Any] | None  # reports/inclusion.json (pipelines.core.inclusion), None when absent
+    features: dict[str, Any] | None  # reports/features.json (pipelines.core.benefit), None when absent
+    feature_cost: dict[str, Any] | None  # reports/feature_cost.json (`feature-cost`), None when not measured
+    new_features: list[str]  # inputs the base's model did not have ([] without a base reports/features.json)
 
 
 def reproduction(rev: str, params_file: str, dvc_yaml: str, forced: bool = False) -> Reproduction:
@@ -131,8 +135,19 @@ def gate_inputs(command: str, params_file: str, dvc_yaml: str, base_rev: str | N
     included = _optional_json(paths.get("inclusion"))
     extra = ([] if rule is None else [rule]) + slice_rules(sliced, by_slice, comparison[1], params.gate, primary)
     extra += group_gap_rules(included, params.gate.max_group_gap)
+    features, cost = _optional_json(paths.get("features")), _optional_json(paths.get("feature_cost"))
+    base_features = _base_features(base_rev, paths.get("features"))
+    extra += feature_rules(features, base_features, cost, params.gate)
     verdict = Verdict([*verdict.rules, *extra], verdict.has_base)
-    return GateInputs(params, paths, metrics, base, verdict, contract, comparison, simpler, sliced, by_slice, included)
+    new = [e["feature"] for e in (features or {}).get("features", []) if e["feature"] not in (base_features or [])]
+    return GateInputs(params, paths, metrics, base, verdict, contract, comparison, simpler, sliced, by_slice, included,
+                      features, cost, new if base_features is not None else [])  # fmt: skip
+
+
+def _base_features(base_rev: str | None, path: str | None) -> list[str] | None:
+    """The model inputs of the base's committed reports/features.json, None without a base or that file."""
+    doc = git.show_json(base_rev, path, strict=False) if base_rev and path else None
+    return None if not isinstance(doc, dict) else [e["feature"] for e in doc.get("features", [])]
 
 
 def _optional_json(path: str | None) -> Any:
@@ -219,6 +234,10 @@ def write_report(
         slice_floors=params.gate.slice_floors,
         inclusion=judged.inclusion,
         max_group_gap=params.gate.max_group_gap,
+        features=judged.features,
+        feature_cost=judged.feature_cost,
+        new_features=judged.new_features,
+        feature_budgets=params.gate.feature_budgets.model_dump(),
     )
     files.write_text(out, build(inputs))
     if paired:

@@ -121,6 +121,12 @@ def edit_params(text: str, options: Options, setup: Setup, gates: tuple[dict, di
         _replace(data["gate"]["floors"], floors)
         _slices(data, setup)
         _replace(data["gate"]["max_regression"], regression)
+        # a new input must earn its place: its removal must hurt the primary metric by more than half the regression
+        # a change may cost (pipelines.core.benefit); the template's own example only reports
+        data["gate"]["feature_rule"] = "new_features"
+        primary = task_spec(task).primary
+        if primary in regression:
+            data["evaluate"]["benefit_margin"] = float(f"{regression[primary] / 2:.3g}")
         for stage in stages[1:]:
             if "max_regression" in stage:
                 _replace(stage["max_regression"], production)

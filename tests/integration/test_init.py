@@ -114,12 +114,24 @@ def test_init_infers_the_task_and_the_pipeline_report_and_gate_work(projects: di
 
 
 def test_the_categorical_schema_keeps_missing_values_and_text_labels(projects: dict) -> None:
-    """The generated schema declares categories, nullability and the "no"/"yes" target as written."""
+    """The generated schema declares categories, nullability, the "no"/"yes" target as written, each input's source
+    (the table) and privacy tag, and the deny-list with the reason for each entry."""
     repo, _, _, _ = projects["churn"]
     schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text()
     assert 'alias="tenure months"' in schema
-    assert 'plan: Series[str] = pa.Field(isin=["basic", "plus", "pro"], nullable=True)' in schema
-    assert 'churned: Series[str] = pa.Field(isin=["no", "yes"], nullable=False)' in schema
+    tags = '{"source": "churn", "privacy": "internal"}'
+    assert f'plan: Series[str] = pa.Field(isin=["basic", "plus", "pro"], nullable=True, metadata={tags})' in schema
+    target = 'churned: Series[str] = pa.Field(isin=["no", "yes"], nullable=False, metadata={"privacy": "internal"})'
+    assert target in schema
+    assert 'SOURCES: dict[str, str] = {"churn": "the table init read (churn.csv)"}' in schema
+    diabetes = projects["diabetes"][0]
+    found = diabetes.run(
+        sys.executable,
+        "-c",
+        "from pipelines.adapters.params import load_contract as c; k = c(); "
+        "print(sorted(k.denied), k.personal, k.input_violations(), 'age' in k.features)",
+    ).stdout
+    assert found.strip() == "['age', 'sex'] ['age', 'sex'] [] False", found  # protected: kept beside, denied
 
 
 def test_a_degraded_model_fails_the_gate_on_the_new_data(projects: dict) -> None:

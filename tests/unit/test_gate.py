@@ -9,6 +9,9 @@ from pipelines.core.gate import check
 from pipelines.core.metrics import LOWER_IS_BETTER
 from pipelines.core.metrics import NAMES as METRICS
 from pipelines.core.params import GateParams
+from pipelines.core.params_jobs import FeatureBudgets
+
+NO_BUDGETS = FeatureBudgets(latency_us=None, train_seconds=None, train_mib=None)
 
 GATE = GateParams(
     floors={"roc_auc": 0.95, "recall": 0.85, "log_loss": 0.25},
@@ -18,6 +21,8 @@ GATE = GateParams(
     slice_floors={},
     slice_rule="off",
     max_group_gap={},
+    feature_rule="off",
+    feature_budgets=NO_BUDGETS,
 )
 GOOD = {"roc_auc": 0.99, "recall": 0.93, "log_loss": 0.08, "f1": 0.95}
 
@@ -85,6 +90,8 @@ def test_improving_one_metric_never_turns_a_pass_into_a_fail(base: dict, better:
         slice_floors={},
         slice_rule="off",
         max_group_gap={},
+        feature_rule="off",
+        feature_budgets=NO_BUDGETS,
     )
     assert check(base, base, params).passed
     moved = base[better] - step if better in LOWER_IS_BETTER else base[better] + step

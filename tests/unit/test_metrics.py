@@ -14,8 +14,11 @@ from sklearn import metrics as m
 
 from pipelines.core import metrics
 from pipelines.core.metrics import score, scored, weighted
+from pipelines.core.params_jobs import FeatureBudgets
 from pipelines.core.tasks import TASKS, task_spec
 from tests.helpers import synthetic_holdout
+
+NO_BUDGETS = FeatureBudgets(latency_us=None, train_seconds=None, train_mib=None)
 
 
 def sklearn_scores(y: np.ndarray, output: np.ndarray, task: str, classes: Any, threshold: float) -> dict[str, float]:
@@ -148,6 +151,8 @@ def test_a_metric_added_to_the_table_is_reported_and_can_be_gated(monkeypatch: p
         slice_floors={},
         slice_rule="off",
         max_group_gap={},
+        feature_rule="off",
+        feature_budgets=NO_BUDGETS,
     )
     verdict = check(found, None, gate)
     assert [rule.metric for rule in verdict.failures] == ["specificity"], verdict

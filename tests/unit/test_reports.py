@@ -8,9 +8,12 @@ import pytest
 from pipelines.core.data import DataChange
 from pipelines.core.gate import check
 from pipelines.core.params import GateParams
+from pipelines.core.params_jobs import FeatureBudgets
 from pipelines.core.reports import ReportInputs, build
 from pipelines.core.tasks import task_spec
 from tests.helpers.project import CONTRACT
+
+NO_BUDGETS = FeatureBudgets(latency_us=None, train_seconds=None, train_mib=None)
 
 GATE = GateParams(
     floors={"roc_auc": 0.95},
@@ -20,6 +23,8 @@ GATE = GateParams(
     slice_floors={},
     slice_rule="off",
     max_group_gap={},
+    feature_rule="off",
+    feature_budgets=NO_BUDGETS,
 )
 PLOTS = {
     "roc": pd.DataFrame({"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.9, 1.0]}),
@@ -169,6 +174,8 @@ def test_each_paired_bar_is_on_its_metrics_own_scale_and_large_errors_keep_their
             slice_floors={},
             slice_rule="off",
             max_group_gap={},
+            feature_rule="off",
+            feature_budgets=NO_BUDGETS,
         ),
     )
     text = build(_inputs(metrics=metrics, base_metrics=base, paired=paired, task="regression", verdict=verdict))

@@ -17,6 +17,8 @@ from pipelines.core.params import GateParams, ParamsError, SliceSpec
 from pipelines.core.tasks import task_spec
 from tests.helpers.fitted import INTERVALS, fit_table
 
+NO_BUDGETS = {"latency_us": None, "train_seconds": None, "train_mib": None}
+
 # the table, its target, the column sliced, and the slice a deliberately bad model gets wrong
 CASES = {
     "binary": ("diagnosis", SliceSpec(column="site"), "site=NA"),  # "NA" is Namibia: a value, not a missing one
@@ -27,7 +29,8 @@ CASES = {
 
 def _gate(floors: dict[str, dict[str, float]] | None = None, rule: str = "no_worse", **regression: float) -> Any:
     rules = {"floors": {}, "max_regression": regression, "regression_rule": {}, "baseline_rule": "off"}
-    return GateParams.model_validate({**rules, "slice_floors": floors or {}, "slice_rule": rule, "max_group_gap": {}})
+    return GateParams.model_validate({**rules, "slice_floors": floors or {}, "slice_rule": rule, "max_group_gap": {},
+                                "feature_rule": "off", "feature_budgets": NO_BUDGETS})  # fmt: skip
 
 
 def test_bins_values_and_missing_values_each_make_a_named_slice() -> None:

@@ -11,8 +11,11 @@ import yaml
 
 from pipelines.core.gate import check
 from pipelines.core.params import GateParams
+from pipelines.core.params_jobs import FeatureBudgets
 from pipelines.core.tasks import task_spec
 from pipelines.template import edits, floors, infer, record
+
+NO_BUDGETS = FeatureBudgets(latency_us=None, train_seconds=None, train_mib=None)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +63,8 @@ def test_the_first_models_scores_pass_the_floors_derived_from_them(task: str) ->
             slice_floors={},
             slice_rule="off",
             max_group_gap={},
+            feature_rule="off",
+            feature_budgets=NO_BUDGETS,
         ),
     ).passed
 
@@ -208,6 +213,8 @@ def test_on_an_imbalanced_target_a_model_that_predicts_only_the_majority_fails_t
         slice_floors={},
         slice_rule="off",
         max_group_gap={},
+        feature_rule="off",
+        feature_budgets=NO_BUDGETS,
     )
     assert check(scores, None, rules).passed, "the first model must pass its own floors"
     assert not check(trivial, None, rules).passed, f"the majority-only model passes {minimums}"

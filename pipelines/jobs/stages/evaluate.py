@@ -52,6 +52,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     files.write_json(args.baseline, simpler)
     files.write_json(args.slices, sliced)
     files.write_json(args.inclusion, included)
+    files.write_json(args.features, _features(result.benefit, contract))
     say("evaluate", "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     if args.track:
         run = {
@@ -67,6 +68,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         }
         _track(run, background=params.mlflow.background and not _synchronous(), figures=len(figures))
     return 0
+
+
+def _features(benefit: dict[str, Any], contract: Contract) -> dict[str, Any]:
+    """reports/features.json: each input's benefit (pipelines.core.benefit) with its declared upstream source."""
+    sources = {n: (c.metadata or {}).get("source") for n, c in contract.inputs.columns.items()}
+    flagged = [e["feature"] for e in benefit["features"] if e["flagged"]]
+    if flagged:
+        shown = ", ".join(flagged[:10]) + (" ..." if len(flagged) > 10 else "")
+        say("evaluate", f"removing {len(flagged)} input(s) would not hurt {benefit['metric']} by more than "
+                        f"{benefit['margin']:g}: {shown}")  # fmt: skip
+    return {**benefit, "features": [{**e, "source": sources.get(e["feature"])} for e in benefit["features"]]}
 
 
 def _baseline(train_path: str, params: Params, contract: Contract, model: Any, test: pd.DataFrame) -> dict[str, Any]:
@@ -169,4 +181,5 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--baseline", required=True, help="JSON of the simpler model's metrics and candidate - baseline")
     p.add_argument("--slices", required=True, help="JSON of the task's metrics per slice (evaluate.slices)")
     p.add_argument("--inclusion", required=True, help="JSON of the gaps between groups (evaluate.sensitive)")
+    p.add_argument("--features", required=True, help="JSON of each input's benefit (permutation) and source")
     p.add_argument("--no-track", dest="track", action="store_false", help="skip MLflow logging")
