@@ -17,6 +17,7 @@ import yaml
 
 from pipelines.adapters.params import load_params
 from pipelines.cli import commands
+from tests.helpers import pins
 from tests.helpers.project import ROOT
 
 GITHUB = ROOT / ".github"
@@ -211,15 +212,102 @@ def test_environment_branches_match_params_and_deploys_are_serialised_not_cancel
     )
 
 
-def test_dependabot_updates_python_locks_image_requirements_and_pinned_actions() -> None:
-    """Dependabot covers uv.lock, deploy/requirements.txt and the SHA-pinned actions, and passes its schema."""
+def test_dependabot_updates_python_locks_image_requirements_pinned_actions_and_images() -> None:
+    """Dependabot covers uv.lock, deploy/requirements.txt, the SHA-pinned actions and the digest-pinned images,
+    weekly with a cooldown, and passes its schema."""
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
     ecosystems = {u["package-ecosystem"] for u in config["updates"]}
-    assert ecosystems == {"uv", "pip", "github-actions"}
+    assert ecosystems == {"uv", "pip", "github-actions", "docker", "docker-compose"}
+    for update in config["updates"]:
+        assert update["schedule"]["interval"] == "weekly" and update["cooldown"]["default-days"] >= 7, update
     tool = str(Path(sys.executable).parent / "check-jsonschema")
     target = str(ROOT / ".github" / "dependabot.yml")
     result = subprocess.run([tool, "--builtin-schema", "vendor.dependabot", target], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Exact references allowed without a digest, each with why. Pin them (docs/OPERATIONS.md, "Image pins") and drop
+# them here: the test below fails once one is pinned or gone, and a changed tag is not allowed by it.
+UNPINNED_ALLOWED = {
+    "ghcr.io/mlflow/mlflow:v3.17.2": "no public record of this tag's digest was found; v3.16's would run the "
+    "server behind the 3.17 client in uv.lock",
+}
+DIGEST = "0" * 64
+
+
+def test_every_base_and_service_image_is_pinned_by_tag_and_digest() -> None:
+    """Every `FROM` of every Dockerfile and every compose `image:` is `name:tag@sha256:<64 hex>`: the tag for
+    readers and Dependabot, the digest for what runs (a tag can be pushed again)."""
+    dockerfiles, composes = pins.image_files(ROOT)
+    assert {p.relative_to(ROOT).as_posix() for p in dockerfiles} >= {
+        "deploy/Dockerfile",
+        "deploy/team-stack/mlflow.Dockerfile",
+    }
+    assert {p.relative_to(ROOT).as_posix() for p in composes} >= {"deploy/team-stack/compose.yaml"}
+    images = pins.images_in(dockerfiles, composes)
+    assert len(images) >= 5
+    bad = pins.unpinned(images, UNPINNED_ALLOWED)
+    assert bad == [], {image: images[image] for image in bad}
+    stale = set(UNPINNED_ALLOWED) - set(pins.unpinned(images))
+    assert not stale, f"pinned or gone, drop from UNPINNED_ALLOWED: {sorted(stale)}"
+
+
+@pytest.mark.parametrize(
+    ("text", "reported"),
+    [
+        ("FROM python:3.11-slim-bookworm\n", ["python:3.11-slim-bookworm"]),
+        ("FROM python:latest\n", ["python:latest"]),
+        (f"FROM python@sha256:{DIGEST}\n", [f"python@sha256:{DIGEST}"]),  # a digest alone: no tag to read
+        ("FROM python:3.11@sha256:abc123\n", ["python:3.11@sha256:abc123"]),  # not 64 hex
+        ("ARG BASE=python:3.11\nFROM ${BASE}\n", ["${BASE}"]),  # cannot be checked, so not accepted
+        (f"FROM --platform=linux/amd64 python:3.11@sha256:{DIGEST} AS build\nFROM build\nFROM scratch\n", []),
+        (
+            f"from ghcr.io/o/i:1.2@sha256:{DIGEST} as base\nFROM base\nFROM localhost:5000/o/i:2\n",
+            ["localhost:5000/o/i:2"],
+        ),
+    ],
+)
+def test_the_pin_check_reports_a_base_image_without_tag_and_digest(text: str, reported: list[str]) -> None:
+    assert pins.unpinned(pins.from_images(text)) == reported
+    assert pins.unpinned(pins.from_images(text), allowed=reported) == []  # only the exact reference is excused
+
+
+def test_the_pin_check_reports_a_compose_image_without_tag_and_digest() -> None:
+    compose = yaml.safe_dump({"services": {
+        "db": {"image": "postgres:16.6-bookworm"},
+        "store": {"image": f"minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:{DIGEST}"},
+        "tool": {"image": "minio/mc"},
+        "app": {"build": {"context": ".", "dockerfile": "app.Dockerfile"}},
+    }})  # fmt: skip
+    assert pins.unpinned(pins.compose_images(compose)) == ["postgres:16.6-bookworm", "minio/mc"]
+    assert pins.unpinned(["postgres:16.6-bookworm"], allowed=["postgres:16.7-bookworm"]) == ["postgres:16.6-bookworm"]
+
+
+def test_dependabot_watches_every_directory_with_a_dockerfile_or_a_compose_file() -> None:
+    """Dependabot's docker ecosystem reads any file whose name contains "dockerfile" (`mlflow.Dockerfile`
+    included) and docker-compose reads compose files, one directory per entry: each such directory needs one."""
+    dockerfiles, composes = pins.image_files(ROOT)
+    watched = {"docker": pins.directories(ROOT, dockerfiles), "docker-compose": pins.directories(ROOT, composes)}
+    assert watched["docker"] >= {"/deploy", "/deploy/team-stack"}
+    assert watched["docker-compose"] >= {"/deploy/team-stack"}
+    config = yaml.safe_load((GITHUB / "dependabot.yml").read_text())
+    assert pins.dependabot_gaps(config, watched) == []
+
+
+def test_the_dependabot_check_reports_a_directory_no_entry_watches() -> None:
+    watched = {"docker": {"/deploy", "/deploy/team-stack"}, "docker-compose": {"/deploy/team-stack"}}
+    only_the_serving_image = {"updates": [{"package-ecosystem": "docker", "directory": "/deploy"},
+                                          {"package-ecosystem": "pip", "directory": "/deploy/team-stack"}]}  # fmt: skip
+    assert pins.dependabot_gaps(only_the_serving_image, watched) == [
+        "docker: /deploy/team-stack is not watched by .github/dependabot.yml",
+        "docker-compose: /deploy/team-stack is not watched by .github/dependabot.yml",
+    ]
+    globbed = {"updates": [{"package-ecosystem": "docker", "directories": ["/deploy", "/deploy/*"]},
+                           {"package-ecosystem": "docker-compose", "directory": "/deploy/team-stack/"}]}  # fmt: skip
+    assert pins.dependabot_gaps(globbed, watched) == []
+    assert pins.dependabot_gaps({"updates": []}, {"docker": {"/"}}) == [
+        "docker: / is not watched by .github/dependabot.yml"
+    ]
 
 
 def test_pre_commit_runs_ruff_and_the_workflow_checks() -> None:
