@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.core.estimators import Estimator, unknown_estimator
 from pipelines.core.metrics import known
@@ -146,6 +146,9 @@ class MlflowParams(_Section):
     background: bool  # log each run in a detached process (never in CI); `python -m pipelines track` flushes
 
 
+# YAML 1.1 (PyYAML, which reads params.yaml) reads an unquoted `off` as false, and tools that rewrite the file
+# (`dvc exp run -S`, YAML 1.2) drop the quotes: a rule's "off" is accepted either way
+Off = BeforeValidator(lambda value: "off" if value is False else value)
 GroupGap = Literal["demographic_parity_difference", "equalized_odds_difference", "mae_difference"]
 
 
@@ -160,18 +163,18 @@ class GateParams(_Section):
     # against evaluate.baseline on the task's primary metric, paired on the same holdout rows: "simpler_not_better"
     # fails when the baseline is better beyond the interval, "beat_baseline" unless the candidate is better beyond
     # it, "off" reports without judging
-    baseline_rule: Literal["simpler_not_better", "beat_baseline", "off"]
+    baseline_rule: Annotated[Literal["simpler_not_better", "beat_baseline", "off"], Off]
     # per slice of evaluate.slices (its name as reports/slices.json gives it: "column=value", "a<=column<b"), a
     # floor (ceiling) per metric
     slice_floors: dict[str, dict[Metric, float]]
     # "no_worse": no slice's primary metric worse than the base's beyond its paired interval (Bonferroni over the
     # slices) and max_regression; "off" reports without judging
-    slice_rule: Literal["no_worse", "off"]
+    slice_rule: Annotated[Literal["no_worse", "off"], Off]
     # per column of evaluate.sensitive, per gap, the largest allowed between its groups (pipelines.core.inclusion)
     max_group_gap: dict[str, dict[GroupGap, Annotated[float, Field(ge=0)]]]
     # a model input whose benefit's interval (reports/features.json) has its upper bound at or below 0 adds nothing:
     # "new_features" fails a change that adds one, "off" reports without judging (pipelines.core.benefit)
-    feature_rule: Literal["new_features", "off"]
+    feature_rule: Annotated[Literal["new_features", "off"], Off]
     feature_budgets: FeatureBudgets  # per input, over one and no significant benefit fails (`feature-cost`)
 
 

@@ -108,8 +108,17 @@ def test_an_input_over_budget_fails_only_when_its_benefit_is_not_significant_and
     assert missing.kind == "not compared" and "feature-cost" in missing.reason
 
 
-def test_feature_cost_measures_each_input_of_a_mixed_table_through_the_compiled_path() -> None:
-    """A text input with many categories (wide one-hot) costs more fit memory than a number."""
+def _train_params(kind: str):  # type: ignore[no-untyped-def]
+    """The project's train params with the task's linear model (its section added when the project lacks it)."""
+    name, section = ("ridge", {"alpha": 1.0}) if kind == "regression" else (
+        "logistic_regression", {"C": 1.0, "max_iter": 1000, "class_weight": None})  # fmt: skip
+    train = PARAMS.train.model_copy(update={"estimator": name})
+    return train if name in train.sections() else train.model_copy(update={name: section})
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_feature_cost_measures_what_each_input_adds_through_the_compiled_path(kind: str) -> None:
+    """A text input with many categories (a wide one-hot) adds more to the fit's memory than a number does."""
     import pandera.pandas as pa
 
     from pipelines.adapters.params import estimators
@@ -117,24 +126,19 @@ def test_feature_cost_measures_each_input_of_a_mixed_table_through_the_compiled_
     from pipelines.core.feature_cost import measure
     from pipelines.yours.features import build_preprocessor
 
-    def contract_for_frame(frame: pd.DataFrame, target: str, task: str) -> Contract:
-        inputs = {c: pa.Column(float if c == "x" else str) for c in frame.columns if c != target}
-        raw = pa.DataFrameSchema({**inputs, target: pa.Column(int)}, coerce=True)
-        return Contract(raw, pa.DataFrameSchema(inputs, coerce=True), target, task)
+    target, train, _, real, _ = _noisy(kind)
+    frame = train[[real, target]].dropna().copy()
+    frame["code"] = np.random.default_rng(0).choice([f"c{i}" for i in range(150)], len(frame))
 
-    train = PARAMS.train.model_copy(update={"estimator": "logistic_regression"})
-    if "logistic_regression" not in train.sections():
-        train = train.model_copy(update={"logistic_regression": {"C": 1.0, "max_iter": 1000, "class_weight": None}})
-    rng = np.random.default_rng(0)
-    n = 400
-    frame = pd.DataFrame({"x": rng.normal(size=n), "code": rng.choice([f"c{i}" for i in range(150)], n),
-                          "y": rng.integers(0, 2, n)})  # fmt: skip
-    contract = contract_for_frame(frame, "y", "binary")
-    settings = FeatureCostParams(rows=300, rounds=3, calls=20, seed=0)
-    doc = measure(frame, contract, train, estimators(), build_preprocessor, settings)
-    assert [e["feature"] for e in doc["features"]] == ["x", "code"] and doc["rows"] == 300
+    def contract_of(columns: list[str]) -> Contract:
+        inputs = {c: pa.Column(str if c == "code" else float) for c in columns}
+        label = pa.Column(float if kind == "regression" else frame[target].dtype.type)
+        return Contract(pa.DataFrameSchema({**inputs, target: label}), pa.DataFrameSchema(inputs), target, kind)
+
+    settings = FeatureCostParams(rows=150, rounds=3, calls=20, seed=0)
+    doc = measure(frame, contract_of([real, "code"]), _train_params(kind), estimators(), build_preprocessor, settings)
+    assert [e["feature"] for e in doc["features"]] == [real, "code"] and doc["rows"] == 150
     assert set(doc["full"]) == set(doc["features"][0]) - {"feature"} == {"latency_us", "train_seconds", "train_mib"}
-    assert doc["features"][1]["train_mib"] > doc["features"][0]["train_mib"]
-    with pytest.raises(ValueError, match="at least two model inputs"):
-        measure(frame[["x", "y"]], contract_for_frame(frame[["x", "y"]], "y", "binary"), train, estimators(),
-                build_preprocessor, settings)  # fmt: skip
+    assert doc["full"]["latency_us"] > 0 and doc["features"][1]["train_mib"] > doc["features"][0]["train_mib"]
+    with pytest.raises(ValueError, match="at least two model inputs"):  # built to break it: nothing left to drop
+        measure(frame, contract_of([real]), _train_params(kind), estimators(), build_preprocessor, settings)
