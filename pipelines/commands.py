@@ -108,6 +108,12 @@ COMMANDS: dict[str, dict[str, str]] = {
     "pipelines.jobs.feedback": {  # outcomes for predictions (monitor scores them)
         "feedback": "outcomes (ground truth) for prediction ids; `monitor` scores them",
     },
+    "pipelines.jobs.explain": {  # for people: why the model said what it said
+        "explain": (
+            "explain one prediction (--id from the log, or --row): each preprocessing step's values, each input's "
+            "contribution, the output checked against the logged one"
+        ),
+    },
     "pipelines.template.commands": {  # once per project
         "init": "make this fresh copy of the template your project (names, environments, your data)",
         "setup": "one-time GitHub setup: environment branches, Environments, variables, protection",

@@ -10,12 +10,13 @@ is the order in which the branch first saw it (so a rollback to version 1 shows 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.adapters import dvc, git, modelio
+from pipelines.adapters import dvc, git, modelio, tracking
 from pipelines.adapters.params import load_paths
 from pipelines.adapters.revisions import data_hash_at
 from pipelines.errors import PipelineError
@@ -133,6 +134,71 @@ def fetch_model(rev: str, dest: Path, remote_only: bool = False) -> str:
             f"({str(exc).split('(', 1)[-1].rstrip(')')}): it was altered after it was stored, and nothing was loaded. "
             "Restore it: `dvc push` from a machine that holds the model of record, or re-run the main workflow"
         ) from None
+
+
+def commits_recording(model_hash: str) -> list[tuple[str, str]]:
+    """(commit, subject) of every commit on any ref (branches, promote/<env>, origin/*, tags) whose committed
+    manifest records `model_hash`, newest first; [] outside git."""
+    manifest = _path("manifest")
+    try:
+        log = git.text("log", "--all", "--format=%H %s", "--", manifest)
+    except git.GitError:
+        return []
+    found = []
+    for line in log.splitlines():
+        commit, _, subject = line.partition(" ")
+        recorded = git.show_json(commit, manifest, strict=False)
+        if isinstance(recorded, dict) and recorded.get("content_hash") == model_hash:
+            found.append((commit, subject))
+    return found
+
+
+def released_as(model_hash: str, envs: list[str]) -> str | None:
+    """`<env>-v<N>`: the first of `envs` (those whose branch exists here) that released `model_hash`, and as which
+    version; None when none did."""
+    for env in envs:
+        ref = env_ref(env)
+        if ref is None:
+            continue
+        for release in history(ref):
+            if release.model_hash == model_hash:
+                return f"{env}-v{release.version}"
+    return None
+
+
+def find_model(model_hash: str, dest: Path, registry_name: str | None = None) -> str:
+    """Fetch the model whose content hash is `model_hash` into `dest` and verify it; return where it came from.
+
+    The way a release is fetched (`fetch_model`): the newest commit on any ref whose manifest records the hash,
+    its bytes from the DVC cache or remote, verified against that manifest. Failing that, and when
+    `registry_name` is given and MLFLOW_TRACKING_URI is set, the MLflow registry version tagged with the hash,
+    verified by hashing it. RegistryError naming the hash and every place looked at when it is in none."""
+    looked = []
+    commits = commits_recording(model_hash)
+    for commit, subject in commits:
+        shutil.rmtree(dest, ignore_errors=True)  # what an earlier attempt left
+        try:
+            fetch_model(commit, dest)
+        except RegistryError as exc:
+            looked.append(f"{commit[:12]} records it but its bytes cannot be fetched ({str(exc).split(': ', 1)[0]})")
+            continue
+        return f"{_path('model')} as committed at {commit[:12]} ({subject}), from the DVC cache or remote"
+    if not commits:
+        looked.append(f"no commit on any branch records it in {_path('manifest')}")
+    if registry_name and tracking.registry_configured():
+        version = tracking.download_version(registry_name, model_hash, dest)
+        if version is not None:
+            digest = modelio.content_hash(dest)
+            if digest != model_hash:
+                raise modelio.UntrustedModelError(
+                    f"MLflow's {registry_name} version {version} is tagged {model_hash[:12]} but its files hash to "
+                    f"{digest[:12]}: nothing was loaded"
+                )
+            return f"MLflow registry: {registry_name} version {version}"
+        looked.append(f"the MLflow registry has no {registry_name} version tagged with it")
+    elif registry_name:
+        looked.append("the MLflow registry was not asked (MLFLOW_TRACKING_URI is not set)")
+    raise RegistryError(f"model {model_hash} cannot be found: {'; '.join(looked)}")
 
 
 def load_model(env: str) -> Any:

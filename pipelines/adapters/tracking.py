@@ -128,6 +128,25 @@ def find_version(name: str, model_hash: str) -> str | None:
     return str(found[0].version) if found else None
 
 
+def download_version(name: str, model_hash: str, dest: Path) -> str | None:
+    """Download the files of the registry version of `name` tagged with `model_hash` into `dest` (the model
+    directory); its version, or None when there is none."""
+    import tempfile
+
+    import mlflow.artifacts
+
+    version = find_version(name, model_hash)
+    if version is None:
+        return None
+    # the files as they were logged (a models:/ URI would add MLflow's registered_model_meta, changing the hash)
+    source = _client().get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory(prefix="registry-") as tmp:
+        root = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp))
+        found = next((p.parent for p in sorted(root.rglob("MLmodel"))), root)
+        shutil.copytree(found, dest)
+    return version
+
+
 def register(
     name: str, model_dir: Path, model_hash: str, tags: Mapping[str, str], metrics: Mapping[str, float], experiment: str
 ) -> str:

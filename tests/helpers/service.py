@@ -42,6 +42,31 @@ def json_rows(frame: Any) -> list[list[Any]]:
 FAST_PATHS = model_store().fast_paths
 
 
+def logged_predictions(
+    bundle: Any, input_spec: InputSpec, rows: list[list[Any]], logs: Path, contract: Any, challenger: Any = None
+) -> list[str]:
+    """Score `rows` with `bundle` (and `challenger` in shadow) through the real service in-process (create_app, its
+    own prediction-log writer at `logs`, every request logged); the prediction ids it answered, once the log is
+    written and closed."""
+    from fastapi.testclient import TestClient
+
+    from deploy.app import create_app
+    from deploy.jsonlines import JsonLinesLog
+
+    log = JsonLinesLog(log_settings(logs, sample_rate=1.0), seed=0)
+    shadow = None if challenger is None else (lambda: challenger)
+    with TestClient(create_app(input_spec, lambda: bundle, SETTINGS, log, None, shadow, contract)) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/health/ready").json()
+            time.sleep(0.01)
+        answer = client.post(
+            "/invocations", json={"dataframe_split": {"columns": list(input_spec.names), "data": rows}}
+        )
+        assert answer.status_code == 200, answer.text
+    return [str(i) for i in answer.json()["ids"]]
+
+
 def wait_http_ok(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:  # type: ignore[type-arg]
     """Poll `url` until it answers 200; fail early if `process` exits, or after `timeout` seconds."""
     deadline = time.monotonic() + timeout
