@@ -5,7 +5,7 @@ Requests hand log lines to a bounded queue (`offer` never blocks: when the queue
 is dropped and counted); one background thread writes them as JSON lines into rotating files and
 deletes the oldest files when the directory would exceed its cap. The sink is a local directory,
 or any fsspec URL (s3://, gs://, memory://...): object stores cannot append, so there each file is
-buffered and written whole when it rotates or the log closes (expiry is the bucket's job there).
+buffered and written whole when it rotates or the log closes. Expiry by age is `python -m pipelines retention`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class LogSettings:
 
 @dataclass(frozen=True)
 class PredictionLogEntry:
-    """One answered request as the prediction log keeps it (one JSON line): the input `columns` and `rows`, the
+    """One answered request as the prediction log keeps it (one JSON line): the input `columns` and `rows` (never a
+    personal input: deploy.payload.InputSpec.loggable), the
     champion's `predictions` (labels, or values) and `probabilities` (rows x `classes`, None for regression),
     its `model_version` and `model_hash`, the rows' prediction `ids` and the `request_id` (what outcomes are
     later joined to), whether the champion `answered`, and the `challenger`'s output on the same rows

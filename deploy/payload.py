@@ -48,14 +48,18 @@ class InputSpec:
     low: np.ndarray  # per column, -inf where unbounded (numeric columns only)
     high: np.ndarray
     allowed: tuple[frozenset[Any] | None, ...] = ()  # per column, None where any value is allowed
+    personal: tuple[bool, ...] = ()  # per column, whether it is tagged personal: scored, never logged
 
     @classmethod
     def from_schema(cls, schema: Any) -> InputSpec:
-        """Read names, kinds, nullability, ge/le (or gt/lt) bounds and `isin` categories from a pandera
-        DataFrameSchema (pipelines.core.contract.Contract.inputs)."""
+        """Read names, kinds, nullability, ge/le (or gt/lt) bounds, `isin` categories and the privacy tag from a
+        pandera DataFrameSchema (pipelines.core.contract.Contract.inputs)."""
         import pandas as pd
 
+        from pipelines.core.privacy import is_personal
+
         names, numeric, nullable, low, high, allowed = [], [], [], [], [], []
+        personal = tuple(is_personal(column) for column in schema.columns.values())
         for name, column in schema.columns.items():
             names.append(str(name))
             is_numeric = bool(pd.api.types.is_numeric_dtype(str(column.dtype)))
@@ -74,7 +78,21 @@ class InputSpec:
             low.append(lo)
             high.append(hi)
             allowed.append(values)
-        return cls(tuple(names), tuple(numeric), tuple(nullable), np.array(low), np.array(high), tuple(allowed))
+        return cls(tuple(names), tuple(numeric), tuple(nullable), np.array(low), np.array(high), tuple(allowed),
+                   personal)  # fmt: skip
+
+    @property
+    def withheld(self) -> tuple[str, ...]:
+        """The personal input columns: the model sees them, the prediction log never does."""
+        return tuple(name for name, personal in zip(self.names, self.personal, strict=False) if personal)
+
+    def loggable(self, rows: list[list[Any]]) -> tuple[tuple[str, ...], list[list[Any]]]:
+        """(column names, rows) as the prediction log keeps them: every input but the personal ones, in schema
+        order (docs/OPERATIONS.md, Privacy). The rows themselves when nothing is withheld."""
+        if not any(self.personal):
+            return self.names, rows
+        keep = [j for j, personal in enumerate(self.personal) if not personal]
+        return tuple(self.names[j] for j in keep), [[row[j] for j in keep] for row in rows]
 
     @property
     def all_numeric(self) -> bool:

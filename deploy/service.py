@@ -159,8 +159,9 @@ class PredictionService:
         unlogged = state.not_logged(n, sampled)
         if unlogged is not None:  # say so: an outcome for these ids will find no prediction to join
             body["not_logged"] = unlogged
-        if sampled and state.log is not None:
-            state.log.offer(_log_entry(input_spec.names, rows, ids, request_id, outputs, answering), sampled=True)
+        if sampled and state.log is not None:  # personal inputs are scored, never logged (docs/OPERATIONS.md)
+            columns, kept = input_spec.loggable(rows)
+            state.log.offer(_log_entry(columns, kept, ids, request_id, outputs, answering), sampled=True)
         return body
 
     def accept(self, payload: Any) -> int:

@@ -83,6 +83,12 @@ COMMANDS: dict[str, dict[str, str]] = {
             "disable the scheduled workflows; re-enable them through the API"
         ),
     },
+    "pipelines.jobs.retention": {  # monitor.yml
+        "retention": (
+            "delete prediction- and feedback-log files whose newest record is past serve.log.max_age_days / "
+            "serve.feedback.retention_days"
+        ),
+    },
     "pipelines.jobs.staleness": {  # retrain.yml, monitor.yml
         "staleness": (
             "backtest on time-ordered data: how fast the model decays with age, and the retrain interval it calls for"

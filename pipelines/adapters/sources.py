@@ -9,7 +9,8 @@ records what was taken, so ingesting the same batch twice changes nothing. A bat
 the schema goes to the quarantine directory with its validation report, and nothing else changes.
 
 Prediction logs: the JSON-lines files the service writes (deploy/jsonlines.py), local or at any
-fsspec URL, read back as one frame of logged input rows for drift monitoring.
+fsspec URL, read back as one frame of logged input rows for drift monitoring; their record times, and their
+deletion, for `retention`.
 """
 
 from __future__ import annotations
@@ -219,6 +220,23 @@ def _records(paths: Sequence[str]) -> Any:
                     skipped += 1
         if skipped:
             print(f"[logs] {path}: skipped {skipped} unreadable line(s)", file=sys.stderr, flush=True)
+
+
+def record_times(path: str) -> Any:
+    """The `ts` (epoch seconds) of each readable record of one log file (local path or fsspec URL), lazily, in
+    file order: what pipelines.core.retention.decide judges a file by."""
+    for record in _records([path]):
+        ts = record.get("ts")
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            yield float(ts)
+
+
+def remove_log(path: str) -> None:
+    """Delete one log file (local path or fsspec URL)."""
+    from fsspec.core import url_to_fs
+
+    fs, where = url_to_fs(path)
+    fs.rm(where)
 
 
 def _outcome(record: dict[str, Any]) -> bool:

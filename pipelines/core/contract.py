@@ -59,6 +59,11 @@ class Contract:
         if wrong:
             shown = ", ".join(f"{n} ({t!r})" for n, t in wrong.items())
             raise ContractError(f"privacy tag not one of {', '.join(PRIVACY)}: {shown}")
+        if self.privacy(self.target) == "personal":  # every report, plot and the feedback log are built on it
+            raise ContractError(
+                f"TARGET = {self.target!r} is tagged personal, but its values are what the holdout plots, the recorded "
+                "outputs and the feedback log are made of: tag it internal (docs/OPERATIONS.md, Privacy)"
+            )
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Contract:
@@ -108,6 +113,12 @@ class Contract:
     def personal(self) -> list[str]:
         """Raw columns tagged `personal`, in schema order: their raw values never leave the data and the model."""
         return [str(n) for n in self.raw.columns if self.privacy(str(n)) == "personal"]
+
+    @property
+    def personal_inputs(self) -> list[str]:
+        """Model inputs tagged `personal`, in input order: the model sees them; the prediction log, the drift
+        reference and monitoring leave them out."""
+        return [name for name in self.features if self.privacy(name) == "personal"]
 
     def input_violations(self) -> list[str]:
         """The meta-level rules the model inputs break (ML Test Score, data 4), one line each naming the column

@@ -5,13 +5,14 @@ Reading files and running DVC are pipelines.adapters (files, dvc); nothing here 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import yaml
 
+from pipelines.core.privacy import profile_entry
 from pipelines.errors import PipelineError
 
 DEFAULT_FILE = "breast_cancer.csv"
@@ -117,11 +118,12 @@ def time_order(frame: pd.DataFrame, column: str) -> pd.Series:
     return parsed
 
 
-def profile(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def profile(frame: pd.DataFrame, personal: Collection[str] = ()) -> dict[str, dict[str, Any]]:
     """Per-column summary for reports and drift checks: mean, spread, quantiles, missing rate.
 
-    Numeric columns get moments and quantiles; other columns their most frequent values.
-    Numbers are rounded to 6 significant digits so the committed file diffs cleanly.
+    Numeric columns get moments and quantiles; other columns their most frequent values; a `personal` column
+    only its missing rate (pipelines.core.privacy.profile_entry: the profile is committed and compared in the
+    pull-request report). Numbers are rounded to 6 significant digits so the committed file diffs cleanly.
     """
 
     def r(x: object) -> float | None:
@@ -130,6 +132,9 @@ def profile(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in frame.columns:
         col = frame[name]
+        if str(name) in personal:
+            out[str(name)] = profile_entry(col)
+            continue
         entry: dict[str, Any] = {"missing_rate": r(col.isna().mean())}
         if pd.api.types.is_numeric_dtype(col):
             q = col.quantile([0.05, 0.5, 0.95])

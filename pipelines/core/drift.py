@@ -29,12 +29,23 @@ def value_label(value: Any) -> str:
 
 
 def reference_profile(
-    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], bins: int, max_discrete: int
+    frame: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    bins: int,
+    max_discrete: int,
+    personal: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Per-feature reference of the training inputs (JSON-ready, deterministic): `rows` and, per feature,
     its kind, missing rate and either quantiles, decile `edges` and `shares` (numeric, `bins` bins), or
-    the share of each value (categorical, and "discrete": numeric with at most `max_discrete` values)."""
+    the share of each value (categorical, and "discrete": numeric with at most `max_discrete` values).
+
+    A `personal` feature is left out (its quantiles, edges and values are people's values, and the prediction
+    log does not keep it to compare with) and named under `not_monitored` (feature -> "personal"), which is
+    written only when there is one."""
     features: dict[str, Any] = {}
+    numeric = [name for name in numeric if name not in personal]
+    categorical = [name for name in categorical if name not in personal]
     for name in numeric:
         values = frame[name].to_numpy(dtype=float)
         present = values[~np.isnan(values)]
@@ -64,7 +75,17 @@ def reference_profile(
             "missing_rate": round(float(column.isna().mean()), 6),
             "shares": {str(k): round(float(v), 8) for k, v in counts.items()},
         }
-    return {"rows": len(frame), "features": features}
+    left_out = {str(name): "personal" for name in personal}
+    return {"rows": len(frame), "features": features, **({"not_monitored": left_out} if left_out else {})}
+
+
+def monitored(reference: Mapping[str, Any], personal: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the reference without the features that are not monitored, those features -> why): the reference's own
+    `not_monitored` and the contract's `personal` inputs, whose values the prediction log does not keep (a
+    reference written before they were tagged still profiles them; their missing rate would read as drift)."""
+    skipped = {**{str(name): "personal" for name in personal}, **reference.get("not_monitored", {})}  # input order
+    features = {name: ref for name, ref in reference["features"].items() if name not in skipped}
+    return {**reference, "features": features}, skipped
 
 
 def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

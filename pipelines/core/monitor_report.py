@@ -27,11 +27,17 @@ def build(
     comparison: Mapping[str, Any] | None = None,
     min_labelled_rows: int = 0,
     problem: str | None = None,
+    not_monitored: Mapping[str, str] | None = None,
 ) -> str:
     """The whole report: why nothing was read (`problem`), drift (`drift`; None: fewer than `min_rows` rows in the
-    window), the labelled file's metrics (`labelled`: metrics and broken floors), live performance per model
-    (`live`) and champion vs challenger (`comparison`)."""
+    window) and the inputs whose drift is not measured (`not_monitored`: input -> why, e.g. "personal"), the
+    labelled file's metrics (`labelled`: metrics and broken floors), live performance per model (`live`) and
+    champion vs challenger (`comparison`)."""
     text = not_enough_data(rows, window, min_rows) if drift is None else drift_report(drift, window)
+    if not_monitored:
+        named = ", ".join(f"{md.code(name)} ({why})" for name, why in not_monitored.items())
+        text += (f"\nNot monitored: {named}. A personal input is scored but never logged, so its drift is not "
+                 "measured (docs/OPERATIONS.md, Privacy).\n")  # fmt: skip
     if labelled is not None:
         text += labelled_metrics(labelled[0], floors, labelled[1], task)
     if live:

@@ -1,5 +1,5 @@
 """The schema of params.yaml: the one place for knobs and thresholds (reading the file is
-pipelines.adapters.params).
+pipelines.adapters.params). The `serve:` section is pipelines.core.params_serve, re-exported here.
 
 Every section is a pydantic model that forbids unknown keys, so a typo such as `lerning_rate`
 fails at load time with the key named, instead of being silently ignored. The estimators'
@@ -18,6 +18,14 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pipelines.core.estimators import Estimator, unknown_estimator
 from pipelines.core.metrics import known
 from pipelines.core.params_jobs import FeatureBudgets, FeatureCostParams, StalenessParams, TuneParams
+from pipelines.core.params_serve import (  # noqa: F401 (the serve models are re-exported)
+    PositiveInt,
+    Section,
+    ServeChallengerParams,
+    ServeFeedbackParams,
+    ServeLogParams,
+    ServeParams,
+)
 from pipelines.errors import PipelineError
 
 Metric = Annotated[str, AfterValidator(known)]  # a name in pipelines/core/metrics.py's table
@@ -27,14 +35,8 @@ class ParamsError(PipelineError, ValueError):
     """params.yaml is missing, unreadable, or breaks its schema."""
 
 
-class _Section(BaseModel):
-    # No defaults below (except None for "not set"): every value lives in params.yaml, once, and a
-    # missing key is an error naming it rather than a silent fallback to a copy kept here.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
+_Section = Section  # every section forbids unknown keys and is frozen (pipelines.core.params_serve)
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
-PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class DataParams(_Section):
@@ -198,48 +200,6 @@ class CiParams(_Section):
     pipeline_paths: Annotated[list[str], Field(min_length=1)]
 
 
-class ServeLogParams(_Section):
-    """serve.log: the prediction log's location, sampling and size caps (bytes)."""
-
-    directory: str
-    sample_rate: Annotated[float, Field(ge=0.0, le=1.0)]
-    max_rows_per_request: PositiveInt
-    max_file_bytes: PositiveInt
-    max_total_bytes: PositiveInt
-    queue_size: PositiveInt
-    flush_seconds: Annotated[float, Field(gt=0)]
-
-
-class ServeFeedbackParams(_Section):
-    """serve.feedback: where outcomes sent to /feedback go, how many per request, how old an id may be (days)."""
-
-    directory: str
-    max_items: PositiveInt
-    max_age_days: Annotated[float, Field(gt=0)]
-
-
-class ServeChallengerParams(_Section):
-    """serve.challenger: a second model scored beside the champion on every request (shadow), and the share
-    of requests it answers (an A/B test, chosen by prediction id; 0: shadow only)."""
-
-    directory: str | None = None
-    traffic: Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class ServeParams(_Section):
-    """serve: address, body limit (bytes), timeouts and graceful shutdown (seconds), the log, feedback, challenger."""
-
-    host: str
-    port: Annotated[int, Field(ge=0, le=65535)]
-    max_body_bytes: PositiveInt
-    request_timeout_seconds: Annotated[float, Field(gt=0)]
-    inline_max_rows: PositiveInt
-    graceful_shutdown_seconds: Annotated[float, Field(ge=0)]
-    log: ServeLogParams
-    feedback: ServeFeedbackParams
-    challenger: ServeChallengerParams
-
-
 class EnvironmentParams(_Section):
     """One environment: its branch name, what it is promoted from, its rollback policy and tolerances."""
 
@@ -323,6 +283,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{where}: unknown key"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
+    if error["type"] == "value_error" and isinstance(error.get("input"), dict):  # a rule across keys: its message
+        return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
     return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 

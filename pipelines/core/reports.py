@@ -205,6 +205,9 @@ def _data_section(change: DataChange) -> str:
                 ],
             )
             out += ["", "Largest distribution shifts (mean change in base standard deviations):", "", table]
+    personal = [md.code(n) for n, now in (change.profile_after or {}).items() if now.get("privacy") == "personal"]
+    if personal:  # their profile holds a missing rate only (docs/OPERATIONS.md, Privacy)
+        out += ["", f"Personal columns, not profiled beyond their missing rate: {', '.join(personal)}."]
     return "\n".join(out)
 
 

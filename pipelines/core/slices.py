@@ -32,6 +32,9 @@ from pipelines.core.metrics import score
 from pipelines.core.params import IntervalParams, ParamsError, SliceSpec
 
 MAX_VALUES = 20  # a column without edges with more distinct values than this is refused: give it edges
+# ... and a personal one with more than this: each slice's name is a value its rows hold, so a slice per value is a
+# value list of a personal column (init proposes a slice per value of at most 10 values, template/slicing.py)
+MAX_PERSONAL_VALUES = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,22 @@ def check_rules(
     if problems:
         raise ParamsError("; ".join(problems) + " (slice names: `column=value`, or the bins of its edges, "
                           "`c<e1`, `e1<=c<e2`, `c>=ek`; reports/slices.json lists them)")  # fmt: skip
+
+
+def check_personal(
+    specs: Sequence[SliceSpec], frame: pd.DataFrame, personal: Sequence[str], key: str = "evaluate.slices"
+) -> None:
+    """Refuse (ParamsError naming each, under `key`) a spec without `edges` on a `personal` column with more than
+    MAX_PERSONAL_VALUES distinct values in `frame` (rows x raw columns): its slice names would list people's
+    values in reports/slices.json, the report, the figures and MLflow (docs/OPERATIONS.md, Privacy)."""
+    problems = [
+        f"{spec.column!r} is personal and has {frame[spec.column].nunique()} distinct values: slice it by `edges` "
+        f"(bins name no one), or by value only with at most {MAX_PERSONAL_VALUES} values"
+        for spec in specs
+        if spec.edges is None and spec.column in personal and frame[spec.column].nunique() > MAX_PERSONAL_VALUES
+    ]
+    if problems:
+        raise ParamsError(f"{key}: " + "; ".join(problems))
 
 
 def slices(frame: pd.DataFrame, specs: Sequence[SliceSpec], key: str = "evaluate.slices") -> list[Slice]:

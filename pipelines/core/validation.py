@@ -13,6 +13,7 @@ import pandera.errors
 import pandera.pandas as pa
 
 from pipelines.core.names import printable
+from pipelines.core.privacy import WITHHELD, personal_columns
 from pipelines.errors import PipelineError
 
 # Cap on failure cases kept in a report file; counts per check are always complete.
@@ -82,9 +83,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _report(frame: pd.DataFrame, failures: pd.DataFrame) -> ValidationReport:
+def _report(frame: pd.DataFrame, failures: pd.DataFrame, personal: frozenset[str] = frozenset()) -> ValidationReport:
+    """The report of `failures` (pandera's failure cases); a value of a `personal` column is WITHHELD (the report
+    is committed, uploaded and printed: pipelines.core.privacy), its row number kept."""
     failures = failures.copy()
     failures["column"] = failures["column"].fillna("(table)").astype(str)
+    if personal:
+        failures["failure_case"] = failures["failure_case"].astype(object)
+        failures.loc[failures["column"].isin(personal), "failure_case"] = WITHHELD
     checks = []
     for (column, check), group in failures.groupby(["column", "check"], sort=False, dropna=False):
         idx = group["index"].dropna()
@@ -109,8 +115,10 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFr
 
     Coercion is pandera's, except that it must not change a value: a number with a fraction in an integer
     column (1.5 would become 1) fails the check "whole number". Raises DataValidationError, carrying the full
-    report, when any check fails or `frame` is empty.
+    report, when any check fails or `frame` is empty; the report names no value of a column the schema tags
+    personal (pipelines.core.privacy).
     """
+    personal = frozenset(personal_columns(schema))
     if frame.empty:
         failures = pd.DataFrame(
             [{"column": None, "check": "at least one row", "index": None, "failure_case": "0 rows"}]
@@ -124,7 +132,7 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFr
         found = exc.failure_cases if isinstance(exc, pandera.errors.SchemaErrors) else _single(exc)
         failures = pd.concat([failures, found], ignore_index=True) if len(failures) else found
     if len(failures):
-        raise DataValidationError(_report(frame, failures), failures["index"].dropna().unique()) from None
+        raise DataValidationError(_report(frame, failures, personal), failures["index"].dropna().unique()) from None
     return validated, ValidationReport(rows=len(frame), columns=[str(c) for c in frame.columns])
 
 

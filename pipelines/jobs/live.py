@@ -126,17 +126,31 @@ def promotion_section(params: Params, candidate: str, champion: str | None) -> s
 def labelled_batch(params: Params, data_dir: Any) -> list[Any]:
     """For `ingest` (ingest.feedback: true): the predictions in the log (monitor.logs, else serve.log.directory)
     that have an outcome and are not in the data yet, as one batch with the outcome as the target column
-    (pipelines.adapters.sources.from_feedback); validated, quarantined or appended like any other batch."""
+    (pipelines.adapters.sources.from_feedback); validated, quarantined or appended like any other batch.
+
+    IngestError, before anything is read, naming each column of the contract's labelled rows that the log cannot
+    give back: a personal input (scored, never logged: docs/OPERATIONS.md, Privacy) or a column that is not a
+    model input (never logged either). Such rows could only be quarantined."""
     from pipelines.adapters import sources
     from pipelines.core.outcomes import latest_outcomes
 
+    contract = load_contract()
+    others = [str(n) for n, c in contract.raw.columns.items()
+              if n not in contract.features and n != contract.target and c.required]  # fmt: skip
+    missing = [f"{n} (personal)" for n in contract.personal_inputs] + [f"{n} (not a model input)" for n in others]
+    if missing:
+        raise sources.IngestError(
+            f"ingest.feedback cannot rebuild labelled rows: the prediction log does not keep {', '.join(missing)}. "
+            "Set ingest.feedback: false and bring the labelled rows through ingest.source or ingest.sql_*, joined "
+            "with these columns in your own system (docs/OPERATIONS.md, Privacy)"
+        )
     logs, outcomes_at = params.monitor.logs or params.serve.log.directory, feedback_location(params)
     logged, outcome_files = _window(params, logs, outcomes_at, None, True)
     if not outcome_files:
         say("ingest", f"no outcomes at {outcomes_at} yet")
         return []
     outcomes = latest_outcomes(sources.read_outcomes(outcome_files, None))
-    batches = sources.from_feedback(logged, outcomes, load_contract().target, data_dir, outcomes_at)
+    batches = sources.from_feedback(logged, outcomes, contract.target, data_dir, outcomes_at)
     say("ingest", f"{len(batches[0].frame) if batches else 0} new labelled live row(s) from {logs} and {outcomes_at}")
     return batches
 

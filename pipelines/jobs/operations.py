@@ -185,13 +185,15 @@ def live_metrics(location: str, params: Params) -> tuple[dict[str, float], list[
 def cmd_monitor(args: argparse.Namespace) -> int:
     from pipelines.adapters import files, sources
     from pipelines.core import monitor_report
-    from pipelines.core.drift import detect_drift
+    from pipelines.core.drift import detect_drift, monitored
     from pipelines.core.monitor_report import offline_live_table
 
-    params = load_params(args.params)
+    params, contract = load_params(args.params), load_contract()
     settings = params.monitor
     location = args.logs or settings.logs or params.serve.log.directory
     reference = json.loads(Path(args.reference or load_paths()["reference"]).read_text())
+    # personal inputs are not logged, so not compared: said in the report, never read as missing or drifted
+    reference, not_monitored = monitored(reference, contract.personal_inputs)
     window = f"the last {settings.window_hours:g} hours, from {location}"
     paths = sources.list_logs(location)
     say("monitor", f"reading {len(paths)} log file(s) from {location}")
@@ -241,9 +243,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     verdict["alert"], verdict["alert_causes"] = bool(causes), causes  # an alert always says what raised it
     if where:
         verdict.update(status="no logs", problem=where)
+    if not_monitored:
+        verdict["not_monitored"] = not_monitored
     text = monitor_report.build(
-        window, len(live), settings.min_rows, drift, load_contract().task, params.gate.floors, labelled, joined,
-        comparison, settings.min_labelled_rows, where,
+        window, len(live), settings.min_rows, drift, contract.task, params.gate.floors, labelled, joined,
+        comparison, settings.min_labelled_rows, where, not_monitored,
     )  # fmt: skip
     files.write_text(args.out, text + offline_live_table(offline))
     files.write_json(args.verdict, verdict)

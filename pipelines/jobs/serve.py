@@ -113,20 +113,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         labels = labels_for(args.release, digest)
     shadow = challenger_model(args, args.challenger or params.challenger.directory)
     contract = load_contract()
-    input_spec = InputSpec.from_schema(contract.inputs)
+    input_spec = InputSpec.from_schema(contract.inputs)  # in the image: the contract baked into it
+    if input_spec.withheld:
+        say("serve", f"personal input(s) scored but never logged: {', '.join(input_spec.withheld)}")
     writer = os.environ.get("POD_NAME") or socket.gethostname()
     log = None
     if params.log.sample_rate > 0:
         # the cluster sets the log location per environment (deploy/k8s: a ConfigMap, SERVE_LOG_DIRECTORY)
         directory = args.log_dir or os.environ.get("SERVE_LOG_DIRECTORY") or params.log.directory
-        log = JsonLinesLog(
-            LogSettings(directory=directory, writer=writer, **params.log.model_dump(exclude={"directory"}))
-        )
+        log = JsonLinesLog(LogSettings(directory=directory, writer=writer, **params.log.writer_settings()))
     outcomes = JsonLinesLog(
         LogSettings(
             directory=args.feedback_dir or os.environ.get("SERVE_FEEDBACK_DIRECTORY") or params.feedback.directory,
             writer=writer,
-            **{**params.log.model_dump(exclude={"directory"}), "sample_rate": 1.0, "max_total_bytes": None},
+            **{**params.log.writer_settings(), "sample_rate": 1.0, "max_total_bytes": None},
         ),
         prefix="feedback",
     )

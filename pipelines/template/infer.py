@@ -13,6 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipelines.core.contract import Contract
+from pipelines.core.privacy import MIN_GROUP_ROWS
 from pipelines.errors import PipelineError
 
 MAX_CLASSES = 50  # more distinct labels than this is not a classification target we guess at
@@ -325,7 +326,10 @@ def _input(name: str, attribute: str, col: pd.Series, nullable: bool) -> Column:
         return Column(name, attribute, "float", nullable, low, high, privacy=_privacy(name, "float"))
     text = col.dropna().astype(str)
     categories = sorted(text.unique()) if text.nunique() <= MAX_CATEGORIES else None
-    return Column(name, attribute, "str", nullable, categories=categories, privacy=_privacy(name, "str"))
+    privacy = _privacy(name, "str")
+    if privacy == "personal" and categories and text.value_counts().min() < MIN_GROUP_ROWS:
+        categories = None  # schema.py is committed: a value held by so few rows would name someone there
+    return Column(name, attribute, "str", nullable, categories=categories, privacy=privacy)
 
 
 def check_classes(y: pd.Series, test_size: float) -> None:

@@ -160,6 +160,12 @@ def plan(root: Path, options: Options) -> Plan:
                 f"column {column!r} looks like {reason}: kept in the data, left out of the model inputs "
                 "(pass --keep-columns to use it)"
             )
+        personal = [c.name for c in [*inferred.features, *inferred.others] if c.privacy == "personal"]
+        if personal:
+            result.notes.append(
+                f"tagged personal (scored, never logged, reported or profiled beyond counts; docs/OPERATIONS.md, "
+                f"Privacy): {', '.join(map(repr, personal))}; review the tags in pipelines/yours/schema.py"
+            )
         if inferred.timestamps:
             result.notes.append(
                 f"to judge the model on the newest rows, set split.order_by: {inferred.timestamps[0]} and "

@@ -30,7 +30,7 @@ SETTINGS = ServiceSettings(PARAMS.serve.max_body_bytes, PARAMS.serve.request_tim
 
 def log_settings(directory: object, **overrides: object) -> LogSettings:
     """serve.log from params.yaml, at `directory`, with test-sized overrides."""
-    return LogSettings(directory=directory, **{**PARAMS.serve.log.model_dump(exclude={"directory"}), **overrides})  # type: ignore[arg-type]
+    return LogSettings(directory=directory, **{**PARAMS.serve.log.writer_settings(), **overrides})  # type: ignore[arg-type]
 
 
 def json_rows(frame: Any) -> list[list[Any]]:

@@ -7,8 +7,10 @@ categorical columns and missing values) are set up concurrently, once per module
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,8 +25,16 @@ from tests.helpers.project import Repo, clone_template
 pytestmark = [pytest.mark.slow, pytest.mark.example, pytest.mark.xdist_group("init")]
 
 
+# The churn table's personal columns hold values no file may show (test_no_raw_personal_value_leaves_...): every
+# income is 987654.xxxxxx (any rounding to 6 or more significant digits still reads 987654), every address and
+# email starts PII-.
+PERSONAL_NUMBER = re.compile(rb"(?<![0-9A-Za-z.])987654(?![0-9])")
+PERSONAL_TEXT = b"PII-"
+
+
 def _churn(path: Path) -> None:
-    """600 customers: two numeric and two text columns with missing values, labels "no"/"yes"."""
+    """600 customers: two numeric and two text columns with missing values, labels "no"/"yes"; and three personal
+    columns whose values are unmistakable: an income and a home address (model inputs), an email (an identifier)."""
     rng = np.random.default_rng(0)
     n = 600
     tenure, calls = rng.normal(50, 10, n), rng.exponential(3, n)
@@ -32,8 +42,11 @@ def _churn(path: Path) -> None:
     region = rng.choice(["north", "south", "east", "west"], n)
     logit = 0.08 * (tenure - 50) - 0.4 * calls + np.where(plan == "pro", -1.5, np.where(plan == "plus", -0.5, 0.8)) + 1
     churned = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    homes = np.array([f"PII-{k:012x} Elm St" for k in rng.integers(1, 2**48, 300)])  # 300 homes, two people each
     frame = pd.DataFrame({"tenure months": tenure.round(1), "support_calls": calls.round(2), "plan": plan,
-                          "region": region, "churned": churned})  # fmt: skip
+                          "region": region, "income": 987654 + rng.integers(100_000, 999_999, n) / 1e6,
+                          "home_address": homes[rng.integers(0, 300, n)],
+                          "email": [f"PII-{k:06d}@example.invalid" for k in range(n)], "churned": churned})  # fmt: skip
     for column in ("tenure months", "plan", "region"):
         frame.loc[rng.random(n) < 0.08, column] = np.nan
     frame.to_csv(path, index=False)
@@ -119,9 +132,11 @@ def test_the_categorical_schema_keeps_missing_values_and_text_labels(projects: d
     repo, _, _, _ = projects["churn"]
     schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text()
     assert 'alias="tenure months"' in schema
-    assert 'isin=["basic", "plus", "pro"]' in schema and '{"source": "churn", "privacy": "internal"}' in schema
-    target = 'churned: Series[str] = pa.Field(isin=["no", "yes"], nullable=False, metadata={"privacy": "internal"})'
-    assert target in schema
+    # each field also carries its pandera metadata (source, privacy), wherever ruff wraps the line
+    assert re.search(r'plan: Series\[str\] = pa\.Field\(\s*isin=\["basic", "plus", "pro"\],\s*nullable=True,\s*'
+                     r'metadata=\{"source": "churn", "privacy": "internal"\}', schema)  # fmt: skip
+    assert re.search(r'churned: Series\[str\] = pa\.Field\(\s*isin=\["no", "yes"\],\s*nullable=False,\s*'
+                     r'metadata=\{"privacy": "internal"\}', schema)  # fmt: skip
     assert 'SOURCES: dict[str, str] = {"churn": "the table init read (churn.csv)"}' in schema
     diabetes = projects["diabetes"][0]
     found = diabetes.run(
@@ -131,6 +146,96 @@ def test_the_categorical_schema_keeps_missing_values_and_text_labels(projects: d
         "print(sorted(k.denied), k.personal, k.input_violations(), 'age' in k.features)",
     ).stdout
     assert found.strip() == "['age', 'sex'] ['age', 'sex'] [] False", found  # protected: kept beside, denied
+
+
+def _leaks(data: bytes) -> list[str]:
+    """Which of the churn table's personal values `data` holds: the income (at 6 or more significant digits) or
+    the text of an address or an email."""
+    return [name for name, found in (("income", PERSONAL_NUMBER.search(data)), ("address or email",
+                                     PERSONAL_TEXT in data)) if found]  # fmt: skip
+
+
+def _written(root: Path) -> list[Path]:
+    """Every file under `root` a writer made, but the data itself and the model's own bytes: data/, build/,
+    quarantine/ and a quarantined batch's data.csv (the data; its report.json is read), .dvc/ (its cache), .git/
+    (objects; the tracked files are read in the work tree), and model.skops (the fitted model, which holds what it
+    learned), wherever a copy of the model is; and tests/ (the template's own code)."""
+    skipped = {"data", "build", "quarantine", ".dvc", ".git", "tests"}  # tests/: the template's own code (this file)
+    return [p for p in root.rglob("*") if p.is_file() and p.name not in ("model.skops", "data.csv", "batch.csv")
+            and not skipped & set(p.relative_to(root).parts[:1])]  # fmt: skip
+
+
+def _post(url: str, path: str, payload: object) -> dict:
+    request = urllib.request.Request(f"{url}{path}", json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return dict(json.loads(answer.read()))
+
+
+def test_no_raw_personal_value_leaves_the_data_and_the_model(projects: dict, tmp_path: Path) -> None:
+    """The churn project, whose income, home address and email init tagged personal, after the pipeline (validation
+    report and profile, model and its input example, drift reference, MLflow), its image serving traffic (the
+    Dockerfile's CMD in the build context, whose contract reaches the service: prediction and feedback logs,
+    /metrics), monitoring, the refused feedback ingest and the pull-request report: no file and no command output
+    holds any of their values. Reverting any one protection fails here, naming the file."""
+    from tests.helpers.service import die_with_parent, free_port, json_rows, wait_http_ok
+
+    repo, _, out, dataset = projects["churn"]
+    schema = (repo.path / "pipelines" / "yours" / "schema.py").read_text().replace('"', "'")
+    for column in ("income", "home_address", "email"):
+        assert re.search(rf"\b{column}: Series\[\w+\] = pa\.Field\([^)]*'privacy': 'personal'", schema), column
+    context, logs, outcomes = tmp_path / "image", tmp_path / "logs", tmp_path / "outcomes"
+    repo.pipelines("image-context", "--out", str(context))
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", (context / "Dockerfile").read_text(), re.M).group(1))  # type: ignore[union-attr]
+    args, port = [sys.executable, *cmd[1:]], str(free_port())
+    args[args.index("--host") + 1], args[args.index("--port") + 1] = "127.0.0.1", port
+    env = {**repo.env, "SERVE_LOG_DIRECTORY": str(logs), "SERVE_FEEDBACK_DIRECTORY": str(outcomes)}
+    process = subprocess.Popen(args, cwd=context, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=die_with_parent)  # fmt: skip
+    url, served = f"http://127.0.0.1:{port}", []
+    try:
+        wait_http_ok(f"{url}/health/ready", 60, process)
+        columns = json.loads((context / "model" / "input_example.json").read_text())["columns"]
+        frame = pd.read_csv(dataset, keep_default_na=False, na_values=[""])
+        rows = json_rows(frame[columns].head(300))
+        ids = [i for start in (0, 100, 200) for i in _post(url, "/invocations",
+               {"dataframe_split": {"columns": columns, "data": rows[start : start + 100]}})["ids"]]  # fmt: skip
+        _post(url, "/feedback", [{"id": i, "label": y} for i, y in zip(ids[:50], frame["churned"], strict=False)])
+        _post(url, "/invocations", json.loads((context / "model" / "serving_input_example.json").read_text()))
+        served.append(urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode())
+    finally:
+        process.terminate()
+        served += process.communicate(timeout=30)
+    monitored = repo.pipelines("monitor", "--logs", str(logs), "--feedback", str(outcomes), "--out",
+                               str(tmp_path / "monitor.md"), "--verdict", str(tmp_path / "drift.json"),
+                               "--prometheus", str(tmp_path / "monitor.prom"))  # fmt: skip
+    params = yaml.safe_load((repo.path / "params.yaml").read_text())
+    params["ingest"]["feedback"] = True
+    params["monitor"].update(logs=str(logs), feedback=str(outcomes))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    ingest = repo.pipelines("ingest", "--params", str(tmp_path / "params.yaml"), check=False)
+    bad = frame.head(3).assign(income=[-987654.123456, *frame["income"][1:3]])  # below 0: a failing personal value
+    bad.to_csv(tmp_path / "batch.csv", index=False)
+    params["ingest"].update(feedback=False, source=str(tmp_path / "batch.csv"), quarantine=str(tmp_path / "refused"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    refused = repo.pipelines("ingest", "--params", str(tmp_path / "params.yaml"))  # its report.json is an artifact
+    template = repo.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()  # its data differs: a data section
+    report = repo.pipelines("report", "--base", template, "--out", str(tmp_path / "pr.md"))
+
+    leaked = {f"{name}/{p.relative_to(root)}": _leaks(p.read_bytes())
+              for name, root in (("project", repo.path), ("served", tmp_path)) for p in _written(root)}  # fmt: skip
+    said = {"/metrics": served[0], "serve": served[1] + served[2], "monitor": monitored.stderr, "ingest": ingest.stderr,
+            "ingest of a bad batch": refused.stderr, "report": report.stderr,
+            **{name: r.stdout + r.stderr for name, r in out.items()}}  # fmt: skip
+    leaked |= {f"the output of {name}": _leaks(text.encode()) for name, text in said.items()}
+    assert {where: what for where, what in leaked.items() if what} == {}
+    assert (repo.path / "mlflow.db").exists() and any((repo.path / "mlruns").rglob("input_example.json"))
+    assert "personal input(s) scored but never logged: income, home_address" in said["serve"]
+    assert "Not monitored: `income` (personal), `home_address` (personal)" in (tmp_path / "monitor.md").read_text()
+    assert ingest.returncode == 1 and "1 quarantined" in refused.stderr
+    assert "(withheld: personal)" in next((tmp_path / "refused").glob("*/report.json")).read_text()
+    assert "does not keep income (personal), home_address (personal), email (not a model input)" in ingest.stderr
+    personal = "not profiled beyond their missing rate: `email`, `home_address`, `income`"  # as the JSON sorts them
+    assert personal in (tmp_path / "pr.md").read_text()
 
 
 def test_a_degraded_model_fails_the_gate_on_the_new_data(projects: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,3 +65,27 @@ def test_metrics_label_every_route_of_the_app_by_its_path_and_anything_else_othe
     for path in paths:
         assert f'route="{path}"' in text, path
     assert 'route="other",status="404"' in text
+
+
+def test_a_personal_input_is_scored_but_never_written_to_the_prediction_log(
+    bundle: Bundle, holdout: list[list[Any]], tmp_path: Path
+) -> None:
+    """The first input tagged personal (as deploy.payload.InputSpec.from_schema reads the contract's tag): the
+    answer is the model's on every input; the log line has every other column, and no value of that one."""
+    import dataclasses
+    import json
+
+    from deploy.jsonlines import JsonLinesLog
+    from tests.helpers.service import log_settings
+
+    spec = dataclasses.replace(SPEC, personal=(True,) + (False,) * (len(SPEC.names) - 1))
+    log = JsonLinesLog(log_settings(tmp_path))
+    service = PredictionService(State(settings=SETTINGS, input_spec=spec, log=log), lambda: bundle)
+    service.load()
+    log.start()
+    rows = [list(row) for row in holdout[:5]]
+    body = asyncio.run(service.predict({"dataframe_split": {"columns": list(SPEC.names), "data": rows}}, "r3"))
+    log.close()
+    assert np.allclose(body.get("probabilities", body["predictions"]), bundle.output(SPEC.to_matrix(holdout[:5])))
+    (line,) = [json.loads(x) for f in tmp_path.glob("predictions-*.jsonl") for x in f.read_text().splitlines()]
+    assert line["columns"] == list(SPEC.names[1:]) and line["rows"] == [row[1:] for row in holdout[:5]]

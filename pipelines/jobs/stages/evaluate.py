@@ -113,13 +113,16 @@ def _baseline(train_path: str, params: Params, contract: Contract, model: Any, t
 def _slices(model: Any, test: pd.DataFrame, params: Params, contract: Contract) -> tuple[dict, dict]:
     """reports/slices.json: the task's metrics with intervals on each slice evaluate.slices defines
     (pipelines.core.slices); reports/inclusion.json: the gaps between the groups of each evaluate.sensitive
-    column (pipelines.core.inclusion). ParamsError for a column the contract does not have."""
+    column (pipelines.core.inclusion). ParamsError for a column the contract does not have, and for a slice per
+    value of a personal column with many values (pipelines.core.slices.check_personal)."""
     from pipelines.core import inclusion, slices
 
     settings = params.evaluate
     slices.check_columns(settings.slices, contract.raw.columns)
     slices.check_columns(settings.sensitive, contract.raw.columns, "evaluate.sensitive")
     slices.check_rules(settings.slices, settings.sensitive, params.gate.slice_floors, params.gate.max_group_gap)
+    slices.check_personal(settings.slices, test, contract.personal)
+    slices.check_personal(settings.sensitive, test, contract.personal, "evaluate.sensitive")
     found = slices.slices(test, settings.slices)
     task = contract.task
     classes = None if task == "regression" else model.classes_

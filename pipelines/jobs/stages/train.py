@@ -13,6 +13,7 @@ from pipelines.commands import Subparsers, add, say
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.adapters import files, modelio
     from pipelines.core.drift import reference_profile
+    from pipelines.core.privacy import masked_example
     from pipelines.core.train import fit
     from pipelines.core.validation import validate
     from pipelines.yours.features import build_preprocessor
@@ -26,11 +27,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     for note in notes:
         say("train", f"warning: {note}")
     inputs = train[contract.features]
-    digest = modelio.save(model, args.model, input_example=inputs.head(5), signature_sample=inputs.head(1000))
+    # the example is saved with the model, logged to MLflow and baked into the image: no one's personal values
+    example = masked_example(inputs.head(5), inputs, contract.inputs)
+    digest = modelio.save(model, args.model, input_example=example, signature_sample=inputs.head(1000))
     files.write_json(args.manifest, modelio.manifest(args.model))
     profile = reference_profile(
-        train, contract.numeric, contract.categorical, params.reference_bins, params.reference_discrete_max
-    )
+        train, contract.numeric, contract.categorical, params.reference_bins, params.reference_discrete_max,
+        contract.personal_inputs,
+    )  # fmt: skip
     files.write_json(args.reference, profile)
     say("train", f"fitted in {time.perf_counter() - started:.1f}s; saved {args.model} (sha256 {digest[:12]})")
     return 0

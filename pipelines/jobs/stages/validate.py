@@ -25,7 +25,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(exc.report.summary(), file=sys.stderr)
         say("validate", f"full report: {args.report}; nothing downstream was changed")
         return 1
-    files.write_json(args.report, {**report.to_dict(), "sources": source_list, "profile": profile(validated)})
+    # a personal column is profiled by its missing rate only (pipelines.core.privacy)
+    summary = profile(validated, contract.personal)
+    files.write_json(args.report, {**report.to_dict(), "sources": source_list, "profile": summary})
     files.write_frame(args.out, validated)
     say("validate", report.summary())
     return 0
