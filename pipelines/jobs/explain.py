@@ -148,10 +148,17 @@ def background_rows(path: str, rows: int, seed: int, columns: list[str]) -> pd.D
 def cmd_explain(args: argparse.Namespace) -> int:
     params, contract = load_params(args.params), load_contract()
     logged, logs = None, None
+    if not args.id and not args.row:
+        raise ExplainError("name what to explain: --id <prediction id> (a logged prediction) or --row JSON")
     if args.id:
         logs = args.logs or params.monitor.logs or params.serve.log.directory
         logged = find_logged(args.id, logs, args.challenger)
-        row = logged.row
+        row = {**logged.row, **(parse_row(args.row) if args.row else {})}
+        withheld = [c for c in contract.personal if c in contract.features and c not in row]
+        if withheld:  # the log never holds a personal input (docs/OPERATIONS.md, "Privacy")
+            shown = ", ".join(f'"{c}": ...' for c in withheld)
+            raise ExplainError(f"prediction {args.id}: the prediction log withholds its personal input(s) "
+                               f"{', '.join(withheld)}; pass their values with --row '{{{shown}}}'")  # fmt: skip
     else:
         row = parse_row(args.row)
     frame = input_frame(row, contract)
@@ -186,9 +193,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def add_commands(sub: Subparsers) -> None:
     """Register explain."""
     p = add(sub, "explain", cmd_explain)
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--id", help="a prediction id from the service's answer (`ids`): explain that logged row")
-    which.add_argument("--row", help='a JSON object of input column -> value, e.g. \'{"age": 41, "plan": null}\'')
+    p.add_argument("--id", help="a prediction id from the service's answer (`ids`): explain that logged row")
+    p.add_argument("--row", help='a JSON object of input column -> value, e.g. \'{"age": 41, "plan": null}\'; with '
+                                 "--id, the personal inputs the log withholds")  # fmt: skip
     p.add_argument("--logs", help="the prediction log (default: monitor.logs, else serve.log.directory)")
     p.add_argument("--challenger", action="store_true", help="with --id: the shadow model's output on that row")
     p.add_argument("--model", help="a model directory (default: the model the log names; for --row, models/model)")

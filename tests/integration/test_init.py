@@ -220,6 +220,12 @@ def test_no_raw_personal_value_leaves_the_data_and_the_model(projects: dict, tmp
     refused = repo.pipelines("ingest", "--params", str(tmp_path / "params.yaml"))  # its report.json is an artifact
     template = repo.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()  # its data differs: a data section
     report = repo.pipelines("report", "--base", template, "--out", str(tmp_path / "pr.md"))
+    # explain: the log withholds the personal inputs, so the one asking supplies them (and sees them)
+    withheld = repo.pipelines("explain", "--id", ids[0], "--logs", str(logs), check=False)
+    first = frame[columns].iloc[0]
+    given = {c: (None if pd.isna(first[c]) else first[c].item() if hasattr(first[c], "item") else first[c])
+             for c in ("income", "home_address")}  # fmt: skip
+    explained = repo.pipelines("explain", "--id", ids[0], "--logs", str(logs), "--row", json.dumps(given))
 
     leaked = {f"{name}/{p.relative_to(root)}": _leaks(p.read_bytes())
               for name, root in (("project", repo.path), ("served", tmp_path)) for p in _written(root)}  # fmt: skip
@@ -236,6 +242,8 @@ def test_no_raw_personal_value_leaves_the_data_and_the_model(projects: dict, tmp
     assert "does not keep income (personal), home_address (personal), email (not a model input)" in ingest.stderr
     personal = "not profiled beyond their missing rate: `email`, `home_address`, `income`"  # as the JSON sorts them
     assert personal in (tmp_path / "pr.md").read_text()
+    assert withheld.returncode == 1 and "withholds its personal input(s) income, home_address" in withheld.stderr
+    assert _leaks(withheld.stderr.encode()) == [] and "matches the logged output" in explained.stdout
 
 
 def test_a_degraded_model_fails_the_gate_on_the_new_data(projects: dict) -> None:
