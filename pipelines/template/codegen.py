@@ -70,8 +70,8 @@ def render_schema(inferred: Inferred, task: str, source: str, rows: int) -> str:
     features, target, others = inferred.features, inferred.target, inferred.others
     if others:
         lines = "\n".join(
-            f"    # {c.name!r}: {inferred.reasons.get(c.name, 'left out')}; to use it, move it to Features"
-            f"{' and delete it from DENIED' if c.name in inferred.denied else ''}"
+            f"    # {c.name!r}: {inferred.reasons.get(c.name, 'left out')}\n"
+            f"    # to use it, move it to Features{' and delete it from DENIED' if c.name in inferred.denied else ''}"
             f"\n{c.field_code()}"
             for c in others
         )

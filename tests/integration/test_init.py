@@ -269,6 +269,10 @@ def test_the_projects_own_tests_pass_after_init(projects: dict) -> None:
                       "tests/unit/test_params.py", "tests/unit/test_gate.py", check=False, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout
+    ruff = str(Path(sys.executable).parent / "ruff")  # the fork's `make lint` checks the schema init wrote
+    for name, (project, _, _, _) in projects.items():
+        lint = project.run(ruff, "check", "pipelines/yours/schema.py", check=False)
+        assert lint.returncode == 0, f"{name}: {lint.stdout[-2000:]}"
 
 
 def test_init_twice_changes_nothing_the_second_time(projects: dict) -> None:
